@@ -1,0 +1,40 @@
+"""Where things live in the course directory (nbgrader's layout, rooted at the repository)."""
+import os
+import sys
+from pathlib import Path
+
+COURSE_DIR = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "rnn_step_by_step"
+NOTEBOOK = "rnn_step_by_step"  # notebook name without .ipynb
+
+SOURCE_DIR = COURSE_DIR / "source" / ASSIGNMENT
+RELEASE_DIR = COURSE_DIR / "release" / ASSIGNMENT
+MASTER_NOTEBOOK = SOURCE_DIR / f"{NOTEBOOK}.ipynb"
+RELEASE_NOTEBOOK = RELEASE_DIR / f"{NOTEBOOK}.ipynb"
+CHECKS_DATA = SOURCE_DIR / "checks_data.json"
+IMAGES_DIR = SOURCE_DIR / "images"
+
+# Test cells of the graded part and of the optional part, by nbgrader grade_id.
+GRADED_FUNCTIONS = ["rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward"]
+OPTIONAL_FUNCTIONS = ["rnn_cell_backward", "rnn_backward", "lstm_cell_backward", "lstm_backward"]
+
+
+def nbgrader_api(root=COURSE_DIR):
+    """nbgrader's Python API for the course directory `root`, configured by its nbgrader_config.py."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    # nbgrader runs the `alembic` command it installs; make sure this Python's scripts are found.
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+    root = Path(root).resolve()
+    config_file = root / "nbgrader_config.py"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{config_file} is missing: every course directory needs its nbgrader_config.py "
+                                f"(copy the one at the top of this repository).")
+    config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    coursedir = CourseDirectory(config=config)
+    return NbGraderAPI(coursedir=coursedir, config=config)

@@ -1,0 +1,41 @@
+"""Reading and rewriting the assignment notebook's nbgrader cells."""
+import sys
+from pathlib import Path
+
+import nbformat
+
+
+def read(path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def cell_by_id(nb, grade_id):
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") == grade_id:
+            return cell
+    raise KeyError(f"the notebook has no cell with grade_id {grade_id!r}")
+
+
+def load_functions(path):
+    """Run a notebook's imports and solution cells in a fresh namespace and return it.
+
+    Only the 'imports' cell and the solution cells run, so this gives the
+    notebook's functions (the master's reference solution, or a student's
+    answers) without executing any test.
+    """
+    path = Path(path)
+    nb = read(path)
+    namespace = {"__name__": "notebook_functions"}
+    sys.path.insert(0, str(path.parent))
+    try:
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "imports"):
+                exec(compile(cell.source, f"{path.name}:{meta.get('grade_id')}", "exec"), namespace)
+    finally:
+        sys.path.remove(str(path.parent))
+    return namespace

@@ -1,0 +1,16 @@
+# nbgrader settings for this course kit. Everything not set here keeps nbgrader's default.
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# The folder of this file is the course directory: source/, release/, submitted/ and
+# autograded/ sit beside it, and so does the SQLite gradebook (nbgrader's default,
+# gradebook.db in the course directory), whatever folder a command is run from.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "rnn_step_by_step"
+
+# Generated and grading files that must never be copied into the release.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# A test cell that runs longer than this (seconds) counts as failed instead of hanging the run.
+c.ExecutePreprocessor.timeout = 120
