@@ -154,6 +154,17 @@ def warnings_as_notes():
 
 # ----------------------------------------------------------------------- comparisons
 
+def show(label, value):
+    """Print `label = value` as the expected outputs show it: arrays to 8 decimals, numbers to 12 digits."""
+    if isinstance(value, (float, np.floating)):
+        text = f"{float(value):.12g}"
+    elif isinstance(value, np.ndarray):
+        text = np.array2string(value, precision=8, max_line_width=100)
+    else:
+        text = str(value)
+    print(f"{label} = {text}")
+
+
 def _fmt_index(index):
     return "[" + ", ".join(str(i) for i in index) + "]"
 
@@ -167,7 +178,7 @@ def first_difference(got, want):
 
 
 def matches(got, want):
-    got = np.asarray(got) if isinstance(got, (np.ndarray, float, int)) else got
+    """True when got is an array of want's shape with the same values (within tolerance)."""
     return (isinstance(got, np.ndarray) and got.shape == np.shape(want)
             and bool(np.allclose(got, want, rtol=RTOL, atol=ATOL)))
 
@@ -182,7 +193,7 @@ def check_array(name, got, want, dims="", time_axis=None, hint=None):
     if not isinstance(got, np.ndarray):
         raise CheckFailed(f"{name} should be a numpy array, but it is a {type(got).__name__}.")
     if got.shape != want.shape:
-        raise CheckFailed(f"{name} has shape {got.shape}; expected {want.shape} {dims}.".rstrip() + "")
+        raise CheckFailed(f"{name} has shape {got.shape}; expected {want.shape} {dims}".rstrip() + ".")
     if not np.all(np.isfinite(got)):
         raise CheckFailed(f"{name} contains NaN or infinite values.")
     index = first_difference(got, want)
