@@ -1,0 +1,98 @@
+"""Under real nbgrader autograde, does each mistake cost exactly the points of what it breaks?"""
+import pytest
+
+from grader import autograde, course, submissions
+
+# Which functions call which: a broken function also costs the points of its callers.
+CALLERS = {"rnn_cell_forward": {"rnn_forward"}, "lstm_cell_forward": {"lstm_forward"},
+           "rnn_cell_backward": {"rnn_backward"}, "lstm_cell_backward": {"lstm_backward"}}
+
+# name -> (function whose solution cell is changed, text in the solution, replacement)
+MISTAKES = {
+    "sigmoid_for_tanh": ("rnn_cell_forward", "np.tanh(", "sigmoid("),
+    "hard_coded_outputs": ("rnn_cell_forward", "a_next = np.tanh(Waa @ a_prev + Wax @ xt + ba)\n"
+                           "    yt_pred = softmax(Wya @ a_next + by)\n",
+                           "from rnn_checks import expected\n    a_next = expected('rnn_cell_forward')['a_next']\n"
+                           "    yt_pred = expected('rnn_cell_forward')['yt_pred']\n"),
+    "loop_bound_fixed_to_seed": ("rnn_forward", "range(T_x)", "range(4)"),
+    "a0_at_every_step": ("rnn_forward", "rnn_cell_forward(x[:, :, t], a_next, parameters)",
+                         "rnn_cell_forward(x[:, :, t], a0, parameters)"),
+    "forget_and_update_gates_swapped": ("lstm_cell_forward", "ft = sigmoid(Wf @ concat + bf)\n    it = sigmoid(Wi @ concat + bi)",
+                                        "ft = sigmoid(Wi @ concat + bi)\n    it = sigmoid(Wf @ concat + bf)"),
+    "concat_in_wrong_order": ("lstm_cell_forward", "np.concatenate((a_prev, xt)", "np.concatenate((xt, a_prev)"),
+    "cell_state_not_carried": ("lstm_forward", "lstm_cell_forward(x[:, :, t], a_next, c_next, parameters)",
+                               "lstm_cell_forward(x[:, :, t], a_next, np.zeros((n_a, m)), parameters)"),
+    "lstm_loop_bound_fixed_to_seed": ("lstm_forward", "range(T_x)", "range(7)"),
+    "wrong_tanh_derivative": ("rnn_cell_backward", "(1 - a_next ** 2)", "(1 - a_next)"),
+    "rnn_no_backprop_through_time": ("rnn_backward", "da[:, :, t] + da_prevt", "da[:, :, t]"),
+    "seed_equation_8_without_the_a_path": ("lstm_cell_backward", "dcct = dc * it", "dcct = dc_next * it"),
+    "lstm_no_backprop_through_time": ("lstm_backward", "lstm_cell_backward(da[:, :, t] + da_prevt, dc_prevt, caches[t])",
+                                      "lstm_cell_backward(da[:, :, t], np.zeros((n_a, m)), caches[t])"),
+}
+# Mistakes outside the solution region (in provided code a student may still edit).
+CELL_MISTAKES = {
+    "cache_in_wrong_order": ("rnn_cell_forward", "cache = (a_next, a_prev, xt, parameters)",
+                             "cache = (a_prev, a_next, xt, parameters)"),
+}
+ALL_FUNCTIONS = course.GRADED_FUNCTIONS + course.OPTIONAL_FUNCTIONS
+
+
+def _broken_functions(function):
+    return {function} | CALLERS.get(function, set())
+
+
+@pytest.fixture(scope="module")
+def corpus(graded_course):
+    correct = submissions.master_solutions()
+    built = {"correct": submissions.fill(correct), "blank": submissions.fill({})}
+    for name, (function, old, new) in MISTAKES.items():
+        built[name] = submissions.fill({**correct, function: submissions.mutate(correct[function], old, new)})
+    for name, (function, old, new) in CELL_MISTAKES.items():
+        nb = submissions.fill(correct)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == function)
+        cell.source = submissions.mutate(cell.source, old, new)
+        built[name] = nb
+    # Correct answers that warn or write to stderr: nbgrader alone would give these 0.
+    built["correct_with_warning"] = submissions.fill({**correct, "rnn_forward": (
+        "    import warnings\n    warnings.warn('overflow, but harmless', RuntimeWarning)\n" + correct["rnn_forward"])})
+    built["correct_with_stderr"] = submissions.fill({**correct, "lstm_forward": (
+        "    import sys\n    print('debug output', file=sys.stderr)\n" + correct["lstm_forward"])})
+    for student, nb in built.items():
+        submissions.write(nb, graded_course, student)
+    results = autograde.grade(graded_course, list(built), progress=lambda line: None)
+    return {r.student: r for r in results}
+
+
+def test_correct_submission_gets_full_marks(corpus):
+    """Does the master's solution, submitted through the release, get every point?"""
+    r = corpus["correct"]
+    assert r.status == "graded"
+    assert (r.graded, r.optional) == (100, 20)
+
+
+def test_blank_submission_gets_nothing(corpus):
+    r = corpus["blank"]
+    assert r.status == "graded" and (r.graded, r.optional) == (0, 0)
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES) + sorted(CELL_MISTAKES))
+def test_mistake_costs_exactly_the_points_of_what_it_breaks(corpus, mistake):
+    """Does the mistake lose its function's points (and its callers'), and keep every other point?"""
+    function = {**MISTAKES, **CELL_MISTAKES}[mistake][0]
+    r = corpus[mistake]
+    assert r.status == "graded", r.reason
+    broken = _broken_functions(function)
+    for f in ALL_FUNCTIONS:
+        expected = 0 if f in broken else r.max_scores[f]
+        assert r.scores[f] == expected, f"{mistake}: {f} scored {r.scores[f]}, expected {expected}"
+
+
+def test_every_function_has_a_mistake_in_the_corpus():
+    assert {v[0] for v in {**MISTAKES, **CELL_MISTAKES}.values()} == set(ALL_FUNCTIONS)
+
+
+@pytest.mark.parametrize("student", ["correct_with_warning", "correct_with_stderr"])
+def test_harmless_warning_or_stderr_does_not_cost_points(corpus, student):
+    """Does a correct answer that warns, or prints to stderr, keep its points?"""
+    r = corpus[student]
+    assert r.status == "graded" and (r.graded, r.optional) == (100, 20)

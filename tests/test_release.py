@@ -1,0 +1,117 @@
+"""Does the release agree with the master, and is it safe to hand out?"""
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbgrader.validator import Validator
+
+from conftest import ROOT, make_course_copy
+from grader import course, notebook, release
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_regenerating_the_release_changes_nothing(tmp_path):
+    """Does nbgrader generate_assignment reproduce the committed release byte for byte?"""
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    fresh = _files(course_dir / "release" / course.ASSIGNMENT)
+    committed = _files(course.RELEASE_DIR)
+    assert sorted(fresh) == sorted(committed), "the release holds other files than a fresh one"
+    changed = [str(name) for name in fresh if fresh[name] != committed[name]]
+    assert not changed, f"release/ is out of date in {changed}: run `make release` and commit"
+
+
+def _region_only_lines(begin, end):
+    """Lines inside the master's begin/end regions that stand nowhere else in the master."""
+    inside, outside = set(), set()
+    pattern = re.compile(rf"{begin}\n(.*?){end}\n?", re.S)
+    for cell in notebook.read(course.MASTER_NOTEBOOK).cells:
+        for block in pattern.findall(cell.source):
+            inside |= {line.strip() for line in block.splitlines()
+                       if len(line.strip()) > 20 and not line.strip().startswith("#")}
+        outside |= {line.strip() for line in pattern.sub("", cell.source).splitlines()}
+    return inside - outside
+
+
+def _solution_only_lines():
+    return _region_only_lines("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def test_release_holds_no_solution_and_no_hidden_test():
+    """Are all solution lines and hidden-test lines gone from every file of the release?"""
+    solution_lines = _solution_only_lines()
+    hidden_lines = _region_only_lines("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+    assert solution_lines and hidden_lines
+    for path in course.RELEASE_DIR.rglob("*"):
+        if path.suffix not in (".ipynb", ".py"):
+            continue
+        text = path.read_text()
+        sources = ("\n".join(c.source for c in nbformat.reads(text, 4).cells) if path.suffix == ".ipynb" else text)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in sources, f"{path.name} contains {marker}"
+        present = {line.strip() for line in sources.splitlines()}
+        assert not (solution_lines & present), f"{path.name} holds solution code: {solution_lines & present}"
+        assert not (hidden_lines & present), f"{path.name} holds hidden tests: {hidden_lines & present}"
+
+
+def test_master_passes_every_test():
+    """nbgrader validate on the master: does every test cell pass?"""
+    assert Validator().validate(str(course.MASTER_NOTEBOOK)) == {}
+
+
+def test_release_passes_no_test():
+    """nbgrader validate --invert on the release: does every test cell fail before any work is done?"""
+    assert Validator(invert=True).validate(str(course.RELEASE_NOTEBOOK)) == {}
+
+
+def _numbers_and_words(text):
+    return re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?|\S+", text)
+
+
+def test_expected_output_cells_show_what_the_master_prints():
+    """Does each 'Expected output' cell show exactly what the test above it prints for a correct solution?"""
+    nb = notebook.read(course.MASTER_NOTEBOOK)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(course.SOURCE_DIR)}}).execute()
+    printed = {notebook.nbgrader_meta(c)["grade_id"]: "".join(o.get("text", "") for o in c.outputs
+                                                              if o.get("name") == "stdout")
+               for c in nb.cells if c.cell_type == "code"}
+    stderr = [notebook.nbgrader_meta(c)["grade_id"] for c in nb.cells if c.cell_type == "code"
+              and any(o.get("name") == "stderr" or o.get("output_type") == "error" for o in c.outputs)]
+    assert not stderr, f"cells wrote to stderr or failed on the master: {stderr}"
+    for cell in nb.cells:
+        grade_id = notebook.nbgrader_meta(cell)["grade_id"]
+        if not grade_id.startswith("expected_"):
+            continue
+        shown = re.search(r"```\n(.*)\n```", cell.source, re.S).group(1)
+        actual = printed["test_" + grade_id.removeprefix("expected_")]
+        want, got = _numbers_and_words(shown), _numbers_and_words(actual)
+        assert len(want) == len(got), grade_id
+        for w, g in zip(want, got):
+            if re.fullmatch(r"-?\d+\.\d+(?:e[-+]?\d+)?", w):
+                assert float(g) == pytest.approx(float(w), rel=1e-9, abs=1e-12), grade_id
+            else:
+                assert w == g, grade_id
+
+
+def test_helper_modules_hold_no_solution():
+    """Are the files copied verbatim into the release (rnn_utils.py, rnn_checks.py) free of solution code?"""
+    solution_lines = _solution_only_lines()
+    for name in ("rnn_utils.py", "rnn_checks.py"):
+        lines = {line.strip() for line in (course.SOURCE_DIR / name).read_text().splitlines()}
+        assert not (solution_lines & lines), name
+
+
+def test_every_test_cell_is_locked_and_scored_as_documented():
+    """Do the four forward tests carry 25 points each and the four backward tests 5 each?"""
+    points = {notebook.nbgrader_meta(c)["grade_id"]: notebook.nbgrader_meta(c)["points"]
+              for c in notebook.read(course.MASTER_NOTEBOOK).cells if notebook.nbgrader_meta(c).get("grade")}
+    assert points == {**{f"test_{f}": 25 for f in course.GRADED_FUNCTIONS},
+                      **{f"test_{f}": 5 for f in course.OPTIONAL_FUNCTIONS}}
+    for cell in notebook.read(course.MASTER_NOTEBOOK).cells:
+        meta = notebook.nbgrader_meta(cell)
+        assert meta.get("locked") != meta.get("solution"), f"{meta['grade_id']}: solution cells only are editable"
