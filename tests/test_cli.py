@@ -1,0 +1,55 @@
+"""Does the command line do the main job, and say clearly what is wrong with bad input?"""
+import subprocess
+import sys
+
+from conftest import ROOT, make_course_copy
+from grader import cli
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
+    """Does `python -m grader demo` release, grade the samples with nbgrader and print the table?"""
+    course_dir = make_course_copy(tmp_path / "course")
+    result = run("--course-dir", str(course_dir), "demo")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("sample_")}
+    assert rows["sample_correct"][1:3] == ["100", "20"]
+    assert rows["sample_partial"][1:3] == ["50", "0"]
+    assert rows["sample_blank"][1:3] == ["0", "0"]
+    assert rows["sample_warning"][1:3] == ["100", "20"]
+    assert "invalid notebook" in " ".join(rows["sample_broken"])
+    assert "not valid JSON" in result.stdout
+    assert (course_dir / "gradebook.db").exists()
+    assert (course_dir / "autograded" / "sample_correct" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").exists()
+    assert result.stderr.strip() == "", f"the demo should not print warnings: {result.stderr}"
+
+
+def test_grade_with_no_submissions_says_where_to_put_them(tmp_path):
+    course_dir = make_course_copy(tmp_path / "course")
+    result = run("--course-dir", str(course_dir), "grade")
+    assert result.returncode != 0
+    assert "submitted/<student>/rnn_step_by_step/rnn_step_by_step.ipynb" in result.stderr
+
+
+def test_missing_config_names_the_file_and_the_fix(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("--course-dir", str(tmp_path / "empty"), "release")
+    assert result.returncode == 2
+    assert "nbgrader_config.py is missing" in result.stderr and "copy the one" in result.stderr
+
+
+def test_unknown_command_or_flag_is_refused_with_usage():
+    for args in (["regrade"], ["demo", "--fast"]):
+        result = run(*args)
+        assert result.returncode == 2
+        assert "usage: python -m grader" in result.stderr
+
+
+def test_help_lists_every_command():
+    text = cli.build_parser().format_help()
+    for command in ("demo", "release", "grade", "figures", "checks-data"):
+        assert command in text
