@@ -37,7 +37,7 @@ def softmax(x):
 def rel_error(x, y):
     """Largest element-wise relative error between two arrays of one shape.
 
-    Values below about 1e-7 mean two gradients agree; above 1e-3 something is wrong.
+    Values below about 1e-5 mean two gradients agree; above 1e-3 something is wrong.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
