@@ -41,7 +41,7 @@ def cmd_demo(args):
     """Regenerate the release, build the sample submissions, autograde them, print the table."""
     from . import autograde, release, submissions
     course_dir = Path(args.course_dir)
-    print(f"1. Regenerating the release with nbgrader generate_assignment ...")
+    print("1. Regenerating the release with nbgrader generate_assignment ...")
     release.generate(course_dir)
     print(f"2. Writing the sample submissions to {course_dir / 'submitted'}/ ...")
     samples = submissions.sample_submissions()
