@@ -97,3 +97,13 @@ def test_gradient_checker_catches_a_wrong_gradient(capsys):
     grads["dWaa"] = grads["dWaa"] * 1.01
     assert not rnn_utils.gradient_check(forward, grads, {"dWaa": p["Waa"]}, da)
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_a_copied_parameters_dict_in_the_cache_is_accepted():
+    """Does a cache holding a copy of `parameters` (not the same object) pass, and a wrong entry fail clearly?"""
+    case = rnn_checks.seeded_case("rnn_cell_forward")
+    a_next, yt, _ = ref.rnn_cell_forward(case["xt"], case["a_prev"], case["parameters"])
+    copied = {k: v.copy() for k, v in case["parameters"].items()}
+    rnn_checks.check_rnn_cell_forward((a_next, yt, (a_next, case["a_prev"], case["xt"], copied)), case)
+    message = _failure(rnn_checks.check_rnn_cell_forward, (a_next, yt, (a_next, case["a_prev"], case["xt"], {})), case)
+    assert "parameters dict" in message
