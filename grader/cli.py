@@ -1,10 +1,18 @@
-"""Command line: python -m grader <command>. Each command calls one function of the package."""
+"""Command line: python -m grader <command>. Each command calls one function of the package.
+
+Exit codes: 0 all is well; 1 something needs an instructor's attention (a submission
+not graded normally, a file not matched at intake); 2 bad usage or set-up; 130 interrupted.
+"""
 import argparse
 import shutil
 import sys
 from pathlib import Path
 
 from . import course
+from .release import KitError
+
+NEEDS_ATTENTION = 1
+INTERRUPTED = 130
 
 
 def cmd_release(args):
@@ -24,22 +32,71 @@ def cmd_checks_data(args):
     print(f"wrote {checks_data.write()}")
 
 
-def cmd_grade(args):
-    from . import autograde
-    students = args.students or autograde.submitted_students(args.course_dir)
-    if not students:
-        raise SystemExit(f"error: nothing to grade: {Path(args.course_dir) / 'submitted'} holds no "
-                         f"<student>/{course.ASSIGNMENT}/ folders. Put each submission at "
-                         f"submitted/<student>/{course.ASSIGNMENT}/{course.NOTEBOOK}.ipynb.")
-    results = autograde.grade(args.course_dir, students)
+def _limits(args):
+    from .execute import Limits
+    for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
+        if getattr(args, name) <= 0:
+            raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
+    return Limits(args.cell_timeout, args.budget, args.memory_mb, args.output_chars)
+
+
+def grade_and_report(course_dir, students=None, force=False, jobs=None, scheduler=None, limits=None):
+    """Grade, write the CSV and the class report, print the summary; return the exit code."""
+    from . import batch, gradebook, reports
+    from .execute import Limits
+
+    course_dir = Path(course_dir)
+    done, assignment = batch.grade_batch(course_dir, students, force, jobs, scheduler, limits or Limits(),
+                                         progress=reports.Progress)
+    everyone = batch.all_results(course_dir)
+    for student, result in done.results.items():
+        everyone[student] = result  # a kept result, or one written just now
+    out = course_dir / "autograded"
+    out.mkdir(exist_ok=True)
+    csv_path = reports.write_grades_csv(out / reports.GRADES_CSV, everyone, assignment,
+                                        gradebook.lms_ids(course.nbgrader_api(course_dir)))
+    report = reports.write_class_report(out, everyone, assignment)
     print()
-    print(autograde.score_table(results, autograde.max_scores_of()))
-    return 0 if all(r.status == "graded" for r in results) else 1
+    print(reports.score_table({s: everyone[s] for s in sorted(everyone)}, assignment))
+    rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
+    print(f"\nGraded {len(done.graded)} submissions in {done.seconds:.1f} s{rate}; "
+          f"{len(done.unchanged)} unchanged since their last grading were not graded again"
+          + (" (use --force to regrade them)." if done.unchanged else "."))
+    for student, why in sorted(done.kept.items()):
+        print(f"KEPT PREVIOUS RESULT for {student}: {why}")
+    print(f"Grades CSV:     {csv_path}\nClass report:   {report}\n"
+          f"Feedback pages: {out}/<student>/{course.ASSIGNMENT}/feedback.html\n"
+          f"Gradebook:      {course.nbgrader_api(course_dir).coursedir.db_url} "
+          "(nbgrader export and formgrader read it)")
+    if done.pending:
+        print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "
+              "to grade them; the ones already graded are kept.", file=sys.stderr)
+        return INTERRUPTED
+    if done.needs_attention:
+        print("\nSome submissions need your attention: see the status column and the class report.")
+        return NEEDS_ATTENTION
+    return 0
+
+
+def cmd_grade(args):
+    return grade_and_report(args.course_dir, args.students, args.force, args.jobs, args.scheduler, _limits(args))
+
+
+def cmd_collect(args):
+    from . import intake
+    found = intake.collect(args.source, args.course_dir, pattern=args.pattern)
+    print(intake.describe(found, args.course_dir))
+    return NEEDS_ATTENTION if found.unmatched else 0
+
+
+def cmd_benchmark(args):
+    from . import benchmark
+    return benchmark.main(args.n, args.workdir, args.cell_timeout, args.jobs)
 
 
 def cmd_demo(args):
-    """Regenerate the release, build the sample submissions, autograde them, print the table."""
-    from . import autograde, release, submissions
+    """Regenerate the release, write the sample submissions, grade them, print the table."""
+    from . import release, submissions
     course_dir = Path(args.course_dir)
     print("1. Regenerating the release with nbgrader generate_assignment ...")
     release.generate(course_dir)
@@ -48,26 +105,44 @@ def cmd_demo(args):
     for student, (what, nb) in samples.items():
         shutil.rmtree(course_dir / "autograded" / student, ignore_errors=True)
         submissions.write(nb, course_dir, student)
-        print(f"   {student:16} {what}")
-    print("3. Autograding them with nbgrader autograde into the SQLite gradebook ...")
-    results = autograde.grade(course_dir, list(samples))
-    print()
-    print(autograde.score_table(results, autograde.max_scores_of()))
-    print(f"\nGradebook: {course_dir / 'gradebook.db'}   Graded notebooks: {course_dir / 'autograded'}/")
-    print("The broken sample is expected to be reported, not graded: the others are graded regardless.")
-    return 0
+        print(f"   {student:18} {what}")
+    from .execute import Limits
+    limits = Limits(cell_timeout=5, notebook_budget=10)
+    print("3. Grading them in parallel with the kit's grader, into the SQLite gradebook "
+          f"(demo limits: {limits.cell_timeout:g} s a cell, {limits.notebook_budget:g} s a notebook) ...")
+    code = grade_and_report(course_dir, list(samples), force=True, limits=limits)
+    print("\nThe samples include broken ones on purpose: each is reported with its reason, and "
+          "the others are graded regardless.")
+    return 0 if code == NEEDS_ATTENTION else code
+
+
+def _add_limits(p):
+    from .execute import Limits
+    d = Limits()
+    p.add_argument("--cell-timeout", type=float, default=d.cell_timeout, metavar="S",
+                   help=f"seconds one cell may run (default {d.cell_timeout:g})")
+    p.add_argument("--budget", type=float, default=d.notebook_budget, metavar="S",
+                   help=f"seconds all cells of one notebook may run together (default {d.notebook_budget:g})")
+    p.add_argument("--memory-mb", type=int, default=d.memory_mb, metavar="MB",
+                   help=f"memory cap of each notebook's process (default {d.memory_mb})")
+    p.add_argument("--output-chars", type=int, default=d.output_chars, metavar="N",
+                   help=f"characters of output kept per notebook (default {d.output_chars})")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0],
+                                     epilog="Exit codes: 0 all well, 1 needs attention, 2 bad usage, "
+                                            "130 interrupted.")
     parser.add_argument("--course-dir", default=str(course.COURSE_DIR),
                         help="course directory holding nbgrader_config.py, source/ and release/ "
                              "(default: this repository)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, func, text in [
-        ("demo", cmd_demo, "regenerate the release and autograde the bundled sample submissions"),
+        ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions"),
+        ("collect", cmd_collect, "lay out submissions from a folder or an LMS zip as submitted/<student>/"),
+        ("grade", cmd_grade, "grade new and changed submissions in parallel; write grades, feedback, report"),
         ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment"),
-        ("grade", cmd_grade, "autograde the submissions in submitted/ and print the score table"),
+        ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader"),
         ("figures", cmd_figures, "redraw the notebook's figures into source/<assignment>/images/"),
         ("checks-data", cmd_checks_data, "rebuild source/<assignment>/checks_data.json from the master"),
     ]:
@@ -75,14 +150,34 @@ def build_parser():
         p.set_defaults(func=func)
         if name == "grade":
             p.add_argument("students", nargs="*", help="student ids to grade (default: everyone in submitted/)")
+            p.add_argument("--force", action="store_true",
+                           help="grade again even if unchanged (a regrade that fails keeps the old result)")
+            p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: one per core)")
+            p.add_argument("--scheduler", metavar="ADDRESS",
+                           help="grade on a Dask cluster, e.g. tcp://10.0.0.5:8786 (default: this machine)")
+            _add_limits(p)
+        if name == "collect":
+            p.add_argument("source", help="a folder of notebooks, or a zip downloaded from the LMS")
+            p.add_argument("--pattern", help="regular expression for the file names, with named groups "
+                                             "student_id and file_id (default: see the README)")
+        if name == "benchmark":
+            p.add_argument("-n", type=int, default=200, help="submissions in the batch (default 200)")
+            p.add_argument("--workdir", default=None, help="where to build the two course copies (default: a "
+                                                           "temporary folder)")
+            p.add_argument("--cell-timeout", type=float, default=10.0,
+                           help="per-cell timeout for both graders (default 10)")
+            p.add_argument("--jobs", type=int, default=None, help="the kit's workers (default: one per core)")
     return parser
 
 
 def main(argv=None):
-    from .release import KitError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
     except (KitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted. Nothing graded so far is lost: run the same command again to finish.",
+              file=sys.stderr)
+        return INTERRUPTED

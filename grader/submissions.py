@@ -4,6 +4,7 @@ Used for the bundled sample submissions of the demo and for the tests' corpus of
 wrong submissions. A submission is the release notebook with some solution cells
 filled with code: the master's solution, or the master's solution with a mistake.
 """
+import copy
 import re
 from pathlib import Path
 
@@ -72,10 +73,21 @@ def sample_submissions():
     noisy["rnn_cell_forward"] = ("    import warnings\n    warnings.warn('harmless', RuntimeWarning)\n"
                                  + correct["rnn_cell_forward"])
     broken = nbformat.writes(fill({}))
+    tampered = fill(correct)
+    test = notebook.cell_by_id(tampered, "test_rnn_cell_forward")
+    test.source = "# I only print my answer\nprint(rnn_cell_forward)\n"
+    tampered.cells.remove(notebook.cell_by_id(tampered, "test_rnn_forward"))
+    duplicated = fill(correct)
+    duplicated.cells.insert(4, copy.deepcopy(duplicated.cells[4]))  # a second rnn_cell_forward solution cell
+    duplicated.cells[4].metadata.nbgrader["schema_version"] = 99
+    endless = {**correct, "rnn_cell_backward": "    while True:\n        pass\n"}
     return {
         "sample_correct": ("every function right", fill(correct)),
         "sample_partial": ("basic RNN forward only", fill(forward_rnn)),
         "sample_blank": ("the release as handed out", fill({})),
         "sample_warning": ("right, but raises a warning", fill(noisy)),
         "sample_broken": ("notebook file cut short (invalid JSON)", broken[: len(broken) // 2]),
+        "sample_tampered": ("right, one test cell edited and one deleted", tampered),
+        "sample_duplicate": ("right, a solution cell pasted twice, schema_version edited", duplicated),
+        "sample_endless": ("right, but an endless loop in rnn_cell_backward", fill(endless)),
     }

@@ -1,0 +1,273 @@
+"""Batch grading: find what needs grading, grade it in parallel, write every result once.
+
+The flow of `grade_batch`:
+1. the assignment's master cells come from the gradebook, its other files from source/;
+2. every submitted/<student>/<assignment>/ folder is read and fingerprinted;
+3. a submission is graded again only if it is new, changed, graded against another
+   master, missing from the gradebook, or if --force says so;
+4. a local process pool (default) or a Dask cluster runs `grade_submission` on each;
+5. this process alone writes each result as it arrives: gradebook, then
+   autograded/<student>/<assignment>/ (graded notebook, feedback page, result
+   record, written last). A batch killed midway has written whole results only,
+   and the next run grades the rest.
+"""
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, gradebook, notebook, reports
+from .execute import Limits
+from .grading import FAILURES, GRADED, Assignment, Result, Submission, grade_submission
+from .release import KitError
+
+RESULT_FILE = ".kit_result.json"
+FEEDBACK_FILE = "feedback.html"
+
+
+@dataclass
+class Batch:
+    """What a run did, for the summary and the exit code."""
+    results: dict = field(default_factory=dict)   # student -> Result (this run's, or the kept one)
+    graded: list = field(default_factory=list)    # students graded in this run
+    unchanged: list = field(default_factory=list)  # students whose stored result was still current
+    kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
+    pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
+    seconds: float = 0.0
+
+    @property
+    def needs_attention(self):
+        return bool(self.pending or self.kept or any(r.status != GRADED for r in self.results.values()))
+
+
+# ---------------------------------------------------------------- inputs
+
+def load_assignment(course_dir, limits=Limits()):
+    api = course.nbgrader_api(course_dir)
+    source_dir = Path(course_dir) / "source" / course.ASSIGNMENT
+    master = source_dir / f"{course.NOTEBOOK}.ipynb"
+    if not master.exists():
+        raise KitError(f"{master} is missing: the master notebook is needed to grade.")
+    release = Path(course_dir) / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    if not release.exists():
+        raise KitError(f"{release} is missing: run `python -m grader release` first.")
+    order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
+    released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in notebook.read(release).cells}
+    cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
+    files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
+                  for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
+    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, gradebook.parts(), limits)
+
+
+def _files(folder, ignore):
+    from nbgrader.utils import find_all_files
+    return sorted(find_all_files(str(folder), ignore))
+
+
+def submission_folder(course_dir, student):
+    return Path(course_dir) / "submitted" / student / course.ASSIGNMENT
+
+
+def autograded_folder(course_dir, student):
+    return Path(course_dir) / "autograded" / student / course.ASSIGNMENT
+
+
+def submitted_students(course_dir):
+    folder = Path(course_dir) / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / course.ASSIGNMENT).is_dir())
+
+
+def read_submission(course_dir, student):
+    folder = submission_folder(course_dir, student)
+    ignore = [".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt"]
+    files = tuple((os.path.relpath(p, folder), Path(p).read_bytes()) for p in _files(folder, ignore))
+    stamp = folder / "timestamp.txt"
+    timestamp = stamp.read_text().strip() if stamp.exists() else None
+    return Submission(student, files, timestamp or None)
+
+
+def stored_result(course_dir, student):
+    path = autograded_folder(course_dir, student) / RESULT_FILE
+    try:
+        return Result.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None  # never graded, or a record cut short by a kill: grade again
+
+
+# ---------------------------------------------------------------- running
+
+def _local_results(assignment, submissions, jobs):
+    """Yield (submission, result) from a pool of `jobs` warm worker processes."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["grader.execute", "grader.grading"])
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+    try:
+        futures = {pool.submit(_grade_installed, s): s for s in submissions}
+        for future in as_completed(futures):
+            yield futures[future], _result_of(future, futures[future], assignment)
+    finally:
+        for process in list((pool._processes or {}).values()):
+            process.kill()  # only matters when interrupted: finished workers are already idle
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_installed = None
+
+
+def _install(assignment):
+    global _installed
+    _installed = assignment
+
+
+def _grade_installed(submission):
+    return grade_submission(_installed, submission)
+
+
+def _dask_results(assignment, submissions, address):
+    """Yield (submission, result) from the Dask cluster whose scheduler is at `address`."""
+    from distributed import Client, as_completed as dask_completed
+
+    try:
+        client = Client(address, timeout="10s")
+    except OSError as error:
+        raise KitError(f"cannot reach the Dask scheduler at {address} ({error}). Start one with "
+                       "`dask scheduler` and `dask worker <address>`, or leave out --scheduler "
+                       "to grade on this machine.") from None
+    with client:
+        shared = client.scatter(assignment, broadcast=True)
+        futures = {client.submit(grade_submission, shared, s, pure=False): s for s in submissions}
+        for future in dask_completed(futures):
+            yield futures[future], _result_of(future, futures[future], assignment)
+
+
+def _result_of(future, submission, assignment):
+    try:
+        return future.result()
+    except Exception as error:  # the worker itself died: report it, keep going
+        from .grading import ERROR, _zero_tests
+        return Result(submission.student, ERROR, f"the grading worker failed: {type(error).__name__}: {error}",
+                      tests=_zero_tests(assignment, "not graded: the grading worker failed"),
+                      submission_fingerprint=submission.fingerprint,
+                      assignment_fingerprint=assignment.fingerprint)
+
+
+# ---------------------------------------------------------------- writing
+
+def _write_outputs(course_dir, assignment, submission, result):
+    """autograded/<student>/<assignment>/, replaced whole; the result record is written last."""
+    final = autograded_folder(course_dir, submission.student)
+    staging = final.parent / f".{course.ASSIGNMENT}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    # As stock autograde: the submission's files, the master's files over them, the graded notebook.
+    for path, data in list(submission.files) + list(assignment.files):
+        target = staging / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if submission.timestamp:
+        (staging / "timestamp.txt").write_text(submission.timestamp)
+    if result.notebook is not None:
+        (staging / f"{assignment.notebook}.ipynb").write_text(result.notebook)
+    (staging / FEEDBACK_FILE).write_text(reports.feedback_page(result, assignment))
+    old = final.parent / f".{course.ASSIGNMENT}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    record = final / RESULT_FILE
+    partial = final / (RESULT_FILE + ".part")
+    partial.write_text(json.dumps(result.to_dict(), indent=1))
+    partial.rename(record)
+
+
+def _keep_previous(previous, result, submission):
+    """A regrade of the same files that failed keeps the earlier good result."""
+    return (previous is not None and result.status in FAILURES and previous.status not in FAILURES
+            and previous.submission_fingerprint == submission.fingerprint)
+
+
+def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=None, scheduler=None,
+                limits=Limits(), progress=None):
+    """Grade what needs grading; return a Batch. See the module docstring."""
+    started = time.monotonic()
+    course_dir = Path(course_dir)
+    everyone = submitted_students(course_dir)
+    if students:
+        unknown = [s for s in students if s not in everyone]
+        if unknown:
+            raise KitError(f"no submission for {', '.join(unknown)}: expected "
+                           f"submitted/<student>/{course.ASSIGNMENT}/ folders under {course_dir}.")
+    else:
+        students = everyone
+    if not students:
+        raise KitError(f"nothing to grade: {course_dir / 'submitted'} holds no <student>/{course.ASSIGNMENT}/ "
+                       f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
+                       f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
+    assignment = load_assignment(course_dir, limits)
+    api = course.nbgrader_api(course_dir)
+    in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
+
+    batch = Batch()
+    todo = []
+    for student in students:
+        submission = read_submission(course_dir, student)
+        previous = stored_result(course_dir, student)
+        current = (previous is not None and student in in_gradebook
+                   and previous.submission_fingerprint == submission.fingerprint
+                   and previous.assignment_fingerprint == assignment.fingerprint)
+        if current and not force:
+            batch.results[student] = previous
+            batch.unchanged.append(student)
+        else:
+            todo.append((submission, previous))
+
+    previous_of = {s.student: p for s, p in todo}
+    submissions = [s for s, _ in todo]
+    # Big submissions first would balance better; alphabetical keeps the log readable.
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
+    results = (_dask_results(assignment, submissions, scheduler) if scheduler
+               else _local_results(assignment, submissions, jobs))
+    bar = progress(len(submissions)) if progress and submissions else None
+    writer = gradebook.Writer(api, course.ASSIGNMENT, course.NOTEBOOK) if submissions else None
+    done = set()
+    try:
+        for submission, result in results:
+            previous = previous_of[submission.student]
+            if _keep_previous(previous, result, submission):
+                batch.kept[submission.student] = f"regrade {result.status} ({result.reason}); kept the result " \
+                                                 f"of {previous.graded_at}"
+                batch.results[submission.student] = previous
+            else:
+                writer.write(result)
+                _write_outputs(course_dir, assignment, submission, result)
+                batch.results[submission.student] = result
+            batch.graded.append(submission.student)
+            done.add(submission.student)
+            if bar:
+                bar.update(submission.student, result.status)
+    except KeyboardInterrupt:
+        batch.pending = [s.student for s in submissions if s.student not in done]
+        for student in batch.pending:
+            previous = previous_of[student]
+            if previous is not None:
+                batch.results[student] = previous
+    finally:
+        if bar:
+            bar.close()
+        if writer:
+            writer.close()
+    batch.seconds = time.monotonic() - started
+    return batch, assignment
+
+
+def all_results(course_dir):
+    """student -> stored Result for every submission in submitted/ (None when not graded yet)."""
+    return {s: stored_result(course_dir, s) for s in submitted_students(course_dir)}

@@ -1,0 +1,440 @@
+"""The grading unit: a pure function of (assignment, submission) -> result.
+
+`grade_submission` reads nothing but its arguments and writes nothing but a
+scratch folder it deletes, so it runs the same in a local process pool, on a Dask
+worker on another machine, or (later) inside a sandbox. The gradebook, the files
+in autograded/ and the reports are written by one writer, from the results.
+
+What it does mirrors stock `nbgrader autograde` step by step (ClearOutput,
+DeduplicateIds, OverwriteCells, Execute, SaveAutoGrades' scoring through
+nbgrader's own `determine_grade`), with these deliberate differences, all listed
+in the README:
+- test cells that were deleted are put back from the master, and flagged;
+- text on stderr costs no points (an error still does);
+- limits: per-cell timeout, per-notebook budget, memory cap, output cap;
+- cells run in a forked IPython shell instead of a Jupyter kernel.
+"""
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
+from nbgrader import utils as nbutils
+
+from . import execute
+from .execute import Limits
+
+# Statuses, from worst to best. Anything but "graded" needs an instructor's attention.
+INVALID = "invalid notebook"
+MISSING = "missing notebook"
+CRASHED = "crashed"
+TIMED_OUT = "timed out"
+RESTORED = "test cells restored"
+GRADED = "graded"
+ERROR = "grader error"
+STATUSES = [ERROR, INVALID, MISSING, CRASHED, TIMED_OUT, RESTORED, GRADED]
+# A regrade that ends in one of these says more about the run than about the student.
+FAILURES = {ERROR, CRASHED, TIMED_OUT}
+
+RESTORED_NOTE = "# Restored by the autograder: this test cell was missing from the submission.\n"
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*$", re.S | re.M)
+
+
+@dataclass(frozen=True)
+class MasterCell:
+    """A cell the grader knows from the gradebook (what nbgrader stored at generate_assignment)."""
+    grade_id: str
+    cell_type: str
+    source: str
+    locked: bool
+    checksum: str
+    points: float = None  # set for grade (test) cells
+    solution: bool = False
+    release_source: str = None  # the cell as students got it (hidden tests removed)
+
+    @property
+    def is_test(self):
+        return self.points is not None and not self.solution
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Everything a worker needs to grade one assignment's notebook, as plain data."""
+    name: str
+    notebook: str                  # notebook name without .ipynb
+    cells: tuple                   # MasterCell, in the master's order
+    files: tuple                   # (relative path, bytes): the source folder's other files
+    parts: tuple = ()              # (test grade_id, "graded" or "optional")
+    limits: Limits = Limits()
+
+    @property
+    def fingerprint(self):
+        """Changes when anything that decides a grade changes (not when limits do)."""
+        digest = hashlib.sha256()
+        for cell in self.cells:
+            digest.update(json.dumps(asdict(cell), sort_keys=True).encode())
+        for path, data in self.files:
+            digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+        return digest.hexdigest()[:16]
+
+    def tests(self):
+        return [c for c in self.cells if c.is_test]
+
+    def part_of(self, grade_id):
+        return dict(self.parts).get(grade_id, "graded")
+
+    def hidden_lines(self):
+        """The lines of hidden test code, which feedback must never show."""
+        lines = set()
+        for cell in self.cells:
+            for block in _HIDDEN.findall(cell.source):
+                lines.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 8)
+        return lines
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    files: tuple  # (relative path, bytes), everything in submitted/<student>/<assignment>/
+    timestamp: str = None
+
+    @property
+    def fingerprint(self):
+        digest = hashlib.sha256()
+        for path, data in sorted(self.files):
+            digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class TestResult:
+    grade_id: str
+    part: str            # "graded" or "optional"
+    score: float
+    max_score: float
+    message: str = ""    # for the student: what failed, never the hidden test code
+
+    @property
+    def function(self):
+        return self.grade_id.removeprefix("test_")
+
+    @property
+    def passed(self):
+        return self.score >= self.max_score
+
+
+@dataclass
+class Result:
+    student: str
+    status: str
+    reason: str = ""
+    flags: list = field(default_factory=list)    # everything worth a look, in plain words
+    tests: list = field(default_factory=list)    # TestResult per test cell, in notebook order
+    comments: dict = field(default_factory=dict)  # solution grade_id -> nbgrader auto comment
+    notebook: str = None                          # the graded notebook (JSON text) for autograded/
+    seconds: float = 0.0
+    submission_fingerprint: str = ""
+    assignment_fingerprint: str = ""
+    timestamp: str = None
+    graded_at: str = ""
+
+    def part(self, name):
+        return sum(t.score for t in self.tests if t.part == name)
+
+    @property
+    def total(self):
+        return sum(t.score for t in self.tests)
+
+    def to_dict(self):
+        data = asdict(self)
+        data.pop("notebook")
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
+        return cls(**data)
+
+
+# ---------------------------------------------------------------- the pure function
+
+def grade_submission(assignment, submission):
+    """Grade one submission of `assignment`; never raises for anything the student did."""
+    result = Result(submission.student, GRADED, submission_fingerprint=submission.fingerprint,
+                    assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
+                    graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    try:
+        _grade(assignment, submission, result)
+    except Exception as error:  # a bug in the kit must not cost the batch, nor pass silently
+        result.status, result.reason = ERROR, f"{type(error).__name__}: {error}"
+        result.tests = _zero_tests(assignment, "not graded: the grader itself failed")
+    return result
+
+
+def _grade(assignment, submission, result):
+    name = assignment.notebook + ".ipynb"
+    files = dict(submission.files)
+    if name not in files:
+        others = sorted(p for p in files if p.endswith(".ipynb"))
+        result.status = MISSING
+        result.reason = f"no {name} in the submission" + (f" (found {', '.join(others)})" if others else "")
+        result.tests = _zero_tests(assignment, "no notebook was submitted")
+        return
+    nb, problem = _read_notebook(files[name], name)
+    if nb is None:
+        result.status, result.reason = INVALID, problem
+        result.tests = _zero_tests(assignment, "the notebook could not be opened")
+        return
+    if problem:
+        result.flags.append(problem)
+    restored = _sanitize(nb, assignment, result.flags)
+
+    workdir = execute.scratch_dir()
+    try:
+        _write_working_copy(workdir, files, name, assignment)
+        cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        run = execute.run_cells(cells, workdir, assignment.limits)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.seconds = round(run.seconds, 3)
+    _fill_outputs(nb, run, assignment.limits)
+    _score(nb, assignment, result)
+    _limit_output(nb)
+    result.notebook = nbformat.writes(nb)
+
+    code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
+    if run.truncated:
+        result.flags.append(f"output cut at {assignment.limits.output_chars} characters")
+    if run.timed_out:
+        result.flags.append("cell timeout ({:g} s) in {}".format(
+            assignment.limits.cell_timeout, ", ".join(code_names[i] for i in run.timed_out)))
+    if run.stopped:
+        where = code_names.get(run.stopped_at, "the end")
+        result.flags.append(f"{run.stopped}; cells from {where} on did not run")
+    if run.stopped and ("budget" in run.stopped):
+        result.status = TIMED_OUT
+    elif run.stopped:
+        result.status = CRASHED
+    elif run.timed_out:
+        result.status = TIMED_OUT
+    elif restored:
+        result.status = RESTORED
+    result.reason = "; ".join(result.flags)
+
+
+def _zero_tests(assignment, message):
+    return [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), message)
+            for c in assignment.tests()]
+
+
+def _read_notebook(data, name):
+    """(notebook, note) or (None, why it cannot be graded)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{name} is not UTF-8 text (is it really a notebook?); ask the student for a fresh copy"
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # e.g. duplicate cell ids, repaired
+            warnings.simplefilter("always")
+            nb = nbformat.reads(text, as_version=4)
+    except nbformat.reader.NotJSONError:
+        return None, (f"{name} is not valid JSON (cut short, or edited outside Jupyter); "
+                      "ask the student for a fresh copy")
+    except Exception as error:  # nbformat raises several unrelated types for unreadable files
+        return None, f"{name} cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
+    if not isinstance(nb.get("cells"), list):
+        return None, f"{name} has no list of cells; ask the student for a fresh copy"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        return nb, f"notebook format repaired ({error.message[:80]})"
+    if caught:
+        return nb, f"notebook format repaired ({str(caught[0].message)[:80]})"
+    return nb, ""
+
+
+def _clean_cell(cell):
+    """A fresh, schema-valid copy of `cell` with its source and nbgrader metadata only."""
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else str(source)
+    kind = cell.get("cell_type")
+    make = {"code": new_code_cell, "markdown": new_markdown_cell}.get(kind, new_raw_cell)
+    clean = make(source=source)
+    meta = cell.get("metadata", {})
+    if isinstance(meta, dict) and isinstance(meta.get("nbgrader"), dict):
+        clean.metadata["nbgrader"] = copy.deepcopy(meta["nbgrader"])
+    return clean
+
+
+def _sanitize(nb, assignment, flags):
+    """Clear outputs, drop duplicate ids, overwrite cells from the master, restore missing tests.
+
+    Returns True when a test cell was restored (deleted, edited or changed type).
+    """
+    master = {c.grade_id: c for c in assignment.cells}
+    cells = [_clean_cell(c) for c in nb.cells if isinstance(c, dict)]
+
+    seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it
+    for cell in reversed(cells):
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if grade_id is None or not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+            continue
+        if grade_id in seen:
+            flags.append(f"duplicate cell id {grade_id!r}: the earlier copy was ignored")
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
+
+    restored = set()
+    present = set()
+    for cell in cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id not in master:
+            del cell.metadata["nbgrader"]  # as OverwriteCells: unknown ids are ignored
+            continue
+        present.add(grade_id)
+        want = master[grade_id]
+        changed = cell.cell_type != want.cell_type
+        if changed:
+            cell = _retype(cells, cell, want.cell_type)
+        cell.metadata["nbgrader"] = _master_metadata(want)
+        # The gradebook's copy of a test cell holds its hidden tests, so stock nbgrader always
+        # overwrites it; an edit by the student shows against the released text.
+        edited = want.release_source is not None and _normal(cell.source) != _normal(want.release_source)
+        if want.locked and (changed or nbutils.compute_checksum(cell) != want.checksum):
+            cell.source = want.source
+        if (changed or edited) and want.is_test:
+            restored.add(grade_id)
+    if restored:
+        flags.append("edited test cells put back from the master: " + ", ".join(sorted(restored)))
+
+    missing = [c for c in assignment.tests() if c.grade_id not in present]
+    for want in missing:
+        cell = new_code_cell(source=RESTORED_NOTE + want.source)
+        cell.metadata["nbgrader"] = _master_metadata(want)
+        cells.insert(_insert_position(cells, assignment, want.grade_id), cell)
+    if missing:
+        flags.append("deleted test cells put back from the master: " + ", ".join(c.grade_id for c in missing))
+    nb.cells = cells
+    return bool(restored or missing)
+
+
+def _normal(source):
+    return "\n".join(line.rstrip() for line in source.replace("\r\n", "\n").strip().splitlines())
+
+
+def _retype(cells, cell, cell_type):
+    index = next(i for i, c in enumerate(cells) if c is cell)
+    make = new_code_cell if cell_type == "code" else new_markdown_cell
+    cells[index] = make(source=cell.source, metadata=cell.metadata)
+    return cells[index]
+
+
+def _master_metadata(cell):
+    meta = {"grade": cell.points is not None, "grade_id": cell.grade_id, "locked": cell.locked,
+            "schema_version": 3, "solution": cell.solution, "task": False, "checksum": cell.checksum}
+    if cell.points is not None:
+        meta["points"] = cell.points
+    return meta
+
+
+def _insert_position(cells, assignment, grade_id):
+    """Just after the nearest master cell before `grade_id` that the submission still has."""
+    order = [c.grade_id for c in assignment.cells]
+    index_of = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(cells)}
+    for earlier in reversed(order[: order.index(grade_id)]):
+        if earlier in index_of:
+            return index_of[earlier] + 1
+    return 0
+
+
+def _write_working_copy(workdir, files, notebook_name, assignment):
+    """The submission's own files, then the master's files over them (as stock autograde does)."""
+    for path, data in list(files.items()) + list(assignment.files):
+        if path == notebook_name:
+            continue
+        target = os.path.normpath(os.path.join(workdir, path))
+        if not target.startswith(workdir + os.sep):
+            continue  # a path that would leave the working copy
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+
+
+def _fill_outputs(nb, run, limits):
+    """Put each cell's outputs into the notebook; cells that never ran get an error saying why."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if index in run.outputs:
+            cell.outputs = [nbformat.from_dict(o) for o in run.outputs[index]]
+            cell.execution_count = run.counts[index]
+        else:
+            why = run.stopped or "the cell did not run"
+            cell.outputs = [nbformat.v4.new_output("error", ename="NotRun", evalue=why,
+                                                   traceback=[f"NotRun: {why}"])]
+
+
+def _score(nb, assignment, result):
+    """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README)."""
+    hidden = assignment.hidden_lines()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
+            result.comments[meta["grade_id"]] = "No response." if unchanged else None
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        judged = copy.deepcopy(cell)
+        judged.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        score, max_score = nbutils.determine_grade(judged)
+        result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]),
+                                       float(score or 0.0), float(max_score),
+                                       _message(cell.outputs, score, max_score, hidden)))
+
+
+def _message(outputs, score, max_score, hidden):
+    """What the student reads about one test: the error, never the hidden code or a traceback."""
+    errors = [o for o in outputs if o.output_type == "error"]
+    if errors:
+        error = errors[-1]
+        if error.ename == "CellTimeout":
+            text = "the test ran out of time (an endless loop?)"
+        elif error.ename == "NotRun":
+            text = f"not run: {error.evalue}"
+        elif error.evalue:
+            text = f"{error.ename}: {error.evalue}"
+        else:
+            text = f"{error.ename} (a check failed without a message)"
+    elif score is not None and score < max_score:
+        text = f"partial credit: {score:g} of {max_score:g}"
+    else:
+        text = "passed"
+    kept = [line for line in text.splitlines() if not any(h in line for h in hidden)]
+    return "\n".join(kept) if kept else f"{errors[-1].ename if errors else 'the test'} failed"
+
+
+def _cell_name(cell, index):
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return grade_id or f"cell {index + 1}"
+
+
+def _limit_output(nb):
+    """As stock autograde's LimitOutput: at most 1000 lines of stream text, 100 traceback lines a cell."""
+    from nbgrader.preprocessors import LimitOutput
+
+    limiter = LimitOutput()
+    for cell in nb.cells:
+        limiter.preprocess_cell(cell, {}, 0)

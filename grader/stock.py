@@ -1,0 +1,40 @@
+"""Stock `nbgrader autograde`, run as an instructor would run it, for comparison.
+
+The benchmark times it against the kit's grader, and the tests check that the kit
+gives every ordinary submission the same per-test scores as stock nbgrader.
+"""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
+
+from . import course
+
+
+def autograde(course_dir, timeout=None):
+    """Run `nbgrader autograde` on every submission of the course directory, in one command.
+
+    `timeout` sets nbgrader's per-cell timeout in seconds. Returns the finished process.
+    """
+    command = [sys.executable, "-m", "nbgrader", "autograde", course.ASSIGNMENT, "--force"]
+    if timeout is not None:
+        command.append(f"--ExecutePreprocessor.timeout={timeout}")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.run(command, cwd=course_dir, env=env, capture_output=True, text=True)
+
+
+def scores(course_dir):
+    """student -> {test grade_id: auto score} for every graded submission in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", category=SAWarning)
+    api = course.nbgrader_api(course_dir)
+    found = {}
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        for submission in gb.find_assignment(course.ASSIGNMENT).submissions:
+            notebook = submission.notebooks[0]
+            found[submission.student_id] = {g.name: g.auto_score for g in notebook.grades}
+    return found
