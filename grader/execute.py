@@ -70,6 +70,10 @@ class CellTimeout(BaseException):
     `except Exception:` does not swallow it."""
 
 
+class TimedOutBefore(CellTimeout):
+    """Raised at once by a notebook function that already ran past the time limit."""
+
+
 # ---------------------------------------------------------------- inside the child
 
 class _Collector:
@@ -165,8 +169,36 @@ def _shell():
 _shell()
 
 
+_stuck = []  # (name, code) of the notebook function each timeout interrupted
+
+
 def _on_alarm(signum, frame):
-    raise CellTimeout("the cell ran too long")
+    # Remember the innermost function defined in the notebook that was running: it is
+    # the one looping, and _quarantine keeps later cells from waiting on it again.
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith("<ipython-input-") and code.co_name != "<module>":
+            _stuck.append((code.co_name, code))
+            break
+        frame = frame.f_back
+    raise CellTimeout("the cell ran past its time limit")
+
+
+def _quarantine(namespace):
+    """Replace each function that timed out by one that fails at once.
+
+    An endless loop then costs one cell timeout, not one per cell that calls it, and
+    each of those cells fails as it would have under stock nbgrader. A function the
+    student defines again later is the new definition, and runs.
+    """
+    while _stuck:
+        name, code = _stuck.pop()
+        function = namespace.get(name)
+        if getattr(function, "__code__", None) is code:
+            def stand_in(*args, _name=name, **kwargs):
+                raise TimedOutBefore(f"{_name}() ran past the time limit in an earlier cell, "
+                                     "so it is not run again")
+            namespace[name] = stand_in
 
 
 def _send(fd, message):
@@ -212,6 +244,7 @@ def _child(fd, cells, workdir, limits):
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             timed_out = any(o["output_type"] == "error" and o["ename"] == "CellTimeout" for o in _current.items)
+            _quarantine(shell.user_ns)
             matplotlib.pyplot.close("all")
             chars_left, truncated = _current.chars_left, _current.truncated
             _send(fd, ("cell", index, _current.items, shell.execution_count - 1, timed_out, truncated))

@@ -1,34 +1,13 @@
 """Under real nbgrader autograde, does each mistake cost exactly the points of what it breaks?"""
 import pytest
 
-from grader import autograde, course, submissions
+from grader import course, submissions
+from grader.submissions import MISTAKES
 
 # Which functions call which: a broken function also costs the points of its callers.
 CALLERS = {"rnn_cell_forward": {"rnn_forward"}, "lstm_cell_forward": {"lstm_forward"},
            "rnn_cell_backward": {"rnn_backward"}, "lstm_cell_backward": {"lstm_backward"}}
 
-# name -> (function whose solution cell is changed, text in the solution, replacement)
-MISTAKES = {
-    "sigmoid_for_tanh": ("rnn_cell_forward", "np.tanh(", "sigmoid("),
-    "hard_coded_outputs": ("rnn_cell_forward", "a_next = np.tanh(Waa @ a_prev + Wax @ xt + ba)\n"
-                           "    yt_pred = softmax(Wya @ a_next + by)\n",
-                           "from rnn_checks import expected\n    a_next = expected('rnn_cell_forward')['a_next']\n"
-                           "    yt_pred = expected('rnn_cell_forward')['yt_pred']\n"),
-    "loop_bound_fixed_to_seed": ("rnn_forward", "range(T_x)", "range(4)"),
-    "a0_at_every_step": ("rnn_forward", "rnn_cell_forward(x[:, :, t], a_next, parameters)",
-                         "rnn_cell_forward(x[:, :, t], a0, parameters)"),
-    "forget_and_update_gates_swapped": ("lstm_cell_forward", "ft = sigmoid(Wf @ concat + bf)\n    it = sigmoid(Wi @ concat + bi)",
-                                        "ft = sigmoid(Wi @ concat + bi)\n    it = sigmoid(Wf @ concat + bf)"),
-    "concat_in_wrong_order": ("lstm_cell_forward", "np.concatenate((a_prev, xt)", "np.concatenate((xt, a_prev)"),
-    "cell_state_not_carried": ("lstm_forward", "lstm_cell_forward(x[:, :, t], a_next, c_next, parameters)",
-                               "lstm_cell_forward(x[:, :, t], a_next, np.zeros((n_a, m)), parameters)"),
-    "lstm_loop_bound_fixed_to_seed": ("lstm_forward", "range(T_x)", "range(7)"),
-    "wrong_tanh_derivative": ("rnn_cell_backward", "(1 - a_next ** 2)", "(1 - a_next)"),
-    "rnn_no_backprop_through_time": ("rnn_backward", "da[:, :, t] + da_prevt", "da[:, :, t]"),
-    "seed_equation_8_without_the_a_path": ("lstm_cell_backward", "dcct = dc * it", "dcct = dc_next * it"),
-    "lstm_no_backprop_through_time": ("lstm_backward", "lstm_cell_backward(da[:, :, t] + da_prevt, dc_prevt, caches[t])",
-                                      "lstm_cell_backward(da[:, :, t], np.zeros((n_a, m)), caches[t])"),
-}
 # Mistakes outside the solution region (in provided code a student may still edit).
 CELL_MISTAKES = {
     "cache_in_wrong_order": ("rnn_cell_forward", "cache = (a_next, a_prev, xt, parameters)",

@@ -1,0 +1,157 @@
+"""Benchmark: stock `nbgrader autograde` against the kit's grader, side by side, in one run.
+
+`python -m grader benchmark -n 200` builds N mixed submissions (correct, typical
+mistakes, forward-only, blank, broken files, and endless loops), copies them into
+two identical course directories, grades one with stock nbgrader's command and the
+other with the kit, both with the same per-cell timeout, and prints both times,
+the ratio, and whether every per-test score in the two gradebooks is the same.
+It writes docs/benchmark.json and docs/benchmark.png.
+"""
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import batch, course, release, stock, submissions
+from .execute import Limits
+from .grading import INVALID
+
+DOCS = course.COURSE_DIR / "docs"
+
+
+def build_batch(n):
+    """student id -> (kind, notebook or text): a mix like a real class's, with a few broken ones."""
+    correct = submissions.master_solutions()
+    mistakes = sorted(submissions.MISTAKES)
+    loops = max(1, n // 100)
+    broken = max(1, n // 50)
+    plan = ["endless"] * loops + ["broken"] * broken
+    cycle = ["correct", "mistake", "correct", "blank", "mistake", "forward_only", "correct", "mistake", "warning"]
+    plan += [cycle[i % len(cycle)] for i in range(n - len(plan))]
+    made = {}
+    for i, kind in enumerate(plan):
+        student = f"s{i:04d}_{kind}"
+        if kind == "correct":
+            nb = submissions.fill(correct)
+        elif kind == "mistake":
+            name = mistakes[i % len(mistakes)]
+            function, old, new = submissions.MISTAKES[name]
+            nb = submissions.fill({**correct, function: submissions.mutate(correct[function], old, new)})
+            student = f"s{i:04d}_{name}"
+        elif kind == "forward_only":
+            nb = submissions.fill({k: v for k, v in correct.items() if k in course.GRADED_FUNCTIONS})
+        elif kind == "blank":
+            nb = submissions.fill({})
+        elif kind == "warning":
+            nb = submissions.fill({**correct, "rnn_forward": "    import warnings\n    warnings.warn('harmless', "
+                                   "RuntimeWarning)\n" + correct["rnn_forward"]})
+        elif kind == "broken":
+            text = submissions.fill({}).dict()
+            nb = json.dumps(text)[:5000]  # cut short, as by a failed upload
+        else:  # endless: a loop in the optional part, so the graded part still counts
+            nb = submissions.fill({**correct, "rnn_cell_backward": "    while True:\n        pass\n"})
+        made[student] = (kind, nb)
+    return made
+
+
+def prepare(workdir, made):
+    """Two identical course directories, released, holding the same submissions."""
+    stock_dir, kit_dir = Path(workdir) / "stock", Path(workdir) / "kit"
+    stock_dir.mkdir(parents=True)
+    shutil.copy(course.COURSE_DIR / "nbgrader_config.py", stock_dir)
+    shutil.copytree(course.SOURCE_DIR, stock_dir / "source" / course.ASSIGNMENT,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    release.generate(stock_dir)
+    for student, (_, nb) in made.items():
+        submissions.write(nb, stock_dir, student)
+    shutil.copytree(stock_dir, kit_dir)
+    return stock_dir, kit_dir
+
+
+def compare(stock_scores, kit_scores, kinds):
+    """(identical, differences): per-test scores of every submission stock nbgrader could grade."""
+    differences = []
+    identical = 0
+    for student, kind in sorted(kinds.items()):
+        a, b = stock_scores.get(student), kit_scores.get(student)
+        if kind == "broken":
+            continue  # stock nbgrader cannot grade these; the kit reports them (see the summary)
+        if a != b:
+            differences.append((student, a, b))
+        else:
+            identical += 1
+    return identical, differences
+
+
+def plot(measured, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 2.6))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    labels = ["stock nbgrader autograde", f"kit grader ({measured['jobs']} workers)"]
+    values = [measured["stock_seconds"], measured["kit_seconds"]]
+    bars = ax.barh(labels, values, color=["#9aa5b1", "#3b6ea5"])
+    ax.bar_label(bars, [f"{v:.1f} s" for v in values], padding=4)
+    ax.set_xlim(0, max(values) * 1.2)
+    ax.set_xlabel("seconds to grade the batch (lower is better)")
+    ax.set_title(f"{measured['n']} mixed submissions, {measured['cores']} cores: "
+                 f"{measured['ratio']:.1f}x faster, per-test scores "
+                 + ("identical" if not measured["differences"] else "DIFFERENT"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+
+
+def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
+    import os
+
+    made = build_batch(n)
+    kinds = {s: k for s, (k, _) in made.items()}
+    owned = workdir is None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rnn-benchmark-"))
+    try:
+        print(f"Building {n} submissions in {workdir} ...", flush=True)
+        stock_dir, kit_dir = prepare(workdir, made)
+
+        print(f"Stock: nbgrader autograde, per-cell timeout {cell_timeout:g} s ...", flush=True)
+        started = time.monotonic()
+        stock.autograde(stock_dir, timeout=int(cell_timeout))
+        stock_seconds = time.monotonic() - started
+        print(f"  {stock_seconds:.1f} s", flush=True)
+
+        print(f"Kit: python -m grader grade, per-cell timeout {cell_timeout:g} s ...", flush=True)
+        from . import cli
+        started = time.monotonic()
+        cli.grade_and_report(kit_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout))
+        kit_seconds = time.monotonic() - started
+        print(f"  {kit_seconds:.1f} s", flush=True)
+
+        identical, differences = compare(stock.scores(stock_dir), stock.scores(kit_dir), kinds)
+        results = batch.all_results(kit_dir)
+        invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
+        measured = {"n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
+                    "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
+                    "ratio": round(stock_seconds / kit_seconds, 1), "identical": identical,
+                    "compared": identical + len(differences), "differences": len(differences),
+                    "broken_reported_invalid": invalid, "broken": sum(k == "broken" for k in kinds.values()),
+                    "endless": sum(k == "endless" for k in kinds.values())}
+        print()
+        print(f"stock nbgrader autograde: {stock_seconds:8.1f} s  ({stock_seconds / n:.3f} s per submission)")
+        print(f"kit grader:               {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
+        print(f"ratio:                    {measured['ratio']:8.1f}x")
+        print(f"per-test scores identical on {identical} of {measured['compared']} submissions stock could grade"
+              + ("" if not differences else "; DIFFERENT:"))
+        for student, a, b in differences[:20]:
+            print(f"  {student}: stock {a} kit {b}")
+        print(f"broken notebooks reported as invalid by the kit: {invalid} of {measured['broken']}")
+        if write_docs:
+            DOCS.mkdir(exist_ok=True)
+            (DOCS / "benchmark.json").write_text(json.dumps(measured, indent=1) + "\n")
+            plot(measured, DOCS / "benchmark.png")
+            print(f"wrote {DOCS / 'benchmark.json'} and {DOCS / 'benchmark.png'}")
+        return 0 if not differences else 1
+    finally:
+        if owned:
+            shutil.rmtree(workdir, ignore_errors=True)

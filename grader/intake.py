@@ -1,0 +1,168 @@
+"""Intake: lay out submissions as submitted/<student>/<assignment>/ from a folder or an LMS zip.
+
+Accepted sources, mixed freely:
+- an LMS download: files named the LMS way, by default Canvas's
+  `<login>_[LATE_]<lms user id>_<submission id>_<file name>` (a resubmission's
+  file name gains "-1", "-2", ...); give another regular expression with --pattern;
+- a folder per student: `<student>/<any path>` (e.g. an earlier submitted/ layout);
+- one notebook per student: `<student>.ipynb`.
+Zip (and .tar.gz) archives are unpacked with nbgrader's zip-collect extractor,
+nested ones included. The file-name pattern follows zip-collect's convention
+(named groups student_id and file_id), so a pattern written for
+`nbgrader zip_collect` works here too.
+Whatever cannot be matched to a student, or to this assignment, is listed with
+the reason, and nothing is guessed.
+"""
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, gradebook
+from .release import KitError
+
+CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?:LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
+          r"(?P<file_id>.+)$")
+_RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-@]*$")
+_SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
+
+
+@dataclass
+class Intake:
+    files: dict = field(default_factory=dict)      # student -> {file name in the assignment: source path}
+    lms_ids: dict = field(default_factory=dict)    # student -> LMS user id
+    unmatched: list = field(default_factory=list)  # (file, why)
+    notes: list = field(default_factory=list)      # what was decided, e.g. the newest resubmission kept
+
+
+def _unpack(source, into):
+    """Copy a folder, or extract an archive (nested archives too), into `into`."""
+    from nbgrader.plugins import ExtractorPlugin
+
+    source = Path(source)
+    if not source.exists():
+        raise KitError(f"{source} does not exist: give a folder of notebooks or the zip downloaded from the LMS.")
+    staging = Path(into) / "archive"
+    staging.mkdir()
+    if source.is_dir():
+        shutil.copytree(source, staging / "folder")
+    elif source.suffix in (".zip", ".gz"):
+        shutil.copy(source, staging / source.name)
+    else:
+        raise KitError(f"{source} is neither a folder nor a .zip or .tar.gz archive.")
+    extracted = Path(into) / "extracted"
+    quiet = logging.getLogger("grader.intake.extractor")
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        ExtractorPlugin(log=quiet).extract(str(staging), str(extracted))
+    except Exception as error:  # zipfile and tarfile raise their own types for damaged archives
+        raise KitError(f"cannot unpack {source.name}: {error}. Download it again from the LMS.") from None
+    root = extracted / "folder" if source.is_dir() else extracted
+    # nbgrader unpacks an archive into a folder named after it: look inside that folder.
+    inner = [p for p in root.iterdir() if not p.name.startswith(_SKIP)] if root.is_dir() else []
+    if not source.is_dir() and len(inner) == 1 and inner[0].is_dir():
+        root = inner[0]
+    return root
+
+
+def _resubmission(name):
+    """(name without the LMS's resubmission suffix, resubmission number)."""
+    match = _RESUBMISSION.match(name)
+    if match and match["stem"] + match["ext"] in (f"{course.NOTEBOOK}.ipynb",):
+        return match["stem"] + match["ext"], int(match["n"])
+    return name, 0
+
+
+def match_files(root, pattern=None):
+    """An Intake describing where each file under `root` belongs; nothing is copied."""
+    lms_name = re.compile(pattern or CANVAS)
+    notebook = f"{course.NOTEBOOK}.ipynb"
+    found = Intake()
+    version = {}
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        relative = path.relative_to(root)
+        if any(part.startswith(_SKIP) for part in relative.parts):
+            continue
+        groups = lms_name.match(relative.name) if len(relative.parts) == 1 else None
+        lms_id = None
+        if groups:
+            student, name = groups["student_id"], groups["file_id"]
+            lms_id = groups.groupdict().get("lms_id")
+        elif len(relative.parts) > 1:
+            student = relative.parts[0]
+            inner = Path(*relative.parts[1:])
+            # An earlier submitted/ layout: <student>/<assignment>/<files>.
+            if inner.parts[0] == course.ASSIGNMENT and len(inner.parts) > 1:
+                inner = Path(*inner.parts[1:])
+            name = str(inner)
+        elif relative.suffix == ".ipynb" and relative.stem != course.NOTEBOOK:
+            student, name = relative.stem, notebook
+        else:
+            found.unmatched.append((str(relative), "the name does not say whose it is (expected an LMS file name, "
+                                    "<student>.ipynb, or a <student>/ folder)"))
+            continue
+        if not _STUDENT_ID.match(student):
+            found.unmatched.append((str(relative), f"{student!r} cannot be a student id (letters, digits, . _ - @)"))
+            continue
+        name, number = _resubmission(name)
+        if name.endswith(".ipynb") and name != notebook:
+            found.unmatched.append((str(relative), f"{name} is not this assignment's notebook ({notebook})"))
+            continue
+        if (student, name) in version:
+            older, newer = sorted([(version[(student, name)], found.files[student][name]), (number, path)],
+                                  key=lambda v: v[0])
+            found.notes.append(f"{student}: kept {newer[1].name}, the newest of two copies of {name}")
+            number, path = newer
+        version[(student, name)] = number
+        found.files.setdefault(student, {})[name] = path
+        if lms_id:
+            found.lms_ids[student] = lms_id
+    for student, files in list(found.files.items()):
+        if notebook not in files:
+            for name, path in files.items():
+                found.unmatched.append((str(path.relative_to(root)), f"{student} sent no {notebook}"))
+            del found.files[student]
+    return found
+
+
+def collect(source, course_dir=course.COURSE_DIR, pattern=None):
+    """Match the files of `source` and copy them to submitted/<student>/<assignment>/."""
+    if pattern:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as error:
+            raise KitError(f"--pattern is not a valid regular expression: {error}") from None
+        if not {"student_id", "file_id"} <= set(compiled.groupindex):
+            raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
+    with tempfile.TemporaryDirectory(prefix="rnn-intake-") as scratch:
+        root = _unpack(source, scratch)
+        found = match_files(root, pattern)
+        for student, files in found.files.items():
+            folder = Path(course_dir) / "submitted" / student / course.ASSIGNMENT
+            if folder.exists():
+                shutil.rmtree(folder)  # a new download replaces the old submission whole
+            for name, path in files.items():
+                target = folder / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                files[name] = target
+    if found.lms_ids:
+        api = course.nbgrader_api(course_dir)
+        with gradebook.open_gradebook(api) as gb:
+            for student, lms_id in found.lms_ids.items():
+                gb.update_or_create_student(student, lms_user_id=lms_id)
+    return found
+
+
+def describe(found, course_dir):
+    lines = [f"Collected {len(found.files)} submissions into {Path(course_dir) / 'submitted'}/"]
+    lines += [f"  note: {n}" for n in found.notes]
+    if found.unmatched:
+        lines.append(f"NOT COLLECTED ({len(found.unmatched)} files): fix their names, or give --pattern, and run "
+                     "collect again")
+        lines += [f"  {path}: {why}" for path, why in found.unmatched]
+    lines.append("Next: python -m grader grade")
+    return "\n".join(lines)
