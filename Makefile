@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   regenerate the release and autograde the bundled sample submissions
-#   make test   run the test suite
+#   make demo   regenerate the release and grade the bundled sample submissions
+#   make test   run the test suite (installs Debian's chromium for the browser check)
 # Both create .venv from requirements.txt first (only when it is missing or out of date).
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # nbgrader and Jupyter look for their commands (alembic, jupyter) on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test release figures checks-data clean
+.PHONY: demo test browser benchmark release figures checks-data clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,18 @@ $(BIN)/.installed: requirements.txt
 demo: $(BIN)/.installed
 	$(BIN)/python -m grader demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
+
+# The browser check drives Debian's chromium through chromedriver; install both when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+# Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
+benchmark: $(BIN)/.installed
+	$(BIN)/python -m grader benchmark
 
 release: $(BIN)/.installed
 	$(BIN)/python -m grader release
@@ -33,4 +43,4 @@ checks-data: $(BIN)/.installed
 	$(BIN)/python -m grader checks-data
 
 clean:
-	rm -rf submitted autograded/sample_* gradebook.db .pytest_cache
+	rm -rf submitted autograded/sample_* autograded/grades.csv autograded/class_report* gradebook.db .pytest_cache

@@ -189,9 +189,10 @@ def _write_outputs(course_dir, assignment, submission, result):
 
 
 def _keep_previous(previous, result, submission):
-    """A regrade of the same files that failed keeps the earlier good result."""
+    """A regrade of the same files against the same tests that failed keeps the earlier good result."""
     return (previous is not None and result.status in FAILURES and previous.status not in FAILURES
-            and previous.submission_fingerprint == submission.fingerprint)
+            and previous.submission_fingerprint == submission.fingerprint
+            and previous.assignment_fingerprint == result.assignment_fingerprint)
 
 
 def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=None, scheduler=None,

@@ -48,7 +48,7 @@ GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before 
 class Limits:
     cell_timeout: float = 30.0    # seconds a single cell may run
     notebook_budget: float = 60.0  # seconds all cells of one notebook may run together
-    memory_mb: int = 2048         # address-space cap of the child process
+    memory_mb: int = 2048         # memory the child may map beyond what its warm parent maps
     output_chars: int = 100_000   # stdout/stderr characters kept for the whole notebook
 
 
@@ -159,10 +159,22 @@ class _Shell(InteractiveShell):
 
 def _shell():
     """The shell the children use, made once in the warm parent (without a history thread)."""
+    global _current
     if not _Shell.initialized():
         config = Config()
         config.HistoryManager.enabled = False
-        _Shell.instance(config=config, colors="NoColor")
+        shell = _Shell.instance(config=config, colors="nocolor")
+        # Format one traceback here: the first one loads IPython's traceback machinery
+        # (a tenth of a second), which each child would otherwise pay for again.
+        _current = _Collector(0)
+        shell.run_cell("def _warm_up():\n    raise ValueError('warm-up')\n_warm_up()", store_history=False)
+        shell.user_ns.pop("_warm_up", None)
+        # Likewise matplotlib's fonts and text layout, loaded by the first figure with text.
+        figure = matplotlib.pyplot.figure()
+        figure.gca().semilogy([1, 2], [1, 10], label="warm-up")
+        figure.gca().legend()
+        figure.canvas.draw()
+        matplotlib.pyplot.close("all")
     return _Shell.instance()
 
 
@@ -216,7 +228,11 @@ def _child(fd, cells, workdir, limits):
         libc = ctypes.CDLL(None)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the worker that started us
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        cap = limits.memory_mb * 1024 * 1024
+        # The cap counts on top of what the warm parent already maps (numpy, IPython, and
+        # on a Dask worker many thread stacks), so it means the same wherever it runs.
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * resource.getpagesize()
+        cap = mapped + limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         devnull = os.open(os.devnull, os.O_RDWR)
         for stdio in (0, 1, 2):  # C-level writes and reads go nowhere; Python's are captured below

@@ -11,7 +11,7 @@ import warnings
 from sqlalchemy.exc import SAWarning
 
 from . import course
-from .grading import INVALID, MasterCell, Result
+from .grading import ERROR, INVALID, MasterCell, Result
 from .release import KitError
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
@@ -80,6 +80,11 @@ class Writer:
         self.gb.close()
 
     def write(self, result: Result):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            self._write(result)
+
+    def _write(self, result):
         from nbgrader.api import MissingEntry
 
         gb = self.gb
@@ -92,8 +97,8 @@ class Writer:
         submitted = gb.find_submission_notebook(self.notebook, self.assignment, result.student)
         scores = {t.grade_id: t.score for t in result.tests}
         for grade in submitted.grades:
-            if result.status == INVALID:
-                # Nothing could be run: leave no automatic zero, ask for a person instead.
+            if result.status in (INVALID, ERROR):
+                # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
                 grade.auto_score, grade.needs_manual_grade = None, True
                 continue
             grade.auto_score = scores.get(grade.name)

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
 from . import execute
@@ -205,7 +206,7 @@ def _grade(assignment, submission, result):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.seconds = round(run.seconds, 3)
-    _fill_outputs(nb, run, assignment.limits)
+    _fill_outputs(nb, run)
     _score(nb, assignment, result)
     _limit_output(nb)
     result.notebook = nbformat.writes(nb)
@@ -268,8 +269,12 @@ def _clean_cell(cell):
     source = cell.get("source", "")
     source = "".join(source) if isinstance(source, list) else str(source)
     kind = cell.get("cell_type")
-    make = {"code": new_code_cell, "markdown": new_markdown_cell}.get(kind, new_raw_cell)
-    clean = make(source=source)
+    kind = kind if kind in ("code", "markdown") else "raw"
+    cell_id = cell.get("id") if isinstance(cell.get("id"), str) else None
+    clean = nbformat.from_dict({"id": cell_id or random_cell_id(), "cell_type": kind, "source": source,
+                                "metadata": {}})  # not validated cell by cell: writes() validates it all
+    if kind == "code":
+        clean.outputs, clean.execution_count = [], None
     meta = cell.get("metadata", {})
     if isinstance(meta, dict) and isinstance(meta.get("nbgrader"), dict):
         clean.metadata["nbgrader"] = copy.deepcopy(meta["nbgrader"])
@@ -283,6 +288,11 @@ def _sanitize(nb, assignment, flags):
     """
     master = {c.grade_id: c for c in assignment.cells}
     cells = [_clean_cell(c) for c in nb.cells if isinstance(c, dict)]
+    ids = set()
+    for cell in cells:  # a pasted cell keeps its id: give the copy a new one, as nbformat would
+        if cell.id in ids:
+            cell.id = random_cell_id()
+        ids.add(cell.id)
 
     seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it
     for cell in reversed(cells):
@@ -373,7 +383,7 @@ def _write_working_copy(workdir, files, notebook_name, assignment):
             f.write(data)
 
 
-def _fill_outputs(nb, run, limits):
+def _fill_outputs(nb, run):
     """Put each cell's outputs into the notebook; cells that never ran get an error saying why."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

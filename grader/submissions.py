@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbformat.v4.nbbase import random_cell_id
 
 from . import course, notebook
 
@@ -103,7 +104,9 @@ def sample_submissions():
     test.source = "# I only print my answer\nprint(rnn_cell_forward)\n"
     tampered.cells.remove(notebook.cell_by_id(tampered, "test_rnn_forward"))
     duplicated = fill(correct)
-    duplicated.cells.insert(4, copy.deepcopy(duplicated.cells[4]))  # a second rnn_cell_forward solution cell
+    pasted = copy.deepcopy(duplicated.cells[4])  # a second rnn_cell_forward solution cell
+    pasted.id = random_cell_id()  # Jupyter gives a pasted cell a new id
+    duplicated.cells.insert(4, pasted)
     duplicated.cells[4].metadata.nbgrader["schema_version"] = 99
     endless = {**correct, "rnn_cell_backward": "    while True:\n        pass\n"}
     return {

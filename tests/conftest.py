@@ -8,7 +8,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grader import course, release  # noqa: E402
+from grader import cli, course, release, submissions  # noqa: E402
+from grader.execute import Limits  # noqa: E402
+
+SAMPLES = submissions.sample_submissions()
+DEMO_LIMITS = Limits(cell_timeout=5, notebook_budget=10)
+
+
+def write_samples(course_dir, names=None):
+    for student, (_, nb) in SAMPLES.items():
+        if names is None or student in names:
+            submissions.write(nb, course_dir, student)
 
 
 def make_course_copy(target):
@@ -25,4 +35,15 @@ def graded_course(tmp_path_factory):
     """A course copy whose release was regenerated there (so its gradebook knows the assignment)."""
     course_dir = make_course_copy(tmp_path_factory.mktemp("course"))
     release.generate(course_dir)
+    return course_dir
+
+
+@pytest.fixture(scope="session")
+def samples_course(tmp_path_factory):
+    """The demo's samples graded once by the kit (in-process, so the fixture is quick to reuse)."""
+    course_dir = make_course_copy(tmp_path_factory.mktemp("samples"))
+    release.generate(course_dir)
+    write_samples(course_dir)
+    code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
+    assert code == cli.NEEDS_ATTENTION  # the broken samples need attention
     return course_dir

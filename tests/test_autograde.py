@@ -1,7 +1,10 @@
-"""Under real nbgrader autograde, does each mistake cost exactly the points of what it breaks?"""
+"""Does each mistake cost exactly the points of what it breaks, and does the kit's grader give
+every submission the same per-test scores as stock nbgrader autograde?"""
+import shutil
+
 import pytest
 
-from grader import course, submissions
+from grader import batch, course, stock, submissions
 from grader.submissions import MISTAKES
 
 # Which functions call which: a broken function also costs the points of its callers.
@@ -38,32 +41,46 @@ def corpus(graded_course):
         "    import sys\n    print('debug output', file=sys.stderr)\n" + correct["lstm_forward"])})
     for student, nb in built.items():
         submissions.write(nb, graded_course, student)
-    results = autograde.grade(graded_course, list(built), progress=lambda line: None)
-    return {r.student: r for r in results}
+    stock_dir = graded_course.parent / "stock_copy"
+    shutil.copytree(graded_course, stock_dir)
+    stock.autograde(stock_dir)
+    done, _ = batch.grade_batch(graded_course, list(built))
+    return {"kit": done.results, "stock": stock.scores(stock_dir)}
+
+
+def scores(result):
+    return {t.function: t.score for t in result.tests}
+
+
+def test_kit_and_stock_nbgrader_give_identical_per_test_scores(corpus):
+    """On every ordinary submission of the corpus, test by test."""
+    assert set(corpus["kit"]) == set(corpus["stock"])
+    for student, result in corpus["kit"].items():
+        assert {t.grade_id: t.score for t in result.tests} == corpus["stock"][student], student
 
 
 def test_correct_submission_gets_full_marks(corpus):
     """Does the master's solution, submitted through the release, get every point?"""
-    r = corpus["correct"]
+    r = corpus["kit"]["correct"]
     assert r.status == "graded"
-    assert (r.graded, r.optional) == (100, 20)
+    assert (r.part("graded"), r.part("optional")) == (100, 20)
 
 
 def test_blank_submission_gets_nothing(corpus):
-    r = corpus["blank"]
-    assert r.status == "graded" and (r.graded, r.optional) == (0, 0)
+    r = corpus["kit"]["blank"]
+    assert r.status == "graded" and (r.part("graded"), r.part("optional")) == (0, 0)
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES) + sorted(CELL_MISTAKES))
 def test_mistake_costs_exactly_the_points_of_what_it_breaks(corpus, mistake):
     """Does the mistake lose its function's points (and its callers'), and keep every other point?"""
     function = {**MISTAKES, **CELL_MISTAKES}[mistake][0]
-    r = corpus[mistake]
+    r = corpus["kit"][mistake]
     assert r.status == "graded", r.reason
     broken = _broken_functions(function)
-    for f in ALL_FUNCTIONS:
-        expected = 0 if f in broken else r.max_scores[f]
-        assert r.scores[f] == expected, f"{mistake}: {f} scored {r.scores[f]}, expected {expected}"
+    for t in r.tests:
+        expected = 0 if t.function in broken else t.max_score
+        assert t.score == expected, f"{mistake}: {t.function} scored {t.score}, expected {expected}"
 
 
 def test_every_function_has_a_mistake_in_the_corpus():
@@ -73,5 +90,5 @@ def test_every_function_has_a_mistake_in_the_corpus():
 @pytest.mark.parametrize("student", ["correct_with_warning", "correct_with_stderr"])
 def test_harmless_warning_or_stderr_does_not_cost_points(corpus, student):
     """Does a correct answer that warns, or prints to stderr, keep its points?"""
-    r = corpus[student]
-    assert r.status == "graded" and (r.graded, r.optional) == (100, 20)
+    r = corpus["kit"][student]
+    assert r.status == "graded" and (r.part("graded"), r.part("optional")) == (100, 20)

@@ -12,7 +12,7 @@ def run(*args, cwd=ROOT):
 
 
 def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
-    """Does `python -m grader demo` release, grade the samples with nbgrader and print the table?"""
+    """Does `python -m grader demo` release, grade the samples and print the table and the outputs?"""
     course_dir = make_course_copy(tmp_path / "course")
     result = run("--course-dir", str(course_dir), "demo")
     assert result.returncode == 0, result.stderr
@@ -25,7 +25,10 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert "not valid JSON" in result.stdout
     assert (course_dir / "gradebook.db").exists()
     assert (course_dir / "autograded" / "sample_correct" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").exists()
-    assert result.stderr.strip() == "", f"the demo should not print warnings: {result.stderr}"
+    for name in ("grades.csv", "class_report.html"):
+        assert str(course_dir / "autograded" / name) in result.stdout
+    noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")]
+    assert noise == [], f"the demo should print nothing but its progress on stderr: {noise}"
 
 
 def test_grade_with_no_submissions_says_where_to_put_them(tmp_path):
@@ -51,5 +54,5 @@ def test_unknown_command_or_flag_is_refused_with_usage():
 
 def test_help_lists_every_command():
     text = cli.build_parser().format_help()
-    for command in ("demo", "release", "grade", "figures", "checks-data"):
+    for command in ("demo", "collect", "grade", "release", "benchmark", "figures", "checks-data"):
         assert command in text

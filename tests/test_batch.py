@@ -1,0 +1,203 @@
+"""The batch grader end to end, on real course copies, with a real SQLite gradebook."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, write_samples
+from grader import batch, cli, course, release, stock, submissions
+from grader.execute import Limits
+
+def grade(course_dir, *args):
+    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def read_csv(course_dir):
+    with open(course_dir / "autograded" / "grades.csv") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_every_sample_ends_with_the_right_status_and_scores(samples_course):
+    rows = read_csv(samples_course)
+    expected = {"sample_correct": ("graded", "100", "20"), "sample_partial": ("graded", "50", "0"),
+                "sample_blank": ("graded", "0", "0"), "sample_warning": ("graded", "100", "20"),
+                "sample_broken": ("invalid notebook", "0", "0"),
+                "sample_tampered": ("test cells restored", "100", "20"),
+                "sample_duplicate": ("graded", "100", "20"), "sample_endless": ("timed out", "100", "10")}
+    for student, (status, graded, optional) in expected.items():
+        row = rows[student]
+        assert (row["status"], row["graded"], row["optional"]) == (status, graded, optional), row
+    assert "not valid JSON" in rows["sample_broken"]["reason"]
+    assert "test_rnn_forward" in rows["sample_tampered"]["reason"]
+    assert "duplicate cell id" in rows["sample_duplicate"]["reason"]
+    assert rows["sample_endless"]["lstm_cell_backward"] == "5", "a loop elsewhere must not cost this test"
+
+
+def test_gradebook_holds_the_same_scores_as_the_csv(samples_course):
+    scores = stock.scores(samples_course)
+    rows = read_csv(samples_course)
+    for student, per_test in scores.items():
+        for grade_id, score in per_test.items():
+            function = grade_id.removeprefix("test_")
+            if rows[student]["status"] == "invalid notebook":
+                assert score is None  # left for a person, not silently zero
+            else:
+                assert float(rows[student][function]) == score
+
+
+def test_nbgrader_export_reads_the_kit_gradebook(samples_course, tmp_path):
+    out = tmp_path / "export.csv"
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={out}"], cwd=samples_course,
+                            capture_output=True, text=True,
+                            env=dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"))
+    assert result.returncode == 0, result.stderr
+    with open(out) as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert float(rows["sample_correct"]["raw_score"]) == 120
+    assert float(rows["sample_partial"]["raw_score"]) == 50
+
+
+def test_a_second_run_grades_nothing_and_a_changed_submission_is_regraded(samples_course):
+    before = batch.stored_result(samples_course, "sample_correct").graded_at
+    done, _ = batch.grade_batch(samples_course, limits=DEMO_LIMITS)
+    assert done.graded == [] and len(done.unchanged) == len(SAMPLES)
+    correct = submissions.master_solutions()
+    submissions.write(submissions.fill({k: correct[k] for k in ("rnn_cell_forward",)}), samples_course,
+                      "sample_partial")
+    done, _ = batch.grade_batch(samples_course, limits=DEMO_LIMITS)
+    assert done.graded == ["sample_partial"]
+    assert done.results["sample_partial"].part("graded") == 25
+    assert batch.stored_result(samples_course, "sample_correct").graded_at == before
+
+
+def test_feedback_pages_never_show_hidden_tests(samples_course):
+    from grader.batch import load_assignment
+    hidden = load_assignment(samples_course).hidden_lines()
+    assert len(hidden) > 50
+    for student in SAMPLES:
+        page = (batch.autograded_folder(samples_course, student) / "feedback.html").read_text()
+        leaked = [line for line in hidden if line in page]
+        assert not leaked, f"{student}: {leaked[:3]}"
+        assert "Traceback" not in page
+
+
+def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
+    from nbgrader.api import Gradebook
+    api = course.nbgrader_api(samples_course)
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        nb = gb.find_submission_notebook(course.NOTEBOOK, course.ASSIGNMENT, "sample_partial")
+        grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
+        grade.manual_score = 10
+        comment = next(c for c in nb.comments if c.name == "lstm_forward")
+        comment.manual_comment = "Good try: see the cell state."
+        gb.db.commit()
+    done, _ = batch.grade_batch(samples_course, ["sample_partial"], force=True, limits=DEMO_LIMITS)
+    assert done.graded == ["sample_partial"]
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        nb = gb.find_submission_notebook(course.NOTEBOOK, course.ASSIGNMENT, "sample_partial")
+        grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
+        assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (10, 0, True)
+        assert next(c for c in nb.comments if c.name == "lstm_forward").manual_comment.startswith("Good try")
+
+
+def test_a_forced_regrade_that_fails_keeps_the_previous_result(samples_course):
+    before = batch.stored_result(samples_course, "sample_correct")
+    # A machine so slow that every cell times out: the regrade fails, the old result stays.
+    done, _ = batch.grade_batch(samples_course, ["sample_correct"], force=True,
+                                limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
+    assert "sample_correct" in done.kept and done.needs_attention
+    after = batch.stored_result(samples_course, "sample_correct")
+    assert after.graded_at == before.graded_at and after.total == 120
+    assert stock.scores(samples_course)["sample_correct"]["test_rnn_forward"] == 25
+
+
+def test_class_report_has_its_plots(samples_course):
+    page = (samples_course / "autograded" / "class_report.html").read_text()
+    for name in ("score_distribution", "pass_rate", "common_failures"):
+        png = samples_course / "autograded" / "class_report_files" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"class_report_files/{name}.png" in page
+    assert "sample_broken" in page  # listed under "needs your attention"
+
+
+def test_killed_batch_is_finished_by_the_next_run(tmp_path):
+    """SIGKILL the grader midway: no student is left at zero, and the next run grades the rest."""
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    correct = submissions.master_solutions()
+    for i in range(16):
+        submissions.write(submissions.fill(correct), course_dir, f"student{i:02d}")
+    process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade",
+                                "--jobs", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = [s for s in batch.submitted_students(course_dir) if batch.stored_result(course_dir, s)]
+        if len(done) >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = [s for s in batch.submitted_students(course_dir) if batch.stored_result(course_dir, s)]
+    assert 2 <= len(done) < 16, "the kill should land midway"
+    result = grade(course_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = read_csv(course_dir)
+    assert all(r["status"] == "graded" and r["total"] == "120" for r in rows.values())
+    assert f"Graded {16 - len(done)} submissions" in result.stdout
+    assert all(v["test_lstm_backward"] == 5 for v in stock.scores(course_dir).values())
+
+
+def test_grade_flags_are_checked(tmp_path):
+    result = grade(ROOT, "--cell-timeout", "-1")
+    assert result.returncode == 2 and "--cell-timeout must be positive" in result.stderr
+    result = grade(ROOT, "nobody_at_all")
+    assert result.returncode == 2 and "no submission for nobody_at_all" in result.stderr
+
+
+def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
+    course_dir = make_course_copy(tmp_path / "course")
+    write_samples(course_dir, ["sample_correct"])
+    result = grade(course_dir)
+    assert result.returncode == 2 and "python -m grader release" in result.stderr
+
+
+def test_grading_on_a_local_dask_cluster_gives_the_same_results(samples_course, tmp_path):
+    """A real multi-process Dask cluster (scheduler and two worker processes) grades like the pool."""
+    from distributed import LocalCluster
+
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    write_samples(course_dir)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        done, _ = batch.grade_batch(course_dir, scheduler=cluster.scheduler_address, limits=DEMO_LIMITS)
+    assert sorted(done.graded) == sorted(SAMPLES)
+    local = {s: batch.stored_result(samples_course, s) for s in SAMPLES}
+    for student, result in done.results.items():
+        if student == "sample_partial":
+            continue  # changed by an earlier test in this module
+        assert result.status == local[student].status, student
+        assert [(t.grade_id, t.score) for t in result.tests] == [(t.grade_id, t.score) for t in local[student].tests]
+
+
+def test_result_record_is_written_last(samples_course):
+    folder = batch.autograded_folder(samples_course, "sample_correct")
+    record = json.loads((folder / batch.RESULT_FILE).read_text())
+    assert record["status"] == "graded" and (folder / f"{course.NOTEBOOK}.ipynb").exists()
+    assert not list(folder.parent.glob(".*.new")) and not list(folder.glob("*.part"))
+
+
+def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsys):
+    """The benchmark's machinery on 5 submissions (one endless loop, one broken file)."""
+    from grader import benchmark
+    code = benchmark.main(n=5, workdir=tmp_path / "bench", cell_timeout=2, write_docs=False)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "per-test scores identical on 4 of 4 submissions" in out
+    assert "broken notebooks reported as invalid by the kit: 1 of 1" in out
+    assert "ratio:" in out

@@ -1,0 +1,81 @@
+"""The feedback and class-report pages in a real headless Chromium (Debian's chromium + chromedriver).
+
+`make test` installs both (see the Makefile). Each page must render, every image on
+it must load, and no hidden-test code or hidden expected value may appear in it.
+"""
+import re
+import shutil
+
+import pytest
+
+from conftest import ROOT, SAMPLES
+from grader import batch, notebook
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="chromium and chromedriver are installed by `make test` (make browser)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1200,1600"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def hidden_text(course_dir):
+    """Hidden test lines, and the numbers they assert that students are never shown."""
+    assignment = batch.load_assignment(course_dir)
+    lines = assignment.hidden_lines()
+    release = (ROOT / "release" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").read_text()
+    numbers = {n for line in lines for n in re.findall(r"-?\d+\.\d{5,}", line) if n not in release}
+    return lines, numbers
+
+
+def open_page(driver, path, shots, name):
+    driver.get(path.as_uri())
+    images = driver.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
+    text = driver.execute_script("return document.body.innerText;")
+    driver.save_screenshot(str(shots / f"{name}.png"))
+    return images, text
+
+
+def test_class_report_renders_with_its_plots(browser, samples_course, tmp_path):
+    images, text = open_page(browser, samples_course / "autograded" / "class_report.html", tmp_path, "report")
+    assert browser.title == "Class report: rnn_step_by_step"
+    assert len(images) == 3
+    for src, complete, width in images:
+        assert complete and width > 0, f"plot {src} did not load"
+    assert "Pass rate per function" in text and "Needs your attention" in text
+    lines, numbers = hidden_text(samples_course)
+    assert not [line for line in lines if line in text]
+    assert not [n for n in numbers if n in text]
+
+
+@pytest.mark.parametrize("student", sorted(SAMPLES))
+def test_feedback_page_renders_and_hides_the_hidden_tests(browser, samples_course, tmp_path, student):
+    page = batch.autograded_folder(samples_course, student) / "feedback.html"
+    images, text = open_page(browser, page, tmp_path, student)
+    assert browser.title == "Feedback: rnn_step_by_step"
+    assert all(complete and width > 0 for _, complete, width in images)
+    assert student in text and "Graded functions" in text
+    for function in ("rnn_cell_forward", "lstm_backward"):
+        assert function in text
+    lines, numbers = hidden_text(samples_course)
+    assert not [line for line in lines if line in text], "hidden test code on the page"
+    assert not [n for n in numbers if n in text], "a hidden expected value on the page"
+    assert "Traceback" not in text and "BEGIN HIDDEN" not in text
+    for cell in notebook.read(ROOT / "source" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").cells:
+        if "_hidden_reference" in cell.source:
+            assert "_hidden_reference" not in text
