@@ -12,16 +12,14 @@ The flow of `grade_batch`:
    and the next run grades the rest.
 """
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, gradebook, notebook, reports
+from . import course, gradebook, notebook, reports, warm
 from .execute import Limits
 from .grading import FAILURES, GRADED, Assignment, Result, Submission, grade_submission
 from .release import KitError
@@ -105,8 +103,7 @@ def stored_result(course_dir, student):
 
 def _local_results(assignment, submissions, jobs):
     """Yield (submission, result) from a pool of `jobs` warm worker processes."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["grader.execute", "grader.grading"])
+    context = warm.context()
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
     try:
         futures = {pool.submit(_grade_installed, s): s for s in submissions}
@@ -212,6 +209,8 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
         raise KitError(f"nothing to grade: {course_dir / 'submitted'} holds no <student>/{course.ASSIGNMENT}/ "
                        f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
                        f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
+    if not scheduler:
+        warm.context()
     assignment = load_assignment(course_dir, limits)
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
@@ -272,3 +271,4 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
 def all_results(course_dir):
     """student -> stored Result for every submission in submitted/ (None when not graded yet)."""
     return {s: stored_result(course_dir, s) for s in submitted_students(course_dir)}
+

@@ -42,6 +42,9 @@ def _limits(args):
 
 def grade_and_report(course_dir, students=None, force=False, jobs=None, scheduler=None, limits=None):
     """Grade, write the CSV and the class report, print the summary; return the exit code."""
+    from . import warm
+    if not scheduler:
+        warm.context()  # the workers warm up while the rest of the kit loads
     from . import batch, gradebook, reports
     from .execute import Limits
 

@@ -164,6 +164,9 @@ def _shell():
         config = Config()
         config.HistoryManager.enabled = False
         shell = _Shell.instance(config=config, colors="nocolor")
+        # Plain tracebacks (file, line, error) instead of Jupyter's default with context lines:
+        # formatting those costs more than running a whole notebook. No score depends on them.
+        shell.InteractiveTB.set_mode("Plain")
         # Format one traceback here: the first one loads IPython's traceback machinery
         # (a tenth of a second), which each child would otherwise pay for again.
         _current = _Collector(0)

@@ -424,10 +424,13 @@ def _message(outputs, score, max_score, hidden):
             text = "the test ran out of time (an endless loop?)"
         elif error.ename == "NotRun":
             text = f"not run: {error.evalue}"
+        elif error.ename == "NotImplementedError":
+            text = "not written yet: the function still raises NotImplementedError"
         elif error.evalue:
             text = f"{error.ename}: {error.evalue}"
         else:
-            text = f"{error.ename} (a check failed without a message)"
+            text = f"{error.ename}, with no message (a check on other inputs failed)" \
+                if error.ename == "AssertionError" else f"{error.ename}, with no message"
     elif score is not None and score < max_score:
         text = f"partial credit: {score:g} of {max_score:g}"
     else:

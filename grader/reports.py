@@ -16,7 +16,6 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import course
 from .grading import GRADED, STATUSES
 
 GRADES_CSV = "grades.csv"
@@ -32,6 +31,7 @@ th { background: #eef2f6; }
 .pass { color: #1e7b34; } .fail { color: #b3261e; }
 .note { background: #fff4e0; border-left: 4px solid #e69500; padding: .6em 1em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { white-space: pre-wrap; margin: 0; }
 img { max-width: 100%; border: 1px solid #e0e4ea; margin: .5em 0; }
 """
 
