@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-os.environ["MPLBACKEND"] = "module://grader.plot_backend"
 
-import matplotlib  # noqa: E402  (after MPLBACKEND: the children draw nothing to screens)
+import matplotlib  # noqa: E402
 import matplotlib.pyplot  # noqa: E402,F401  (imported once here instead of once per child)
 import numpy  # noqa: E402,F401
 from IPython.core.displayhook import DisplayHook  # noqa: E402
@@ -154,13 +153,17 @@ class _Shell(InteractiveShell):
                                "traceback": stb})
 
     def enable_gui(self, gui=None):
-        pass  # `%matplotlib inline` and friends: there is no screen, figures are not drawn
+        pass  # there is no screen
+
+    def enable_matplotlib(self, gui=None):
+        return gui, "module://grader.plot_backend"  # `%matplotlib inline` and friends: figures are not drawn
 
 
 def _shell():
     """The shell the children use, made once in the warm parent (without a history thread)."""
     global _current
     if not _Shell.initialized():
+        matplotlib.use("module://grader.plot_backend")  # in this process only; see plot_backend.py
         config = Config()
         config.HistoryManager.enabled = False
         shell = _Shell.instance(config=config, colors="nocolor")

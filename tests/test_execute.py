@@ -68,3 +68,10 @@ def test_each_submission_gets_a_fresh_process(tmp_path):
     second = run_cells([(0, "'left_over' in globals()")], tmp_path, QUICK)
     assert second.outputs[0][0]["data"]["text/plain"] == "False"
     assert first.outputs[0][0]["data"]["text/plain"] != str(__import__("os").getpid())
+
+
+def test_figures_are_built_but_not_drawn_and_nothing_reaches_stderr(tmp_path):
+    run = run_cells([(0, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+                         "import matplotlib; print(matplotlib.get_backend())")], tmp_path, QUICK)
+    assert kinds(run, 0) == [("stream", "stdout")]
+    assert "grader.plot_backend" in run.outputs[0][0]["text"]
