@@ -249,6 +249,7 @@ def _child(fd, cells, workdir, limits):
         sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
         signal.signal(signal.SIGALRM, _on_alarm)
         shell = _shell()
+        matplotlib.use("module://grader.plot_backend")  # again: the parent may have switched since
         chars_left, truncated = limits.output_chars, False
         started = time.monotonic()
         for index, source in cells:
