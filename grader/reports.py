@@ -16,7 +16,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .grading import GRADED, STATUSES
+from .grading import ERROR, GRADED, INVALID, STATUSES
 
 GRADES_CSV = "grades.csv"
 REPORT_HTML = "class_report.html"
@@ -83,7 +83,8 @@ def functions(assignment):
 
 
 def write_grades_csv(path, results, assignment, lms_ids):
-    """One row per submission; students not graded yet say so instead of showing zeros."""
+    """One row per submission. Students not graded yet, and notebooks that could not be run, get no
+    numbers (the gradebook leaves those for manual grading), only their status and reason."""
     names = functions(assignment)
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
@@ -93,6 +94,10 @@ def write_grades_csv(path, results, assignment, lms_ids):
             if result is None:
                 out.writerow([student, lms_ids.get(student, ""), PENDING, "", "", ""] + [""] * len(names)
                              + ["run `python -m grader grade` again to grade it", ""])
+                continue
+            if result.status in (INVALID, ERROR):  # nothing ran: no number, as in the gradebook
+                out.writerow([student, lms_ids.get(student, ""), result.status, "", "", ""] + [""] * len(names)
+                             + [result.reason, result.graded_at])
                 continue
             scores = {t.function: t.score for t in result.tests}
             out.writerow([student, lms_ids.get(student, ""), result.status, f"{result.total:g}",
@@ -120,7 +125,7 @@ def write_class_report(folder, results, assignment):
     folder = Path(folder)
     files = folder / REPORT_FILES
     files.mkdir(parents=True, exist_ok=True)
-    graded = {s: r for s, r in results.items() if r is not None}
+    graded = {s: r for s, r in results.items() if r is not None and r.status not in (INVALID, ERROR)}
     names = functions(assignment)
     graded_max, optional_max = _parts(assignment)
 
@@ -207,8 +212,9 @@ def score_table(results, assignment, limit=40):
         hidden, chosen = len(chosen) - len(kept), kept
     rows = []
     for student, r in chosen:
-        if r is None:
-            rows.append([student, "-", "-"] + ["-"] * len(names) + [PENDING])
+        if r is None or r.status in (INVALID, ERROR):
+            status = PENDING if r is None else f"{r.status}: {r.reason}"
+            rows.append([student, "-", "-"] + ["-"] * len(names) + [status])
             continue
         scores = {t.function: t.score for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
