@@ -231,10 +231,13 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
 
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
-    # Big submissions first would balance better; alphabetical keeps the log readable.
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
-    results = (_dask_results(assignment, submissions, scheduler) if scheduler
-               else _local_results(assignment, submissions, jobs))
+    if not submissions:
+        results = []
+    elif scheduler:
+        results = _dask_results(assignment, submissions, scheduler)
+    else:
+        results = _local_results(assignment, submissions, jobs)
     bar = progress(len(submissions)) if progress and submissions else None
     writer = gradebook.Writer(api, course.ASSIGNMENT, course.NOTEBOOK) if submissions else None
     done = set()

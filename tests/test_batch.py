@@ -201,3 +201,10 @@ def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsy
     assert "per-test scores identical on 4 of 4 submissions" in out
     assert "broken notebooks reported as invalid by the kit: 1 of 1" in out
     assert "ratio:" in out
+
+
+def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):
+    result = grade(samples_course, "--force", "--scheduler", "tcp://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+    assert batch.stored_result(samples_course, "sample_correct").total == 120, "earlier results are kept"
