@@ -21,7 +21,8 @@ from pathlib import Path
 
 from . import course, gradebook, notebook, reports, warm
 from .execute import Limits
-from .grading import FAILURES, GRADED, Assignment, Result, Submission, grade_submission
+from .grading import (FAILURES, GRADED, Assignment, Result, Submission, grade_submission, not_graded,
+                      submission_with_master_files, write_files)
 from .release import KitError
 
 RESULT_FILE = ".kit_result.json"
@@ -59,7 +60,7 @@ def load_assignment(course_dir, limits=Limits()):
     cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, gradebook.parts(), limits)
+    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits)
 
 
 def _files(folder, ignore):
@@ -148,11 +149,7 @@ def _result_of(future, submission, assignment):
     try:
         return future.result()
     except Exception as error:  # the worker itself died: report it, keep going
-        from .grading import ERROR, _zero_tests
-        return Result(submission.student, ERROR, f"the grading worker failed: {type(error).__name__}: {error}",
-                      tests=_zero_tests(assignment, "not graded: the grading worker failed"),
-                      submission_fingerprint=submission.fingerprint,
-                      assignment_fingerprint=assignment.fingerprint)
+        return not_graded(assignment, submission, f"the grading worker failed: {type(error).__name__}: {error}")
 
 
 # ---------------------------------------------------------------- writing
@@ -164,10 +161,7 @@ def _write_outputs(course_dir, assignment, submission, result):
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # As stock autograde: the submission's files, the master's files over them, the graded notebook.
-    for path, data in list(submission.files) + list(assignment.files):
-        target = staging / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    write_files(staging, submission_with_master_files(submission, assignment))
     if submission.timestamp:
         (staging / "timestamp.txt").write_text(submission.timestamp)
     if result.notebook is not None:

@@ -56,8 +56,8 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
         everyone[student] = result  # a kept result, or one written just now
     out = course_dir / "autograded"
     out.mkdir(exist_ok=True)
-    csv_path = reports.write_grades_csv(out / reports.GRADES_CSV, everyone, assignment,
-                                        gradebook.lms_ids(course.nbgrader_api(course_dir)))
+    api = course.nbgrader_api(course_dir)
+    csv_path = reports.write_grades_csv(out / reports.GRADES_CSV, everyone, assignment, gradebook.lms_ids(api))
     report = reports.write_class_report(out, everyone, assignment)
     print()
     print(reports.score_table({s: everyone[s] for s in sorted(everyone)}, assignment))
@@ -69,7 +69,7 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
         print(f"KEPT PREVIOUS RESULT for {student}: {why}")
     print(f"Grades CSV:     {csv_path}\nClass report:   {report}\n"
           f"Feedback pages: {out}/<student>/{course.ASSIGNMENT}/feedback.html\n"
-          f"Gradebook:      {course.nbgrader_api(course_dir).coursedir.db_url} "
+          f"Gradebook:      {api.coursedir.db_url} "
           "(nbgrader export and formgrader read it)")
     if done.pending:
         print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "

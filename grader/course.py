@@ -17,6 +17,9 @@ IMAGES_DIR = SOURCE_DIR / "images"
 # Test cells of the graded part and of the optional part, by nbgrader grade_id.
 GRADED_FUNCTIONS = ["rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward"]
 OPTIONAL_FUNCTIONS = ["rnn_cell_backward", "rnn_backward", "lstm_cell_backward", "lstm_backward"]
+# (test cell grade_id, the part it counts towards), as the grader reports them.
+PARTS = tuple([(f"test_{f}", "graded") for f in GRADED_FUNCTIONS]
+              + [(f"test_{f}", "optional") for f in OPTIONAL_FUNCTIONS])
 
 
 def nbgrader_api(root=COURSE_DIR):

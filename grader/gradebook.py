@@ -10,7 +10,6 @@ import warnings
 
 from sqlalchemy.exc import SAWarning
 
-from . import course
 from .grading import ERROR, INVALID, MasterCell, Result
 from .release import KitError
 
@@ -107,9 +106,3 @@ class Writer:
             if comment.name in result.comments:
                 comment.auto_comment = result.comments[comment.name]
         gb.db.commit()
-
-
-def parts():
-    """(test grade_id, part) for the kit's assignment."""
-    return tuple([(f"test_{f}", "graded") for f in course.GRADED_FUNCTIONS]
-                 + [(f"test_{f}", "optional") for f in course.OPTIONAL_FUNCTIONS])

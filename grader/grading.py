@@ -175,9 +175,17 @@ def grade_submission(assignment, submission):
     try:
         _grade(assignment, submission, result)
     except Exception as error:  # a bug in the kit must not cost the batch, nor pass silently
-        result.status, result.reason = ERROR, f"{type(error).__name__}: {error}"
-        result.tests = _zero_tests(assignment, "not graded: the grader itself failed")
+        return not_graded(assignment, submission, f"{type(error).__name__}: {error}")
     return result
+
+
+def not_graded(assignment, submission, reason):
+    """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
+    return Result(submission.student, ERROR, reason,
+                  tests=_zero_tests(assignment, "not graded: the grader itself failed"),
+                  submission_fingerprint=submission.fingerprint,
+                  assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
+                  graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _grade(assignment, submission, result):
@@ -200,7 +208,9 @@ def _grade(assignment, submission, result):
 
     workdir = execute.scratch_dir()
     try:
-        _write_working_copy(workdir, files, name, assignment)
+        working_copy = submission_with_master_files(submission, assignment)
+        working_copy.pop(name)  # the cells are sent to the process, not read from disk
+        write_files(workdir, working_copy)
         cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         run = execute.run_cells(cells, workdir, assignment.limits)
     finally:
@@ -370,14 +380,18 @@ def _insert_position(cells, assignment, grade_id):
     return 0
 
 
-def _write_working_copy(workdir, files, notebook_name, assignment):
-    """The submission's own files, then the master's files over them (as stock autograde does)."""
-    for path, data in list(files.items()) + list(assignment.files):
-        if path == notebook_name:
+def submission_with_master_files(submission, assignment):
+    """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out."""
+    return dict(list(submission.files) + list(assignment.files))
+
+
+def write_files(folder, files):
+    """Write {relative path: bytes} under `folder`; a path that would leave it is skipped."""
+    folder = os.path.abspath(folder)
+    for path, data in files.items():
+        target = os.path.normpath(os.path.join(folder, path))
+        if not target.startswith(folder + os.sep):
             continue
-        target = os.path.normpath(os.path.join(workdir, path))
-        if not target.startswith(workdir + os.sep):
-            continue  # a path that would leave the working copy
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(data)

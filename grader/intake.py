@@ -71,7 +71,7 @@ def _unpack(source, into):
 def _resubmission(name):
     """(name without the LMS's resubmission suffix, resubmission number)."""
     match = _RESUBMISSION.match(name)
-    if match and match["stem"] + match["ext"] in (f"{course.NOTEBOOK}.ipynb",):
+    if match and match["stem"] + match["ext"] == f"{course.NOTEBOOK}.ipynb":
         return match["stem"] + match["ext"], int(match["n"])
     return name, 0
 

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grader import cli, course, release, submissions  # noqa: E402
+from grader import cli, release, submissions  # noqa: E402
 from grader.execute import Limits  # noqa: E402
 
 SAMPLES = submissions.sample_submissions()

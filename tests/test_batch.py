@@ -7,10 +7,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, write_samples
-from grader import batch, cli, course, release, stock, submissions
+from grader import batch, course, release, stock, submissions
 from grader.execute import Limits
 
 def grade(course_dir, *args):

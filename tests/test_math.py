@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conftest import ROOT
 from grader import checks_data, course, notebook
 
 SHAPES = [(3, 5, 2, 10, 4), (2, 4, 3, 1, 1), (6, 1, 4, 3, 5)]  # (n_x, n_a, n_y, m, T_x)

@@ -6,7 +6,7 @@ import pytest
 from nbclient import NotebookClient
 from nbgrader.validator import Validator
 
-from conftest import ROOT, make_course_copy
+from conftest import make_course_copy
 from grader import course, notebook, release
 
 
