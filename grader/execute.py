@@ -14,12 +14,11 @@ Limits, each reported by name:
 - a memory cap (the child's address space);
 - an output cap (characters of text kept for the whole notebook).
 """
-import ctypes
 import io
 import os
-import pickle
 import resource
 import select
+import shutil
 import signal
 import struct
 import sys
@@ -40,6 +39,8 @@ from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+from . import sandbox, verdict, wire  # noqa: E402
+
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
 
 
@@ -49,6 +50,8 @@ class Limits:
     notebook_budget: float = 60.0  # seconds all cells of one notebook may run together
     memory_mb: int = 2048         # memory the child may map beyond what its warm parent maps
     output_chars: int = 100_000   # stdout/stderr characters kept for the whole notebook
+    disk_mb: int = 64             # size of each of the sandbox's two writable folders (working copy, /tmp)
+    processes: int = 16           # processes and threads the sandbox may run at once
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Run:
     truncated: bool = False
     killed: bool = False   # the parent had to kill the child
     seconds: float = 0.0
+    calls: dict = field(default_factory=dict)  # test cell index -> wire nodes of the student's outputs
+    protocol_error: str = ""  # the process sent something malformed (it was stopped)
+    sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
 
 
 class CellTimeout(BaseException):
@@ -220,32 +226,95 @@ def _quarantine(namespace):
 
 
 def _send(fd, message):
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    data = wire.dumps(message)
     os.write(fd, struct.pack("!I", len(data)))
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _child(fd, cells, workdir, limits):
-    """Runs in the forked child: executes `cells` and reports each one on `fd`. Never returns."""
+# Only what the notebook needs: the instructor's environment variables stay outside.
+SANDBOX_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sandbox.TMPDIR, "TMPDIR": sandbox.TMPDIR,
+               "LANG": "C.UTF-8", "MPLBACKEND": "module://grader.plot_backend", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde"}
+
+
+def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_namespace):
+    """The process started for one submission (trusted code): isolate, fork the runner, wait for it.
+
+    Runs in a fresh child of the warm fork server, which never held a master notebook,
+    a hidden test or a gradebook row, so the runner forked from here holds none either.
+    """
+    fd, status_fd = conn.fileno(), status.fileno()
+    workdir = None
+    try:
+        mode = sandbox.isolate(use_user_namespace) if confine else None
+        if not confine:
+            workdir = tempfile.mkdtemp(prefix="rnn-grade-")
+            sandbox.write_files(workdir, files)
+        sandbox_uid = sandbox.SANDBOX_UID_BASE + os.getpid()
+    except sandbox.SandboxError as error:
+        _send(status_fd, {"step": error.step, "message": str(error)})
+        os._exit(0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid)
+        finally:
+            os._exit(70)
+    conn.close()
+    status.close()
+    # The runner's own wall clock, in case the grader that asked for it is gone.
+    signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+    signal.setitimer(signal.ITIMER_REAL, limits.notebook_budget + 2 * GRACE_SECONDS)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+
+
+def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid):
+    """The sandboxed runner (PID 1 of its own namespace when confined). Never returns.
+
+    Set-up problems go to `status_fd`, which is closed before any student code runs:
+    a student's code cannot forge them.
+    """
     global _current
     try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the worker that started us
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # The cap counts on top of what the warm parent already maps (numpy, IPython, and
-        # on a Dask worker many thread stacks), so it means the same wherever it runs.
-        with open("/proc/self/statm") as statm:
+        sandbox.die_with_parent()
+        with open("/proc/self/statm") as statm:  # read now: the sandbox may have no /proc
             mapped = int(statm.read().split()[0]) * resource.getpagesize()
-        cap = mapped + limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         devnull = os.open(os.devnull, os.O_RDWR)
         for stdio in (0, 1, 2):  # C-level writes and reads go nowhere; Python's are captured below
             os.dup2(devnull, stdio)
+        if mode:
+            try:
+                sandbox.confine(files, limits.disk_mb, limits.processes, mode, sandbox_uid)
+            except (sandbox.SandboxError, OSError) as error:
+                _send(status_fd, {"step": getattr(error, "step", "mount"), "message": str(error)})
+                os._exit(0)
+            workdir = sandbox.WORKDIR
+        os.close(status_fd)
         os.chdir(workdir)
-        sys.path.insert(0, workdir)
-        os.environ["NBGRADER_EXECUTION"] = "autograde"  # as stock nbgrader sets it
+        keep = os.dup(fd)  # the report pipe; every other inherited descriptor is closed
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 16)
+        fd = keep
+        # The cap counts on top of what the warm parent already maps (numpy, IPython, and
+        # on a Dask worker many thread stacks), so it means the same wherever it runs.
+        cap = mapped + limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.environ.clear()
+        os.environ.update(SANDBOX_ENV)
+        tempfile.tempdir = None
+        sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.isdir(p)]
         sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
         signal.signal(signal.SIGALRM, _on_alarm)
         shell = _shell()
@@ -255,7 +324,7 @@ def _child(fd, cells, workdir, limits):
         for index, source in cells:
             left = limits.notebook_budget - (time.monotonic() - started)
             if left <= 0:
-                _send(fd, ("budget", index))
+                _send(fd, {"kind": "budget", "index": index})
                 break
             _current = _Collector(chars_left, truncated)
             # Re-armed every second: code that swallows one CellTimeout gets another.
@@ -270,26 +339,61 @@ def _child(fd, cells, workdir, limits):
             _quarantine(shell.user_ns)
             matplotlib.pyplot.close("all")
             chars_left, truncated = _current.chars_left, _current.truncated
-            _send(fd, ("cell", index, _current.items, shell.execution_count - 1, timed_out, truncated))
-        _send(fd, ("done",))
+            _send(fd, {"kind": "cell", "index": index, "outputs": _current.items,
+                       "count": shell.execution_count - 1, "timed_out": timed_out, "truncated": truncated})
+            if index in probes:
+                _send(fd, {"kind": "calls", "index": index, "results": _probe(shell, probes[index], limits, left)})
+        _send(fd, {"kind": "done"})
     except BaseException as error:  # report anything that breaks the runner itself
         try:
-            _send(fd, ("error", f"{type(error).__name__}: {error}"))
+            _send(fd, {"kind": "error", "message": f"{type(error).__name__}: {error}"[:500]})
         except BaseException:
             pass
     finally:
         os._exit(0)
 
 
+def _probe(shell, calls, limits, left):
+    """The student's outputs on the recorded inputs of one test cell (see verdict.py)."""
+    global _current
+    _current = _Collector(0, True)  # what the functions print is not kept
+    signal.setitimer(signal.ITIMER_REAL, max(min(limits.cell_timeout, left), 0.1), 1.0)
+    try:
+        return verdict.run_calls(shell.user_ns, calls)
+    except CellTimeout:
+        return []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _quarantine(shell.user_ns)
+        matplotlib.pyplot.close("all")
+
+
 # ---------------------------------------------------------------- in the parent
 
-def _read_message(fd, deadline):
+MAX_MESSAGE = 16 * 1024 * 1024  # bytes in one message from the runner
+MAX_TOTAL = 64 * 1024 * 1024    # bytes from one runner in all
+
+
+class ProtocolError(Exception):
+    """The runner (the student's process) sent something that is not a well-formed report."""
+
+
+def _read_message(fd, deadline, budget):
     """The next message from the child; None at end of file; raises TimeoutError after `deadline`."""
     header = _read_exactly(fd, 4, deadline)
     if header is None:
         return None
-    body = _read_exactly(fd, struct.unpack("!I", header)[0], deadline)
-    return None if body is None else pickle.loads(body)
+    size = struct.unpack("!I", header)[0]
+    if size > min(MAX_MESSAGE, budget[0]):
+        raise ProtocolError(f"a message of {size} bytes, over the cap")
+    budget[0] -= size + 4
+    body = _read_exactly(fd, size, deadline)
+    if body is None:
+        raise ProtocolError("a message cut short")
+    try:
+        return wire.loads(body, MAX_MESSAGE)
+    except wire.WireError as error:
+        raise ProtocolError(str(error)) from None
 
 
 def _read_exactly(fd, size, deadline):
@@ -306,67 +410,149 @@ def _read_exactly(fd, size, deadline):
     return b"".join(chunks)
 
 
-def _describe_exit(status):
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
+def _describe_exit(code):
+    if code is not None and code > 128:
+        number = code - 128
         name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
         return f"the process was killed by {name}"
-    return f"the process exited with code {os.WEXITSTATUS(status)} (os._exit or a crash in compiled code)"
+    return f"the process exited with code {code} (os._exit or a crash in compiled code)"
 
 
-def run_cells(cells, workdir, limits=Limits()):
-    """Run `cells` (a list of (index, source)) in a fresh child process in `workdir`; return a Run."""
+_TEXT = str
+_OUTPUT_KEYS = {"stream": {"name", "text"}, "error": {"ename", "evalue", "traceback"},
+                "display_data": {"data", "metadata"}, "execute_result": {"data", "metadata", "execution_count"}}
+
+
+def clean_outputs(outputs):
+    """Outputs from the runner, as nbformat output dicts with checked types; raises ProtocolError."""
+    if not isinstance(outputs, list) or len(outputs) > 1000:
+        raise ProtocolError("outputs must be a list")
+    clean = []
+    for output in outputs:
+        kind = output.get("output_type") if isinstance(output, dict) else None
+        if kind not in _OUTPUT_KEYS:
+            raise ProtocolError("an output of an unknown type")
+        item = {"output_type": kind}
+        if kind == "stream":
+            if output.get("name") not in ("stdout", "stderr") or not isinstance(output.get("text"), str):
+                raise ProtocolError("a malformed stream output")
+            item.update(name=output["name"], text=output["text"])
+        elif kind == "error":
+            trace = output.get("traceback")
+            if not (isinstance(output.get("ename"), str) and isinstance(output.get("evalue"), str)
+                    and isinstance(trace, list) and all(isinstance(t, str) for t in trace)):
+                raise ProtocolError("a malformed error output")
+            item.update(ename=output["ename"][:200], evalue=output["evalue"][:5000], traceback=trace[:200])
+        else:
+            data = output.get("data")
+            if not isinstance(data, dict) or not all(
+                    isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and all(
+                        isinstance(x, str) for x in v))) for k, v in data.items() if k != "application/json"):
+                raise ProtocolError("a malformed display output")
+            item.update(data={k: v for k, v in data.items() if k != "application/json"}, metadata={})
+            if kind == "execute_result":
+                count = output.get("execution_count")
+                item["execution_count"] = count if type(count) is int else None
+        clean.append(item)
+    return clean
+
+
+def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None):
+    """Run `cells` (a list of (index, source)) in a fresh process whose working copy holds `files`.
+
+    `probes` maps a cell index to the recorded calls (verdict.Call) to make right after
+    that cell. With `confine`, the process is sandboxed (see sandbox.py). Returns a Run.
+    """
+    from . import warm
+
     run = Run()
-    read_fd, write_fd = os.pipe()
+    probes = probes or {}
+    context = warm.context()
+    reader, writer = context.Pipe(duplex=False)
+    status_reader, status_writer = context.Pipe(duplex=False)
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(write_fd, cells, str(workdir), limits)
-    os.close(write_fd)
+    process = context.Process(target=_sandbox_main, daemon=False,
+                              args=(writer, status_writer, cells, files, limits, probes, confine,
+                                    use_user_namespace))
+    process.start()
+    writer.close()
+    status_writer.close()
+    fd = reader.fileno()
     deadline = started + limits.notebook_budget + GRACE_SECONDS
     pending = [index for index, _ in cells]
-    killed = False
+    budget = [MAX_TOTAL]
     try:
         while True:
             try:
-                message = _read_message(read_fd, deadline)
+                message = _read_message(fd, deadline, budget)
             except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                killed = True
+                process.kill()
+                run.killed = True
                 run.stopped = (f"the notebook ran past its time budget of {limits.notebook_budget:g} s "
                                "and its process was stopped")
                 break
+            except ProtocolError as error:
+                process.kill()
+                run.killed = True
+                run.stopped = run.protocol_error = f"the notebook's process sent malformed data ({error})"
+                break
             if message is None:
                 break
-            kind = message[0]
-            if kind == "cell":
-                _, index, outputs, count, timed_out, truncated = message
-                run.outputs[index], run.counts[index] = outputs, count
-                pending.remove(index)
-                if timed_out:
-                    run.timed_out.append(index)
-                run.truncated |= truncated
-            elif kind == "budget":
-                run.stopped = f"the notebook used up its time budget of {limits.notebook_budget:g} s"
-                break
-            elif kind == "error":
-                run.stopped = f"the grader's runner failed: {message[1]}"
-                break
-            elif kind == "done":
+            try:
+                if _take(run, message, pending, limits):
+                    break
+            except (ProtocolError, KeyError, TypeError, ValueError) as error:
+                process.kill()
+                run.killed = True
+                run.stopped = run.protocol_error = f"the notebook's process sent malformed data ({error})"
                 break
     finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
+        reader.close()
+        process.join()
+    try:  # written only by the grader's own code, before the student's code starts
+        if status_reader.poll(0):
+            problem = wire.loads(status_reader.recv_bytes(65536), 65536)
+            run.sandbox_error = (str(problem.get("step")), str(problem.get("message")))
+            run.stopped = f"the sandbox could not be set up ({run.sandbox_error[1]})"
+    except (EOFError, OSError, wire.WireError):
+        pass
+    finally:
+        status_reader.close()
     if pending and not run.stopped:
-        run.stopped = _describe_exit(status)
+        run.stopped = _describe_exit(process.exitcode)
     if run.stopped:
         run.stopped_at = pending[0] if pending else -1
-    run.killed = killed
     run.seconds = time.monotonic() - started
     return run
 
 
-def scratch_dir():
-    """A private folder for one submission's working copy."""
-    return tempfile.mkdtemp(prefix="rnn-grade-")
+def _take(run, message, pending, limits):
+    """Apply one message to `run`; True when it ends the run."""
+    kind = message.get("kind")
+    if kind == "cell":
+        index = message["index"]
+        if type(index) is not int or index not in pending:
+            raise ProtocolError("a report for a cell that is not pending")
+        run.outputs[index] = clean_outputs(message["outputs"])
+        count = message.get("count")
+        run.counts[index] = count if type(count) is int else None
+        pending.remove(index)
+        if message.get("timed_out") is True:
+            run.timed_out.append(index)
+        run.truncated |= message.get("truncated") is True
+    elif kind == "calls":
+        index, results = message["index"], message["results"]
+        if type(index) is not int or index in run.calls or not isinstance(results, list):
+            raise ProtocolError("a malformed report of a test's outputs")
+        run.calls[index] = results
+    elif kind == "budget":
+        run.stopped = f"the notebook used up its time budget of {limits.notebook_budget:g} s"
+        return True
+    elif kind == "error":
+        run.stopped = f"the grader's runner failed: {str(message.get('message', ''))[:500]}"
+        return True
+    elif kind == "done":
+        return True
+    else:
+        raise ProtocolError("a message of an unknown kind")
+    return False

@@ -1,0 +1,256 @@
+"""The outside verdict: a test cell's checks run in the grader's process, on the student's outputs.
+
+A test cell calls the student's functions and checks what they return. Run inside
+the student's process, those checks can be fooled (numpy patched, builtins replaced,
+IPython hooks, objects equal to anything...). So every test cell is also judged here:
+
+1. `record` (once per batch): the whole master test cell, hidden tests included, runs
+   in a trusted namespace where each student function is a stand-in calling the
+   master's solution. Every call it makes is recorded: which function, which inputs.
+2. The sandbox runs the student's notebook, with the test cells as students see them
+   (no hidden tests: that code never enters the student's process). Right after each
+   test cell, it calls the student's functions on the recorded inputs and sends back
+   the outputs, as plain data (see wire.py).
+3. `replay` (per submission): the whole master test cell runs again here, where each
+   call to a student function returns, in order, what the student's function returned
+   for those inputs. The asserts, numpy and the provided helpers are the grader's own.
+
+The cell passes only if it passed in the student's process and here. If it passed
+there but its visible checks fail here on the same outputs, something in the
+student's process changed what the test saw: `tampering suspected`.
+
+Nothing here is specific to this assignment: a test cell qualifies if the inputs it
+gives the student's functions do not depend on what those functions returned (the
+recording and the replay would then differ, and the replay says so and fails).
+"""
+import ast
+import contextlib
+import io
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+
+from . import wire
+
+HIDDEN_BLOCK = re.compile(r"^### BEGIN HIDDEN TESTS[^\n]*\n.*?^### END HIDDEN TESTS[^\n]*(\n|$)", re.S | re.M)
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    inputs: dict  # wire-encoded (args tuple)
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """One test cell, as the outside verdict runs it."""
+    grade_id: str
+    segments: tuple  # (code, hidden?) in order: the cell split at its hidden-test blocks
+    calls: tuple     # Call, in the order the master's run made them
+
+
+class ReplayMismatch(Exception):
+    """The replayed test made a call the recording did not (its inputs depend on the outputs)."""
+
+
+class StudentRaised(Exception):
+    """Stands for the exception the student's function raised when the sandbox called it."""
+
+    def __init__(self, ename, evalue):
+        super().__init__(f"{ename}: {evalue}" if evalue else ename)
+        self.ename, self.evalue = ename, evalue
+
+
+def split_segments(source):
+    """The cell as (code, is_hidden) pieces. A hidden block that is indented is not split out."""
+    segments, position = [], 0
+    for match in HIDDEN_BLOCK.finditer(source):
+        if match.start() > position:
+            segments.append((source[position:match.start()], False))
+        segments.append((match.group(0), True))
+        position = match.end()
+    if position < len(source):
+        segments.append((source[position:], False))
+    return tuple(segments)
+
+
+def defined_functions(source):
+    """Names of the functions a solution cell defines at its top level."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def is_import_cell(source):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
+
+
+# ---------------------------------------------------------------- the trusted helper files
+
+@contextlib.contextmanager
+def trusted_files(files, folder):
+    """The assignment's own helper files (from source/), importable first, from `folder`.
+
+    They are written once and imported once per process; a module of the same name
+    imported from anywhere else is dropped first, so a student's copy never stands in.
+    """
+    folder = os.path.abspath(folder)
+    names = set()
+    for path, data in files:
+        target = os.path.normpath(os.path.join(folder, path))
+        if not target.startswith(folder + os.sep):
+            continue
+        if path.endswith(".py") and os.sep not in path:
+            names.add(path[:-3])
+        if not os.path.exists(target) or open(target, "rb").read() != data:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            partial = f"{target}.{os.getpid()}.part"
+            with open(partial, "wb") as f:
+                f.write(data)
+            os.replace(partial, target)
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None and os.path.dirname(os.path.abspath(getattr(module, "__file__", "") or "")) != folder:
+            del sys.modules[name]
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        sys.path.remove(folder)
+
+
+def _run_segment(code, namespace):
+    """Run one piece of a test cell; (ename, evalue) of what it raised, or None."""
+    quiet = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(code, "<test cell>", "exec"), namespace)
+    except StudentRaised as error:
+        return error.ename, error.evalue
+    except ReplayMismatch as error:
+        return "ReplayMismatch", str(error)
+    except Exception as error:
+        return type(error).__name__, str(error)
+    return None
+
+
+# ---------------------------------------------------------------- 1. record, with the master's solution
+
+def master_namespace(cells):
+    """The master's imports and solution functions, run in a namespace of their own (trusted code)."""
+    namespace = {"__name__": "__master__"}
+    for cell in cells:
+        if cell.cell_type != "code" or cell.is_test:
+            continue
+        if cell.solution or (cell.locked and is_import_cell(cell.source)):
+            exec(compile(cell.source, f"<master {cell.grade_id}>", "exec"), namespace)
+    return namespace
+
+
+def record(cells, files, folder):
+    """TestPlan per test grade_id: the master's test cells run on the master's functions."""
+    functions = [name for cell in cells if cell.solution for name in defined_functions(cell.source)]
+    plans = {}
+    with trusted_files(files, folder):
+        master = master_namespace(cells)
+        for cell in cells:
+            if not cell.is_test or cell.cell_type != "code":
+                continue
+            calls = []
+
+            def stand_in(name):
+                def call(*args):
+                    calls.append(Call(name, wire.encode(args)))
+                    return master[name](*args)
+                return call
+
+            namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
+            segments = split_segments(cell.source)
+            for code, hidden in segments:
+                failed = _run_segment(code, namespace)
+                if failed:
+                    raise RuntimeError(f"the master's own solution fails its test cell {cell.grade_id} "
+                                       f"outside the notebook: {failed[0]}: {failed[1]}")
+            plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls))
+    return plans
+
+
+# ---------------------------------------------------------------- 3. replay, with the student's outputs
+
+@dataclass
+class Verdict:
+    grade_id: str
+    passed: bool
+    ename: str = ""
+    evalue: str = ""
+    in_visible_part: bool = False  # the failure came from the checks students can see
+
+
+def replay(plan, outputs, files, folder):
+    """Judge one test cell on the student's `outputs` (wire nodes, one per recorded call)."""
+    if outputs is None:
+        return Verdict(plan.grade_id, False, "NotRun", "the student's process sent no outputs for this test")
+    if len(outputs) != len(plan.calls):
+        return Verdict(plan.grade_id, False, "ProtocolError",
+                       f"{len(outputs)} outputs for {len(plan.calls)} calls")
+    position = [0]
+
+    def stand_in(name):
+        def call(*args):
+            k = position[0]
+            position[0] += 1
+            if k >= len(plan.calls) or plan.calls[k].function != name \
+                    or wire.encode(args) != plan.calls[k].inputs:
+                raise ReplayMismatch(f"the test called {name}() with inputs the grader did not run")
+            node = outputs[k]
+            if isinstance(node, dict) and node.get("k") == "raised":
+                raise StudentRaised(str(node.get("ename", "Exception"))[:100], str(node.get("evalue", ""))[:500])
+            return wire.decode(node, args)
+        return call
+
+    functions = sorted({c.function for c in plan.calls})
+    namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
+    with trusted_files(files, folder):
+        for code, hidden in plan.segments:
+            try:
+                failed = _run_segment(code, namespace)
+            except wire.WireError as error:
+                failed = ("ProtocolError", f"the student's process sent malformed data: {error}")
+            if failed:
+                return Verdict(plan.grade_id, False, failed[0], failed[1], in_visible_part=not hidden)
+    return Verdict(plan.grade_id, True)
+
+
+# ---------------------------------------------------------------- 2. in the sandbox
+
+def run_calls(namespace, calls, on_error=None):
+    """Call the student's functions on each recorded input; wire nodes of what they returned.
+
+    Runs inside the student's process, so nothing here is trusted by the grader: it only
+    has to work for an honest notebook.
+    """
+    results = []
+    for call in calls:
+        try:
+            args = wire.decode(call.inputs)
+            function = namespace.get(call.function)
+            if function is None:
+                raise NameError(f"name '{call.function}' is not defined")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = function(*args)
+            results.append(wire.encode(value, args))
+        except BaseException as error:  # noqa: B902 -- a timeout must not stop the others' report
+            if on_error:
+                on_error(error)
+            results.append({"k": "raised", "ename": type(error).__name__, "evalue": str(error)[:500]})
+    return results

@@ -1,0 +1,220 @@
+"""The data format between the grader and a sandboxed student process: JSON, never pickle.
+
+Values are plain data only: None, bool, int, float, str, list, tuple, dict, and numpy
+arrays (and numpy scalars) of numeric or boolean dtype. Whatever else a student's
+function returns arrives as an `Unsupported` marker, which no test accepts.
+
+`encode(value, inputs)` also records sharing: a part of the value that *is* one of
+the inputs (say a cache that keeps the `a_prev` it was given), or that is an earlier
+part of the value, is sent as a reference, so that a test's `cache[1] is a_prev`
+means the same on both sides.
+
+`decode` is the grader's side and trusts nothing: every field is checked, sizes and
+depth are capped, and anything malformed raises WireError.
+"""
+import base64
+import json
+
+import numpy as np
+
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+MAX_STRING = 10_000
+DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
+
+
+class WireError(ValueError):
+    """Data from a student's process that is not in the expected format."""
+
+
+class Unsupported:
+    """Stands in for a value of a type the format does not carry."""
+
+    def __init__(self, type_name):
+        self.type_name = type_name
+
+    def __repr__(self):
+        return f"<unsupported {self.type_name}>"
+
+
+# ---------------------------------------------------------------- encoding (either side)
+
+def _array(value):
+    array = np.ascontiguousarray(value)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return {"k": "array", "dtype": array.dtype.str, "shape": list(array.shape),
+            "data": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def encode(value, inputs=()):
+    """`value` as JSON-ready data; parts that are (by identity) one of `inputs` become references."""
+    known = {}
+    _index(inputs, ["in"], known)
+    return _encode(value, ["out"], known, 0)
+
+
+def _index(value, path, known):
+    if isinstance(value, (list, tuple, dict, np.ndarray)) and id(value) not in known:
+        known[id(value)] = path
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str):
+                    _index(item, path + [key], known)
+        elif not isinstance(value, np.ndarray):
+            for i, item in enumerate(value):
+                _index(item, path + [i], known)
+
+
+def _encode(value, path, known, depth):
+    if depth > MAX_DEPTH:
+        return {"k": "unsupported", "type": "too deeply nested"}
+    if id(value) in known and isinstance(value, (list, tuple, dict, np.ndarray)):
+        return {"k": "ref", "path": known[id(value)]}
+    if value is None or type(value) is bool:
+        return {"k": "const", "v": value}
+    if type(value) is int:
+        return {"k": "int", "v": str(value)}
+    if type(value) is float:
+        return {"k": "float", "v": value.hex()}
+    if type(value) is str:
+        return {"k": "str", "v": value[:MAX_STRING]}
+    if type(value) is np.ndarray and value.dtype.str.replace(">", "<") in DTYPES:
+        known[id(value)] = path
+        return _array(value)
+    if isinstance(value, np.generic) and type(value).__module__ == "numpy" and \
+            np.dtype(type(value)).str.replace(">", "<") in DTYPES:
+        return dict(_array(np.asarray(value)), scalar=True)
+    if type(value) in (list, tuple):
+        known[id(value)] = path
+        return {"k": type(value).__name__, "v": [_encode(item, path + [i], known, depth + 1)
+                                                for i, item in enumerate(value)]}
+    if type(value) is dict:
+        known[id(value)] = path
+        items = [[key, _encode(item, path + [key], known, depth + 1)]
+                 for key, item in value.items() if type(key) is str]
+        return {"k": "dict", "v": items}
+    return {"k": "unsupported", "type": type(value).__name__[:100]}
+
+
+def dumps(message):
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+
+
+# ---------------------------------------------------------------- decoding (the grader's side)
+
+def loads(data, max_bytes):
+    """A JSON message from untrusted bytes: an object, at most `max_bytes` long, no NaN tokens."""
+    if len(data) > max_bytes:
+        raise WireError(f"message of {len(data)} bytes, over the cap of {max_bytes}")
+    try:
+        message = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise WireError(f"not a JSON message ({type(error).__name__})") from None
+    if not isinstance(message, dict):
+        raise WireError("a message must be a JSON object")
+    return message
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def decode(node, inputs=()):
+    """The value `node` describes; references to "in" resolve into `inputs` (the caller's own objects)."""
+    state = {"nodes": 0, "out": {}}
+    return _decode(node, ["out"], inputs, state, 0)
+
+
+def _want(condition, what):
+    if not condition:
+        raise WireError(what)
+
+
+def _decode(node, path, inputs, state, depth):
+    state["nodes"] += 1
+    _want(state["nodes"] <= MAX_NODES, "too many values")
+    _want(depth <= MAX_DEPTH, "nested too deeply")
+    _want(isinstance(node, dict) and isinstance(node.get("k"), str), "a value must be an object with a kind")
+    kind = node["k"]
+    if kind == "const":
+        _want(node.get("v") is None or isinstance(node.get("v"), bool), "bad constant")
+        return node["v"]
+    if kind == "int":
+        text = node.get("v")
+        _want(isinstance(text, str) and 0 < len(text) <= 64 and text.lstrip("-").isdigit(), "bad integer")
+        return int(text)
+    if kind == "float":
+        try:
+            return float.fromhex(node.get("v"))
+        except (TypeError, ValueError, OverflowError):
+            raise WireError("bad float") from None
+    if kind == "str":
+        _want(isinstance(node.get("v"), str) and len(node["v"]) <= MAX_STRING, "bad string")
+        return node["v"]
+    if kind == "unsupported":
+        return Unsupported(str(node.get("type", "?"))[:100])
+    if kind == "array":
+        value = _decode_array(node)
+        if node.get("scalar"):
+            _want(value.shape == (), "a scalar must have shape ()")
+            return value[()]
+        state["out"][tuple(path)] = value
+        return value
+    if kind in ("list", "tuple"):
+        items = node.get("v")
+        _want(isinstance(items, list), f"bad {kind}")
+        value = [] if kind == "list" else None
+        if kind == "list":
+            state["out"][tuple(path)] = value
+            value.extend(_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items))
+            return value
+        value = tuple(_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items))
+        state["out"][tuple(path)] = value
+        return value
+    if kind == "dict":
+        items = node.get("v")
+        _want(isinstance(items, list), "bad dict")
+        value = {}
+        state["out"][tuple(path)] = value
+        for item in items:
+            _want(isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                  and len(item[0]) <= 200, "bad dict entry")
+            value[item[0]] = _decode(item[1], path + [item[0]], inputs, state, depth + 1)
+        return value
+    if kind == "ref":
+        return _resolve(node.get("path"), inputs, state)
+    raise WireError(f"unknown kind of value {kind[:40]!r}")
+
+
+def _decode_array(node):
+    dtype, shape, data = node.get("dtype"), node.get("shape"), node.get("data")
+    _want(dtype in DTYPES, "array of an unsupported dtype")
+    _want(isinstance(shape, list) and len(shape) <= 32
+          and all(type(n) is int and 0 <= n <= 2 ** 40 for n in shape), "bad array shape")
+    _want(isinstance(data, str), "bad array data")
+    try:
+        raw = base64.b64decode(data.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise WireError("array data is not base64") from None
+    count = 1
+    for n in shape:
+        count *= n
+    _want(count * np.dtype(dtype).itemsize == len(raw), "array data does not match its shape")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def _resolve(path, inputs, state):
+    _want(isinstance(path, list) and 1 <= len(path) <= MAX_DEPTH + 1 and path[0] in ("in", "out")
+          and all(isinstance(p, (int, str)) and not isinstance(p, bool) for p in path[1:]), "bad reference")
+    if path[0] == "out":
+        _want(tuple(path) in state["out"], "reference to a part not sent before it")
+        return state["out"][tuple(path)]
+    value = inputs
+    for step in path[1:]:
+        try:
+            _want(isinstance(value, (list, tuple, dict)), "reference into a non-container")
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            raise WireError("reference to a part of the inputs that does not exist") from None
+    return value
