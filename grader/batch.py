@@ -14,15 +14,18 @@ The flow of `grade_batch`:
 import json
 import os
 import shutil
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, gradebook, notebook, reports, warm
+import nbformat
+
+from . import course, gradebook, notebook, reports, sandbox, verdict, warm
 from .execute import Limits
-from .grading import (FAILURES, GRADED, Assignment, Result, Submission, grade_submission, not_graded,
-                      submission_with_master_files, write_files)
+from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
+                      not_graded, submission_with_master_files, write_files)
 from .release import KitError
 
 RESULT_FILE = ".kit_result.json"
@@ -46,7 +49,7 @@ class Batch:
 
 # ---------------------------------------------------------------- inputs
 
-def load_assignment(course_dir, limits=Limits()):
+def load_assignment(course_dir, limits=Limits(), helpers="", confine=True):
     api = course.nbgrader_api(course_dir)
     source_dir = Path(course_dir) / "source" / course.ASSIGNMENT
     master = source_dir / f"{course.NOTEBOOK}.ipynb"
@@ -55,12 +58,49 @@ def load_assignment(course_dir, limits=Limits()):
     release = Path(course_dir) / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
     if not release.exists():
         raise KitError(f"{release} is missing: run `python -m grader release` first.")
-    order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
+    master_cells = notebook.read(master).cells
+    order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_cells]
     released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in notebook.read(release).cells}
     cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits)
+    plans = {}
+    if helpers:
+        try:
+            plans = verdict.record(cells, master_cells, files, helpers)
+        except Exception as error:
+            raise KitError(f"the outside verdict cannot be prepared from the master: {error}") from None
+    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, plans, helpers,
+                      confine)
+
+
+def run_canary(course_dir, assignment):
+    """Grade the master's own solution under the same confinement; raise KitError unless it gets full marks.
+
+    A sandbox that cannot start, or a verdict that rejects correct code, would otherwise
+    zero a whole class: this stops the batch before any student is touched.
+    """
+    folder = Path(course_dir)
+    master = notebook.read(folder / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+    solutions = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in master.cells
+                 if notebook.nbgrader_meta(c).get("solution")}
+    filled = notebook.read(folder / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+    for cell in filled.cells:  # the release, as a student who wrote the master's solution would hand it in
+        cell.source = solutions.get(notebook.nbgrader_meta(cell).get("grade_id"), cell.source)
+    canary = Submission("(canary: the master's solution)",
+                        ((f"{course.NOTEBOOK}.ipynb", nbformat.writes(filled).encode()),))
+    try:
+        result = grade_submission(assignment, canary)
+    except SandboxFailure as error:
+        raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
+                       f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
+    lost = [f"{t.grade_id}: {t.message}" for t in result.tests if not t.passed]
+    if lost or result.status != GRADED:
+        raise KitError("the master's own solution, graded under the same confinement as the students, did not get "
+                       "full marks, so no submission was graded (a broken set-up must not zero a class).\n  "
+                       + "\n  ".join(lost + ([f"status: {result.status} ({result.reason})"]
+                                              if result.status != GRADED else [])))
+    return result
 
 
 def _files(folder, ignore):
@@ -122,6 +162,7 @@ _installed = None
 def _install(assignment):
     global _installed
     _installed = assignment
+    warm.context()  # this worker's own fork server for the sandboxes, warming up while the canary runs
 
 
 def _grade_installed(submission):
@@ -187,8 +228,16 @@ def _keep_previous(previous, result, submission):
 
 
 def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=None, scheduler=None,
-                limits=Limits(), progress=None):
+                limits=Limits(), progress=None, confine=True):
     """Grade what needs grading; return a Batch. See the module docstring."""
+    helpers = tempfile.mkdtemp(prefix="rnn-grader-helpers-")
+    try:
+        return _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers)
+    finally:
+        shutil.rmtree(helpers, ignore_errors=True)
+
+
+def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers):
     started = time.monotonic()
     course_dir = Path(course_dir)
     everyone = submitted_students(course_dir)
@@ -203,9 +252,8 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
         raise KitError(f"nothing to grade: {course_dir / 'submitted'} holds no <student>/{course.ASSIGNMENT}/ "
                        f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
                        f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
-    if not scheduler:
-        warm.context()
-    assignment = load_assignment(course_dir, limits)
+    warm.context()  # the sandboxes start from it, on this machine and (their own) on Dask workers
+    assignment = load_assignment(course_dir, limits, helpers, confine)
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
 
@@ -225,6 +273,8 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
 
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
+    if submissions:
+        run_canary(course_dir, assignment)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
     if not submissions:
         results = []

@@ -463,11 +463,17 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     `probes` maps a cell index to the recorded calls (verdict.Call) to make right after
     that cell. With `confine`, the process is sandboxed (see sandbox.py). Returns a Run.
     """
+    import multiprocessing
+
     from . import warm
 
     run = Run()
     probes = probes or {}
     context = warm.context()
+    # Dask runs its workers as daemonic processes, which multiprocessing forbids to start children.
+    # The sandbox's process is waited for right here, so the rule (about orphans) does not apply.
+    if multiprocessing.current_process().daemon:
+        multiprocessing.current_process().daemon = False
     reader, writer = context.Pipe(duplex=False)
     status_reader, status_writer = context.Pipe(duplex=False)
     started = time.monotonic()

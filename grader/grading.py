@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +28,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
-from . import execute
+from . import execute, review, verdict
 from .execute import Limits
 
 # Statuses, from worst to best. Anything but "graded" needs an instructor's attention.
@@ -40,7 +39,8 @@ TIMED_OUT = "timed out"
 RESTORED = "test cells restored"
 GRADED = "graded"
 ERROR = "grader error"
-STATUSES = [ERROR, INVALID, MISSING, CRASHED, TIMED_OUT, RESTORED, GRADED]
+TAMPERING = "tampering suspected"
+STATUSES = [ERROR, INVALID, MISSING, TAMPERING, CRASHED, TIMED_OUT, RESTORED, GRADED]
 # A regrade that ends in one of these says more about the run than about the student.
 FAILURES = {ERROR, CRASHED, TIMED_OUT}
 
@@ -74,6 +74,9 @@ class Assignment:
     files: tuple                   # (relative path, bytes): the source folder's other files
     parts: tuple = ()              # (test grade_id, "graded" or "optional")
     limits: Limits = Limits()
+    plans: dict = field(default_factory=dict, compare=False)  # test grade_id -> verdict.TestPlan
+    helpers: str = ""              # folder for the trusted copies of the helper files (see verdict.py)
+    confine: bool = True           # run student code in the sandbox (False only with --unconfined)
 
     @property
     def fingerprint(self):
@@ -139,6 +142,8 @@ class Result:
     flags: list = field(default_factory=list)    # everything worth a look, in plain words
     tests: list = field(default_factory=list)    # TestResult per test cell, in notebook order
     comments: dict = field(default_factory=dict)  # solution grade_id -> nbgrader auto comment
+    review: list = field(default_factory=list)    # what the code scan found worth a look (never scored)
+    confined: bool = True                         # False when graded with --unconfined
     notebook: str = None                          # the graded notebook (JSON text) for autograded/
     seconds: float = 0.0
     submission_fingerprint: str = ""
@@ -171,9 +176,12 @@ def grade_submission(assignment, submission):
     """Grade one submission of `assignment`; never raises for anything the student did."""
     result = Result(submission.student, GRADED, submission_fingerprint=submission.fingerprint,
                     assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
-                    graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                    graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    confined=assignment.confine)
     try:
         _grade(assignment, submission, result)
+    except SandboxFailure:
+        raise
     except Exception as error:  # a bug in the kit must not cost the batch, nor pass silently
         return not_graded(assignment, submission, f"{type(error).__name__}: {error}")
     return result
@@ -181,7 +189,7 @@ def grade_submission(assignment, submission):
 
 def not_graded(assignment, submission, reason):
     """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
-    return Result(submission.student, ERROR, reason,
+    return Result(submission.student, ERROR, reason, confined=assignment.confine,
                   tests=_zero_tests(assignment, "not graded: the grader itself failed"),
                   submission_fingerprint=submission.fingerprint,
                   assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
@@ -205,18 +213,23 @@ def _grade(assignment, submission, result):
     if problem:
         result.flags.append(problem)
     restored = _sanitize(nb, assignment, result.flags)
+    result.review = review.scan(_student_code(nb))
 
-    workdir = execute.scratch_dir()
-    try:
-        working_copy = submission_with_master_files(submission, assignment)
-        working_copy.pop(name)  # the cells are sent to the process, not read from disk
-        write_files(workdir, working_copy)
-        cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-        run = execute.run_cells(cells, workdir, assignment.limits)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    # The sandbox gets the notebook as students see it: hidden tests never enter it.
+    cells = [(i, strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    probes = {}
+    for i, cell in enumerate(nb.cells):
+        plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        if plan is not None and cell.cell_type == "code":
+            probes[i] = plan.calls
+    working_copy = submission_with_master_files(submission, assignment)
+    working_copy.pop(name)  # the cells are sent to the process, not read from disk
+    run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine)
+    if run.sandbox_error:
+        raise SandboxFailure(*run.sandbox_error)
     result.seconds = round(run.seconds, 3)
     _fill_outputs(nb, run)
+    tampered = _judge_outside(nb, assignment, run, result)
     _score(nb, assignment, result)
     _limit_output(nb)
     result.notebook = nbformat.writes(nb)
@@ -230,7 +243,9 @@ def _grade(assignment, submission, result):
     if run.stopped:
         where = code_names.get(run.stopped_at, "the end")
         result.flags.append(f"{run.stopped}; cells from {where} on did not run")
-    if run.stopped and ("budget" in run.stopped):
+    if tampered:
+        result.status = TAMPERING
+    elif run.stopped and ("budget" in run.stopped):
         result.status = TIMED_OUT
     elif run.stopped:
         result.status = CRASHED
@@ -239,6 +254,59 @@ def _grade(assignment, submission, result):
     elif restored:
         result.status = RESTORED
     result.reason = "; ".join(result.flags)
+
+
+class SandboxFailure(Exception):
+    """Confinement could not be set up on this machine: no submission can be graded safely."""
+
+    def __init__(self, step, message):
+        super().__init__(message)
+        self.step = step
+
+
+def strip_hidden(source):
+    """`source` without its hidden-test blocks, as nbgrader's release has it."""
+    return _HIDDEN.sub("", source)
+
+
+def _student_code(nb):
+    """Source of the code cells the student could edit (not the locked ones the grader restored)."""
+    return [c.source for c in nb.cells if c.cell_type == "code"
+            and not c.metadata.get("nbgrader", {}).get("locked")]
+
+
+def _judge_outside(nb, assignment, run, result):
+    """Replay each test cell here on the student's outputs; a failure becomes the cell's last error.
+
+    Returns True when a test passed in the student's process but its visible checks
+    failed here on the same outputs: something in that process changed what the test saw.
+    """
+    tampered = False
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        plan = assignment.plans.get(grade_id)
+        if plan is None or cell.cell_type != "code" or index not in run.outputs:
+            continue
+        passed_inside = not any(o.output_type == "error" for o in cell.outputs)
+        if not passed_inside:
+            continue  # it scores nothing already; the outside verdict cannot add points
+        judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers)
+        if judged.passed:
+            continue
+        evalue = strip_hidden_lines(judged.evalue, assignment)
+        cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=evalue,
+                                                   traceback=[f"{judged.ename}: {evalue}"]))
+        if judged.contradicts_the_notebook:
+            tampered = True
+            result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "
+                                f"but the grader's own run of its checks on the same outputs failed "
+                                f"({judged.ename}: {evalue[:200]})")
+    return tampered
+
+
+def strip_hidden_lines(text, assignment):
+    hidden = assignment.hidden_lines()
+    return "\n".join(line for line in text.splitlines() if not any(h in line for h in hidden))
 
 
 def _zero_tests(assignment, message):

@@ -128,40 +128,53 @@ def trusted_files(files, folder):
 
 
 def _run_segment(code, namespace):
-    """Run one piece of a test cell; (ename, evalue) of what it raised, or None."""
+    """Run one piece of a test cell; None, or (ename, evalue, kind) of what it raised.
+
+    kind is "checks" when the test's own code failed on the outputs, "raised" when the
+    student's function raised, "mismatch" or "protocol" when the outputs could not be used.
+    """
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(code, "<test cell>", "exec"), namespace)
     except StudentRaised as error:
-        return error.ename, error.evalue
+        return error.ename, error.evalue, "raised"
     except ReplayMismatch as error:
-        return "ReplayMismatch", str(error)
+        return "ReplayMismatch", str(error), "mismatch"
+    except wire.WireError as error:
+        return "ProtocolError", f"the student's process sent malformed data: {error}", "protocol"
     except Exception as error:
-        return type(error).__name__, str(error)
+        return type(error).__name__, str(error), "checks"
     return None
 
 
 # ---------------------------------------------------------------- 1. record, with the master's solution
 
-def master_namespace(cells):
-    """The master's imports and solution functions, run in a namespace of their own (trusted code)."""
+def master_namespace(master_cells):
+    """The master's imports and solution functions, run in a namespace of their own (trusted code).
+
+    `master_cells` are the master notebook's cells (the gradebook keeps solution cells
+    only as students got them).
+    """
     namespace = {"__name__": "__master__"}
-    for cell in cells:
-        if cell.cell_type != "code" or cell.is_test:
+    for cell in master_cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or meta.get("grade"):
             continue
-        if cell.solution or (cell.locked and is_import_cell(cell.source)):
-            exec(compile(cell.source, f"<master {cell.grade_id}>", "exec"), namespace)
+        if meta.get("solution") or (meta.get("locked") and is_import_cell(cell.source)):
+            exec(compile(cell.source, f"<master {meta.get('grade_id')}>", "exec"), namespace)
     return namespace
 
 
-def record(cells, files, folder):
-    """TestPlan per test grade_id: the master's test cells run on the master's functions."""
-    functions = [name for cell in cells if cell.solution for name in defined_functions(cell.source)]
+def record(cells, master_cells, files, folder):
+    """TestPlan per test grade_id: the master's test cells (`cells`, from the gradebook) run on the
+    functions of the master notebook (`master_cells`)."""
+    functions = [name for cell in master_cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                 and cell.get("cell_type") == "code" for name in defined_functions(cell.source)]
     plans = {}
     with trusted_files(files, folder):
-        master = master_namespace(cells)
+        master = master_namespace(master_cells)
         for cell in cells:
             if not cell.is_test or cell.cell_type != "code":
                 continue
@@ -192,16 +205,23 @@ class Verdict:
     passed: bool
     ename: str = ""
     evalue: str = ""
-    in_visible_part: bool = False  # the failure came from the checks students can see
+    kind: str = ""                 # see _run_segment; "missing" when no outputs came back
+    in_visible_part: bool = False  # the failure came from the part of the cell students can see
+
+    @property
+    def contradicts_the_notebook(self):
+        """The checks the notebook ran (and passed) fail here on the very outputs the student's code gave."""
+        return (self.kind == "checks" and self.in_visible_part) or self.kind == "protocol"
 
 
 def replay(plan, outputs, files, folder):
     """Judge one test cell on the student's `outputs` (wire nodes, one per recorded call)."""
     if outputs is None:
-        return Verdict(plan.grade_id, False, "NotRun", "the student's process sent no outputs for this test")
+        return Verdict(plan.grade_id, False, "NotRun", "the student's process sent no outputs for this test",
+                       "missing")
     if len(outputs) != len(plan.calls):
-        return Verdict(plan.grade_id, False, "ProtocolError",
-                       f"{len(outputs)} outputs for {len(plan.calls)} calls")
+        return Verdict(plan.grade_id, False, "ProtocolError", f"{len(outputs)} outputs for {len(plan.calls)} calls",
+                       "protocol")
     position = [0]
 
     def stand_in(name):
@@ -221,12 +241,9 @@ def replay(plan, outputs, files, folder):
     namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
     with trusted_files(files, folder):
         for code, hidden in plan.segments:
-            try:
-                failed = _run_segment(code, namespace)
-            except wire.WireError as error:
-                failed = ("ProtocolError", f"the student's process sent malformed data: {error}")
+            failed = _run_segment(code, namespace)
             if failed:
-                return Verdict(plan.grade_id, False, failed[0], failed[1], in_visible_part=not hidden)
+                return Verdict(plan.grade_id, False, *failed, in_visible_part=not hidden)
     return Verdict(plan.grade_id, True)
 
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, write_samples
 from grader import batch, course, release, stock, submissions
 from grader.execute import Limits
+from grader.release import KitError
 
 def grade(course_dir, *args):
     return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade", *args],
@@ -104,9 +107,19 @@ def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
         assert next(c for c in nb.comments if c.name == "lstm_forward").manual_comment.startswith("Good try")
 
 
-def test_a_forced_regrade_that_fails_keeps_the_previous_result(samples_course):
+def test_limits_that_fail_the_masters_solution_stop_the_batch_before_any_student(samples_course):
     before = batch.stored_result(samples_course, "sample_correct")
-    # A machine so slow that every cell times out: the regrade fails, the old result stays.
+    with pytest.raises(KitError, match="master's own solution"):
+        batch.grade_batch(samples_course, ["sample_correct"], force=True,
+                          limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
+    assert batch.stored_result(samples_course, "sample_correct").graded_at == before.graded_at
+
+
+def test_a_forced_regrade_that_fails_keeps_the_previous_result(samples_course, monkeypatch):
+    before = batch.stored_result(samples_course, "sample_correct")
+    # A machine so slow that every cell times out: the regrade fails, the old result stays. (The canary
+    # would stop such a batch first; this checks the writer's own rule behind it.)
+    monkeypatch.setattr(batch, "run_canary", lambda *args: None)
     done, _ = batch.grade_batch(samples_course, ["sample_correct"], force=True,
                                 limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
     assert "sample_correct" in done.kept and done.needs_attention

@@ -1,0 +1,127 @@
+"""A static scan of a submission's code for what tampering uses. It informs; it never scores.
+
+Each finding is a short phrase for the instructor ("patches numpy: np.allclose = ..."),
+shown in the CSV, the summary table and the class report. An honest notebook has
+none; a finding is a reason to read the code, not proof of anything.
+"""
+import ast
+import re
+
+PROVIDED_MODULES = {"np", "numpy", "builtins", "__builtins__", "rnn_utils", "rnn_checks", "math", "IPython"}
+
+# (what it means, attribute or function names whose use alone is worth a look)
+NAMES = [
+    ("IPython hooks", {"get_ipython", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+                       "set_custom_exc", "showtraceback", "_showtraceback", "displayhook", "excepthook",
+                       "register_magic_function", "run_line_magic", "run_cell_magic"}),
+    ("tracing or frame access", {"settrace", "setprofile", "_getframe", "currentframe", "f_locals", "f_globals",
+                                 "f_back", "get_referrers", "get_objects", "gettrace", "addaudithook"}),
+    ("signal or process control", {"killpg", "forkpty", "setitimer", "pthread_kill", "pidfd_open", "execv",
+                                   "execve", "execvp", "spawnv", "posix_spawn"}),
+    ("ctypes or native code", {"CDLL", "PyDLL", "pythonapi"}),
+]
+# Names that are ordinary words elsewhere, worth a look only on these modules.
+MODULE_NAMES = {
+    "os": {"kill": "signal or process control", "fork": "signal or process control",
+           "system": "signal or process control", "popen": "signal or process control",
+           "_exit": "signal or process control", "listdir": "database or file access",
+           "scandir": "database or file access", "walk": "database or file access",
+           "chdir": "database or file access", "remove": "database or file access",
+           "unlink": "database or file access", "open": "database or file access"},
+    "signal": {"signal": "signal or process control", "alarm": "signal or process control"},
+    "shutil": {"rmtree": "database or file access", "copy": "database or file access"},
+}
+# Imports worth a look, by top-level module.
+MODULES = {"ctypes": "ctypes or native code", "cffi": "ctypes or native code", "mmap": "ctypes or native code",
+           "signal": "signal or process control", "subprocess": "signal or process control",
+           "multiprocessing": "signal or process control", "pty": "signal or process control",
+           "threading": "signal or process control", "sqlite3": "database or file access",
+           "sqlalchemy": "database or file access", "socket": "database or file access",
+           "shutil": "database or file access", "glob": "database or file access",
+           "pathlib": "database or file access", "gc": "tracing or frame access",
+           "inspect": "tracing or frame access", "builtins": "patching builtins",
+           "importlib": "patching the provided modules"}
+
+
+def scan(sources):
+    """Findings for a list of code cell sources; each finding is a short phrase, at most one per kind."""
+    found = {}
+    for source in sources:
+        try:
+            tree = ast.parse(_without_magics(source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            for kind, detail in _look(node):
+                found.setdefault(kind, detail)
+        if re.search(r"^\s*[!%]", source, re.M):
+            line = next(line for line in source.splitlines() if re.match(r"\s*[!%]", line))
+            found.setdefault("shell commands or magics", line.strip()[:60])
+        if re.search(r"(?<![\w.])open\(\s*['\"](/|\.\.)", source):
+            found.setdefault("file access outside the working copy", "open() of an absolute or parent path")
+    return [f"{kind}: {detail}" for kind, detail in found.items()]
+
+
+def _without_magics(source):
+    return "\n".join("pass" if re.match(r"\s*[!%]", line) else line for line in source.splitlines())
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _look(node):
+    # Assignments to an attribute of a provided module, or of the builtins: np.allclose = ...
+    targets = []
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    for target in targets:
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            name = _dotted(target.value if isinstance(target, ast.Subscript) else target)
+            root = (name or "").split(".")[0]
+            if root in PROVIDED_MODULES or root in ("sys", "os"):
+                what = "patching builtins" if "builtins" in root else f"patching {root}"
+                yield what, f"{name} = ..."
+    if isinstance(node, ast.Call):
+        name = _dotted(node.func) or ""
+        if name in ("setattr", "delattr") and node.args:
+            root = (_dotted(node.args[0]) or "").split(".")[0]
+            if root in PROVIDED_MODULES:
+                yield f"patching {root}", f"{name}({root}, ...)"
+        if name in ("eval", "exec", "compile", "__import__"):
+            yield "dynamic code", f"{name}(...)"
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        for module in names:
+            kind = MODULES.get(module.split(".")[0])
+            if kind:
+                yield kind, f"import {module}"
+    if isinstance(node, ast.Name) and node.id in ("__builtins__", "__class__", "__subclasses__"):
+        yield "patching builtins", node.id
+    if isinstance(node, (ast.Attribute, ast.Name)):
+        word = node.attr if isinstance(node, ast.Attribute) else node.id
+        for kind, words in NAMES:
+            if word in words:
+                yield kind, _dotted(node) or word
+                break
+        if isinstance(node, ast.Attribute):
+            root = _dotted(node.value) or ""
+            kind = MODULE_NAMES.get(root, {}).get(word)
+            if kind:
+                yield kind, f"{root}.{word}"
+    if isinstance(node, ast.Attribute) and node.attr in ("modules",) and _dotted(node) == "sys.modules":
+        yield "patching the provided modules", "sys.modules"
+    if isinstance(node, ast.ClassDef):
+        methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        if methods & {"__eq__", "__ne__", "__bool__", "__array_ufunc__", "__array_function__"}:
+            yield "objects that redefine comparison", f"class {node.name} defines " + ", ".join(
+                sorted(methods & {"__eq__", "__ne__", "__bool__", "__array_ufunc__", "__array_function__"}))
