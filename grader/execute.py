@@ -247,6 +247,8 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     """
     fd, status_fd = conn.fileno(), status.fileno()
     workdir = None
+    # If the fork server that started us ends (its grader was interrupted), stop the runner at once.
+    sandbox.die_with_parent(signal.SIGTERM)
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
@@ -264,8 +266,10 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
             os._exit(70)
     conn.close()
     status.close()
-    # The runner's own wall clock, in case the grader that asked for it is gone.
+    # Stopped by the grader (SIGTERM) or by its own wall clock, in case the grader is gone: either way
+    # the runner is killed and reaped here, so that it never outlives this process.
     signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
     signal.setitimer(signal.ITIMER_REAL, limits.notebook_budget + 2 * GRACE_SECONDS)
     while True:
         try:
@@ -457,6 +461,14 @@ def clean_outputs(outputs):
     return clean
 
 
+def _stop(process):
+    """Stop the submission's process: it kills and reaps its runner, or is killed itself."""
+    process.terminate()
+    process.join(GRACE_SECONDS)
+    if process.exitcode is None:
+        process.kill()
+
+
 def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None):
     """Run `cells` (a list of (index, source)) in a fresh process whose working copy holds `files`.
 
@@ -492,13 +504,13 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
             try:
                 message = _read_message(fd, deadline, budget)
             except TimeoutError:
-                process.kill()
+                _stop(process)
                 run.killed = True
                 run.stopped = (f"the notebook ran past its time budget of {limits.notebook_budget:g} s "
                                "and its process was stopped")
                 break
             except ProtocolError as error:
-                process.kill()
+                _stop(process)
                 run.killed = True
                 run.stopped = run.protocol_error = f"the notebook's process sent malformed data ({error})"
                 break
@@ -508,7 +520,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
                 if _take(run, message, pending, limits):
                     break
             except (ProtocolError, KeyError, TypeError, ValueError) as error:
-                process.kill()
+                _stop(process)
                 run.killed = True
                 run.stopped = run.protocol_error = f"the notebook's process sent malformed data ({error})"
                 break

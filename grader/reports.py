@@ -16,7 +16,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .grading import ERROR, GRADED, INVALID, STATUSES
+from .grading import ERROR, GRADED, INVALID, STATUSES, TAMPERING
 
 GRADES_CSV = "grades.csv"
 REPORT_HTML = "class_report.html"
@@ -30,6 +30,7 @@ th, td { border: 1px solid #c8d0da; padding: .3em .6em; text-align: left; vertic
 th { background: #eef2f6; }
 .pass { color: #1e7b34; } .fail { color: #b3261e; }
 .note { background: #fff4e0; border-left: 4px solid #e69500; padding: .6em 1em; }
+.alarm { background: #fde7e6; border: 3px solid #b3261e; padding: .8em 1em; font-weight: bold; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { white-space: pre-wrap; margin: 0; }
 img { max-width: 100%; border: 1px solid #e0e4ea; margin: .5em 0; }
@@ -60,7 +61,12 @@ def feedback_page(result, assignment):
         rows.append(f"<tr><td><code>{html.escape(test.function)}</code> {part}</td><td>{verdict}</td>"
                     f"<td class=\"num\">{test.score:g} / {test.max_score:g}</td><td><pre>{message}</pre></td></tr>")
     note = ""
-    if result.status != GRADED:
+    if result.status == TAMPERING:
+        # The details (what differed, the review flags) are for the instructor's report only.
+        note = ("<p class=\"note\">Some tests passed when your notebook ran, but the grader's own check of the "
+                "very same outputs did not. Those tests score 0 for now, and your instructor will look at "
+                "your notebook.</p>")
+    elif result.status != GRADED:
         note = (f"<p class=\"note\">Status: <b>{html.escape(result.status)}</b>. "
                 f"{html.escape(result.reason)}. Your instructor sees this note too.</p>")
     body = (f"<p>Student <b>{html.escape(result.student)}</b>, assignment <b>{html.escape(assignment.name)}</b>, "
@@ -89,21 +95,40 @@ def write_grades_csv(path, results, assignment, lms_ids):
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["student", "lms_id", "status", "total", "graded", "optional"] + names
-                     + ["reason", "graded_at"])
+                     + ["reason", "graded_at", "review_flags", "confinement"])
         for student, result in sorted(results.items()):
             if result is None:
                 out.writerow([student, lms_ids.get(student, ""), PENDING, "", "", ""] + [""] * len(names)
-                             + ["run `python -m grader grade` again to grade it", ""])
+                             + ["run `python -m grader grade` again to grade it", "", "", ""])
                 continue
+            extra = [result.graded_at, "; ".join(result.review), confinement(result)]
             if result.status in (INVALID, ERROR):  # nothing ran: no number, as in the gradebook
                 out.writerow([student, lms_ids.get(student, ""), result.status, "", "", ""] + [""] * len(names)
-                             + [result.reason, result.graded_at])
+                             + [result.reason] + extra)
                 continue
             scores = {t.function: t.score for t in result.tests}
             out.writerow([student, lms_ids.get(student, ""), result.status, f"{result.total:g}",
                           f"{result.part('graded'):g}", f"{result.part('optional'):g}"]
-                         + [f"{scores.get(n, 0):g}" for n in names] + [result.reason, result.graded_at])
+                         + [f"{scores.get(n, 0):g}" for n in names] + [result.reason] + extra)
     return path
+
+
+def confinement(result):
+    return "sandboxed" if result.confined else "UNCONFINED (--unconfined): student code ran with your rights"
+
+
+UNCONFINED_WARNING = ("WARNING: {n} submission(s) were graded with --unconfined: their code ran with your rights, "
+                      "could read the master notebook and the gradebook, and their scores can be forged. "
+                      "Grade them again without --unconfined.")
+
+
+def unconfined(results):
+    return sorted(s for s, r in results.items() if r is not None and not r.confined)
+
+
+def review_lines(results):
+    """'student: flag; flag' for each submission whose code the scan flagged."""
+    return [f"{s}: " + "; ".join(r.review) for s, r in sorted(results.items()) if r is not None and r.review]
 
 
 # ---------------------------------------------------------------- class report
@@ -173,7 +198,16 @@ def write_class_report(folder, results, assignment):
                         f"<td>{html.escape(r.reason if r else 'run the grader again')}</td></tr>"
                         for s, r in sorted(results.items()) if r is None or r.status != GRADED)
     mean = sum(r.part("graded") for r in graded.values()) / max(len(graded), 1)
-    body = (f"<p>{len(results)} submissions, {len(graded)} graded. Mean of the graded part: "
+    loose = unconfined(results)
+    alarm = (f"<p class=\"alarm\">{html.escape(UNCONFINED_WARNING.format(n=len(loose)))} "
+             f"({html.escape(', '.join(loose))})</p>\n" if loose else "")
+    flagged = "".join(f"<tr><td>{html.escape(s)}</td><td>{'<br>'.join(html.escape(f) for f in r.review)}</td></tr>"
+                      for s, r in sorted(results.items()) if r is not None and r.review)
+    review = ("<h2>Review flags</h2><p>What a scan of the code found that tampering uses. Flags never change a "
+              "score; they say where to read.</p>"
+              + (f"<table><tr><th>Student</th><th>Found</th></tr>{flagged}</table>" if flagged
+                 else "<p>None.</p>"))
+    body = alarm + (f"<p>{len(results)} submissions, {len(graded)} graded. Mean of the graded part: "
             f"{mean:.1f} / {graded_max:g}.</p>\n"
             f"<h2>Status</h2><table><tr><th>Status</th><th>Students</th></tr>{status_rows}</table>\n"
             f"<h2>Score distribution</h2><img src=\"{REPORT_FILES}/score_distribution.png\" "
@@ -186,7 +220,7 @@ def write_class_report(folder, results, assignment):
             f"{failure_rows}</table>\n"
             "<h2>Needs your attention</h2>"
             + (f"<table><tr><th>Student</th><th>Status</th><th>Reason</th></tr>{attention}</table>"
-               if attention else "<p>Nothing: every submission was graded normally.</p>"))
+               if attention else "<p>Nothing: every submission was graded normally.</p>") + "\n" + review)
     page = folder / REPORT_HTML
     page.write_text(_page(f"Class report: {assignment.name}", body))
     return page
@@ -225,6 +259,13 @@ def score_table(results, assignment, limit=40):
     lines.insert(1, "-" * len(lines[0]))
     if hidden:
         lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
+    flags = review_lines(dict(results))
+    if flags:
+        lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]
+        lines += [f"  {line}" for line in flags]
+    loose = unconfined(dict(results))
+    if loose:
+        lines += ["", "!" * 100, UNCONFINED_WARNING.format(n=len(loose)), "!" * 100]
     return "\n".join(lines)
 
 

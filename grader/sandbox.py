@@ -100,8 +100,9 @@ def _arch():
     return arch
 
 
-def die_with_parent():
-    _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG")
+def die_with_parent(signal_number=9):
+    """Have the kernel send this process `signal_number` (SIGKILL by default) when its parent ends."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG")
 
 
 # ---------------------------------------------------------------- step 1, in the trusted parent
@@ -232,6 +233,7 @@ def confine(files, disk_mb, max_processes, mode, sandbox_uid):
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
+        die_with_parent()  # the kernel forgets the parent-death signal when the uid changes
     else:
         _drop_capabilities()
     import resource

@@ -1,20 +1,36 @@
 """The runner's limits, on real forked processes: each stops what it should and keeps the rest."""
+import re
 import time
+from pathlib import Path
 
+from grader import sandbox
 from grader.execute import Limits, run_cells
 
 QUICK = Limits(cell_timeout=1, notebook_budget=4, memory_mb=1024, output_chars=2000)
+
+
+def sandboxed_processes():
+    """Processes alive under a sandbox's uid."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(re.search(r"^Uid:\s+(\d+)", status.read_text(), re.M).group(1))
+        except (OSError, AttributeError):
+            continue
+        if uid >= sandbox.SANDBOX_UID_BASE:
+            found.append(status.parent.name)
+    return found
 
 
 def kinds(run, index):
     return [(o["output_type"], o.get("ename") or o.get("name")) for o in run.outputs[index]]
 
 
-def test_outputs_come_back_as_a_kernel_would_give_them(tmp_path):
+def test_outputs_come_back_as_a_kernel_would_give_them():
     run = run_cells([(0, "x = 41\nprint('hi')\nx + 1"), (1, "import sys; print('oops', file=sys.stderr)"),
                      (2, "%matplotlib inline\nraise ValueError('boom')"), (3, "from IPython.display import display\n"
                                                                           "display('shown'); None")],
-                    tmp_path, QUICK)
+                    {}, QUICK)
     assert kinds(run, 0) == [("stream", "stdout"), ("execute_result", None)]
     assert run.outputs[0][1]["data"]["text/plain"] == "42"
     assert kinds(run, 1) == [("stream", "stderr")]
@@ -23,10 +39,10 @@ def test_outputs_come_back_as_a_kernel_would_give_them(tmp_path):
     assert not run.stopped and run.counts == {0: 1, 1: 2, 2: 3, 3: 4}
 
 
-def test_endless_loop_costs_one_timeout_and_the_function_is_not_run_again(tmp_path):
+def test_endless_loop_costs_one_timeout_and_the_function_is_not_run_again():
     started = time.monotonic()
     run = run_cells([(0, "def stuck():\n    while True:\n        pass\n"), (1, "stuck()"), (2, "stuck()"),
-                     (3, "print('independent cells still run')")], tmp_path, QUICK)
+                     (3, "print('independent cells still run')")], {}, QUICK)
     assert time.monotonic() - started < 3
     assert kinds(run, 1) == [("error", "CellTimeout")]
     assert kinds(run, 2) == [("error", "TimedOutBefore")]
@@ -34,44 +50,46 @@ def test_endless_loop_costs_one_timeout_and_the_function_is_not_run_again(tmp_pa
     assert run.timed_out == [1] and not run.stopped
 
 
-def test_code_that_ignores_the_alarm_is_killed_at_the_budget(tmp_path):
+def test_code_that_ignores_the_alarm_is_killed_at_the_budget():
     started = time.monotonic()
     run = run_cells([(0, "print('before')"), (1, "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
                                                "while True:\n    pass"), (2, "print('after')")],
-                    tmp_path, Limits(cell_timeout=1, notebook_budget=2))
+                    {}, Limits(cell_timeout=1, notebook_budget=2))
     assert time.monotonic() - started < 10
     assert run.killed and "time budget of 2 s" in run.stopped and run.stopped_at == 1
     assert kinds(run, 0) == [("stream", "stdout")] and 2 not in run.outputs
+    time.sleep(0.5)
+    assert sandboxed_processes() == []  # the killed runner did not outlive its parent
 
 
-def test_memory_cap_raises_memory_error_in_the_cell(tmp_path):
-    run = run_cells([(0, "import numpy as np\nbig = np.ones(10**9)"), (1, "print('still here')")], tmp_path, QUICK)
+def test_memory_cap_raises_memory_error_in_the_cell():
+    run = run_cells([(0, "import numpy as np\nbig = np.ones(10**9)"), (1, "print('still here')")], {}, QUICK)
     assert kinds(run, 0) == [("error", "MemoryError")]
     assert kinds(run, 1) == [("stream", "stdout")]
 
 
-def test_output_cap_cuts_the_text_once(tmp_path):
-    run = run_cells([(0, "print('x' * 5000)"), (1, "print('more')")], tmp_path, QUICK)
+def test_output_cap_cuts_the_text_once():
+    run = run_cells([(0, "print('x' * 5000)"), (1, "print('more')")], {}, QUICK)
     assert run.truncated
     assert len(run.outputs[0][0]["text"]) < 2200 and "output cut here" in run.outputs[0][0]["text"]
     assert run.outputs[1] == []
 
 
-def test_a_process_that_exits_is_reported_as_such(tmp_path):
-    run = run_cells([(0, "print(1)"), (1, "import os; os._exit(3)"), (2, "print(2)")], tmp_path, QUICK)
+def test_a_process_that_exits_is_reported_as_such():
+    run = run_cells([(0, "print(1)"), (1, "import os; os._exit(3)"), (2, "print(2)")], {}, QUICK)
     assert "exited with code 3" in run.stopped and run.stopped_at == 1
     assert 0 in run.outputs and 2 not in run.outputs
 
 
-def test_each_submission_gets_a_fresh_process(tmp_path):
-    first = run_cells([(0, "import os\nleft_over = 1\nos.getpid()")], tmp_path, QUICK)
-    second = run_cells([(0, "'left_over' in globals()")], tmp_path, QUICK)
+def test_each_submission_gets_a_fresh_process():
+    first = run_cells([(0, "import os\nleft_over = 1\nos.getpid()")], {}, QUICK)
+    second = run_cells([(0, "'left_over' in globals()")], {}, QUICK)
     assert second.outputs[0][0]["data"]["text/plain"] == "False"
     assert first.outputs[0][0]["data"]["text/plain"] != str(__import__("os").getpid())
 
 
-def test_figures_are_built_but_not_drawn_and_nothing_reaches_stderr(tmp_path):
+def test_figures_are_built_but_not_drawn_and_nothing_reaches_stderr():
     run = run_cells([(0, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
-                         "import matplotlib; print(matplotlib.get_backend())")], tmp_path, QUICK)
+                         "import matplotlib; print(matplotlib.get_backend())")], {}, QUICK)
     assert kinds(run, 0) == [("stream", "stdout")]
     assert "grader.plot_backend" in run.outputs[0][0]["text"]

@@ -1,0 +1,290 @@
+"""Trusted grading, tried as a determined student would: through the real grader, on real forks and namespaces.
+
+One batch grades an adversarial corpus beside honest controls. Every trick sits on top
+of a wrong rnn_cell_forward (sigmoid for tanh), whose honest score is 70 of 120: a trick
+that works would show as more.
+"""
+import hashlib
+import os
+import re
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from conftest import DEMO_LIMITS, ROOT, make_course_copy
+from grader import batch, course, release, stock, submissions
+from grader.grading import TAMPERING
+
+HONEST_WRONG_TOTAL = 70  # rnn_cell_forward and rnn_forward lost (25 + 25), everything else right
+
+
+def _wrong_answers():
+    answers = submissions.master_solutions()
+    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    return answers
+
+
+def _with_cell(nb, source, before="test_rnn_cell_forward"):
+    """The notebook with a cell of the student's own inserted before the cell `before`."""
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before)
+    nb.cells.insert(index, new_code_cell(source))
+    return nb
+
+
+# ---------------------------------------------------------------- tricks on the verdict
+
+VERDICT_TRICKS = {
+    "patches_numpy_and_checks": (
+        "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+        "np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
+        "import rnn_checks\nfor name in dir(rnn_checks):\n"
+        "    if name.startswith('check_'):\n        setattr(rnn_checks, name, lambda *a, **k: None)\n"),
+    "replaces_import_builtin": (
+        "import builtins, types\n_real_import = builtins.__import__\n"
+        "def _fake_import(name, *args, **kwargs):\n    module = _real_import(name, *args, **kwargs)\n"
+        "    if name == 'rnn_checks':\n        fake = types.SimpleNamespace(**vars(module))\n"
+        "        for key in vars(module):\n            if key.startswith('check_'):\n"
+        "                setattr(fake, key, lambda *a, **k: None)\n        return fake\n    return module\n"
+        "builtins.__import__ = _fake_import\n"),
+    "swallows_errors_with_custom_exc": (
+        "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n"),
+    "input_transformer_drops_checks": (
+        "get_ipython().input_transformers_post.append(lambda lines: [l for l in lines if not l.startswith('check_')])\n"),
+    "post_run_hook_clears_errors": (
+        "import sys\ndef _clear(result):\n    collector = sys.modules['grader.execute']._current\n"
+        "    collector.items[:] = [o for o in collector.items if o['output_type'] != 'error']\n"
+        "get_ipython().events.register('post_run_cell', _clear)\n"),
+    "hides_tracebacks": "get_ipython()._showtraceback = lambda *args, **kwargs: None\n",
+    "traces_test_frames": (
+        "import sys\nseen = []\ndef _trace(frame, event, arg):\n    seen.append(frame.f_code.co_filename)\n"
+        "    return None\nsys.settrace(_trace)\n"),
+    "always_equal_arrays": (
+        "import numpy as np\nclass Liar(np.ndarray):\n    def __eq__(self, other):\n        return True\n"
+        "    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):\n"
+        "        return np.ones(np.broadcast_shapes(*[np.shape(i) for i in inputs]), bool)\n"
+        "_honest = rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+        "    a_next, yt_pred, cache = _honest(xt, a_prev, parameters)\n"
+        "    a_next, yt_pred = a_next.view(Liar), yt_pred.view(Liar)\n"
+        "    return a_next, yt_pred, (a_next, a_prev, xt, parameters)\n"),
+    "forges_messages_with_pickle": (
+        "import os, struct, json, pickle\nclass Payload:\n    def __reduce__(self):\n"
+        "        return (os.system, ('touch {marker}',))\n"
+        "for fd in range(3, 64):\n    for body in (pickle.dumps(Payload()), json.dumps({{'kind': 'done'}}).encode()):\n"
+        "        try:\n            os.write(fd, struct.pack('!I', len(body)) + body)\n        except OSError:\n"
+        "            pass\n"),
+    "forges_passing_test_reports": (
+        "import os, struct, json\nfor fd in range(3, 64):\n    for index in {test_indexes}:\n"
+        "        body = json.dumps({{'kind': 'cell', 'index': index, 'outputs': [], 'count': 1, "
+        "'timed_out': False, 'truncated': False}}).encode()\n"
+        "        try:\n            os.write(fd, struct.pack('!I', len(body)) + body)\n        except OSError:\n"
+        "            pass\nos._exit(0)\n"),
+}
+
+# ---------------------------------------------------------------- tries to reach the grader or the course
+
+REACH_TRIES = {
+    "reads_the_course": (
+        "import glob, os\nfor path in {secrets}:\n"
+        "    try:\n        print(path, open(path, errors='replace').read()[:100000])\n"
+        "    except Exception as error:\n        print(path, type(error).__name__)\n"
+        "print(os.listdir('/'), glob.glob('/*/*.ipynb') + glob.glob('/*/*/*.ipynb') + glob.glob('/*/*.db'))\n"),
+    "writes_the_course": (
+        "for path in {targets}:\n    try:\n        with open(path, 'a') as f:\n            f.write('owned')\n"
+        "        print('WROTE', path)\n    except Exception as error:\n        print(path, type(error).__name__)\n"),
+    "signals_and_traces_the_grader": (
+        "import os, signal, ctypes\nfor pid in ({grader_pid}, -1, 0, 1):\n    for sig in (signal.SIGSTOP, signal.SIGKILL):\n"
+        "        try:\n            os.kill(pid, sig)\n        except Exception as error:\n"
+        "            print(pid, sig, type(error).__name__)\n"
+        "print('ptrace', ctypes.CDLL(None).ptrace(16, {grader_pid}, 0, 0))\n"),
+    "holds_the_gradebook_lock": (
+        "import sqlite3, time\ntry:\n    db = sqlite3.connect({gradebook!r}, timeout=1)\n"
+        "    db.execute('BEGIN EXCLUSIVE')\n    time.sleep(3)\nexcept Exception as error:\n"
+        "    print(type(error).__name__, error)\n"),
+    "leaves_processes_behind": (
+        "import os, subprocess, time\nsubprocess.Popen(['sleep', '{linger}'])\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(3)\n"
+        "        open({late_file!r}, 'w').write('late')\n        os._exit(0)\n    os._exit(0)\n"),
+    "forks_until_refused": (
+        "import os, time\nmade = 0\nfor i in range(2000):\n    try:\n        pid = os.fork()\n"
+        "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
+        "    made += 1\nprint('forked', made)\n"),
+    "floods_disk_output_and_pipe": (
+        "import os, struct\nfor folder in ('/tmp', '.'):\n    try:\n"
+        "        with open(os.path.join(folder, 'big'), 'wb') as f:\n"
+        "            for _ in range(1024):\n                f.write(b'x' * (1 << 20))\n"
+        "    except OSError as error:\n        print(folder, error.strerror)\nprint('y' * 10_000_000)\n"),
+    "connects_to_the_network": (
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hello')\n"
+        "    print('CONNECTED')\nexcept OSError as error:\n    print(type(error).__name__, error)\n"),
+}
+
+LINGER = "637.25"
+
+
+def _digest(paths):
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
+
+def _sandbox_processes():
+    """Processes still alive that a sandbox started (its uid range, or the linger marker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            uid = int(re.search(r"^Uid:\s+(\d+)", (entry / "status").read_text(), re.M).group(1))
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, AttributeError):
+            continue
+        if uid >= 1_900_000_000 or LINGER.encode() in cmdline:
+            found.append((entry.name, uid, cmdline[:80]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """One batch: the attacks, an honest correct and an honest wrong submission, graded together."""
+    course_dir = make_course_copy(tmp_path_factory.mktemp("attacked"))
+    release.generate(course_dir)
+    marker = tmp_path_factory.mktemp("host") / "PWNED"
+    late_file = tmp_path_factory.mktemp("late") / "late.txt"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    connections = []
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(listener.accept())
+            except OSError:
+                pass
+    stop = threading.Event()
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
+    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
+    probe = submissions.fill(_wrong_answers())
+    test_indexes = [i for i, c in enumerate(probe.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    for name, trick in VERDICT_TRICKS.items():
+        source = trick.format(marker=marker, test_indexes=[i + 1 for i in test_indexes])
+        submissions.write(_with_cell(submissions.fill(_wrong_answers()), source), course_dir, name)
+
+    master = course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    other = course_dir / "submitted" / "honest_correct" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    secrets = [str(master), str(course_dir / "gradebook.db"), str(other), "/root/.bashrc", "/proc/1/environ",
+               str(ROOT / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")]
+    gradebook = course_dir / "gradebook.db"  # the grader writes it; the student must not
+    protected = [course_dir / "nbgrader_config.py", master, other, ROOT / "grader" / "__init__.py",
+                 ROOT / "nbgrader_config.py"]
+    values = dict(secrets=secrets, targets=[str(p) for p in protected + [gradebook]], grader_pid=os.getpid(),
+                  gradebook=str(course_dir / "gradebook.db"), linger=LINGER, late_file=str(late_file),
+                  port=listener.getsockname()[1])
+    for name, trick in REACH_TRIES.items():
+        submissions.write(_with_cell(submissions.fill(_wrong_answers()), trick.format(**values)), course_dir, name)
+
+    watched = protected + list((course_dir / "source").rglob("*")) + list((course_dir / "release").rglob("*"))
+    before = _digest(watched)
+    old_handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+    import time
+    time.sleep(4)  # past the moment a lingering process would write its late file
+    stop.set()
+    thread.join()
+    listener.close()
+    return dict(course_dir=course_dir, done=done, assignment=assignment, before=before, watched=watched,
+                marker=marker, late_file=late_file, connections=connections)
+
+
+def test_an_honest_correct_submission_gets_full_marks_in_the_sandbox(attacked):
+    result = attacked["done"].results["honest_correct"]
+    assert result.total == 120 and result.status == "graded" and result.confined and not result.review
+
+
+@pytest.mark.parametrize("name", sorted(VERDICT_TRICKS) + sorted(REACH_TRIES))
+def test_no_trick_scores_more_than_the_honest_work_under_it(attacked, name):
+    results = attacked["done"].results
+    assert results["honest_wrong"].total == HONEST_WRONG_TOTAL
+    result = results[name]
+    assert result.total <= HONEST_WRONG_TOTAL, (name, result.status, result.reason)
+    scores = {t.grade_id: t.score for t in result.tests}
+    assert scores["test_rnn_cell_forward"] == 0 and scores["test_rnn_forward"] == 0
+    # The gradebook, which formgrader and nbgrader export read, says the same.
+    assert stock.scores(attacked["course_dir"])[name]["test_rnn_cell_forward"] == 0
+
+
+@pytest.mark.parametrize("name", ["patches_numpy_and_checks", "replaces_import_builtin",
+                                  "swallows_errors_with_custom_exc", "input_transformer_drops_checks",
+                                  "post_run_hook_clears_errors", "hides_tracebacks"])
+def test_a_test_fooled_inside_is_caught_outside_and_flagged(attacked, name):
+    result = attacked["done"].results[name]
+    assert result.status == TAMPERING, (result.status, result.reason)
+    assert "tampering suspected in test_rnn_cell_forward" in result.reason
+
+
+@pytest.mark.parametrize("name, flag", [
+    ("patches_numpy_and_checks", "patching np"), ("replaces_import_builtin", "patching builtins"),
+    ("swallows_errors_with_custom_exc", "IPython hooks"), ("traces_test_frames", "tracing or frame access"),
+    ("always_equal_arrays", "objects that redefine comparison"),
+    ("forges_messages_with_pickle", "signal or process control"),
+    ("signals_and_traces_the_grader", "ctypes or native code"),
+    ("holds_the_gradebook_lock", "database or file access"), ("reads_the_course", "database or file access"),
+])
+def test_the_code_scan_flags_what_tampering_uses(attacked, name, flag):
+    assert any(f.startswith(flag) for f in attacked["done"].results[name].review), \
+        attacked["done"].results[name].review
+
+
+def test_forged_messages_are_data_never_code(attacked):
+    result = attacked["done"].results["forges_messages_with_pickle"]
+    assert not attacked["marker"].exists()  # the pickle was never loaded
+    assert "malformed data" in result.reason
+
+
+def test_nothing_of_the_course_changed_and_no_process_is_left(attacked):
+    assert _digest(attacked["watched"]) == attacked["before"]
+    assert b"owned" not in (attacked["course_dir"] / "gradebook.db").read_bytes()
+    assert not attacked["late_file"].exists()
+    assert _sandbox_processes() == []
+    assert attacked["connections"] == []
+    assert "WROTE" not in _outputs(attacked, "writes_the_course")
+
+
+def test_the_batch_survived_and_every_other_result_stands(attacked):
+    done = attacked["done"]
+    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 2
+    gradebook = stock.scores(attacked["course_dir"])
+    assert sum(gradebook["honest_correct"].values()) == 120
+    assert sum(gradebook["honest_wrong"].values()) == HONEST_WRONG_TOTAL
+
+
+def _outputs(attacked, student):
+    nb = nbformat.read(str(attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT
+                           / f"{course.NOTEBOOK}.ipynb"), as_version=4)
+    return "\n".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
+    hidden = attacked["assignment"].hidden_lines()
+    numbers = {n for line in hidden for n in re.findall(r"-?\d+\.\d{5,}", line)}
+    assert hidden and numbers
+    for student in list(VERDICT_TRICKS) + list(REACH_TRIES):
+        folder = attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT
+        texts = [_outputs(attacked, student), (folder / "feedback.html").read_text(),
+                 (folder / batch.RESULT_FILE).read_text()]
+        for text in texts:
+            assert not any(line in text for line in hidden), student
+            # The seeded values of the wrong function's hidden asserts: a wrong answer never prints them.
+            assert not any(n in text for n in numbers if n.lstrip("-").startswith("0.5958")), student
+    reads = _outputs(attacked, "reads_the_course")
+    assert "FileNotFoundError" in reads and "BEGIN HIDDEN TESTS" not in reads
