@@ -3,8 +3,10 @@
 `python -m grader benchmark -n 200` builds N mixed submissions (correct, typical
 mistakes, forward-only, blank, broken files, and endless loops), copies them into
 two identical course directories, grades one with stock nbgrader's command and the
-other with the kit, both with the same per-cell timeout, and prints both times,
-the ratio, and whether every per-test score in the two gradebooks is the same.
+others with the kit, all with the same per-cell timeout: once as it grades by default
+(each submission sandboxed, every test re-judged outside it) and once with
+--unconfined, to measure what confinement costs per submission. It prints the
+times, the ratio, and whether every per-test score in the gradebooks is the same.
 It writes docs/benchmark.json and docs/benchmark.png.
 """
 import json
@@ -56,8 +58,8 @@ def build_batch(n):
 
 
 def prepare(workdir, made):
-    """Two identical course directories, released, holding the same submissions."""
-    stock_dir, kit_dir = Path(workdir) / "stock", Path(workdir) / "kit"
+    """Three identical course directories, released, holding the same submissions."""
+    stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
     stock_dir.mkdir(parents=True)
     shutil.copy(course.COURSE_DIR / "nbgrader_config.py", stock_dir)
     shutil.copytree(course.SOURCE_DIR, stock_dir / "source" / course.ASSIGNMENT,
@@ -66,7 +68,8 @@ def prepare(workdir, made):
     for student, (_, nb) in made.items():
         submissions.write(nb, stock_dir, student)
     shutil.copytree(stock_dir, kit_dir)
-    return stock_dir, kit_dir
+    shutil.copytree(stock_dir, loose_dir)
+    return stock_dir, kit_dir, loose_dir
 
 
 def compare(stock_scores, kit_scores, kinds):
@@ -88,16 +91,17 @@ def plot(measured, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 2.6))
+    fig = Figure(figsize=(7.5, 3))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    labels = ["stock nbgrader autograde", f"kit grader ({measured['jobs']} workers)"]
-    values = [measured["stock_seconds"], measured["kit_seconds"]]
-    bars = ax.barh(labels, values, color=["#9aa5b1", "#3b6ea5"])
+    labels = ["stock nbgrader autograde", f"kit, unconfined ({measured['jobs']} workers)",
+              f"kit, sandboxed ({measured['jobs']} workers)"]
+    values = [measured["stock_seconds"], measured["unconfined_seconds"], measured["kit_seconds"]]
+    bars = ax.barh(labels, values, color=["#9aa5b1", "#9fb8d6", "#3b6ea5"])
     ax.bar_label(bars, [f"{v:.1f} s" for v in values], padding=4)
     ax.set_xlim(0, max(values) * 1.2)
     ax.set_xlabel("seconds to grade the batch (lower is better)")
-    ax.set_title(f"{measured['n']} mixed submissions, {measured['cores']} cores: "
+    ax.set_title(f"{measured['n']} mixed submissions, {measured['cores']} cores: sandboxed kit "
                  f"{measured['ratio']:.1f}x faster, per-test scores "
                  + ("identical" if not measured["differences"] else "DIFFERENT"), fontsize=10)
     fig.tight_layout()
@@ -113,7 +117,7 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rnn-benchmark-"))
     try:
         print(f"Building {n} submissions in {workdir} ...", flush=True)
-        stock_dir, kit_dir = prepare(workdir, made)
+        stock_dir, kit_dir, loose_dir = prepare(workdir, made)
 
         print(f"Stock: nbgrader autograde, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
@@ -121,26 +125,39 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
         stock_seconds = time.monotonic() - started
         print(f"  {stock_seconds:.1f} s", flush=True)
 
-        print(f"Kit: python -m grader grade, per-cell timeout {cell_timeout:g} s ...", flush=True)
         from . import cli
+        print(f"Kit: python -m grader grade (sandboxed), per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
         cli.grade_and_report(kit_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout))
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
-        identical, differences = compare(stock.scores(stock_dir), stock.scores(kit_dir), kinds)
+        print(f"Kit: python -m grader grade --unconfined, per-cell timeout {cell_timeout:g} s ...", flush=True)
+        started = time.monotonic()
+        cli.grade_and_report(loose_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout), confine=False)
+        loose_seconds = time.monotonic() - started
+        print(f"  {loose_seconds:.1f} s", flush=True)
+
+        stock_scores = stock.scores(stock_dir)
+        identical, differences = compare(stock_scores, stock.scores(kit_dir), kinds)
+        differences += compare(stock_scores, stock.scores(loose_dir), kinds)[1]
         results = batch.all_results(kit_dir)
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
         measured = {"n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
+                    "unconfined_seconds": round(loose_seconds, 1),
+                    "confinement_ms_per_submission": round(1000 * (kit_seconds - loose_seconds) / n, 1),
                     "ratio": round(stock_seconds / kit_seconds, 1), "identical": identical,
                     "compared": identical + len(differences), "differences": len(differences),
                     "broken_reported_invalid": invalid, "broken": sum(k == "broken" for k in kinds.values()),
                     "endless": sum(k == "endless" for k in kinds.values())}
         print()
         print(f"stock nbgrader autograde: {stock_seconds:8.1f} s  ({stock_seconds / n:.3f} s per submission)")
-        print(f"kit grader:               {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
-        print(f"ratio:                    {measured['ratio']:8.1f}x")
+        print(f"kit grader, sandboxed:    {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
+        print(f"kit grader, unconfined:   {loose_seconds:8.1f} s  ({loose_seconds / n:.3f} s per submission)")
+        print(f"ratio (stock / sandboxed): {measured['ratio']:7.1f}x")
+        print(f"confinement costs {measured['confinement_ms_per_submission']:.1f} ms per "
+              "submission (wall clock, both workers busy)")
         print(f"per-test scores identical on {identical} of {measured['compared']} submissions stock could grade"
               + ("" if not differences else "; DIFFERENT:"))
         for student, a, b in differences[:20]:

@@ -211,7 +211,7 @@ def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsy
     assert code == 0, out
     assert "per-test scores identical on 4 of 4 submissions" in out
     assert "broken notebooks reported as invalid by the kit: 1 of 1" in out
-    assert "ratio:" in out
+    assert "ratio (stock / sandboxed):" in out and "confinement costs" in out
 
 
 def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):

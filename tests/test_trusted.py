@@ -92,7 +92,9 @@ REACH_TRIES = {
         "import glob, os\nfor path in {secrets}:\n"
         "    try:\n        print(path, open(path, errors='replace').read()[:100000])\n"
         "    except Exception as error:\n        print(path, type(error).__name__)\n"
-        "print(os.listdir('/'), glob.glob('/*/*.ipynb') + glob.glob('/*/*/*.ipynb') + glob.glob('/*/*.db'))\n"),
+        "print(os.listdir('/'), glob.glob('/*/*.ipynb') + glob.glob('/*/*/*.ipynb') + glob.glob('/*/*.db'))\n"
+        "try:\n    import grader.submissions\n    print(grader.submissions.master_solutions())\n"
+        "except Exception as error:\n    print('grader', type(error).__name__)\n"),
     "writes_the_course": (
         "for path in {targets}:\n    try:\n        with open(path, 'a') as f:\n            f.write('owned')\n"
         "        print('WROTE', path)\n    except Exception as error:\n        print(path, type(error).__name__)\n"),
@@ -287,4 +289,70 @@ def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
             # The seeded values of the wrong function's hidden asserts: a wrong answer never prints them.
             assert not any(n in text for n in numbers if n.lstrip("-").startswith("0.5958")), student
     reads = _outputs(attacked, "reads_the_course")
-    assert "FileNotFoundError" in reads and "BEGIN HIDDEN TESTS" not in reads
+    assert "FileNotFoundError" in reads and "BEGIN HIDDEN TESTS" not in reads and "BEGIN SOLUTION" not in reads
+    assert "grader ModuleNotFoundError" in reads
+
+
+# ---------------------------------------------------------------- the sandbox's parts, one by one
+
+def test_as_an_ordinary_user_the_sandbox_uses_a_user_namespace_and_confines_the_same():
+    """The mode an unprivileged instructor gets: a user namespace, every capability dropped."""
+    from grader.execute import run_cells
+    probe = ("import os\nprint(open('/proc/self/uid_map').read().split())\n"
+             f"print(os.path.exists({str(ROOT / 'source')!r}), os.listdir('/'))\n"
+             "import ctypes\nprint('unshare', ctypes.CDLL(None).unshare(0x10000000))\n"
+             "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n")
+    run = run_cells([(0, probe)], {"rnn_utils.py": b"# provided\n"}, DEMO_LIMITS, use_user_namespace=True)
+    text = run.outputs[0][0]["text"]
+    assert "['0', '0', '1']" in text.splitlines()[0]  # only our own uid exists inside
+    assert "False" in text and "'submission'" in text and "unshare -1" in text
+    assert text.splitlines()[-1] == "0000000000000000"  # no capability left
+
+
+def test_the_students_data_is_checked_before_use():
+    from grader import wire
+    good = wire.encode((np_array := __import__("numpy").arange(6.0).reshape(2, 3), [np_array]))
+    value = wire.decode(good)
+    assert value[1][0] is value[0] and value[0].shape == (2, 3)
+    bad = [{"k": "array", "dtype": "|O", "shape": [1], "data": ""},               # object arrays
+           {"k": "array", "dtype": "<f8", "shape": [1000], "data": "AAAA"},       # shape larger than its data
+           {"k": "ref", "path": ["in", 0]},                                      # nothing to refer to
+           {"k": "pickle", "v": "gASV"},                                         # unknown kinds
+           {"k": "int", "v": "9" * 100}]                                         # oversized numbers
+    for node in bad:
+        with pytest.raises(wire.WireError):
+            wire.decode(node)
+    with pytest.raises(wire.WireError):
+        wire.loads(b"\x80\x04\x95" + b"x" * 10, 1000)  # a pickle is not a message
+    with pytest.raises(wire.WireError):
+        wire.loads(b'{"kind": "done", "x": NaN}', 1000)
+
+
+def test_a_machine_that_cannot_sandbox_stops_before_any_student_with_what_to_do(tmp_path):
+    """The grader runs under a filter that refuses namespaces, as some containers do."""
+    import subprocess
+    import sys
+
+    from grader import sandbox
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "student")
+    done = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade"], cwd=ROOT,
+                          capture_output=True, text=True, preexec_fn=sandbox._install_seccomp, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "the sandbox cannot be set up" in done.stderr and "What to do" in done.stderr
+    assert "--unconfined" in done.stderr
+    assert not (course_dir / "autograded" / "student").exists()
+
+
+def test_grading_unconfined_takes_a_flag_and_every_report_says_so(tmp_path, capsys):
+    from grader import cli
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "student")
+    cli.grade_and_report(course_dir, limits=DEMO_LIMITS, confine=False)
+    printed = capsys.readouterr()
+    assert "graded with --unconfined" in printed.out and "--unconfined" in printed.err
+    csv_text = (course_dir / "autograded" / "grades.csv").read_text()
+    assert "UNCONFINED" in csv_text
+    assert "graded with --unconfined" in (course_dir / "autograded" / "class_report.html").read_text()
