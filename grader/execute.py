@@ -67,6 +67,7 @@ class Run:
     seconds: float = 0.0
     calls: dict = field(default_factory=dict)  # test cell index -> wire nodes of the student's outputs
     protocol_error: str = ""  # the process sent something malformed (it was stopped)
+    room: list = field(default_factory=lambda: [0])  # characters of text still allowed (set by run_cells)
     sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
 
 
@@ -427,8 +428,12 @@ _OUTPUT_KEYS = {"stream": {"name", "text"}, "error": {"ename", "evalue", "traceb
                 "display_data": {"data", "metadata"}, "execute_result": {"data", "metadata", "execution_count"}}
 
 
-def clean_outputs(outputs):
-    """Outputs from the runner, as nbformat output dicts with checked types; raises ProtocolError."""
+def clean_outputs(outputs, room):
+    """Outputs from the runner, as nbformat output dicts with checked types; raises ProtocolError.
+
+    `room` is a one-item list: the characters of text still allowed for the whole notebook.
+    The runner caps its output itself, but it is the student's process: the cap is kept here too.
+    """
     if not isinstance(outputs, list) or len(outputs) > 1000:
         raise ProtocolError("outputs must be a list")
     clean = []
@@ -440,20 +445,26 @@ def clean_outputs(outputs):
         if kind == "stream":
             if output.get("name") not in ("stdout", "stderr") or not isinstance(output.get("text"), str):
                 raise ProtocolError("a malformed stream output")
-            item.update(name=output["name"], text=output["text"])
+            item.update(name=output["name"], text=output["text"][:max(room[0], 0)])
+            room[0] -= len(item["text"])
         elif kind == "error":
             trace = output.get("traceback")
             if not (isinstance(output.get("ename"), str) and isinstance(output.get("evalue"), str)
                     and isinstance(trace, list) and all(isinstance(t, str) for t in trace)):
                 raise ProtocolError("a malformed error output")
-            item.update(ename=output["ename"][:200], evalue=output["evalue"][:5000], traceback=trace[:200])
+            item.update(ename=output["ename"][:200], evalue=output["evalue"][:5000],
+                        traceback=[t[:5000] for t in trace[:200]])
         else:
             data = output.get("data")
             if not isinstance(data, dict) or not all(
                     isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and all(
                         isinstance(x, str) for x in v))) for k, v in data.items() if k != "application/json"):
                 raise ProtocolError("a malformed display output")
-            item.update(data={k: v for k, v in data.items() if k != "application/json"}, metadata={})
+            kept = {k: v for k, v in data.items() if k != "application/json"}
+            size = sum(len(v) if isinstance(v, str) else sum(map(len, v)) for v in kept.values())
+            if size > max(room[0], 0) + 2_000_000:  # a figure or two beyond the text cap, no more
+                kept = {"text/plain": "[display output dropped: over the output cap]"}
+            item.update(data=kept, metadata={})
             if kind == "execute_result":
                 count = output.get("execution_count")
                 item["execution_count"] = count if type(count) is int else None
@@ -480,6 +491,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     from . import warm
 
     run = Run()
+    run.room = [limits.output_chars + 1000]  # the runner's own cut-off note fits
     probes = probes or {}
     context = warm.context()
     # Dask runs its workers as daemonic processes, which multiprocessing forbids to start children.
@@ -551,7 +563,7 @@ def _take(run, message, pending, limits):
         index = message["index"]
         if type(index) is not int or index not in pending:
             raise ProtocolError("a report for a cell that is not pending")
-        run.outputs[index] = clean_outputs(message["outputs"])
+        run.outputs[index] = clean_outputs(message["outputs"], run.room)
         count = message.get("count")
         run.counts[index] = count if type(count) is int else None
         pending.remove(index)

@@ -221,7 +221,7 @@ def _grade(assignment, submission, result):
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
         if plan is not None and cell.cell_type == "code":
-            probes[i] = plan.calls
+            probes[i] = [verdict.Call(c.function, c.inputs, None) for c in plan.calls]  # no master outputs
     working_copy = submission_with_master_files(submission, assignment)
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine)

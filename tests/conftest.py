@@ -1,3 +1,4 @@
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +13,10 @@ from grader import cli, release, submissions  # noqa: E402
 from grader.execute import Limits  # noqa: E402
 
 SAMPLES = submissions.sample_submissions()
+# An instructor's secret in the environment of every grading process the tests start: no
+# sandboxed process may see it (tests/test_trusted.py looks for it in their outputs).
+INSTRUCTOR_SECRET = "instructor-secret-4711"
+os.environ["RNN_KIT_TEST_SECRET"] = INSTRUCTOR_SECRET
 DEMO_LIMITS = Limits(cell_timeout=5, notebook_budget=10)
 
 

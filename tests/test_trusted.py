@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from conftest import DEMO_LIMITS, ROOT, make_course_copy
+from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, make_course_copy
 from grader import batch, course, release, stock, submissions
 from grader.grading import TAMPERING
 
@@ -26,6 +26,17 @@ HONEST_WRONG_TOTAL = 70  # rnn_cell_forward and rnn_forward lost (25 + 25), ever
 def _wrong_answers():
     answers = submissions.master_solutions()
     answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    return answers
+
+
+def _different_but_right():
+    """Correct answers written another way: their outputs differ from the master's in the last bits,
+    so the outside verdict replays every test instead of recognising the master's outputs."""
+    answers = submissions.master_solutions()
+    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(Waa @ a_prev + Wax @ xt + ba)",
+                                                     "np.tanh(ba + np.dot(Wax, xt) + np.dot(Waa, a_prev))")
+    answers["lstm_cell_forward"] = submissions.mutate(answers["lstm_cell_forward"], "c_next = ft * c_prev + it * cct",
+                                                      "c_next = it * cct + c_prev * ft")
     return answers
 
 
@@ -93,6 +104,10 @@ REACH_TRIES = {
         "    try:\n        print(path, open(path, errors='replace').read()[:100000])\n"
         "    except Exception as error:\n        print(path, type(error).__name__)\n"
         "print(os.listdir('/'), glob.glob('/*/*.ipynb') + glob.glob('/*/*/*.ipynb') + glob.glob('/*/*.db'))\n"
+        "for path in ('/proc/self/environ', '/proc/1/environ'):\n    try:\n        print(open(path).read())\n"
+        "    except OSError as error:\n        print(path, type(error).__name__)\nprint(dict(os.environ))\n"
+        "import gc\nprint('master outputs', sum(1 for o in gc.get_objects() if type(o).__name__ == 'Call'"
+        " and getattr(o, 'master_output', None) is not None))\n"
         "try:\n    import grader.submissions\n    print(grader.submissions.master_solutions())\n"
         "except Exception as error:\n    print('grader', type(error).__name__)\n"),
     "writes_the_course": (
@@ -120,6 +135,11 @@ REACH_TRIES = {
         "        with open(os.path.join(folder, 'big'), 'wb') as f:\n"
         "            for _ in range(1024):\n                f.write(b'x' * (1 << 20))\n"
         "    except OSError as error:\n        print(folder, error.strerror)\nprint('y' * 10_000_000)\n"),
+    "forges_a_flood_of_output": (
+        "import os, struct, json\nbody = json.dumps({{'kind': 'cell', 'index': {own_index}, 'outputs': "
+        "[{{'output_type': 'stream', 'name': 'stdout', 'text': 'z' * 15_000_000}}], 'count': 1, "
+        "'timed_out': False, 'truncated': False}}).encode()\nfor fd in range(3, 64):\n    try:\n"
+        "        os.write(fd, struct.pack('!I', len(body)) + body)\n    except OSError:\n        pass\n"),
     "connects_to_the_network": (
         "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hello')\n"
         "    print('CONNECTED')\nexcept OSError as error:\n    print(type(error).__name__, error)\n"),
@@ -173,6 +193,7 @@ def attacked(tmp_path_factory):
 
     submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
     submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
+    submissions.write(submissions.fill(_different_but_right()), course_dir, "honest_different")
     probe = submissions.fill(_wrong_answers())
     test_indexes = [i for i, c in enumerate(probe.cells) if c.metadata.get("nbgrader", {}).get("grade")]
     for name, trick in VERDICT_TRICKS.items():
@@ -188,7 +209,7 @@ def attacked(tmp_path_factory):
                  ROOT / "nbgrader_config.py"]
     values = dict(secrets=secrets, targets=[str(p) for p in protected + [gradebook]], grader_pid=os.getpid(),
                   gradebook=str(course_dir / "gradebook.db"), linger=LINGER, late_file=str(late_file),
-                  port=listener.getsockname()[1])
+                  port=listener.getsockname()[1], own_index=test_indexes[0])
     for name, trick in REACH_TRIES.items():
         submissions.write(_with_cell(submissions.fill(_wrong_answers()), trick.format(**values)), course_dir, name)
 
@@ -208,8 +229,9 @@ def attacked(tmp_path_factory):
                 marker=marker, late_file=late_file, connections=connections)
 
 
-def test_an_honest_correct_submission_gets_full_marks_in_the_sandbox(attacked):
-    result = attacked["done"].results["honest_correct"]
+@pytest.mark.parametrize("name", ["honest_correct", "honest_different"])
+def test_an_honest_correct_submission_gets_full_marks_in_the_sandbox(attacked, name):
+    result = attacked["done"].results[name]
     assert result.total == 120 and result.status == "graded" and result.confined and not result.review
 
 
@@ -260,11 +282,14 @@ def test_nothing_of_the_course_changed_and_no_process_is_left(attacked):
     assert _sandbox_processes() == []
     assert attacked["connections"] == []
     assert "WROTE" not in _outputs(attacked, "writes_the_course")
+    for student in REACH_TRIES:  # no flood reached the autograded notebooks
+        notebook = attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+        assert notebook.stat().st_size < 2_000_000, student
 
 
 def test_the_batch_survived_and_every_other_result_stands(attacked):
     done = attacked["done"]
-    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 2
+    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 3
     gradebook = stock.scores(attacked["course_dir"])
     assert sum(gradebook["honest_correct"].values()) == 120
     assert sum(gradebook["honest_wrong"].values()) == HONEST_WRONG_TOTAL
@@ -290,7 +315,8 @@ def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
             assert not any(n in text for n in numbers if n.lstrip("-").startswith("0.5958")), student
     reads = _outputs(attacked, "reads_the_course")
     assert "FileNotFoundError" in reads and "BEGIN HIDDEN TESTS" not in reads and "BEGIN SOLUTION" not in reads
-    assert "grader ModuleNotFoundError" in reads
+    assert "grader ModuleNotFoundError" in reads and "PATH" in reads
+    assert INSTRUCTOR_SECRET not in reads and "master outputs 0" in reads
 
 
 # ---------------------------------------------------------------- the sandbox's parts, one by one
@@ -356,3 +382,54 @@ def test_grading_unconfined_takes_a_flag_and_every_report_says_so(tmp_path, caps
     csv_text = (course_dir / "autograded" / "grades.csv").read_text()
     assert "UNCONFINED" in csv_text
     assert "graded with --unconfined" in (course_dir / "autograded" / "class_report.html").read_text()
+
+
+def test_an_ordinary_user_is_confined_too_where_the_machine_lets_them_run_python():
+    """As uid 65534 (nobody): a user namespace, then the same new root. Skipped where that user
+    cannot read this Python (here it lives under /root, which is private)."""
+    import sys
+
+    from grader import sandbox
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child becomes nobody, then does what the grader's process does
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            if not all(os.access(p, os.R_OK | os.X_OK) for p in sandbox.readable_roots()):
+                os.write(write_fd, b"skip")
+                os._exit(0)
+            mode = sandbox.isolate()
+            inner = os.fork()
+            if inner == 0:
+                sandbox.confine({"a.txt": b"x"}, 8, 8, mode, 0)
+                seen = f"{mode} {os.getuid()} {sorted(os.listdir('/'))} {os.path.exists(str(ROOT))}"
+                os.write(write_fd, seen.encode())
+                os._exit(0)
+            os.waitpid(inner, 0)
+        except BaseException as error:  # noqa: B902 -- report anything, never return into pytest
+            os.write(write_fd, f"error {error}".encode())
+        os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    report = os.read(read_fd, 4096).decode()
+    os.close(read_fd)
+    if report == "skip":
+        pytest.skip(f"uid 65534 cannot read this Python ({sys.base_prefix})")
+    assert report.startswith("userns 65534") and "'submission'" in report and report.endswith("False"), report
+
+
+def test_the_fork_servers_that_start_sandboxes_never_had_the_instructors_environment(attacked):
+    """Their children's memory starts as a copy of theirs: the instructor's variables are never in it."""
+    servers = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"multiprocessing.forkserver" in (entry / "cmdline").read_bytes():
+                servers.append((entry / "environ").read_bytes())
+        except OSError:
+            continue
+    assert servers, "the tests' grading left a fork server running to look at"
+    assert os.environ["RNN_KIT_TEST_SECRET"] == INSTRUCTOR_SECRET
+    assert not any(INSTRUCTOR_SECRET.encode() in environ for environ in servers)
