@@ -25,7 +25,8 @@ import nbformat
 from . import course, gradebook, notebook, reports, sandbox, verdict, warm
 from .execute import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
-                      not_graded, submission_with_master_files, write_files)
+                      not_graded, submission_with_master_files)
+from .sandbox import write_files
 from .release import KitError
 
 RESULT_FILE = ".kit_result.json"

@@ -1,17 +1,23 @@
-"""Run a notebook's code cells in a fresh child process, within limits.
+"""Run a notebook's code cells in a fresh, sandboxed process, within limits.
 
 Stock nbgrader starts a Jupyter kernel per notebook, and most of its time goes to
-starting and stopping that kernel. Here the process that grades (a pool or Dask
-worker) imports numpy, IPython and matplotlib once, then forks one child per
-submission. The child runs the cells in a real IPython shell (magics, display,
-`_`, tracebacks as in Jupyter) and sends each cell's outputs back as soon as the
-cell ends, so whatever ran before a crash or a kill is kept.
+starting and stopping that kernel. Here a warm fork server (warm.py) has numpy,
+IPython and matplotlib imported once; for each submission it forks a process that
+isolates itself (sandbox.py) and forks the runner: PID 1 of its own namespaces, in
+a new root file system holding the working copy. The runner executes the cells in
+a real IPython shell (magics, display, `_`, tracebacks as in Jupyter) and reports
+each cell's outputs as soon as the cell ends, so whatever ran before a crash or a
+kill is kept. Right after each test cell it also calls the student's functions on
+the inputs the outside verdict recorded (verdict.py).
+
+The runner is the student's process: everything it reports is checked here as
+untrusted data (wire.py, `clean_outputs`), never unpickled, and size-capped.
 
 Limits, each reported by name:
-- a per-cell timeout (an alarm inside the child raises CellTimeout in the cell);
+- a per-cell timeout (an alarm inside the runner raises CellTimeout in the cell);
 - a per-notebook budget: the cells together get this much time, after which the
-  rest are not run; the parent kills the child a little later if it does not stop;
-- a memory cap (the child's address space);
+  rest are not run; the process is stopped a little later if it does not stop;
+- a memory cap (the runner's address space), and a cap on processes and on disk;
 - an output cap (characters of text kept for the whole notebook).
 """
 import io

@@ -1,18 +1,21 @@
 """The grading unit: a pure function of (assignment, submission) -> result.
 
-`grade_submission` reads nothing but its arguments and writes nothing but a
-scratch folder it deletes, so it runs the same in a local process pool, on a Dask
-worker on another machine, or (later) inside a sandbox. The gradebook, the files
-in autograded/ and the reports are written by one writer, from the results.
+`grade_submission` reads nothing but its arguments and writes nothing at all: the
+student's code runs in a sandbox that holds its working copy (execute.py,
+sandbox.py), so it runs the same in a local process pool or on a Dask worker. The
+gradebook, the files in autograded/ and the reports are written by one writer,
+from the results.
 
 What it does mirrors stock `nbgrader autograde` step by step (ClearOutput,
 DeduplicateIds, OverwriteCells, Execute, SaveAutoGrades' scoring through
 nbgrader's own `determine_grade`), with these deliberate differences, all listed
 in the README:
+- hidden tests never enter the student's process: each test cell is judged again
+  here on the student's outputs (verdict.py), and scores only if both runs pass;
 - test cells that were deleted are put back from the master, and flagged;
 - text on stderr costs no points (an error still does);
-- limits: per-cell timeout, per-notebook budget, memory cap, output cap;
-- cells run in a forked IPython shell instead of a Jupyter kernel.
+- limits: per-cell timeout, per-notebook budget, memory, processes, disk, output;
+- cells run in a sandboxed IPython shell instead of a Jupyter kernel.
 """
 import copy
 import hashlib
@@ -451,18 +454,6 @@ def _insert_position(cells, assignment, grade_id):
 def submission_with_master_files(submission, assignment):
     """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out."""
     return dict(list(submission.files) + list(assignment.files))
-
-
-def write_files(folder, files):
-    """Write {relative path: bytes} under `folder`; a path that would leave it is skipped."""
-    folder = os.path.abspath(folder)
-    for path, data in files.items():
-        target = os.path.normpath(os.path.join(folder, path))
-        if not target.startswith(folder + os.sep):
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as f:
-            f.write(data)
 
 
 def _fill_outputs(nb, run):
