@@ -127,7 +127,11 @@ def submitted_students(course_dir):
 def read_submission(course_dir, student):
     folder = submission_folder(course_dir, student)
     ignore = [".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt"]
-    files = tuple((os.path.relpath(p, folder), Path(p).read_bytes()) for p in _files(folder, ignore))
+    # A link could point anywhere the grader can read (the master, the gradebook): only files that
+    # really lie inside the submission's folder are read.
+    inside = os.path.realpath(folder) + os.sep
+    files = tuple((os.path.relpath(p, folder), Path(p).read_bytes()) for p in _files(folder, ignore)
+                  if os.path.realpath(p).startswith(inside))
     stamp = folder / "timestamp.txt"
     timestamp = stamp.read_text().strip() if stamp.exists() else None
     return Submission(student, files, timestamp or None)

@@ -293,7 +293,8 @@ def _judge_outside(nb, assignment, run, result):
         passed_inside = not any(o.output_type == "error" for o in cell.outputs)
         if not passed_inside:
             continue  # it scores nothing already; the outside verdict cannot add points
-        judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers)
+        judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers,
+                                assignment.limits.cell_timeout)
         if judged.passed:
             continue
         evalue = strip_hidden_lines(judged.evalue, assignment)
@@ -482,7 +483,17 @@ def _score(nb, assignment, result):
             continue
         judged = copy.deepcopy(cell)
         judged.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
-        score, max_score = nbutils.determine_grade(judged)
+        plan = assignment.plans.get(meta["grade_id"])
+        if plan is not None and not plan.partial_credit:
+            # nbgrader takes the first displayed value as the score, before any error: a value the
+            # student's code displayed must not stand in for a test that does not compute one.
+            judged.outputs = [o for o in judged.outputs if o.output_type not in ("execute_result", "display_data")]
+        try:
+            score, max_score = nbutils.determine_grade(judged)
+        except ValueError as error:  # a displayed score out of range: the student's doing, not ours
+            score, max_score = 0.0, float(meta.get("points", 0))
+            cell.outputs.append(nbformat.v4.new_output("error", ename="ValueError", evalue=str(error),
+                                                       traceback=[f"ValueError: {error}"]))
         result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]),
                                        float(score or 0.0), float(max_score),
                                        _message(cell.outputs, score, max_score, hidden)))

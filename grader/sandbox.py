@@ -145,24 +145,36 @@ def _mkdirs(path):
     os.makedirs(path, exist_ok=True)
 
 
-def _bind_readonly(source, target):
-    if os.path.isdir(source):
-        _mkdirs(target)
-    else:
-        _mkdirs(os.path.dirname(target))
-        open(target, "a").close()
-    _check(_libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None), "mount",
-           f"bind mount of {source}")
-    # A read-only remount must keep the flags the kernel locked on the original mount.
-    st = os.statvfs(source)
+def _locked_flags(path):
+    """The mount flags of `path` that a read-only remount of a bind of it must keep."""
+    st = os.statvfs(path)
     keep = 0
     for st_flag, ms_flag in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
                              (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
                              (os.ST_RELATIME, MS_RELATIME)):
         if st.f_flag & st_flag:
             keep |= ms_flag
+    return keep
+
+
+def _open_source(path):
+    """(path, O_PATH descriptor, is a folder, locked flags): a bind source held open, so that it
+    can still be bound after the new root's tmpfs hides the folder it lives in (say, /tmp)."""
+    return path, os.open(path, os.O_PATH | os.O_CLOEXEC), os.path.isdir(path), _locked_flags(path)
+
+
+def _bind_readonly(source, target):
+    path, fd, is_dir, keep = source
+    if is_dir:
+        _mkdirs(target)
+    else:
+        _mkdirs(os.path.dirname(target))
+        open(target, "a").close()
+    _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND | MS_REC, None), "mount",
+           f"bind mount of {path}")
     _check(_libc.mount(None, target.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | keep, None),
-           "mount", f"read-only remount of {source}")
+           "mount", f"read-only remount of {path}")
+    os.close(fd)
 
 
 def _tmpfs(target, size_bytes, mode):
@@ -196,17 +208,23 @@ def confine(files, disk_mb, max_processes, mode, sandbox_uid):
     die_with_parent()
     uid, gid = (sandbox_uid, sandbox_uid) if mode == "root" else (os.geteuid(), os.getegid())
     size = disk_mb * 1024 * 1024
-    new_root = "/tmp"  # any existing folder will do as the mount point: this tmpfs is only seen here
+    # Any existing folder will do as the mount point, since this tmpfs is only seen here; what it
+    # hides (the environment may live under /tmp) is opened first.
+    new_root = "/tmp"
+    sources = [_open_source(path) for path in readable_roots()]
+    links = {name: os.readlink("/" + name) if os.path.islink("/" + name) else _open_source("/" + name)
+             for name in ("bin", "lib", "lib64", "sbin") if os.path.lexists("/" + name)}
     _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount", "making / private")
     _check(_libc.mount(b"tmpfs", new_root.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=4m,mode=755"),
            "mount", "tmpfs for the new root")
-    for source in readable_roots():
-        _bind_readonly(source, new_root + source)
-    for link in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems: these are links into /usr
-        if os.path.islink("/" + link):
-            os.symlink(os.readlink("/" + link), f"{new_root}/{link}")
-        elif os.path.isdir("/" + link):
-            _bind_readonly("/" + link, f"{new_root}/{link}")
+    _tmpfs(new_root + TMPDIR, size, 0o1777)  # first: the environment may be bound inside it
+    for source in sources:
+        _bind_readonly(source, new_root + source[0])
+    for name, link in links.items():  # merged-/usr systems: these are links into /usr
+        if isinstance(link, str):
+            os.symlink(link, f"{new_root}/{name}")
+        else:
+            _bind_readonly(link, f"{new_root}/{name}")
     _tmpfs(new_root + "/dev", 1024 * 1024, 0o755)
     for node in ("null", "zero", "full", "random", "urandom"):
         target = f"{new_root}/dev/{node}"
@@ -217,7 +235,6 @@ def confine(files, disk_mb, max_processes, mode, sandbox_uid):
     # A /proc of the new PID namespace: it shows the sandbox's own processes only. Some container
     # runtimes forbid mounting it; the sandbox works without it.
     _libc.mount(b"proc", (new_root + "/proc").encode(), b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    _tmpfs(new_root + TMPDIR, size, 0o1777)
     _tmpfs(new_root + WORKDIR, size, 0o755)
     write_files(new_root + WORKDIR, files, uid, gid)
 

@@ -28,7 +28,9 @@ import contextlib
 import io
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -50,10 +52,24 @@ class TestPlan:
     grade_id: str
     segments: tuple  # (code, hidden?) in order: the cell split at its hidden-test blocks
     calls: tuple     # Call, in the order the master's run made them
+    partial_credit: bool = False  # the cell ends in an expression: nbgrader reads a score from its value
+
+
+def ends_in_expression(source):
+    """True when the cell's last statement is an expression, which nbgrader reads as partial credit."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[-1], ast.Expr)
 
 
 class ReplayMismatch(Exception):
     """The replayed test made a call the recording did not (its inputs depend on the outputs)."""
+
+
+class ReplayTimeout(BaseException):
+    """The grader's own run of a test took too long on the student's outputs."""
 
 
 class StudentRaised(Exception):
@@ -196,7 +212,7 @@ def record(cells, master_cells, files, folder):
                 if failed:
                     raise RuntimeError(f"the master's own solution fails its test cell {cell.grade_id} "
                                        f"outside the notebook: {failed[0]}: {failed[1]}")
-            plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls))
+            plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls), ends_in_expression(cell.source))
     return plans
 
 
@@ -217,8 +233,12 @@ class Verdict:
         return (self.kind == "checks" and self.in_visible_part) or self.kind == "protocol"
 
 
-def replay(plan, outputs, files, folder):
-    """Judge one test cell on the student's `outputs` (wire nodes, one per recorded call)."""
+def replay(plan, outputs, files, folder, seconds=30.0):
+    """Judge one test cell on the student's `outputs` (wire nodes, one per recorded call).
+
+    The outputs are bounded in size (wire.py), so honest checks finish in a fraction of a
+    second; `seconds` bounds the rest, where the process allows a timer (its main thread).
+    """
     if outputs is None:
         return Verdict(plan.grade_id, False, "NotRun", "the student's process sent no outputs for this test",
                        "missing")
@@ -246,12 +266,33 @@ def replay(plan, outputs, files, folder):
 
     functions = sorted({c.function for c in plan.calls})
     namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
-    with trusted_files(files, folder):
-        for code, hidden in plan.segments:
-            failed = _run_segment(code, namespace)
-            if failed:
-                return Verdict(plan.grade_id, False, *failed, in_visible_part=not hidden)
+    with trusted_files(files, folder), _time_limit(seconds):
+        try:
+            for code, hidden in plan.segments:
+                failed = _run_segment(code, namespace)
+                if failed:
+                    return Verdict(plan.grade_id, False, *failed, in_visible_part=not hidden)
+        except ReplayTimeout:
+            return Verdict(plan.grade_id, False, "ProtocolError",
+                           f"the grader's own run of this test took over {seconds:g} s on these outputs", "protocol")
     return Verdict(plan.grade_id, True)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a Dask worker's task thread: no timer there; the outputs' size caps still bound the work
+        return
+
+    def expire(*_):
+        raise ReplayTimeout()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------- 2. in the sandbox

@@ -10,7 +10,9 @@ part of the value, is sent as a reference, so that a test's `cache[1] is a_prev`
 means the same on both sides.
 
 `decode` is the grader's side and trusts nothing: every field is checked, sizes and
-depth are capped, and anything malformed raises WireError.
+depth are capped, and anything malformed raises WireError. A reference to an earlier
+part may only name an array, and every reference counts the full size of what it
+names: shared parts cannot make a small message decode into a huge value.
 """
 import base64
 import json
@@ -18,7 +20,8 @@ import json
 import numpy as np
 
 MAX_DEPTH = 32
-MAX_NODES = 200_000
+MAX_NODES = 100_000
+MAX_WEIGHT = 64 * 1024 * 1024  # bytes of array data a decoded value may reach, shared parts counted each time
 MAX_STRING = 10_000
 DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
 
@@ -85,12 +88,10 @@ def _encode(value, path, known, depth):
     if isinstance(value, np.generic) and type(value).__module__ == "numpy" and \
             np.dtype(type(value)).str.replace(">", "<") in DTYPES:
         return dict(_array(np.asarray(value)), scalar=True)
-    if type(value) in (list, tuple):
-        known[id(value)] = path
+    if type(value) in (list, tuple):  # a container shared within the value is sent again, as a copy
         return {"k": type(value).__name__, "v": [_encode(item, path + [i], known, depth + 1)
                                                 for i, item in enumerate(value)]}
     if type(value) is dict:
-        known[id(value)] = path
         items = [[key, _encode(item, path + [key], known, depth + 1)]
                  for key, item in value.items() if type(key) is str]
         return {"k": "dict", "v": items}
@@ -122,8 +123,26 @@ def _no_constant(name):
 
 def decode(node, inputs=()):
     """The value `node` describes; references to "in" resolve into `inputs` (the caller's own objects)."""
-    state = {"nodes": 0, "out": {}}
+    state = {"nodes": 0, "out": {}, "weight": 0}
     return _decode(node, ["out"], inputs, state, 0)
+
+
+def _weigh(state, amount):
+    state["weight"] += amount
+    _want(state["weight"] <= MAX_WEIGHT, "the value is too large once its shared parts are counted")
+
+
+def _weight_of(value, depth=0):
+    """Bytes of array data in `value` (one of the caller's own inputs), counted as a tree."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if depth > MAX_DEPTH:
+        return 0
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_weight_of(item, depth + 1) for item in value) + 8 * len(value)
+    return 8
 
 
 def _want(condition, what):
@@ -156,6 +175,7 @@ def _decode(node, path, inputs, state, depth):
         return Unsupported(str(node.get("type", "?"))[:100])
     if kind == "array":
         value = _decode_array(node)
+        _weigh(state, value.nbytes)
         if node.get("scalar"):
             _want(value.shape == (), "a scalar must have shape ()")
             return value[()]
@@ -164,19 +184,12 @@ def _decode(node, path, inputs, state, depth):
     if kind in ("list", "tuple"):
         items = node.get("v")
         _want(isinstance(items, list), f"bad {kind}")
-        value = [] if kind == "list" else None
-        if kind == "list":
-            state["out"][tuple(path)] = value
-            value.extend(_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items))
-            return value
-        value = tuple(_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items))
-        state["out"][tuple(path)] = value
-        return value
+        value = [_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items)]
+        return value if kind == "list" else tuple(value)
     if kind == "dict":
         items = node.get("v")
         _want(isinstance(items, list), "bad dict")
         value = {}
-        state["out"][tuple(path)] = value
         for item in items:
             _want(isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
                   and len(item[0]) <= 200, "bad dict entry")
@@ -208,8 +221,10 @@ def _resolve(path, inputs, state):
     _want(isinstance(path, list) and 1 <= len(path) <= MAX_DEPTH + 1 and path[0] in ("in", "out")
           and all(isinstance(p, (int, str)) and not isinstance(p, bool) for p in path[1:]), "bad reference")
     if path[0] == "out":
-        _want(tuple(path) in state["out"], "reference to a part not sent before it")
-        return state["out"][tuple(path)]
+        value = state["out"].get(tuple(path))
+        _want(isinstance(value, np.ndarray), "a reference to a part sent before must name an array")
+        _weigh(state, value.nbytes)
+        return value
     value = inputs
     for step in path[1:]:
         try:
@@ -217,4 +232,5 @@ def _resolve(path, inputs, state):
             value = value[step]
         except (KeyError, IndexError, TypeError):
             raise WireError("reference to a part of the inputs that does not exist") from None
+    _weigh(state, _weight_of(value))
     return value

@@ -82,6 +82,14 @@ VERDICT_TRICKS = {
         "    a_next, yt_pred, cache = _honest(xt, a_prev, parameters)\n"
         "    a_next, yt_pred = a_next.view(Liar), yt_pred.view(Liar)\n"
         "    return a_next, yt_pred, (a_next, a_prev, xt, parameters)\n"),
+    "displays_a_score_before_failing": (
+        "_honest = rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+        "    get_ipython().displayhook.write_format_data({{'text/plain': 'ok'}})\n"
+        "    return _honest(xt, a_prev, parameters)\n"),
+    "displays_an_out_of_range_score": (
+        "_honest = rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+        "    get_ipython().displayhook.write_format_data({{'text/plain': '999'}})\n"
+        "    return _honest(xt, a_prev, parameters)\n"),
     "forges_messages_with_pickle": (
         "import os, struct, json, pickle\nclass Payload:\n    def __reduce__(self):\n"
         "        return (os.system, ('touch {marker}',))\n"
@@ -144,6 +152,14 @@ REACH_TRIES = {
         "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hello')\n"
         "    print('CONNECTED')\nexcept OSError as error:\n    print(type(error).__name__, error)\n"),
 }
+
+# Sent as the outputs of test_rnn_cell_forward's calls, while that test cell runs.
+SHARED_STRUCTURE = (
+    "import os, struct, json\nnode = {{'k': 'list', 'v': [{{'k': 'float', 'v': '0x0p+0'}}]}}\n"
+    "for level in range(40):\n    node = {{'k': 'list', 'v': [node, {{'k': 'ref', 'path': ['out', 0]}}]}}\n"
+    "body = json.dumps({{'kind': 'calls', 'index': {test_index}, 'results': [node] * 4}}).encode()\n"
+    "for fd in range(3, 64):\n    try:\n        os.write(fd, struct.pack('!I', len(body)) + body)\n"
+    "    except OSError:\n        pass\n")
 
 LINGER = "637.25"
 
@@ -212,6 +228,9 @@ def attacked(tmp_path_factory):
                   port=listener.getsockname()[1], own_index=test_indexes[0])
     for name, trick in REACH_TRIES.items():
         submissions.write(_with_cell(submissions.fill(_wrong_answers()), trick.format(**values)), course_dir, name)
+    submissions.write(_with_cell(submissions.fill(submissions.master_solutions()),
+                                 SHARED_STRUCTURE.format(test_index=test_indexes[0] + 1)),
+                      course_dir, "forges_a_shared_structure")
 
     watched = protected + list((course_dir / "source").rglob("*")) + list((course_dir / "release").rglob("*"))
     before = _digest(watched)
@@ -269,6 +288,19 @@ def test_the_code_scan_flags_what_tampering_uses(attacked, name, flag):
         attacked["done"].results[name].review
 
 
+def test_a_forged_shared_structure_is_refused_before_the_grader_expands_it(attacked):
+    """Right code in the notebook, but the test's outputs forged as a structure that doubles at
+    every level (2**40 leaves if expanded): refused as malformed data, in no time."""
+    result = attacked["done"].results["forges_a_shared_structure"]
+    scores = {t.grade_id: t.score for t in result.tests}
+    assert result.status == TAMPERING and scores["test_rnn_cell_forward"] == 0, result.reason
+    assert "malformed data" in result.reason and result.seconds < 30
+
+
+def test_no_student_can_cause_a_grader_error(attacked):
+    assert all(r.status != "grader error" for r in attacked["done"].results.values())
+
+
 def test_forged_messages_are_data_never_code(attacked):
     result = attacked["done"].results["forges_messages_with_pickle"]
     assert not attacked["marker"].exists()  # the pickle was never loaded
@@ -289,7 +321,7 @@ def test_nothing_of_the_course_changed_and_no_process_is_left(attacked):
 
 def test_the_batch_survived_and_every_other_result_stands(attacked):
     done = attacked["done"]
-    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 3
+    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 4
     gradebook = stock.scores(attacked["course_dir"])
     assert sum(gradebook["honest_correct"].values()) == 120
     assert sum(gradebook["honest_wrong"].values()) == HONEST_WRONG_TOTAL
@@ -433,3 +465,13 @@ def test_the_fork_servers_that_start_sandboxes_never_had_the_instructors_environ
     assert servers, "the tests' grading left a fork server running to look at"
     assert os.environ["RNN_KIT_TEST_SECRET"] == INSTRUCTOR_SECRET
     assert not any(INSTRUCTOR_SECRET.encode() in environ for environ in servers)
+
+
+def test_a_link_in_a_submission_folder_is_not_followed(tmp_path):
+    course_dir = make_course_copy(tmp_path / "course")
+    folder = course_dir / "submitted" / "linker" / course.ASSIGNMENT
+    submissions.write(submissions.fill({}), course_dir, "linker")
+    (folder / "master.ipynb").symlink_to(course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+    (folder / "up").symlink_to(course_dir / "source")
+    names = [path for path, _ in batch.read_submission(course_dir, "linker").files]
+    assert names == [f"{course.NOTEBOOK}.ipynb"]
