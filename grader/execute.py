@@ -57,7 +57,7 @@ class Limits:
     memory_mb: int = 2048         # memory the child may map beyond what its warm parent maps
     output_chars: int = 100_000   # stdout/stderr characters kept for the whole notebook
     disk_mb: int = 64             # size of each of the sandbox's two writable folders (working copy, /tmp)
-    processes: int = 16           # processes and threads the sandbox may run at once
+    processes: int = 4            # processes and threads the sandbox may run at once (memory_mb each, at most)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Run:
     seconds: float = 0.0
     calls: dict = field(default_factory=dict)  # test cell index -> wire nodes of the student's outputs
     protocol_error: str = ""  # the process sent something malformed (it was stopped)
-    room: list = field(default_factory=lambda: [0])  # characters of text still allowed (set by run_cells)
+    room: list = field(default_factory=lambda: [0, 0])  # characters of text, and of displays, still allowed
     sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
 
 
@@ -437,7 +437,7 @@ _OUTPUT_KEYS = {"stream": {"name", "text"}, "error": {"ename", "evalue", "traceb
 def clean_outputs(outputs, room):
     """Outputs from the runner, as nbformat output dicts with checked types; raises ProtocolError.
 
-    `room` is a one-item list: the characters of text still allowed for the whole notebook.
+    `room` is [characters of text, characters of display data] still allowed for the whole notebook.
     The runner caps its output itself, but it is the student's process: the cap is kept here too.
     """
     if not isinstance(outputs, list) or len(outputs) > 1000:
@@ -468,8 +468,10 @@ def clean_outputs(outputs, room):
                 raise ProtocolError("a malformed display output")
             kept = {k: v for k, v in data.items() if k != "application/json"}
             size = sum(len(v) if isinstance(v, str) else sum(map(len, v)) for v in kept.values())
-            if size > max(room[0], 0) + 2_000_000:  # a figure or two beyond the text cap, no more
+            if size > max(room[1], 0):  # figures share their own allowance, beside the text cap
                 kept = {"text/plain": "[display output dropped: over the output cap]"}
+            else:
+                room[1] -= size
             item.update(data=kept, metadata={})
             if kind == "execute_result":
                 count = output.get("execution_count")
@@ -497,7 +499,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     from . import warm
 
     run = Run()
-    run.room = [limits.output_chars + 1000]  # the runner's own cut-off note fits
+    run.room = [limits.output_chars + 1000, 4_000_000]  # the runner's own cut-off note fits
     probes = probes or {}
     context = warm.context()
     # Dask runs its workers as daemonic processes, which multiprocessing forbids to start children.

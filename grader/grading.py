@@ -217,6 +217,11 @@ def _grade(assignment, submission, result):
         result.flags.append(problem)
     restored = _sanitize(nb, assignment, result.flags)
     result.review = review.scan(_student_code(nb))
+    dropped = left_out_files(submission, assignment)
+    if dropped:
+        result.flags.append(f"files left out of the working copy (they clash with the assignment's own files, or "
+                            f"go beyond {MAX_EXTRA_FILES_MB} MB): {', '.join(dropped[:5])}"
+                            + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""))
 
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     cells = [(i, strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -452,9 +457,36 @@ def _insert_position(cells, assignment, grade_id):
     return 0
 
 
+MAX_EXTRA_FILES_MB = 16  # files handed in beside the notebook, in all; more is left out (and said)
+
+
 def submission_with_master_files(submission, assignment):
-    """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out."""
-    return dict(list(submission.files) + list(assignment.files))
+    """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out.
+
+    A student file that would clash with a master file or folder (`rnn_checks.py/x`, a file named
+    `images`) is left out, and so is what lies beyond MAX_EXTRA_FILES_MB.
+    """
+    master = dict(assignment.files)
+    folders = {os.path.dirname(p) for p in master} | {"."}
+    kept, room = {}, MAX_EXTRA_FILES_MB * 1024 * 1024
+    for path, data in submission.files:
+        clash = path in master or path in folders or any(path.startswith(m + "/") for m in master) \
+            or any(f.startswith(path + "/") for f in folders)
+        if clash and path not in master:
+            continue
+        if not path.endswith(".ipynb"):
+            if len(data) > room:
+                continue
+            room -= len(data)
+        kept[path] = data
+    kept.update(master)
+    return kept
+
+
+def left_out_files(submission, assignment):
+    """Names of the submission's files that the working copy leaves out (see above)."""
+    kept = submission_with_master_files(submission, assignment)
+    return sorted(p for p, data in submission.files if p not in kept)
 
 
 def _fill_outputs(nb, run):

@@ -184,16 +184,23 @@ def _tmpfs(target, size_bytes, mode):
 
 
 def write_files(folder, files, uid=None, gid=None):
-    """Write {relative path: bytes} under `folder` (owned by uid, gid if given); a path that leaves it is skipped."""
+    """Write {relative path: bytes} under `folder` (owned by uid, gid if given).
+
+    A path that leaves the folder, or that cannot be written (a file where a folder is, the disk
+    cap reached), is skipped: what was handed in never stops the grading of the rest.
+    """
     folder = os.path.abspath(folder)
     for path, data in files.items():
         target = os.path.normpath(os.path.join(folder, path))
         if not target.startswith(folder + os.sep):
             continue
         parent = os.path.dirname(target)
-        os.makedirs(parent, exist_ok=True)
-        with open(target, "wb") as f:
-            f.write(data)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+        except OSError:
+            continue
         if uid is not None:
             os.chown(target, uid, gid)
             while parent != folder:

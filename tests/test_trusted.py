@@ -231,6 +231,13 @@ def attacked(tmp_path_factory):
     submissions.write(_with_cell(submissions.fill(submissions.master_solutions()),
                                  SHARED_STRUCTURE.format(test_index=test_indexes[0] + 1)),
                       course_dir, "forges_a_shared_structure")
+    # Files handed in beside the notebook: one where the assignment has a file, one where it has a
+    # folder, and one far too big. None may stop the grading of anyone else.
+    extra = submissions.write(submissions.fill(_wrong_answers()), course_dir, "hands_in_clashing_files").parent
+    (extra / "rnn_checks.py").mkdir()
+    (extra / "rnn_checks.py" / "x").write_text("x")
+    (extra / "images").write_text("not a folder")
+    (extra / "big.bin").write_bytes(bytes(70 * 1024 * 1024))
 
     watched = protected + list((course_dir / "source").rglob("*")) + list((course_dir / "release").rglob("*"))
     before = _digest(watched)
@@ -321,7 +328,9 @@ def test_nothing_of_the_course_changed_and_no_process_is_left(attacked):
 
 def test_the_batch_survived_and_every_other_result_stands(attacked):
     done = attacked["done"]
-    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 4
+    assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 5
+    clashing = done.results["hands_in_clashing_files"]
+    assert clashing.total == HONEST_WRONG_TOTAL and "files left out" in clashing.reason, clashing.reason
     gradebook = stock.scores(attacked["course_dir"])
     assert sum(gradebook["honest_correct"].values()) == 120
     assert sum(gradebook["honest_wrong"].values()) == HONEST_WRONG_TOTAL
