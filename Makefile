@@ -23,11 +23,12 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
 
-# The browser check drives Debian's chromium through chromedriver; install both when missing.
+# The browser check drives Debian's chromium through chromedriver; install both when missing,
+# waiting up to 10 minutes for another apt or dpkg to finish instead of failing at once.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+	  { $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver; }
 
 # Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
 benchmark: $(BIN)/.installed

@@ -258,7 +258,8 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
                        f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
                        f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
     warm.context()  # the sandboxes start from it, on this machine and (their own) on Dask workers
-    assignment = load_assignment(course_dir, limits, helpers, confine)
+    # Without the outside verdict's recording first: a run with nothing to grade needs only the fingerprint.
+    assignment = load_assignment(course_dir, limits, "", confine)
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
 
@@ -279,7 +280,9 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
     if submissions:
+        assignment = load_assignment(course_dir, limits, helpers, confine)
         run_canary(course_dir, assignment)
+        gradebook.backup(course_dir)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
     if not submissions:
         results = []

@@ -181,12 +181,34 @@ def build_parser():
     return parser
 
 
+def _check_args(args):
+    """Bad flag values and a missing course folder, said before any work starts."""
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for one worker per core).")
+    folder = Path(args.course_dir)
+    if not folder.is_dir():
+        raise KitError(f"no course directory at {folder}: --course-dir must name the folder that holds "
+                       "nbgrader_config.py, source/ and release/.")
+    if args.command != "benchmark" and not (folder / "nbgrader_config.py").is_file():
+        raise KitError(f"{folder / 'nbgrader_config.py'} is missing: --course-dir must name a course directory "
+                       "(copy the one at the top of this repository to start one).")
+
+
 def main(argv=None):
+    from sqlalchemy.exc import DatabaseError
+
     args = build_parser().parse_args(argv)
     try:
+        _check_args(args)
         return args.func(args) or 0
     except (KitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DatabaseError as error:  # a damaged file, or not a gradebook: nothing was written to it
+        database = Path(args.course_dir) / "gradebook.db"
+        print(f"error: the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "
+              "an nbgrader gradebook; it was left as it is. Restore a copy of it, or move it aside and run "
+              "`python -m grader release` to start a new one (then grade again).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nInterrupted. Nothing graded so far is lost: run the same command again to finish.",

@@ -6,7 +6,10 @@ working on the same database. Scores are written the way stock autograde's
 SaveAutoGrades writes them: only `auto_score` changes, and a cell that already has
 a manual grade is flagged for review instead of overwritten.
 """
+import sqlite3
+import time
 import warnings
+from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
@@ -44,6 +47,34 @@ def master_cells(api, assignment, notebook, order, released):
                  for c in nb.source_cells}
     position = {grade_id: i for i, grade_id in enumerate(order)}
     return tuple(sorted(cells.values(), key=lambda c: position.get(c.grade_id, len(position))))
+
+
+BACKUPS = "gradebook-backups"  # in the course directory, beside gradebook.db
+KEEP_BACKUPS = 5
+
+
+def backup(course_dir, keep=KEEP_BACKUPS):
+    """Copy gradebook.db with SQLite's backup API (consistent even while in use); keep the last `keep`."""
+    database = Path(course_dir) / "gradebook.db"
+    if not database.exists():
+        return None
+    folder = Path(course_dir) / BACKUPS
+    folder.mkdir(exist_ok=True)
+    target = folder / time.strftime("gradebook-%Y%m%d-%H%M%S.db")
+    number = 1
+    while target.exists():  # two batches in one second
+        number += 1
+        target = folder / time.strftime(f"gradebook-%Y%m%d-%H%M%S-{number}.db")
+    source = sqlite3.connect(database)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    for old in sorted(folder.glob("gradebook-*.db"), key=lambda p: p.stat().st_mtime)[:-keep]:
+        old.unlink()
+    return target
 
 
 def graded_students(api, assignment):

@@ -219,3 +219,18 @@ def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):
     assert result.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert batch.stored_result(samples_course, "sample_correct").total == 120, "earlier results are kept"
+
+
+def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_few(samples_course):
+    import sqlite3
+    from grader import gradebook
+    folder = samples_course / gradebook.BACKUPS
+    before = set(folder.glob("*.db")) if folder.exists() else set()
+    batch.grade_batch(samples_course, ["sample_blank"], force=True, limits=DEMO_LIMITS)
+    made = set(folder.glob("*.db")) - before
+    assert len(made) == 1
+    rows = sqlite3.connect(made.pop()).execute("select count(*) from submitted_assignment").fetchone()[0]
+    assert rows > 0  # a whole, readable copy of the gradebook as it was
+    for _ in range(gradebook.KEEP_BACKUPS + 1):
+        gradebook.backup(samples_course)
+    assert len(list(folder.glob("*.db"))) == gradebook.KEEP_BACKUPS

@@ -56,3 +56,23 @@ def test_help_lists_every_command():
     text = cli.build_parser().format_help()
     for command in ("demo", "collect", "grade", "release", "benchmark", "figures", "checks-data"):
         assert command in text
+
+
+def test_bad_flag_values_and_a_missing_course_folder_get_a_message_and_exit_2(tmp_path):
+    course_dir = make_course_copy(tmp_path / "course")
+    for args, message in [(("--course-dir", str(course_dir), "grade", "--jobs", "0"), "--jobs must be at least 1"),
+                          (("--course-dir", str(tmp_path / "nowhere"), "grade"), "no course directory at"),
+                          (("--course-dir", str(tmp_path), "grade"), "nbgrader_config.py is missing")]:
+        result = run(*args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_a_damaged_gradebook_gets_a_message_and_exit_2_and_is_left_as_it_was(tmp_path):
+    course_dir = make_course_copy(tmp_path / "course")
+    damaged = b"this is not an SQLite database" * 100
+    (course_dir / "gradebook.db").write_bytes(damaged)
+    (course_dir / "submitted" / "someone" / "rnn_step_by_step").mkdir(parents=True)
+    result = run("--course-dir", str(course_dir), "grade")
+    assert result.returncode == 2 and "cannot be read" in result.stderr and "Traceback" not in result.stderr
+    assert (course_dir / "gradebook.db").read_bytes() == damaged
