@@ -280,14 +280,14 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     signal.setitimer(signal.ITIMER_REAL, limits.notebook_budget + 2 * GRACE_SECONDS)
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, exit_status = os.waitpid(pid, 0)
             break
         except InterruptedError:
             continue
     signal.setitimer(signal.ITIMER_REAL, 0)
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    os._exit(128 + os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status))
 
 
 def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid):
@@ -429,9 +429,7 @@ def _describe_exit(code):
     return f"the process exited with code {code} (os._exit or a crash in compiled code)"
 
 
-_TEXT = str
-_OUTPUT_KEYS = {"stream": {"name", "text"}, "error": {"ename", "evalue", "traceback"},
-                "display_data": {"data", "metadata"}, "execute_result": {"data", "metadata", "execution_count"}}
+_OUTPUT_TYPES = {"stream", "error", "display_data", "execute_result"}
 
 
 def clean_outputs(outputs, room):
@@ -445,7 +443,7 @@ def clean_outputs(outputs, room):
     clean = []
     for output in outputs:
         kind = output.get("output_type") if isinstance(output, dict) else None
-        if kind not in _OUTPUT_KEYS:
+        if kind not in _OUTPUT_TYPES:
             raise ProtocolError("an output of an unknown type")
         item = {"output_type": kind}
         if kind == "stream":
