@@ -19,9 +19,10 @@ The cell passes only if it passed in the student's process and here. If it passe
 there but its visible checks fail here on the same outputs, something in the
 student's process changed what the test saw: `tampering suspected`.
 
-Nothing here is specific to this assignment: a test cell qualifies if the inputs it
-gives the student's functions do not depend on what those functions returned (the
-recording and the replay would then differ, and the replay says so and fails).
+Nothing here is specific to this assignment: a test cell qualifies if it calls the
+student's functions with positional arguments, and the inputs it gives them do not
+depend on what those functions returned (the recording and the replay would then
+differ, and the replay says so and fails). The canary proves it for every test cell.
 """
 import ast
 import contextlib
