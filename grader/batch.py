@@ -11,6 +11,7 @@ The flow of `grade_batch`:
    record, written last). A batch killed midway has written whole results only,
    and the next run grades the rest.
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import course, gradebook, notebook, reports, sandbox, verdict, warm
+from . import course, gradebook, notebook, reports, sandbox, submissions, verdict, warm
 from .execute import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
                       not_graded, submission_with_master_files)
@@ -50,7 +51,8 @@ class Batch:
 
 # ---------------------------------------------------------------- inputs
 
-def load_assignment(course_dir, limits=Limits(), helpers="", confine=True):
+def load_assignment(course_dir, limits=Limits(), confine=True):
+    """The assignment as plain data, without the outside verdict's recording (see `with_verdict`)."""
     api = course.nbgrader_api(course_dir)
     source_dir = Path(course_dir) / "source" / course.ASSIGNMENT
     master = source_dir / f"{course.NOTEBOOK}.ipynb"
@@ -59,20 +61,23 @@ def load_assignment(course_dir, limits=Limits(), helpers="", confine=True):
     release = Path(course_dir) / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
     if not release.exists():
         raise KitError(f"{release} is missing: run `python -m grader release` first.")
-    master_cells = notebook.read(master).cells
-    order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_cells]
+    order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
     released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in notebook.read(release).cells}
     cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    plans = {}
-    if helpers:
-        try:
-            plans = verdict.record(cells, master_cells, files, helpers)
-        except Exception as error:
-            raise KitError(f"the outside verdict cannot be prepared from the master: {error}") from None
-    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, plans, helpers,
-                      confine)
+    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, confine=confine)
+
+
+def with_verdict(course_dir, assignment, helpers):
+    """`assignment` with the outside verdict recorded from the master's solution (verdict.py), its trusted
+    helper files kept in `helpers`."""
+    master = Path(course_dir) / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    try:
+        plans = verdict.record(assignment.cells, notebook.read(master).cells, assignment.files, helpers)
+    except Exception as error:
+        raise KitError(f"the outside verdict cannot be prepared from the master: {error}") from None
+    return dataclasses.replace(assignment, plans=plans, helpers=helpers)
 
 
 def run_canary(course_dir, assignment):
@@ -82,12 +87,14 @@ def run_canary(course_dir, assignment):
     zero a whole class: this stops the batch before any student is touched.
     """
     folder = Path(course_dir)
-    master = notebook.read(folder / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
-    solutions = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in master.cells
-                 if notebook.nbgrader_meta(c).get("solution")}
-    filled = notebook.read(folder / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
-    for cell in filled.cells:  # the release, as a student who wrote the master's solution would hand it in
-        cell.source = solutions.get(notebook.nbgrader_meta(cell).get("grade_id"), cell.source)
+    # The release, as a student who wrote the master's solution would hand it in.
+    try:
+        filled = submissions.fill(
+            submissions.master_solutions(folder / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"),
+            folder / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+    except (KeyError, ValueError) as error:
+        raise KitError(f"the master's solution cannot be put into the release for the canary ({error}); "
+                       "run `python -m grader release` after editing the master.") from None
     canary = Submission("(canary: the master's solution)",
                         ((f"{course.NOTEBOOK}.ipynb", nbformat.writes(filled).encode()),))
     try:
@@ -258,8 +265,8 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
                        f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
                        f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
     warm.context()  # the sandboxes start from it, on this machine and (their own) on Dask workers
-    # Without the outside verdict's recording first: a run with nothing to grade needs only the fingerprint.
-    assignment = load_assignment(course_dir, limits, "", confine)
+    # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
+    assignment = load_assignment(course_dir, limits, confine)
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
 
@@ -280,7 +287,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
     if submissions:
-        assignment = load_assignment(course_dir, limits, helpers, confine)
+        assignment = with_verdict(course_dir, assignment, helpers)
         run_canary(course_dir, assignment)
         gradebook.backup(course_dir)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))

@@ -352,8 +352,9 @@ def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_
             chars_left, truncated = _current.chars_left, _current.truncated
             _send(fd, {"kind": "cell", "index": index, "outputs": _current.items,
                        "count": shell.execution_count - 1, "timed_out": timed_out, "truncated": truncated})
-            if index in probes:
-                _send(fd, {"kind": "calls", "index": index, "results": _probe(shell, probes[index], limits, left)})
+            results = _probe(shell, probes[index], limits, left) if index in probes else None
+            if results is not None:
+                _send(fd, {"kind": "calls", "index": index, "results": results})
         _send(fd, {"kind": "done"})
     except BaseException as error:  # report anything that breaks the runner itself
         try:
@@ -371,8 +372,8 @@ def _probe(shell, calls, limits, left):
     signal.setitimer(signal.ITIMER_REAL, max(min(limits.cell_timeout, left), 0.1), 1.0)
     try:
         return verdict.run_calls(shell.user_ns, calls)
-    except CellTimeout:
-        return []
+    except CellTimeout:  # between two calls: no outputs, and the test fails as not answered
+        return None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _quarantine(shell.user_ns)

@@ -217,7 +217,8 @@ def _grade(assignment, submission, result):
         result.flags.append(problem)
     restored = _sanitize(nb, assignment, result.flags)
     result.review = review.scan(_student_code(nb))
-    dropped = left_out_files(submission, assignment)
+    working_copy = submission_with_master_files(submission, assignment)
+    dropped = sorted(p for p, _ in submission.files if p not in working_copy)  # the master's own are there
     if dropped:
         result.flags.append(f"files left out of the working copy (they clash with the assignment's own files, or "
                             f"go beyond {MAX_EXTRA_FILES_MB} MB): {', '.join(dropped[:5])}"
@@ -230,7 +231,6 @@ def _grade(assignment, submission, result):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
         if plan is not None and cell.cell_type == "code":
             probes[i] = [verdict.Call(c.function, c.inputs, None) for c in plan.calls]  # no master outputs
-    working_copy = submission_with_master_files(submission, assignment)
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine)
     if run.sandbox_error:
@@ -467,13 +467,14 @@ def submission_with_master_files(submission, assignment):
     `images`) is left out, and so is what lies beyond MAX_EXTRA_FILES_MB.
     """
     master = dict(assignment.files)
-    folders = {os.path.dirname(p) for p in master} | {"."}
+    folders = {os.path.dirname(p) for p in master} - {""}
     kept, room = {}, MAX_EXTRA_FILES_MB * 1024 * 1024
     for path, data in submission.files:
-        clash = path in master or path in folders or any(path.startswith(m + "/") for m in master) \
-            or any(f.startswith(path + "/") for f in folders)
-        if clash and path not in master:
-            continue
+        if path in master:
+            continue  # the master's copy goes over it, as in stock autograde
+        if path in folders or any(path.startswith(m + "/") for m in master) \
+                or any(f.startswith(path + "/") for f in folders):
+            continue  # a file where the master has a folder, or a folder where it has a file
         if not path.endswith(".ipynb"):
             if len(data) > room:
                 continue
@@ -481,12 +482,6 @@ def submission_with_master_files(submission, assignment):
         kept[path] = data
     kept.update(master)
     return kept
-
-
-def left_out_files(submission, assignment):
-    """Names of the submission's files that the working copy leaves out (see above)."""
-    kept = submission_with_master_files(submission, assignment)
-    return sorted(p for p, data in submission.files if p not in kept)
 
 
 def _fill_outputs(nb, run):
