@@ -7,9 +7,9 @@ The flow of `grade_batch`:
    master, missing from the gradebook, or if --force says so;
 4. a local process pool (default) or a Dask cluster runs `grade_submission` on each;
 5. this process alone writes each result as it arrives: gradebook, then
-   autograded/<student>/<assignment>/ (graded notebook, feedback page, result
-   record, written last). A batch killed midway has written whole results only,
-   and the next run grades the rest.
+   autograded/<student>/<assignment>/ (graded notebook, result record, written
+   last). A batch killed midway has written whole results only, and the next
+   run grades the rest. publish.py then writes what people read, from the gradebook.
 """
 import dataclasses
 import json
@@ -23,15 +23,14 @@ from pathlib import Path
 
 import nbformat
 
-from . import course, gradebook, notebook, reports, sandbox, submissions, verdict, warm
-from .execute import Limits
+from . import course, gradebook, grading, intake, notebook, sandbox, submissions, verdict, warm
+from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
                       not_graded, submission_with_master_files)
 from .sandbox import write_files
 from .release import KitError
 
 RESULT_FILE = ".kit_result.json"
-FEEDBACK_FILE = "feedback.html"
 
 
 @dataclass
@@ -42,11 +41,13 @@ class Batch:
     unchanged: list = field(default_factory=list)  # students whose stored result was still current
     kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
     pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
+    misplaced: list = field(default_factory=list)  # (notebook path, what to do): files that were not graded
     seconds: float = 0.0
 
     @property
     def needs_attention(self):
-        return bool(self.pending or self.kept or any(r.status != GRADED for r in self.results.values()))
+        return bool(self.pending or self.kept or self.misplaced
+                    or any(r.status != GRADED for r in self.results.values()))
 
 
 # ---------------------------------------------------------------- inputs
@@ -60,7 +61,7 @@ def load_assignment(course_dir, limits=Limits(), confine=True):
         raise KitError(f"{master} is missing: the master notebook is needed to grade.")
     release = Path(course_dir) / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
     if not release.exists():
-        raise KitError(f"{release} is missing: run `python -m grader release` first.")
+        raise KitError(f"{release} is missing: run `{course.hint('release')}` first.")
     order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
     released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in notebook.read(release).cells}
     cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
@@ -94,7 +95,7 @@ def run_canary(course_dir, assignment):
             folder / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
     except (KeyError, ValueError) as error:
         raise KitError(f"the master's solution cannot be put into the release for the canary ({error}); "
-                       "run `python -m grader release` after editing the master.") from None
+                       f"run `{course.hint('release')}` after editing the master.") from None
     canary = Submission("(canary: the master's solution)",
                         ((f"{course.NOTEBOOK}.ipynb", nbformat.writes(filled).encode()),))
     try:
@@ -124,6 +125,24 @@ def autograded_folder(course_dir, student):
     return Path(course_dir) / "autograded" / student / course.ASSIGNMENT
 
 
+def misplaced_files(course_dir):
+    """(path, what to do) for notebooks in submitted/ that the grader will not grade."""
+    folder = Path(course_dir) / "submitted"
+    notebook_name = f"{course.NOTEBOOK}.ipynb"
+    found = []
+    for path in sorted(folder.glob("*/*.ipynb")) + sorted(folder.glob("*.ipynb")):
+        where = path.relative_to(folder.parent)
+        student = path.parent.name if path.parent != folder else path.stem
+        found.append((str(where), f"not in an assignment folder: move it to submitted/{student}/{course.ASSIGNMENT}/"
+                                  f"{notebook_name}"))
+    for path in sorted(folder.glob(f"*/{course.ASSIGNMENT}/*.ipynb")):
+        if path.name != notebook_name:
+            found.append((str(path.relative_to(folder.parent)),
+                          f"a second notebook: only {notebook_name} is graded; if this is the one to grade, "
+                          f"rename it to {notebook_name}"))
+    return found
+
+
 def submitted_students(course_dir):
     folder = Path(course_dir) / "submitted"
     if not folder.is_dir():
@@ -133,7 +152,7 @@ def submitted_students(course_dir):
 
 def read_submission(course_dir, student):
     folder = submission_folder(course_dir, student)
-    ignore = [".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt"]
+    ignore = [".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt", intake.LATE_FILE]
     # A link could point anywhere the grader can read (the master, the gradebook): only files that
     # really lie inside the submission's folder are read.
     inside = os.path.realpath(folder) + os.sep
@@ -141,7 +160,7 @@ def read_submission(course_dir, student):
                   if os.path.realpath(p).startswith(inside))
     stamp = folder / "timestamp.txt"
     timestamp = stamp.read_text().strip() if stamp.exists() else None
-    return Submission(student, files, timestamp or None)
+    return Submission(student, files, timestamp or None, late=(folder / intake.LATE_FILE).exists())
 
 
 def stored_result(course_dir, student):
@@ -214,12 +233,17 @@ def _write_outputs(course_dir, assignment, submission, result):
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # As stock autograde: the submission's files, the master's files over them, the graded notebook.
-    write_files(staging, submission_with_master_files(submission, assignment))
+    files = submission_with_master_files(submission, assignment)
+    if result.notebook is None:
+        # Nothing could be graded: the student's notebooks are kept under a name no nbgrader command
+        # opens, beside a placeholder that formgrader and generate_feedback can.
+        files = {(f"{p}{AS_SUBMITTED}" if p.endswith(".ipynb") else p): data for p, data in files.items()}
+        files[f"{assignment.notebook}.ipynb"] = nbformat.writes(placeholder(assignment, result)).encode()
+    else:
+        files[f"{assignment.notebook}.ipynb"] = result.notebook.encode()
+    write_files(staging, files)
     if submission.timestamp:
         (staging / "timestamp.txt").write_text(submission.timestamp)
-    if result.notebook is not None:
-        (staging / f"{assignment.notebook}.ipynb").write_text(result.notebook)
-    (staging / FEEDBACK_FILE).write_text(reports.feedback_page(result, assignment))
     old = final.parent / f".{course.ASSIGNMENT}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -232,6 +256,30 @@ def _write_outputs(course_dir, assignment, submission, result):
     partial.rename(record)
 
 
+AS_SUBMITTED = ".as-submitted"  # suffix of a notebook kept as the student sent it (see placeholder)
+
+
+def placeholder(assignment, result):
+    """A notebook for manual grading in formgrader when the student's could not be graded: every cell
+    the gradebook knows (tests as autograde leaves them, answers as released), after a note on what
+    was wrong and where the student's file is."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    kept = f"{assignment.notebook}.ipynb{AS_SUBMITTED}"
+    cells = [new_markdown_cell(
+        f"**The autograder could not grade this submission: {result.status}.** {result.reason}.\n\n"
+        f"What the student handed in is kept beside this notebook (`{kept}`, if there was a notebook). "
+        "Read it, then give each test a score here (and a comment on the answer cells); the kit's "
+        "`publish` command then puts your grades on the student's feedback page.")]
+    for cell in assignment.cells:
+        source = cell.release_source if cell.solution and cell.release_source is not None else cell.source
+        made = (new_code_cell if cell.cell_type == "code" else new_markdown_cell)(source=source)
+        made.metadata["nbgrader"] = grading.master_metadata(cell)
+        cells.append(made)
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                              "language": "python"}})
+
+
 def _keep_previous(previous, result, submission):
     """A regrade of the same files against the same tests that failed keeps the earlier good result."""
     return (previous is not None and result.status in FAILURES and previous.status not in FAILURES
@@ -239,10 +287,29 @@ def _keep_previous(previous, result, submission):
             and previous.assignment_fingerprint == result.assignment_fingerprint)
 
 
+SCRATCH = "rnn-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
+
+
+def sweep_scratch(folder=None):
+    """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
+    folder = Path(folder or tempfile.gettempdir())
+    for path in folder.glob(f"{SCRATCH}*-*-*"):
+        try:
+            owner = int(path.name.removeprefix(SCRATCH).split("-")[1])
+            os.kill(owner, 0)
+        except (ValueError, IndexError):
+            continue  # not named by this kit
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
 def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=None, scheduler=None,
                 limits=Limits(), progress=None, confine=True):
     """Grade what needs grading; return a Batch. See the module docstring."""
-    helpers = tempfile.mkdtemp(prefix="rnn-grader-helpers-")
+    sweep_scratch()
+    helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
     try:
         return _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers)
     finally:
@@ -260,17 +327,18 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
                            f"submitted/<student>/{course.ASSIGNMENT}/ folders under {course_dir}.")
     else:
         students = everyone
+    misplaced = misplaced_files(course_dir)
     if not students:
         raise KitError(f"nothing to grade: {course_dir / 'submitted'} holds no <student>/{course.ASSIGNMENT}/ "
                        f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
-                       f"{course.NOTEBOOK}.ipynb, or collect them with `python -m grader collect`.")
-    warm.context()  # the sandboxes start from it, on this machine and (their own) on Dask workers
+                       f"{course.NOTEBOOK}.ipynb, or collect them with `{course.hint('collect <folder or zip>')}`."
+                       + "".join(f"\n  {path}: {fix}" for path, fix in misplaced))
     # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
     assignment = load_assignment(course_dir, limits, confine)
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
 
-    batch = Batch()
+    batch = Batch(misplaced=misplaced)
     todo = []
     for student in students:
         submission = read_submission(course_dir, student)
@@ -287,6 +355,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
     if submissions:
+        warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
         assignment = with_verdict(course_dir, assignment, helpers)
         run_canary(course_dir, assignment)
         gradebook.backup(course_dir)

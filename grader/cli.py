@@ -33,7 +33,7 @@ def cmd_checks_data(args):
 
 
 def _limits(args):
-    from .execute import Limits
+    from .limits import Limits
     for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
         if getattr(args, name) <= 0:
             raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
@@ -42,12 +42,9 @@ def _limits(args):
 
 def grade_and_report(course_dir, students=None, force=False, jobs=None, scheduler=None, limits=None,
                      confine=True):
-    """Grade, write the CSV and the class report, print the summary; return the exit code."""
-    from . import warm
-    if not scheduler:
-        warm.context()  # the workers warm up while the rest of the kit loads
-    from . import batch, gradebook, reports
-    from .execute import Limits
+    """Grade, publish the outputs from the gradebook, print the summary; return the exit code."""
+    from . import batch, reports
+    from .limits import Limits
 
     course_dir = Path(course_dir)
     if not confine:
@@ -55,34 +52,47 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
               "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
     done, assignment = batch.grade_batch(course_dir, students, force, jobs, scheduler, limits or Limits(),
                                          progress=reports.Progress, confine=confine)
-    everyone = batch.all_results(course_dir)
-    for student, result in done.results.items():
-        everyone[student] = result  # a kept result, or one written just now
-    out = course_dir / "autograded"
-    out.mkdir(exist_ok=True)
-    api = course.nbgrader_api(course_dir)
-    csv_path = reports.write_grades_csv(out / reports.GRADES_CSV, everyone, assignment, gradebook.lms_ids(api))
-    report = reports.write_class_report(out, everyone, assignment)
-    print()
-    print(reports.score_table({s: everyone[s] for s in sorted(everyone)}, assignment))
+    shown = publish_and_report(course_dir, assignment)
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\nGraded {len(done.graded)} submissions in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading were not graded again"
-          + (" (use --force to regrade them)." if done.unchanged else "."))
+          + (f" (use `{course.hint('grade --force')}` to regrade them)." if done.unchanged else "."))
     for student, why in sorted(done.kept.items()):
         print(f"KEPT PREVIOUS RESULT for {student}: {why}")
-    print(f"Grades CSV:     {csv_path}\nClass report:   {report}\n"
-          f"Feedback pages: {out}/<student>/{course.ASSIGNMENT}/feedback.html\n"
-          f"Gradebook:      {api.coursedir.db_url} "
-          "(nbgrader export and formgrader read it)")
+    if done.misplaced:
+        print(f"\nNOT GRADED ({len(done.misplaced)} notebooks in submitted/ that the grader does not read):")
+        for path, fix in done.misplaced:
+            print(f"  {path}: {fix}")
     if done.pending:
         print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "
               "to grade them; the ones already graded are kept.", file=sys.stderr)
         return INTERRUPTED
-    if done.needs_attention:
+    if done.needs_attention or any(r is None or r.awaiting_manual_grade for r in shown.values()):
         print("\nSome submissions need your attention: see the status column and the class report.")
         return NEEDS_ATTENTION
     return 0
+
+
+def publish_and_report(course_dir, assignment=None):
+    """Write the CSV, the class report and the feedback pages from the gradebook; print the table."""
+    from . import batch, publish, reports
+
+    assignment = assignment or batch.load_assignment(course_dir)
+    shown, csv_path, report = publish.publish(course_dir, assignment)
+    print()
+    print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
+    print(f"\nScores are the gradebook's ({course.nbgrader_api(course_dir).coursedir.db_url}): manual grades, "
+          "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
+          f"Grades CSV:     {csv_path}\nClass report:   {report}\n"
+          f"Feedback pages: {Path(course_dir).resolve() / publish.FEEDBACK_DIR}/<student>/{course.ASSIGNMENT}/"
+          f"{course.NOTEBOOK}.html (hand them out with `nbgrader release_feedback {course.ASSIGNMENT}`, or "
+          "through your LMS)")
+    return shown
+
+
+def cmd_publish(args):
+    shown = publish_and_report(args.course_dir)
+    return NEEDS_ATTENTION if any(r is None or r.awaiting_manual_grade for r in shown.values()) else 0
 
 
 def cmd_grade(args):
@@ -114,7 +124,7 @@ def cmd_demo(args):
         shutil.rmtree(course_dir / "autograded" / student, ignore_errors=True)
         submissions.write(nb, course_dir, student)
         print(f"   {student:18} {what}")
-    from .execute import Limits
+    from .limits import Limits
     limits = Limits(cell_timeout=5, notebook_budget=10)
     print("3. Grading them in parallel with the kit's grader, into the SQLite gradebook "
           f"(demo limits: {limits.cell_timeout:g} s a cell, {limits.notebook_budget:g} s a notebook) ...")
@@ -125,7 +135,7 @@ def cmd_demo(args):
 
 
 def _add_limits(p):
-    from .execute import Limits
+    from .limits import Limits
     d = Limits()
     p.add_argument("--cell-timeout", type=float, default=d.cell_timeout, metavar="S",
                    help=f"seconds one cell may run (default {d.cell_timeout:g})")
@@ -138,17 +148,20 @@ def _add_limits(p):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0],
+    invoked = "rnn-grader" if Path(sys.argv[0] or "").name == "rnn-grader" else "python -m grader"
+    parser = argparse.ArgumentParser(prog=invoked, description=__doc__.splitlines()[0],
                                      epilog="Exit codes: 0 all well, 1 needs attention, 2 bad usage, "
                                             "130 interrupted.")
-    parser.add_argument("--course-dir", default=str(course.COURSE_DIR),
+    parser.add_argument("--course-dir", default=None,
                         help="course directory holding nbgrader_config.py, source/ and release/ "
-                             "(default: this repository)")
+                             "(default: the course that holds the current folder)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, func, text in [
         ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions"),
         ("collect", cmd_collect, "lay out submissions from a folder or an LMS zip as submitted/<student>/"),
-        ("grade", cmd_grade, "grade new and changed submissions in parallel; write grades, feedback, report"),
+        ("grade", cmd_grade, "grade new and changed submissions in parallel, then publish"),
+        ("publish", cmd_publish, "rewrite the grades CSV, class report and feedback pages from the gradebook "
+                                 "(after grading by hand in formgrader); grades nothing"),
         ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment"),
         ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader"),
         ("figures", cmd_figures, "redraw the notebook's figures into source/<assignment>/images/"),
@@ -183,6 +196,14 @@ def build_parser():
 
 def _check_args(args):
     """Bad flag values and a missing course folder, said before any work starts."""
+    if args.course_dir is None:
+        found = course.find_course()
+        if found is None and args.command not in ("benchmark", "figures", "checks-data"):
+            raise KitError(f"no course here: neither {Path.cwd()} nor a folder above it holds nbgrader_config.py. "
+                           "Run the command inside the course directory, or give it with --course-dir "
+                           f"(this kit's own course is {course.COURSE_DIR}).")
+        args.course_dir = str(found or course.COURSE_DIR)
+    course.choose(args.course_dir)
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for one worker per core).")
     folder = Path(args.course_dir)
@@ -192,6 +213,9 @@ def _check_args(args):
     if args.command != "benchmark" and not (folder / "nbgrader_config.py").is_file():
         raise KitError(f"{folder / 'nbgrader_config.py'} is missing: --course-dir must name a course directory "
                        "(copy the one at the top of this repository to start one).")
+    if args.command in ("grade", "publish", "collect", "release", "demo"):
+        from . import gradebook
+        gradebook.check(folder)
 
 
 def main(argv=None):
@@ -206,9 +230,13 @@ def main(argv=None):
         return 2
     except DatabaseError as error:  # a damaged file, or not a gradebook: nothing was written to it
         database = Path(args.course_dir) / "gradebook.db"
+        if "locked" in str(error.orig):  # held by another program past the wait, in the middle of a batch
+            from . import gradebook
+            print(f"error: {gradebook.locked_message(database)}", file=sys.stderr)
+            return 2
         print(f"error: the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "
               "an nbgrader gradebook; it was left as it is. Restore a copy of it, or move it aside and run "
-              "`python -m grader release` to start a new one (then grade again).", file=sys.stderr)
+              f"`{course.hint('release')}` to start a new one (then grade again).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nInterrupted. Nothing graded so far is lost: run the same command again to finish.",

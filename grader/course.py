@@ -1,5 +1,7 @@
 """Where things live in the course directory (nbgrader's layout, rooted at the repository)."""
 import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,3 +43,39 @@ def nbgrader_api(root=COURSE_DIR):
     config.CourseDirectory.root = str(root)
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
+
+
+def find_course(start=None):
+    """The course directory holding `start` (default: the current folder), or None.
+
+    A course directory is one with an nbgrader_config.py, as nbgrader itself looks for it.
+    """
+    folder = Path(start or os.getcwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "nbgrader_config.py").is_file():
+            return candidate
+    return None
+
+
+_chosen_course = None  # the --course-dir of this command, for the hints it prints
+
+
+def choose(course_dir):
+    global _chosen_course
+    _chosen_course = Path(course_dir).resolve()
+
+
+def hint(subcommand):
+    """`subcommand` as a command line that works as printed, from the folder the user is in."""
+    name = os.path.basename(sys.argv[0] or "")
+    if name == "rnn-grader":
+        found = shutil.which(name)
+        prefix = name if found and os.path.samefile(found, sys.argv[0]) else os.path.abspath(sys.argv[0])
+    else:
+        python = shutil.which("python")
+        # The bare `python` works only if it is this environment's (a venv's python is a symlink: no resolving).
+        same = python and os.path.abspath(python) == os.path.abspath(sys.executable)
+        prefix = f"{'python' if same else shlex.quote(sys.executable)} -m grader"
+    if _chosen_course is not None and find_course() != _chosen_course:
+        prefix += f" --course-dir {shlex.quote(str(_chosen_course))}"
+    return f"{prefix} {subcommand}"

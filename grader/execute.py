@@ -46,18 +46,9 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from . import sandbox, verdict, wire  # noqa: E402
+from .limits import Limits  # noqa: E402,F401  (part of this module's interface)
 
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
-
-
-@dataclass(frozen=True)
-class Limits:
-    cell_timeout: float = 30.0    # seconds a single cell may run
-    notebook_budget: float = 60.0  # seconds all cells of one notebook may run together
-    memory_mb: int = 2048         # memory the child may map beyond what its warm parent maps
-    output_chars: int = 100_000   # stdout/stderr characters kept for the whole notebook
-    disk_mb: int = 64             # size of each of the sandbox's two writable folders (working copy, /tmp)
-    processes: int = 4            # processes and threads the sandbox may run at once (memory_mb each, at most)
 
 
 @dataclass
@@ -259,7 +250,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
-            workdir = tempfile.mkdtemp(prefix="rnn-grade-")
+            workdir = tempfile.mkdtemp(prefix=f"rnn-grader-work-{os.getpid()}-")  # batch.sweep_scratch
             sandbox.write_files(workdir, files)
         sandbox_uid = sandbox.SANDBOX_UID_BASE + os.getpid()
     except sandbox.SandboxError as error:

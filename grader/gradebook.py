@@ -9,11 +9,13 @@ a manual grade is flagged for review instead of overwritten.
 import sqlite3
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from .grading import ERROR, INVALID, MasterCell, Result
+from . import course
+from .grading import NOT_RUN, MasterCell, Result
 from .release import KitError
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
@@ -38,7 +40,7 @@ def master_cells(api, assignment, notebook, order, released):
             nb = gb.find_notebook(notebook, assignment)
         except MissingEntry:
             raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
-                           f"{assignment!r}. Run `python -m grader release` (nbgrader generate_assignment) "
+                           f"{assignment!r}. Run `{course.hint('release')}` (nbgrader generate_assignment) "
                            "first; it records the master's test cells in the gradebook.") from None
         points = {c.name: float(c.max_score) for c in nb.grade_cells}
         solutions = {c.name for c in nb.solution_cells}
@@ -47,6 +49,45 @@ def master_cells(api, assignment, notebook, order, released):
                  for c in nb.source_cells}
     position = {grade_id: i for i, grade_id in enumerate(order)}
     return tuple(sorted(cells.values(), key=lambda c: position.get(c.grade_id, len(position))))
+
+
+def check(course_dir):
+    """Refuse, with the fix, a gradebook.db that is damaged, foreign or locked, before anything is written."""
+    database = Path(course_dir) / "gradebook.db"
+    if not database.exists():
+        return  # nbgrader creates it
+    with open(database, "rb") as f:
+        header = f.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise KitError(f"{database} is not an SQLite database (damaged, or another kind of file); it was left as it "
+                       f"is. Restore a copy from {BACKUPS}/ (see the README), or move it aside and run "
+                       f"`{course.hint('release')}` to start a new gradebook.")
+    try:
+        connection = sqlite3.connect(database, timeout=2)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and not {"assignment", "student", "grade"} <= tables:
+                raise KitError(f"{database} is an SQLite database, but not an nbgrader gradebook (its tables: "
+                               f"{', '.join(sorted(tables)[:6])}); nothing was written to it. Move it aside, or give "
+                               "--course-dir the course it belongs to.")
+            connection.execute("BEGIN IMMEDIATE")  # the write lock, as a grading run will need it
+            connection.rollback()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error):
+            raise KitError(locked_message(database)) from None
+        raise KitError(f"{database} cannot be read ({error}); it was left as it is. Restore a copy from "
+                       f"{BACKUPS}/ (see the README), or move it aside and run `{course.hint('release')}`.") from None
+    except sqlite3.DatabaseError as error:
+        raise KitError(f"{database} is damaged ({error}); it was left as it is. Restore a copy from {BACKUPS}/ "
+                       f"(see the README), or move it aside and run `{course.hint('release')}`.") from None
+
+
+def locked_message(database):
+    return (f"the gradebook {database} is in use: another program holds its write lock (another grading run, "
+            "or nbgrader saving). Nothing was lost: what was graded before is in it. Wait for the other program "
+            "to finish (or stop it), then run the same command again.")
 
 
 BACKUPS = "gradebook-backups"  # in the course directory, beside gradebook.db
@@ -93,6 +134,12 @@ def _has_assignment(gb, assignment):
         return False
 
 
+def roster(api):
+    """Every student id in the gradebook."""
+    with open_gradebook(api) as gb:
+        return {s.id for s in gb.students}
+
+
 def lms_ids(api):
     """student id -> LMS user id, for the students that have one."""
     with open_gradebook(api) as gb:
@@ -103,8 +150,14 @@ class Writer:
     """Writes results into the gradebook; one instance, in the process that collects results."""
 
     def __init__(self, api, assignment, notebook):
+        from nbgrader.preprocessors import AssignLatePenalties
+
         self.gb = open_gradebook(api)
         self.assignment, self.notebook = assignment, notebook
+        # The course's late-penalty settings (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...).
+        late = AssignLatePenalties(config=api.config)
+        late.init_plugin()
+        self.late_plugin = late.plugin_inst
 
     def close(self):
         self.gb.close()
@@ -127,7 +180,7 @@ class Writer:
         submitted = gb.find_submission_notebook(self.notebook, self.assignment, result.student)
         scores = {t.grade_id: t.score for t in result.tests}
         for grade in submitted.grades:
-            if result.status in (INVALID, ERROR):
+            if result.status in NOT_RUN:
                 # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
                 grade.auto_score, grade.needs_manual_grade = None, True
                 continue
@@ -137,3 +190,75 @@ class Writer:
             if comment.name in result.comments:
                 comment.auto_comment = result.comments[comment.name]
         gb.db.commit()
+        self._late_penalty(result.student, submitted)
+
+    def _late_penalty(self, student, submitted):
+        """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped."""
+        submission = self.gb.find_submission(self.assignment, student)
+        self.gb.db.refresh(submitted)
+        submitted.late_submission_penalty = None
+        if submission.total_seconds_late > 0:
+            penalty = self.late_plugin.late_submission_penalty(student, submitted.score,
+                                                               submission.total_seconds_late)
+            if penalty is not None:
+                submitted.late_submission_penalty = min(max(penalty, 0.0), submitted.score)
+        self.gb.db.commit()
+
+
+# ---------------------------------------------------------------- reading the final grades
+
+@dataclass
+class CellGrade:
+    """One test cell's grade as nbgrader computes it (manual score over automatic, plus extra credit)."""
+    score: float        # what nbgrader counts; 0 when nobody has scored it yet
+    max_score: float
+    scored: bool        # False while the cell waits for a manual grade and has no automatic one
+    manual: bool        # an instructor gave the score in formgrader
+    extra_credit: float
+
+
+@dataclass
+class Standing:
+    """A student's grades for the assignment, read back from the gradebook: the one source of scores."""
+    student: str
+    cells: dict          # grade_id -> CellGrade
+    comments: dict       # grade_id -> the instructor's comment from formgrader
+    raw_score: float     # nbgrader's submission score (sum of the cells, extra credit included)
+    late_penalty: float
+    max_score: float
+    timestamp: str = ""
+    seconds_late: float = 0.0
+    needs_manual_grade: bool = False
+
+    @property
+    def score(self):
+        """The final score, as `nbgrader export` computes it."""
+        return max(0.0, self.raw_score - self.late_penalty)
+
+
+def standings(api, assignment, notebook):
+    """student -> Standing, for every submission of `assignment` in the gradebook."""
+    from nbgrader.api import MissingEntry
+
+    found = {}
+    with open_gradebook(api) as gb:
+        try:
+            submitted = gb.find_assignment(assignment).submissions
+        except MissingEntry:
+            return found
+        for submission in submitted:
+            try:
+                nb = gb.find_submission_notebook(notebook, assignment, submission.student_id)
+            except MissingEntry:
+                continue
+            cells = {g.name: CellGrade(float(g.score or 0.0), float(g.max_score),
+                                       g.auto_score is not None or g.manual_score is not None,
+                                       g.manual_score is not None, float(g.extra_credit or 0.0))
+                     for g in nb.grades}
+            comments = {c.name: c.manual_comment for c in nb.comments if (c.manual_comment or "").strip()}
+            found[submission.student_id] = Standing(
+                submission.student_id, cells, comments, float(submission.score),
+                float(submission.late_submission_penalty or 0.0), float(submission.max_score),
+                str(submission.timestamp or ""), float(submission.total_seconds_late or 0.0),
+                bool(submission.needs_manual_grade))
+    return found

@@ -31,8 +31,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
-from . import execute, review, verdict
-from .execute import Limits
+from . import review, verdict
+from .limits import Limits
 
 # Statuses, from worst to best. Anything but "graded" needs an instructor's attention.
 INVALID = "invalid notebook"
@@ -44,6 +44,8 @@ GRADED = "graded"
 ERROR = "grader error"
 TAMPERING = "tampering suspected"
 STATUSES = [ERROR, INVALID, MISSING, TAMPERING, CRASHED, TIMED_OUT, RESTORED, GRADED]
+# Nothing of the student's ran: no automatic score, the gradebook asks for a manual grade.
+NOT_RUN = (INVALID, MISSING, ERROR)
 # A regrade that ends in one of these says more about the run than about the student.
 FAILURES = {ERROR, CRASHED, TIMED_OUT}
 
@@ -111,6 +113,7 @@ class Submission:
     student: str
     files: tuple  # (relative path, bytes), everything in submitted/<student>/<assignment>/
     timestamp: str = None
+    late: bool = False  # the LMS marked it late (intake keeps the mark beside the files)
 
     @property
     def fingerprint(self):
@@ -127,6 +130,8 @@ class TestResult:
     score: float
     max_score: float
     message: str = ""    # for the student: what failed, never the hidden test code
+    scored: bool = True  # False while the test waits for a manual grade (nothing could run)
+    manual: bool = False  # the score was given by an instructor in formgrader (see gradebook.standings)
 
     @property
     def function(self):
@@ -134,7 +139,7 @@ class TestResult:
 
     @property
     def passed(self):
-        return self.score >= self.max_score
+        return self.scored and self.score >= self.max_score
 
 
 @dataclass
@@ -142,7 +147,8 @@ class Result:
     student: str
     status: str
     reason: str = ""
-    flags: list = field(default_factory=list)    # everything worth a look, in plain words
+    flags: list = field(default_factory=list)    # everything worth a look, for the instructor
+    notes: list = field(default_factory=list)    # the same, in words for the student's feedback page
     tests: list = field(default_factory=list)    # TestResult per test cell, in notebook order
     comments: dict = field(default_factory=dict)  # solution grade_id -> nbgrader auto comment
     review: list = field(default_factory=list)    # what the code scan found worth a look (never scored)
@@ -153,13 +159,27 @@ class Result:
     assignment_fingerprint: str = ""
     timestamp: str = None
     graded_at: str = ""
+    late: bool = False                            # the LMS marked the submission late (see intake.py)
+    # Set from the gradebook when the results are published (reports.final), never by grading:
+    late_penalty: float = 0.0                     # nbgrader's late-submission penalty
+    instructor_comments: dict = field(default_factory=dict)  # grade_id -> comment given in formgrader
 
     def part(self, name):
         return sum(t.score for t in self.tests if t.part == name)
 
     @property
     def total(self):
+        """The raw score: every test, extra credit included, before any late penalty."""
         return sum(t.score for t in self.tests)
+
+    @property
+    def score(self):
+        """The final score, as `nbgrader export` computes it."""
+        return max(0.0, self.total - self.late_penalty)
+
+    @property
+    def awaiting_manual_grade(self):
+        return any(not t.scored for t in self.tests)
 
     def to_dict(self):
         data = asdict(self)
@@ -180,7 +200,7 @@ def grade_submission(assignment, submission):
     result = Result(submission.student, GRADED, submission_fingerprint=submission.fingerprint,
                     assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
                     graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    confined=assignment.confine)
+                    confined=assignment.confine, late=submission.late)
     try:
         _grade(assignment, submission, result)
     except SandboxFailure:
@@ -193,10 +213,10 @@ def grade_submission(assignment, submission):
 def not_graded(assignment, submission, reason):
     """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
     return Result(submission.student, ERROR, reason, confined=assignment.confine,
-                  tests=_zero_tests(assignment, "not graded: the grader itself failed"),
+                  tests=_unscored_tests(assignment, "not graded automatically: your instructor will grade it"),
                   submission_fingerprint=submission.fingerprint,
                   assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
-                  graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  late=submission.late, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _grade(assignment, submission, result):
@@ -206,16 +226,18 @@ def _grade(assignment, submission, result):
         others = sorted(p for p in files if p.endswith(".ipynb"))
         result.status = MISSING
         result.reason = f"no {name} in the submission" + (f" (found {', '.join(others)})" if others else "")
-        result.tests = _zero_tests(assignment, "no notebook was submitted")
+        result.tests = _unscored_tests(assignment, f"no {name} was found in the submission")
         return
     nb, problem = _read_notebook(files[name], name)
     if nb is None:
         result.status, result.reason = INVALID, problem
-        result.tests = _zero_tests(assignment, "the notebook could not be opened")
+        result.tests = _unscored_tests(assignment, "the notebook could not be opened")
         return
     if problem:
         result.flags.append(problem)
-    restored = _sanitize(nb, assignment, result.flags)
+        result.notes.append("Your notebook file had a small format problem; the grader repaired it and graded "
+                            "the repaired copy.")
+    restored = _sanitize(nb, assignment, result.flags, result.notes)
     result.review = review.scan(_student_code(nb))
     working_copy = submission_with_master_files(submission, assignment)
     dropped = sorted(p for p, _ in submission.files if p not in working_copy)  # the master's own are there
@@ -223,6 +245,8 @@ def _grade(assignment, submission, result):
         result.flags.append(f"files left out of the working copy (they clash with the assignment's own files, or "
                             f"go beyond {MAX_EXTRA_FILES_MB} MB): {', '.join(dropped[:5])}"
                             + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""))
+        result.notes.append("Some files you handed in beside the notebook were not used (they have the name of a "
+                            "file the assignment provides, or are too large): " + ", ".join(dropped[:5]))
 
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     cells = [(i, strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -232,6 +256,7 @@ def _grade(assignment, submission, result):
         if plan is not None and cell.cell_type == "code":
             probes[i] = [verdict.Call(c.function, c.inputs, None) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
+    from . import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine)
     if run.sandbox_error:
         raise SandboxFailure(*run.sandbox_error)
@@ -245,12 +270,19 @@ def _grade(assignment, submission, result):
     code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
     if run.truncated:
         result.flags.append(f"output cut at {assignment.limits.output_chars} characters")
+        result.notes.append(f"Your notebook printed more than {assignment.limits.output_chars} characters; "
+                            "the rest of its output was cut.")
     if run.timed_out:
         result.flags.append("cell timeout ({:g} s) in {}".format(
             assignment.limits.cell_timeout, ", ".join(code_names[i] for i in run.timed_out)))
+        result.notes.append("These cells ran longer than the {:g} s each cell may take and were stopped: {} "
+                            "(an endless loop?).".format(assignment.limits.cell_timeout,
+                                                         ", ".join(code_names[i] for i in run.timed_out)))
     if run.stopped:
         where = code_names.get(run.stopped_at, "the end")
         result.flags.append(f"{run.stopped}; cells from {where} on did not run")
+        result.notes.append(f"Your notebook stopped early ({run.stopped}); the cells from {where} on did not "
+                            "run, so their tests score nothing.")
     if tampered:
         result.status = TAMPERING
     elif run.stopped and ("budget" in run.stopped):
@@ -318,8 +350,9 @@ def strip_hidden_lines(text, assignment):
     return "\n".join(line for line in text.splitlines() if not any(h in line for h in hidden))
 
 
-def _zero_tests(assignment, message):
-    return [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), message)
+def _unscored_tests(assignment, message):
+    """Every test without a score: the gradebook leaves them for a manual grade."""
+    return [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), message, scored=False)
             for c in assignment.tests()]
 
 
@@ -328,18 +361,17 @@ def _read_notebook(data, name):
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return None, f"{name} is not UTF-8 text (is it really a notebook?); ask the student for a fresh copy"
+        return None, f"{name} is not UTF-8 text (is it really a notebook?)"
     try:
         with warnings.catch_warnings(record=True) as caught:  # e.g. duplicate cell ids, repaired
             warnings.simplefilter("always")
             nb = nbformat.reads(text, as_version=4)
     except nbformat.reader.NotJSONError:
-        return None, (f"{name} is not valid JSON (cut short, or edited outside Jupyter); "
-                      "ask the student for a fresh copy")
+        return None, f"{name} is not valid JSON (cut short, or edited outside Jupyter)"
     except Exception as error:  # nbformat raises several unrelated types for unreadable files
         return None, f"{name} cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
     if not isinstance(nb.get("cells"), list):
-        return None, f"{name} has no list of cells; ask the student for a fresh copy"
+        return None, f"{name} has no list of cells"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -368,7 +400,7 @@ def _clean_cell(cell):
     return clean
 
 
-def _sanitize(nb, assignment, flags):
+def _sanitize(nb, assignment, flags, notes):
     """Clear outputs, drop duplicate ids, overwrite cells from the master, restore missing tests.
 
     Returns True when a test cell was restored (deleted, edited or changed type).
@@ -389,6 +421,8 @@ def _sanitize(nb, assignment, flags):
             continue
         if grade_id in seen:
             flags.append(f"duplicate cell id {grade_id!r}: the earlier copy was ignored")
+            notes.append(f"Your notebook has two copies of the cell {grade_id!r} (a cell copied and pasted?). "
+                         "Only the later copy was graded; delete the other one.")
             del cell.metadata["nbgrader"]
         seen.add(grade_id)
 
@@ -406,7 +440,7 @@ def _sanitize(nb, assignment, flags):
         changed = cell.cell_type != want.cell_type
         if changed:
             cell = _retype(cells, cell, want.cell_type)
-        cell.metadata["nbgrader"] = _master_metadata(want)
+        cell.metadata["nbgrader"] = master_metadata(want)
         # The gradebook's copy of a test cell holds its hidden tests, so stock nbgrader always
         # overwrites it; an edit by the student shows against the released text.
         edited = want.release_source is not None and _normal(cell.source) != _normal(want.release_source)
@@ -416,14 +450,18 @@ def _sanitize(nb, assignment, flags):
             restored.add(grade_id)
     if restored:
         flags.append("edited test cells put back from the master: " + ", ".join(sorted(restored)))
+        notes.append("You changed these test cells: " + ", ".join(sorted(restored)) + ". The grader ran the "
+                     "original tests instead; test cells are read-only.")
 
     missing = [c for c in assignment.tests() if c.grade_id not in present]
     for want in missing:
         cell = new_code_cell(source=RESTORED_NOTE + want.source)
-        cell.metadata["nbgrader"] = _master_metadata(want)
+        cell.metadata["nbgrader"] = master_metadata(want)
         cells.insert(_insert_position(cells, assignment, want.grade_id), cell)
     if missing:
         flags.append("deleted test cells put back from the master: " + ", ".join(c.grade_id for c in missing))
+        notes.append("These test cells were missing from your notebook: " + ", ".join(c.grade_id for c in missing)
+                     + ". The grader put the original tests back and ran them.")
     nb.cells = cells
     return bool(restored or missing)
 
@@ -439,7 +477,7 @@ def _retype(cells, cell, cell_type):
     return cells[index]
 
 
-def _master_metadata(cell):
+def master_metadata(cell):
     meta = {"grade": cell.points is not None, "grade_id": cell.grade_id, "locked": cell.locked,
             "schema_version": 3, "solution": cell.solution, "task": False, "checksum": cell.checksum}
     if cell.points is not None:
@@ -533,6 +571,8 @@ def _message(outputs, score, max_score, hidden):
         error = errors[-1]
         if error.ename == "CellTimeout":
             text = "the test ran out of time (an endless loop?)"
+        elif error.ename == "TimedOutBefore":
+            text = f"the test ran out of time: {error.evalue}"
         elif error.ename == "NotRun":
             text = f"not run: {error.evalue}"
         elif error.ename == "NotImplementedError":

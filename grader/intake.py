@@ -3,7 +3,10 @@
 Accepted sources, mixed freely:
 - an LMS download: files named the LMS way, by default Canvas's
   `<login>_[LATE_]<lms user id>_<submission id>_<file name>` (a resubmission's
-  file name gains "-1", "-2", ...); give another regular expression with --pattern;
+  file name gains "-1", "-2", ...); give another regular expression with --pattern.
+  Canvas's LATE_ mark is kept (LATE_FILE beside the files: the flag and the CSV's
+  `late` column); a pattern with a `timestamp` group (as nbgrader's zip_collect
+  reads it) gives nbgrader's timestamp.txt, so the course's late penalty applies;
 - a folder per student: `<student>/<any path>` (e.g. an earlier submitted/ layout);
 - one notebook per student: `<student>.ipynb`.
 Zip (and .tar.gz) archives are unpacked with nbgrader's zip-collect extractor,
@@ -14,6 +17,7 @@ Whatever cannot be matched to a student, or to this assignment, is listed with
 the reason, and nothing is guessed.
 """
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -23,8 +27,9 @@ from pathlib import Path
 from . import course, gradebook
 from .release import KitError
 
-CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?:LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
+CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
           r"(?P<file_id>.+)$")
+LATE_FILE = ".lms_late"  # in submitted/<student>/<assignment>/: the LMS marked the submission late
 _RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-@]*$")
 _SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
@@ -36,6 +41,8 @@ class Intake:
     lms_ids: dict = field(default_factory=dict)    # student -> LMS user id
     unmatched: list = field(default_factory=list)  # (file, why)
     notes: list = field(default_factory=list)      # what was decided, e.g. the newest resubmission kept
+    late: set = field(default_factory=set)         # students whose kept notebook the LMS marked late
+    timestamps: dict = field(default_factory=dict)  # student -> submission time, where the file name has one
 
 
 def _unpack(source, into):
@@ -87,10 +94,11 @@ def match_files(root, pattern=None):
         if any(part.startswith(_SKIP) for part in relative.parts):
             continue
         groups = lms_name.match(relative.name) if len(relative.parts) == 1 else None
-        lms_id = None
+        lms_id, late, timestamp = None, False, None
         if groups:
             student, name = groups["student_id"], groups["file_id"]
-            lms_id = groups.groupdict().get("lms_id")
+            extra = groups.groupdict()
+            lms_id, late, timestamp = extra.get("lms_id"), bool(extra.get("late")), extra.get("timestamp")
         elif len(relative.parts) > 1:
             student = relative.parts[0]
             inner = Path(*relative.parts[1:])
@@ -109,15 +117,15 @@ def match_files(root, pattern=None):
             continue
         name, number = _resubmission(name)
         if name.endswith(".ipynb") and name != notebook:
-            found.unmatched.append((str(relative), f"{name} is not this assignment's notebook ({notebook})"))
+            found.unmatched.append((str(relative), f"{name} is not this assignment's notebook: rename it to "
+                                    f"{notebook} if it is the one to grade, and collect again"))
             continue
+        mine = (number, path, late, timestamp)
         if (student, name) in version:
-            older, newer = sorted([(version[(student, name)], found.files[student][name]), (number, path)],
-                                  key=lambda v: v[0])
-            found.notes.append(f"{student}: kept {newer[1].name}, the newest of two copies of {name}")
-            number, path = newer
-        version[(student, name)] = number
-        found.files.setdefault(student, {})[name] = path
+            older, mine = sorted([version[(student, name)], mine], key=lambda v: v[0])
+            found.notes.append(f"{student}: kept {mine[1].name}, the newest of two copies of {name}")
+        version[(student, name)] = mine
+        found.files.setdefault(student, {})[name] = mine[1]
         if lms_id:
             found.lms_ids[student] = lms_id
     for student, files in list(found.files.items()):
@@ -125,6 +133,14 @@ def match_files(root, pattern=None):
             for name, path in files.items():
                 found.unmatched.append((str(path.relative_to(root)), f"{student} sent no {notebook}"))
             del found.files[student]
+    # The LMS's marks of the notebook that is kept; students with nothing kept are not students here.
+    for (student, name), (_, _, late, timestamp) in version.items():
+        if student in found.files and name == notebook:
+            if late:
+                found.late.add(student)
+            if timestamp:
+                found.timestamps[student] = timestamp
+    found.lms_ids = {s: i for s, i in found.lms_ids.items() if s in found.files}
     return found
 
 
@@ -137,9 +153,19 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None):
             raise KitError(f"--pattern is not a valid regular expression: {error}") from None
         if not {"student_id", "file_id"} <= set(compiled.groupindex):
             raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
-    with tempfile.TemporaryDirectory(prefix="rnn-intake-") as scratch:
+    # Named like the grader's scratch folders, so that batch.sweep_scratch removes it after a SIGKILL.
+    with tempfile.TemporaryDirectory(prefix=f"rnn-grader-intake-{os.getpid()}-") as scratch:
         root = _unpack(source, scratch)
+        if not any(p.is_file() for p in Path(root).rglob("*")):
+            raise KitError(f"nothing to collect: {source} holds no files. Give the folder or zip the LMS gave you.")
         found = match_files(root, pattern)
+        from nbgrader.utils import parse_utc
+        for student, when in list(found.timestamps.items()):
+            try:
+                parse_utc(when)
+            except Exception:
+                found.notes.append(f"{student}: the time {when!r} in the file name cannot be read; no timestamp kept")
+                del found.timestamps[student]
         for student, files in found.files.items():
             folder = Path(course_dir) / "submitted" / student / course.ASSIGNMENT
             if folder.exists():
@@ -149,6 +175,10 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
                 files[name] = target
+            if student in found.late:
+                (folder / LATE_FILE).write_text("marked late by the LMS\n")
+            if student in found.timestamps:
+                (folder / "timestamp.txt").write_text(found.timestamps[student])
     if found.lms_ids:
         api = course.nbgrader_api(course_dir)
         with gradebook.open_gradebook(api) as gb:
@@ -160,9 +190,13 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None):
 def describe(found, course_dir):
     lines = [f"Collected {len(found.files)} submissions into {Path(course_dir) / 'submitted'}/"]
     lines += [f"  note: {n}" for n in found.notes]
+    if found.late:
+        lines.append(f"  marked late by the LMS: {', '.join(sorted(found.late))} (the grades CSV's `late` column; "
+                     "nbgrader's late penalty needs a timestamp: see the README)")
     if found.unmatched:
         lines.append(f"NOT COLLECTED ({len(found.unmatched)} files): fix their names, or give --pattern, and run "
                      "collect again")
         lines += [f"  {path}: {why}" for path, why in found.unmatched]
-    lines.append("Next: python -m grader grade")
+    if found.files:
+        lines.append(f"Next: {course.hint('grade')}")
     return "\n".join(lines)

@@ -6,21 +6,21 @@ a traceback: the messages come from `grading._message`, which drops any line of
 hidden test code.
 """
 import csv
+import dataclasses
 import html
 import re
+import shutil
 import sys
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from .grading import ERROR, GRADED, INVALID, STATUSES, TAMPERING
+from . import course
+from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING
 
 GRADES_CSV = "grades.csv"
 REPORT_HTML = "class_report.html"
-REPORT_FILES = "class_report_files"
 PENDING = "not graded yet"
 
 _STYLE = """
@@ -33,7 +33,7 @@ th { background: #eef2f6; }
 .alarm { background: #fde7e6; border: 3px solid #b3261e; padding: .8em 1em; font-weight: bold; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { white-space: pre-wrap; margin: 0; }
-img { max-width: 100%; border: 1px solid #e0e4ea; margin: .5em 0; }
+figure { margin: .5em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #e0e4ea; }
 """
 
 
@@ -49,36 +49,90 @@ def _parts(assignment):
     return graded, sum(c.points for c in tests) - graded
 
 
+# ---------------------------------------------------------------- the final view
+
+def final(result, standing):
+    """`result` with the gradebook's scores, late penalty and comments: what every output shows.
+
+    The gradebook is the one source of scores: a manual grade or extra credit given in
+    formgrader replaces the automatic score here as it does in `nbgrader export`.
+    """
+    if standing is None:
+        return result
+    tests = []
+    for test in result.tests:
+        cell = standing.cells.get(test.grade_id)
+        tests.append(test if cell is None else dataclasses.replace(
+            test, score=cell.score, max_score=cell.max_score, scored=cell.scored, manual=cell.manual))
+    return dataclasses.replace(result, tests=tests, late_penalty=standing.late_penalty,
+                               instructor_comments=dict(standing.comments),
+                               timestamp=standing.timestamp or result.timestamp)
+
+
+def _points(test):
+    return f"{test.score:g} / {test.max_score:g}" if test.scored else f"- / {test.max_score:g}"
+
+
 # ---------------------------------------------------------------- feedback
 
+_STUDENT_STATUS = {
+    INVALID: "The grader could not open your notebook: {reason}. Your instructor will grade it by hand; until "
+             "then it has no score. If you still have the notebook, open it in Jupyter, save it, and send "
+             "that copy to your instructor.",
+    MISSING: "The grader found no {notebook}.ipynb in your submission ({reason}). Your instructor will look at "
+             "what you handed in; until then it has no score.",
+    ERROR: "The grader could not grade your notebook because of a problem on its side, not yours. Your "
+           "instructor will grade it; until then it has no score.",
+    TAMPERING: "Some tests passed when your notebook ran, but the grader's own check of the very same outputs "
+               "did not. Those tests score 0 for now, and your instructor will look at your notebook.",
+}
+
+
 def feedback_page(result, assignment):
+    """The student's page: scores as the gradebook has them, what to look at, the instructor's comments."""
     graded_max, optional_max = _parts(assignment)
     rows = []
     for test in result.tests:
-        verdict = '<span class="pass">passed</span>' if test.passed else '<span class="fail">not passed</span>'
-        message = "" if test.passed else html.escape(test.message)
-        part = "optional" if test.part == "optional" else ""
-        rows.append(f"<tr><td><code>{html.escape(test.function)}</code> {part}</td><td>{verdict}</td>"
-                    f"<td class=\"num\">{test.score:g} / {test.max_score:g}</td><td><pre>{message}</pre></td></tr>")
-    note = ""
-    if result.status == TAMPERING:
-        # The details (what differed, the review flags) are for the instructor's report only.
-        note = ("<p class=\"note\">Some tests passed when your notebook ran, but the grader's own check of the "
-                "very same outputs did not. Those tests score 0 for now, and your instructor will look at "
-                "your notebook.</p>")
-    elif result.status != GRADED:
-        note = (f"<p class=\"note\">Status: <b>{html.escape(result.status)}</b>. "
-                f"{html.escape(result.reason)}. Your instructor sees this note too.</p>")
+        if not test.scored:
+            verdict, message = "waiting for your instructor", ""
+        else:
+            verdict = '<span class="pass">passed</span>' if test.passed else '<span class="fail">not passed</span>'
+            message = "" if test.passed or result.status in NOT_RUN else html.escape(test.message)
+            if test.manual:
+                verdict += " (scored by your instructor)"
+        part = " (optional)" if test.part == "optional" else ""
+        rows.append(f"<tr><td><code>{html.escape(test.function)}</code>{part}</td><td>{verdict}</td>"
+                    f"<td class=\"num\">{_points(test)}</td><td><pre>{message}</pre></td></tr>")
+    notes = []
+    if result.status in _STUDENT_STATUS:
+        notes.append(_STUDENT_STATUS[result.status].format(reason=result.reason, notebook=assignment.notebook))
+    if result.status != TAMPERING:
+        notes += result.notes
+    notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>\n" for n in notes)
+    late = ""
+    if result.late or result.late_penalty:
+        late = ("<p class=\"note\">Your submission was late"
+                + (f" (handed in {html.escape(str(result.timestamp))})" if result.timestamp else "")
+                + (f". The course's late policy takes {result.late_penalty:g} points off." if result.late_penalty
+                   else ". No points were taken off for it.") + "</p>\n")
+    comments = "".join(f"<li><code>{html.escape(name)}</code>: {html.escape(text)}</li>"
+                       for name, text in sorted(result.instructor_comments.items()))
+    comments = f"<h2>Comments from your instructor</h2><ul>{comments}</ul>\n" if comments else ""
+    total = (f"{result.score:g} / {graded_max + optional_max:g}" if not result.awaiting_manual_grade
+             else "not yet scored")
+    penalty = (f"<tr><td>Late penalty</td><td class=\"num\">-{result.late_penalty:g}</td></tr>"
+               if result.late_penalty else "")
     body = (f"<p>Student <b>{html.escape(result.student)}</b>, assignment <b>{html.escape(assignment.name)}</b>, "
-            f"graded {html.escape(result.graded_at)}.</p>{note}\n"
+            f"graded {html.escape(result.graded_at)}.</p>\n{late}{notes}"
             f"<table><tr><th>Part</th><th>Score</th></tr>"
             f"<tr><td>Graded functions</td><td class=\"num\">{result.part('graded'):g} / {graded_max:g}</td></tr>"
             f"<tr><td>Optional backward pass (scored separately)</td>"
-            f"<td class=\"num\">{result.part('optional'):g} / {optional_max:g}</td></tr></table>\n"
-            "<table><tr><th>Function</th><th>Result</th><th>Points</th><th>What went wrong</th></tr>\n"
+            f"<td class=\"num\">{result.part('optional'):g} / {optional_max:g}</td></tr>{penalty}"
+            f"<tr><th>Total</th><th class=\"num\">{total}</th></tr></table>\n{comments}"
+            "<table><tr><th>Function</th><th>Result</th><th>Points</th><th>What to look at</th></tr>\n"
             + "\n".join(rows) + "</table>\n"
             "<p>Each test also runs your function on inputs you have not seen. A message here tells you "
-            "what to look at; the visible checks in your notebook tell you more.</p>")
+            "what to look at; the checks in your notebook tell you more.</p>")
     return _page(f"Feedback: {assignment.name}", body)
 
 
@@ -88,28 +142,32 @@ def functions(assignment):
     return [c.grade_id.removeprefix("test_") for c in assignment.tests()]
 
 
+CSV_NUMBERS = ["raw_score", "late_submission_penalty", "score", "max_score"]  # as `nbgrader export` names them
+
+
 def write_grades_csv(path, results, assignment, lms_ids):
-    """One row per submission. Students not graded yet, and notebooks that could not be run, get no
-    numbers (the gradebook leaves those for manual grading), only their status and reason."""
+    """One row per student. Every number is the gradebook's (see `final`), so that this file and
+    `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
     names = functions(assignment)
+    max_score = sum(c.points for c in assignment.tests())
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["student", "lms_id", "status", "total", "graded", "optional"] + names
-                     + ["reason", "graded_at", "review_flags", "confinement"])
+        out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
+                     + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement"])
         for student, result in sorted(results.items()):
+            lms = lms_ids.get(student, "")
             if result is None:
-                out.writerow([student, lms_ids.get(student, ""), PENDING, "", "", ""] + [""] * len(names)
-                             + ["run `python -m grader grade` again to grade it", "", "", ""])
+                out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
+                             + [""] * len(names) + ["", f"run `{course.hint('grade')}` to grade it", "", "", ""])
                 continue
-            extra = [result.graded_at, "; ".join(result.review), confinement(result)]
-            if result.status in (INVALID, ERROR):  # nothing ran: no number, as in the gradebook
-                out.writerow([student, lms_ids.get(student, ""), result.status, "", "", ""] + [""] * len(names)
-                             + [result.reason] + extra)
-                continue
-            scores = {t.function: t.score for t in result.tests}
-            out.writerow([student, lms_ids.get(student, ""), result.status, f"{result.total:g}",
+            scores = {t.function: (f"{t.score:g}" if t.scored else "") for t in result.tests}
+            status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
+            out.writerow([student, lms, status, "late" if result.late else "", result.timestamp or "",
+                          f"{result.total:g}", f"{result.late_penalty:g}", f"{result.score:g}", f"{max_score:g}",
                           f"{result.part('graded'):g}", f"{result.part('optional'):g}"]
-                         + [f"{scores.get(n, 0):g}" for n in names] + [result.reason] + extra)
+                         + [scores.get(n, "") for n in names]
+                         + ["; ".join(t.function for t in result.tests if t.manual), result.reason,
+                            result.graded_at, "; ".join(result.review), confinement(result)])
     return path
 
 
@@ -133,9 +191,29 @@ def review_lines(results):
 
 # ---------------------------------------------------------------- class report
 
-def _save(fig, path):
+LABEL_PT = 11  # chart text size in points: 14-15 px on screen at the page's width (tests/test_browser.py)
+
+
+def _svg(fig):
+    """The figure as inline SVG with its text kept as text (searchable, sharp, measurable in a browser)."""
+    import io
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    buffer = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "rnn-kit"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure  # here: matplotlib loads in a third of a second
+
+    fig = Figure(figsize=(width, height))
+    fig.set_layout_engine("constrained")
+    return fig
 
 
 def _normalise(message):
@@ -145,59 +223,86 @@ def _normalise(message):
     return first if len(first) <= 110 else first[:107] + "..."
 
 
-def write_class_report(folder, results, assignment):
-    """class_report.html and its plots in `folder`; returns the page's path."""
-    folder = Path(folder)
-    files = folder / REPORT_FILES
-    files.mkdir(parents=True, exist_ok=True)
-    graded = {s: r for s, r in results.items() if r is not None and r.status not in (INVALID, ERROR)}
+def _charts(scored, assignment, common):
+    """(score distribution, pass rate, common failures) as inline SVG."""
+    from matplotlib.ticker import MaxNLocator
+
     names = functions(assignment)
     graded_max, optional_max = _parts(assignment)
+    with_size = {"fontsize": LABEL_PT}
 
-    fig = Figure(figsize=(8, 3.4))
+    fig = _figure(9, 3.6)
     left, right = fig.subplots(1, 2)
-    left.hist([r.part("graded") for r in graded.values()], bins=range(0, int(graded_max) + 10, 5),
-              color="#3b6ea5", edgecolor="white")
-    left.set(title=f"Graded part (out of {graded_max:g})", xlabel="points", ylabel="students")
-    right.hist([r.part("optional") for r in graded.values()], bins=range(0, int(optional_max) + 2, 1),
-               color="#8a63b3", edgecolor="white")
-    right.set(title=f"Optional part (out of {optional_max:g})", xlabel="points")
-    fig.tight_layout()
-    _save(fig, files / "score_distribution.png")
+    left.hist([r.part("graded") for r in scored], bins=range(0, int(graded_max) + 10, 5), color="#3b6ea5",
+              edgecolor="white")
+    left.set_title(f"Graded part (out of {graded_max:g})", **with_size)
+    left.set_xlabel("points", **with_size)
+    left.set_ylabel("students", **with_size)
+    right.hist([r.part("optional") for r in scored], bins=range(0, int(optional_max) + 2, 1), color="#8a63b3",
+               edgecolor="white")
+    right.set_title(f"Optional part (out of {optional_max:g})", **with_size)
+    right.set_xlabel("points", **with_size)
+    for ax in (left, right):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of students has no fractions
+        ax.tick_params(labelsize=LABEL_PT)
+    distribution = _svg(fig)
 
-    fig = Figure(figsize=(8, 3.4))
+    fig = _figure(9, 4.2)
     ax = fig.subplots()
-    rates = [100 * sum(t.passed for r in graded.values() for t in r.tests if t.function == n) / max(len(graded), 1)
+    rates = [100 * sum(t.passed for r in scored for t in r.tests if t.function == n) / max(len(scored), 1)
              for n in names]
     colors = ["#3b6ea5" if assignment.part_of(f"test_{n}") == "graded" else "#8a63b3" for n in names]
     bars = ax.bar(range(len(names)), rates, color=colors)
-    ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set(ylim=(0, 110), ylabel="% of students passing", title="Pass rate per function (purple: optional)")
-    fig.tight_layout()
-    _save(fig, files / "pass_rate.png")
+    ax.bar_label(bars, fmt="%.0f%%", fontsize=LABEL_PT)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("% of students passing", **with_size)
+    ax.set_title("Pass rate per function (purple: optional)", **with_size)
+    ax.tick_params(labelsize=LABEL_PT)
+    pass_rate = _svg(fig)
 
-    failures = Counter((t.function, _normalise(t.message)) for r in graded.values() for t in r.tests
-                       if not t.passed)
-    common = failures.most_common(10)
-    fig = Figure(figsize=(8, 0.45 * max(len(common), 2) + 1.2))
+    fig = _figure(9, 0.55 * max(len(common), 2) + 1.4)
     ax = fig.subplots()
-    labels = [f"{fn}: {msg[:60]}" for (fn, msg), _ in common][::-1]
+    # The full messages are in the table below the chart; the chart names the function and the start.
+    labels = [textwrap.shorten(f"{fn}: {msg}", 58, placeholder="...") for (fn, msg), _ in common][::-1]
     ax.barh(range(len(common)), [n for _, n in common][::-1], color="#b3261e")
-    ax.set_yticks(range(len(common)), labels, fontsize=7)
-    ax.set(xlabel="students", title="Most common failure messages")
-    fig.tight_layout()
-    _save(fig, files / "common_failures.png")
+    ax.set_yticks(range(len(common)), labels)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("students", **with_size)
+    ax.set_title("Most common failure messages", **with_size)
+    ax.tick_params(labelsize=LABEL_PT)
+    failures = _svg(fig)
+    return distribution, pass_rate, failures
+
+
+def write_class_report(folder, results, assignment):
+    """class_report.html in `folder`, its charts inline; returns the page's path.
+
+    Counts use one vocabulary: every submission has one status; "scored" are those with a score
+    (automatic, or manual where the grader could not run them); the rest await a manual grade.
+    """
+    folder = Path(folder)
+    graded_max, _ = _parts(assignment)
+    known = {s: r for s, r in results.items() if r is not None}
+    scored = [r for r in known.values() if not r.awaiting_manual_grade]
+    failures = Counter((t.function, _normalise(t.message)) for r in scored for t in r.tests
+                       if t.scored and not t.passed and not t.manual)
+    common = failures.most_common(10)
+    distribution, pass_rate, failure_chart = _charts(scored, assignment, common)
 
     statuses = Counter(r.status if r else PENDING for r in results.values())
     status_rows = "".join(f"<tr><td>{html.escape(s)}</td><td class=\"num\">{statuses[s]}</td></tr>"
                           for s in STATUSES + [PENDING] if statuses[s])
+    status_rows += f"<tr><th>All submissions</th><th class=\"num\">{len(results)}</th></tr>"
     failure_rows = "".join(f"<tr><td><code>{html.escape(fn)}</code></td><td>{html.escape(msg)}</td>"
                            f"<td class=\"num\">{n}</td></tr>" for (fn, msg), n in common)
     attention = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(r.status if r else PENDING)}</td>"
-                        f"<td>{html.escape(r.reason if r else 'run the grader again')}</td></tr>"
+                        f"<td>{html.escape(_attention(r))}</td></tr>"
                         for s, r in sorted(results.items()) if r is None or r.status != GRADED)
-    mean = sum(r.part("graded") for r in graded.values()) / max(len(graded), 1)
+    mean = sum(r.part("graded") for r in scored) / max(len(scored), 1)
+    hand = sum(1 for r in scored if any(t.manual for t in r.tests))
+    waiting = len(known) - len(scored)
+    late = sum(1 for r in known.values() if r.late or r.late_penalty)
     loose = unconfined(results)
     alarm = (f"<p class=\"alarm\">{html.escape(UNCONFINED_WARNING.format(n=len(loose)))} "
              f"({html.escape(', '.join(loose))})</p>\n" if loose else "")
@@ -207,23 +312,38 @@ def write_class_report(folder, results, assignment):
               "score; they say where to read.</p>"
               + (f"<table><tr><th>Student</th><th>Found</th></tr>{flagged}</table>" if flagged
                  else "<p>None.</p>"))
-    body = alarm + (f"<p>{len(results)} submissions, {len(graded)} graded. Mean of the graded part: "
-            f"{mean:.1f} / {graded_max:g}.</p>\n"
-            f"<h2>Status</h2><table><tr><th>Status</th><th>Students</th></tr>{status_rows}</table>\n"
-            f"<h2>Score distribution</h2><img src=\"{REPORT_FILES}/score_distribution.png\" "
-            "alt=\"Histograms of the graded and optional scores\">\n"
-            f"<h2>Pass rate per function</h2><img src=\"{REPORT_FILES}/pass_rate.png\" "
-            "alt=\"Bar chart of the share of students passing each test\">\n"
-            f"<h2>Most common failure messages</h2><img src=\"{REPORT_FILES}/common_failures.png\" "
-            "alt=\"Bar chart of the most frequent failure messages\">\n"
-            f"<table><tr><th>Function</th><th>Message (numbers blanked)</th><th>Students</th></tr>"
-            f"{failure_rows}</table>\n"
-            "<h2>Needs your attention</h2>"
-            + (f"<table><tr><th>Student</th><th>Status</th><th>Reason</th></tr>{attention}</table>"
-               if attention else "<p>Nothing: every submission was graded normally.</p>") + "\n" + review)
+    summary = (f"{len(results)} submissions: {len(scored)} have a score ({hand} of them changed by hand in "
+               f"formgrader), {waiting} await a manual grade, {len(results) - len(known)} are not graded yet; "
+               f"{late} are late. Mean of the graded part over the {len(scored)} with a score: {mean:.1f} / "
+               f"{graded_max:g}. Scores are the gradebook's, as <code>nbgrader export</code> reports them.")
+    body = alarm + (
+        f"<p>{summary}</p>\n"
+        f"<h2>Status</h2><table><tr><th>Status</th><th>Submissions</th></tr>{status_rows}</table>\n"
+        f"<h2>Score distribution</h2><figure>{distribution}</figure>\n"
+        f"<h2>Pass rate per function</h2><figure>{pass_rate}</figure>\n"
+        f"<h2>Most common failure messages</h2><figure>{failure_chart}</figure>\n"
+        f"<table><tr><th>Function</th><th>Message (numbers blanked)</th><th>Students</th></tr>"
+        f"{failure_rows}</table>\n"
+        "<h2>Needs your attention</h2>"
+        + (f"<table><tr><th>Student</th><th>Status</th><th>What happened, what to do</th></tr>{attention}</table>"
+           if attention else "<p>Nothing: every submission was graded normally.</p>") + "\n" + review)
     page = folder / REPORT_HTML
     page.write_text(_page(f"Class report: {assignment.name}", body))
+    old_plots = folder / "class_report_files"  # the PNGs of earlier versions; the charts are inline now
+    if old_plots.is_dir():
+        shutil.rmtree(old_plots, ignore_errors=True)
     return page
+
+
+def _attention(result):
+    """The instructor's line for a submission that was not graded normally: what happened, what to do."""
+    if result is None:
+        return f"not graded yet: run `{course.hint('grade')}`"
+    text = result.reason
+    if result.status in NOT_RUN:
+        text += (". Grade it by hand in formgrader" + (" (done)" if not result.awaiting_manual_grade else "")
+                 + ", or ask the student for a fresh copy and grade again")
+    return text
 
 
 # ---------------------------------------------------------------- terminal
@@ -234,10 +354,11 @@ SHORT = {"rnn_cell_forward": "rnn_cell", "rnn_forward": "rnn", "lstm_cell_forwar
 
 
 def score_table(results, assignment, limit=40):
-    """A plain-text table, one row per student. Beyond `limit` rows only the ones needing attention."""
+    """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
+    Beyond `limit` rows only the ones needing attention."""
     names = functions(assignment)
     graded_max, optional_max = _parts(assignment)
-    header = (["student", f"graded/{graded_max:g}", f"optional/{optional_max:g}"]
+    header = (["student", f"graded/{graded_max:g}", f"optional/{optional_max:g}", "late", "score"]
               + [SHORT.get(n, n) for n in names] + ["status"])
     chosen = sorted(results.items())
     hidden = 0
@@ -246,19 +367,24 @@ def score_table(results, assignment, limit=40):
         hidden, chosen = len(chosen) - len(kept), kept
     rows = []
     for student, r in chosen:
-        if r is None or r.status in (INVALID, ERROR):
-            status = PENDING if r is None else f"{r.status}: {r.reason}"
-            rows.append([student, "-", "-"] + ["-"] * len(names) + [status])
+        if r is None:
+            rows.append([student, "-", "-", "", "-"] + ["-"] * len(names) + [PENDING])
             continue
-        scores = {t.function: t.score for t in r.tests}
+        cells = {t.function: (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
-        rows.append([student, f"{r.part('graded'):g}", f"{r.part('optional'):g}"]
-                    + [f"{scores.get(n, 0):g}" for n in names] + [status])
+        if r.awaiting_manual_grade:
+            status = "AWAITING MANUAL GRADE, " + status
+        late = (f"-{r.late_penalty:g}" if r.late_penalty else "late") if (r.late or r.late_penalty) else ""
+        rows.append([student, f"{r.part('graded'):g}", f"{r.part('optional'):g}", late,
+                     "-" if r.awaiting_manual_grade else f"{r.score:g}"]
+                    + [cells.get(n, "-") for n in names] + [status])
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in [header] + rows]
     lines.insert(1, "-" * len(lines[0]))
     if hidden:
         lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
+    if any(t.manual for r in results.values() if r for t in r.tests):
+        lines.append("* a score given by hand in formgrader")
     flags = review_lines(dict(results))
     if flags:
         lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]

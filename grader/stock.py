@@ -38,3 +38,19 @@ def scores(course_dir):
             notebook = submission.notebooks[0]
             found[submission.student_id] = {g.name: g.auto_score for g in notebook.grades}
     return found
+
+
+def export(course_dir):
+    """student -> the row `nbgrader export` writes (numbers as floats), run as an instructor would run it."""
+    import csv
+    import tempfile
+
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    with tempfile.TemporaryDirectory(prefix=f"rnn-grader-export-{os.getpid()}-") as scratch:
+        target = Path(scratch) / "grades.csv"
+        subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CsvExportPlugin.to={target}"],
+                       cwd=course_dir, env=env, capture_output=True, text=True, check=True)
+        with open(target) as f:
+            rows = list(csv.DictReader(f))
+    numbers = ("raw_score", "late_submission_penalty", "score", "max_score")
+    return {row["student_id"]: {k: (float(v) if k in numbers else v) for k, v in row.items()} for row in rows}

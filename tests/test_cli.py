@@ -1,6 +1,7 @@
 """Does the command line do the main job, and say clearly what is wrong with bad input?"""
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT, make_course_copy
 from grader import cli
@@ -68,11 +69,73 @@ def test_bad_flag_values_and_a_missing_course_folder_get_a_message_and_exit_2(tm
         assert "Traceback" not in result.stderr
 
 
-def test_a_damaged_gradebook_gets_a_message_and_exit_2_and_is_left_as_it_was(tmp_path):
-    course_dir = make_course_copy(tmp_path / "course")
-    damaged = b"this is not an SQLite database" * 100
-    (course_dir / "gradebook.db").write_bytes(damaged)
-    (course_dir / "submitted" / "someone" / "rnn_step_by_step").mkdir(parents=True)
-    result = run("--course-dir", str(course_dir), "grade")
-    assert result.returncode == 2 and "cannot be read" in result.stderr and "Traceback" not in result.stderr
-    assert (course_dir / "gradebook.db").read_bytes() == damaged
+def _gradebook_cases(tmp_path):
+    """(name, bytes of gradebook.db or None, expected message): a damaged, a cut, and a foreign database."""
+    import sqlite3
+    good = make_course_copy(tmp_path / "good")
+    assert run("--course-dir", str(good), "release").returncode == 0
+    whole = (good / "gradebook.db").read_bytes()
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER, total REAL)")
+    return [("not sqlite", b"this is not an SQLite database" * 100, "is not an SQLite database"),
+            ("cut short", whole[: len(whole) // 3], "damaged"),
+            ("foreign", foreign.read_bytes(), "not an nbgrader gradebook")]
+
+
+def test_a_damaged_cut_or_foreign_gradebook_gets_a_message_and_exit_2_and_is_left_as_it_was(tmp_path):
+    for name, data, message in _gradebook_cases(tmp_path):
+        course_dir = make_course_copy(tmp_path / name.replace(" ", "_"))
+        (course_dir / "gradebook.db").write_bytes(data)
+        (course_dir / "submitted" / "someone" / "rnn_step_by_step").mkdir(parents=True)
+        for command in ("grade", "publish", "release"):
+            result = run("--course-dir", str(course_dir), command)
+            assert result.returncode == 2, (name, command, result.stderr)
+            assert message in result.stderr and "Traceback" not in result.stderr, (name, command, result.stderr)
+            assert "README" in result.stderr or "--course-dir" in result.stderr
+            assert (course_dir / "gradebook.db").read_bytes() == data, f"{name}: the gradebook was changed"
+
+
+def test_a_locked_gradebook_gets_a_message_and_exit_2_and_loses_nothing(graded_course, tmp_path):
+    import shutil
+    import sqlite3
+    course_dir = tmp_path / "course"
+    shutil.copytree(graded_course, course_dir)
+    before = (course_dir / "gradebook.db").read_bytes()
+    holder = sqlite3.connect(course_dir / "gradebook.db")
+    holder.execute("BEGIN EXCLUSIVE")  # another program in the middle of writing
+    try:
+        result = run("--course-dir", str(course_dir), "grade")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 2 and "is in use" in result.stderr and "Traceback" not in result.stderr
+    assert "run the same command again" in result.stderr
+    assert (course_dir / "gradebook.db").read_bytes() == before
+
+
+def test_the_course_is_found_from_any_folder_inside_it_and_hints_work_as_printed(graded_course, tmp_path):
+    """From a subfolder, the installed `rnn-grader` finds its course; from outside, it says what to do."""
+    import os
+    import shlex
+    import shutil
+    command = Path(sys.executable).with_name("rnn-grader")
+    assert command.exists(), "the kit is installed into its environment (pip install -e . from requirements.txt)"
+    course_dir = tmp_path / "course"
+    shutil.copytree(graded_course, course_dir)
+    inside = course_dir / "source" / "rnn_step_by_step"
+    result = subprocess.run([str(command), "grade"], cwd=inside, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "nothing to grade" in result.stderr, result.stderr
+    assert str(course_dir / "submitted") in result.stderr, "the course holding the current folder was used"
+    # The hint in that message is a command line: run as printed, from the same folder, it works.
+    hint = result.stderr.split("collect them with `")[1].split("`")[0]
+    words = shlex.split(hint.replace("<folder or zip>", str(tmp_path / "nothing.zip")))
+    assert shutil.which(words[0]) or os.path.isabs(words[0]), hint
+    followed = subprocess.run(words, cwd=inside, capture_output=True, text=True, timeout=300)
+    assert followed.returncode == 2 and "nothing.zip does not exist" in followed.stderr, followed.stderr
+    outside = subprocess.run([str(command), "grade"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert outside.returncode == 2 and "no course here" in outside.stderr and "--course-dir" in outside.stderr
+    # From outside the course, hints carry --course-dir, so that they work from there too.
+    result = subprocess.run([str(command), "--course-dir", str(course_dir), "grade"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert f"--course-dir {course_dir} collect" in result.stderr, result.stderr

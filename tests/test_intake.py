@@ -1,6 +1,7 @@
 """Intake from an LMS zip and from folders, with a clear list of what could not be matched."""
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -71,5 +72,89 @@ def test_lms_ids_reach_the_gradebook_and_the_csv(course_dir, tmp_path):
         z.writestr("doejane_1001_5001_rnn_step_by_step.ipynb", notebook_text())
     intake.collect(archive, course_dir)
     cli.grade_and_report(course_dir)
-    assert "doejane,1001,graded,0," in (course_dir / "autograded" / "grades.csv").read_text()
+    assert "doejane,1001,graded,," in (course_dir / "autograded" / "grades.csv").read_text()
     assert stock.scores(course_dir)["doejane"]["test_rnn_forward"] == 0
+
+
+def _csv(course_dir):
+    import csv
+    with open(course_dir / "autograded" / "grades.csv") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradebook(course_dir, tmp_path):
+    """Canvas's LATE_ becomes a flag, a CSV column and a line on the student's page; a student whose
+    every file was rejected never reaches the gradebook, so `nbgrader export` and the CSV agree."""
+    from grader import cli, gradebook
+    archive = tmp_path / "dl.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("doejane_LATE_1001_5001_rnn_step_by_step.ipynb", notebook_text())
+        z.writestr("smithal_1003_5004_rnn_step_by_step.ipynb", notebook_text())
+        z.writestr("roebob_1002_5003_homework.ipynb", notebook_text())  # rejected: the wrong notebook
+    found = intake.collect(archive, course_dir)
+    assert found.late == {"doejane"} and "roebob" not in found.lms_ids
+    assert "marked late by the LMS: doejane" in intake.describe(found, course_dir)
+    assert cli.grade_and_report(course_dir) == 0
+    api = course.nbgrader_api(course_dir)
+    assert gradebook.roster(api) == {"doejane", "smithal"}, "a rejected-only student was added to the gradebook"
+    rows = _csv(course_dir)
+    assert rows["doejane"]["late"] == "late" and rows["smithal"]["late"] == ""
+    page = (course_dir / "feedback" / "doejane" / course.ASSIGNMENT / f"{course.NOTEBOOK}.html").read_text()
+    assert "Your submission was late" in page
+
+
+def test_a_timestamp_in_the_file_name_applies_the_courses_late_penalty_as_stock_nbgrader(course_dir, tmp_path):
+    """A --pattern with a timestamp group gives nbgrader's timestamp.txt; with a due date and
+    LateSubmissionPlugin.penalty_method = 'zero', the kit's penalty is the one stock autograde gives."""
+    import subprocess
+    import sys
+    from grader import cli
+    with open(course_dir / "nbgrader_config.py", "a") as f:
+        f.write("\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    env_bin = str(Path(sys.executable).parent)
+    subprocess.run([f"{env_bin}/nbgrader", "db", "assignment", "add", course.ASSIGNMENT,
+                    "--duedate=2026-11-01 12:00:00 UTC"], cwd=course_dir, check=True, capture_output=True)
+    correct = json.dumps(submissions.fill(submissions.master_solutions()).dict())
+    source = tmp_path / "dl"
+    source.mkdir()
+    (source / "early--2026-10-30 10:00:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
+    (source / "tardy--2026-11-02 09:30:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
+    pattern = r"^(?P<student_id>[a-z]+)--(?P<timestamp>.+?)--(?P<file_id>.+)$"
+    intake.collect(source, course_dir, pattern=pattern)
+    stamp = course_dir / "submitted" / "tardy" / course.ASSIGNMENT / "timestamp.txt"
+    assert stamp.read_text() == "2026-11-02 09:30:00 UTC"
+    cli.grade_and_report(course_dir)
+    rows = _csv(course_dir)
+    assert (rows["early"]["score"], rows["early"]["late_submission_penalty"]) == ("120", "0")
+    assert (rows["tardy"]["raw_score"], rows["tardy"]["late_submission_penalty"], rows["tardy"]["score"]) \
+        == ("120", "120", "0")
+    assert stock.export(course_dir)["tardy"]["late_submission_penalty"] == 120.0
+    page = (course_dir / "feedback" / "tardy" / course.ASSIGNMENT / f"{course.NOTEBOOK}.html").read_text()
+    assert "takes 120 points off" in page
+
+
+def test_misplaced_extra_and_empty_input_are_named_with_the_fix(course_dir, tmp_path):
+    import subprocess
+    import sys
+    run = lambda *a: subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *a],
+                                    capture_output=True, text=True, timeout=600)
+    (tmp_path / "empty").mkdir()
+    result = run("collect", str(tmp_path / "empty"))
+    assert result.returncode == 2 and "nothing to collect" in result.stderr
+    only_wrong = tmp_path / "wrong"
+    only_wrong.mkdir()
+    (only_wrong / "notes.txt").write_text("x")
+    result = run("collect", str(only_wrong))
+    assert result.returncode == 1 and "Collected 0 submissions" in result.stdout and "Next:" not in result.stdout
+    # A notebook straight in submitted/<student>/, and a second notebook beside the right one.
+    (course_dir / "submitted" / "alice").mkdir(parents=True)
+    (course_dir / "submitted" / "alice" / "rnn_step_by_step.ipynb").write_text(notebook_text())
+    result = run("grade")
+    assert result.returncode == 2 and "submitted/alice/rnn_step_by_step.ipynb" in result.stderr
+    assert "move it to submitted/alice/rnn_step_by_step/" in result.stderr
+    submissions.write(submissions.fill({}), course_dir, "bob")
+    submissions.write(submissions.fill({}), course_dir, "bob", name="rnn_step_by_step-Copy1")
+    result = run("grade")
+    assert result.returncode == 1, result.stderr
+    assert "submitted/bob/rnn_step_by_step/rnn_step_by_step-Copy1.ipynb: a second notebook" in result.stdout
+    assert "rename it to rnn_step_by_step.ipynb" in result.stdout

@@ -1,0 +1,138 @@
+"""Publishing: every output people read, rebuilt from the gradebook and the grader's records.
+
+The gradebook is the one source of scores and comments. A manual grade, extra credit or a
+comment given in formgrader, and nbgrader's late penalty, reach the summary table, the
+grades CSV, the class report and the feedback pages the next time they are published:
+at the end of every `grade`, or on their own with `publish` (no regrading).
+
+Feedback pages go where nbgrader puts feedback, feedback/<student>/<assignment>/<notebook>.html,
+with the submission's timestamp.txt and submission_secret.txt, so that `nbgrader
+release_feedback` and students' `nbgrader fetch_feedback` hand them out.
+"""
+import hashlib
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from . import batch, course, gradebook, reports
+from .grading import GRADED, MISSING, Result
+
+FEEDBACK_DIR = "feedback"
+NO_SUBMISSION = "no submission"  # the reason of a student the gradebook knows who handed nothing in
+
+
+def feedback_folder(course_dir, student):
+    return Path(course_dir) / FEEDBACK_DIR / student / course.ASSIGNMENT
+
+
+def final_results(course_dir, api, assignment):
+    """student -> the result every output shows (None: in submitted/ but not graded yet).
+
+    Covers everyone `nbgrader export` lists for the assignment: the kit's records, scores
+    from the gradebook; a gradebook submission without a kit record (graded by stock
+    autograde, say) still gets its row.
+    """
+    standing = gradebook.standings(api, course.ASSIGNMENT, course.NOTEBOOK)
+    results = batch.all_results(course_dir)
+    for student in standing.keys() - results.keys():
+        results[student] = batch.stored_result(course_dir, student)
+    final = {student: _no_submission(student, assignment) for student in gradebook.roster(api) - results.keys()}
+    for student, result in results.items():
+        mine = standing.get(student)
+        if result is None and mine is not None:
+            result = _from_gradebook(mine)
+        elif result is not None and mine is None:
+            result = None  # a record the gradebook no longer has (a new gradebook): grade it again
+        final[student] = reports.final(result, mine) if result is not None else None
+    return final
+
+
+def _from_gradebook(standing):
+    from .grading import TestResult
+    parts = dict(course.PARTS)
+    tests = [TestResult(name, parts.get(name, "graded"), cell.score, cell.max_score, "", cell.scored, cell.manual)
+             for name, cell in standing.cells.items()]
+    order = [grade_id for grade_id, _ in course.PARTS]
+    tests.sort(key=lambda t: order.index(t.grade_id) if t.grade_id in order else len(order))
+    return Result(standing.student, GRADED, "graded outside the kit (no record in autograded/)", tests=tests,
+                  timestamp=standing.timestamp)
+
+
+def _no_submission(student, assignment):
+    """A student on the gradebook's roster who handed nothing in: 0, as `nbgrader export` lists them."""
+    from .grading import TestResult
+    tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "", False)
+             for c in assignment.tests()]
+    return Result(student, MISSING, NO_SUBMISSION, tests=tests)
+
+
+def write_feedback(course_dir, result, assignment):
+    """feedback/<student>/<assignment>/: the page, and what nbgrader release_feedback needs beside it."""
+    folder = feedback_folder(course_dir, result.student)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / f"{assignment.notebook}.html"
+    _replace(page, reports.feedback_page(result, assignment))
+    submitted = batch.submission_folder(course_dir, result.student)
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        source = submitted / name
+        if source.is_file():
+            _replace(folder / name, source.read_text())
+    # Submissions collected from an LMS have neither: release_feedback reads both for every student.
+    if not (folder / "timestamp.txt").exists():
+        _replace(folder / "timestamp.txt", result.timestamp or result.graded_at)
+    if not (folder / "submission_secret.txt").exists():
+        _replace(folder / "submission_secret.txt", secrets.token_hex(32))
+    return page
+
+
+def _replace(path, text):
+    """Write `text` to `path` atomically, and not at all when it is already there."""
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def publish(course_dir, assignment):
+    """Write the grades CSV, the class report and every feedback page from the gradebook.
+
+    Returns (results shown, CSV path, report path).
+    """
+    api = course.nbgrader_api(course_dir)
+    results = final_results(course_dir, api, assignment)
+    lms_ids = gradebook.lms_ids(api)
+    out = Path(course_dir) / "autograded"
+    out.mkdir(exist_ok=True)
+    csv_path, report = out / reports.GRADES_CSV, out / reports.REPORT_HTML
+    pages = [feedback_folder(course_dir, s) / f"{assignment.notebook}.html"
+             for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
+    digest = _digest(results, assignment, lms_ids)
+    stamp = out / PUBLISHED
+    if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, *pages)):
+        return results, csv_path, report  # nothing changed since the last time: the charts take a second
+    stamp.unlink(missing_ok=True)
+    reports.write_grades_csv(csv_path, results, assignment, lms_ids)
+    reports.write_class_report(out, results, assignment)
+    for result in results.values():
+        if result is not None and result.reason != NO_SUBMISSION:
+            write_feedback(course_dir, result, assignment)
+    stamp.write_text(digest)
+    return results, csv_path, report
+
+
+PUBLISHED = ".published"  # in autograded/: a digest of what the outputs were last written from
+
+
+def _digest(results, assignment, lms_ids):
+    """Changes when anything the outputs show changes, the kit's own page code included."""
+    digest = hashlib.sha256(assignment.fingerprint.encode())
+    digest.update(json.dumps(lms_ids, sort_keys=True).encode())
+    for student, result in sorted(results.items()):
+        digest.update(json.dumps([student, result.to_dict() if result else None], sort_keys=True,
+                                 default=str).encode())
+    for module in (reports, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
