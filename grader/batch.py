@@ -176,15 +176,19 @@ def stored_result(course_dir, student):
 def _local_results(assignment, submissions, jobs):
     """Yield (submission, result) from a pool of `jobs` warm worker processes."""
     context = warm.context()
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+    pool = None
     try:
-        futures = {pool.submit(_grade_installed, s): s for s in submissions}
+        with warm.interrupts_held():  # the pool starts its workers as the work is submitted
+            pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+            futures = {pool.submit(_grade_installed, s): s for s in submissions}
         for future in as_completed(futures):
             yield futures[future], _result_of(future, futures[future], assignment)
     finally:
-        for process in list((pool._processes or {}).values()):
-            process.kill()  # only matters when interrupted: finished workers are already idle
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
+                for process in list((pool._processes or {}).values()):
+                    process.kill()  # only matters when interrupted: finished workers are already idle
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 _installed = None
@@ -384,6 +388,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
             done.add(submission.student)
             if bar:
                 bar.update(submission.student, result.status)
+            warm.check_interrupt()
     except KeyboardInterrupt:
         batch.pending = [s.student for s in submissions if s.student not in done]
         for student in batch.pending:

@@ -219,12 +219,24 @@ def _check_args(args):
 
 
 def main(argv=None):
+    import signal
     from sqlalchemy.exc import DatabaseError
+
+    from . import warm
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, warm.on_interrupt)  # from here on, Ctrl-C is handled below
+    python_hook = sys.unraisablehook
+    # ...and not also printed by Python when it lands in a garbage-collection callback.
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else python_hook(u)
 
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        if code != INTERRUPTED:
+            warm.check_interrupt()  # a Ctrl-C that Python dropped (see warm.on_interrupt) still counts
+        return code
     except (KitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -502,7 +502,8 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     process = context.Process(target=_sandbox_main, daemon=False,
                               args=(writer, status_writer, cells, files, limits, probes, confine,
                                     use_user_namespace))
-    process.start()
+    with warm.interrupts_held():
+        process.start()
     writer.close()
     status_writer.close()
     fd = reader.fileno()

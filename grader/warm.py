@@ -11,6 +11,7 @@ This module imports nothing heavy, so calling it first costs nothing.
 """
 import multiprocessing
 import os
+import signal
 
 # What the fork server may inherit of the environment: where things are, and the locale.
 _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
@@ -18,11 +19,16 @@ _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XD
 
 
 def context():
+    import threading
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["grader.execute", "grader.grading"])
     saved = dict(os.environ)
+    # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
+    # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:
         os.environ.clear()
         os.environ.update({k: v for k, v in saved.items() if k in _KEPT or k.startswith("LC_")})
@@ -30,4 +36,34 @@ def context():
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        if in_main:
+            signal.signal(signal.SIGINT, handler)
     return ctx
+
+
+class interrupts_held:
+    """Hold Ctrl-C back for a short critical step: starting a process from the fork server (one
+    interrupted while its start-up data is sent prints a traceback), or stopping the workers.
+    The interrupt arrives as soon as the block ends."""
+
+    def __enter__(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+interrupted = False  # set by on_interrupt: Ctrl-C was pressed during this command
+
+
+def on_interrupt(signum, frame):
+    """The command line's SIGINT handler. Python drops an exception raised while a weak reference's
+    callback runs, so the flag keeps the interrupt for `check_interrupt` to raise again."""
+    global interrupted
+    interrupted = True
+    raise KeyboardInterrupt
+
+
+def check_interrupt():
+    if interrupted:
+        raise KeyboardInterrupt

@@ -52,3 +52,17 @@ def samples_course(tmp_path_factory):
     code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
     assert code == cli.NEEDS_ATTENTION  # the broken samples need attention
     return course_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_scratch_left_behind():
+    """The suite leaves none of the kit's scratch folders in the temporary folder (SIGKILLed graders
+    included: the next run sweeps theirs, and so does this check at the end)."""
+    import tempfile
+    from grader import batch
+    folder = Path(tempfile.gettempdir())
+    before = set(folder.glob(f"{batch.SCRATCH}*"))
+    yield
+    batch.sweep_scratch()
+    left = set(folder.glob(f"{batch.SCRATCH}*")) - before
+    assert not left, f"scratch folders left behind by the test suite: {sorted(map(str, left))}"

@@ -51,25 +51,55 @@ def open_page(driver, path, shots, name):
     return images, text
 
 
-def test_class_report_renders_with_its_plots(browser, samples_course, tmp_path):
+def test_class_report_renders_with_its_charts(browser, samples_course, tmp_path):
     images, text = open_page(browser, samples_course / "autograded" / "class_report.html", tmp_path, "report")
     assert browser.title == "Class report: rnn_step_by_step"
-    assert len(images) == 3
-    for src, complete, width in images:
-        assert complete and width > 0, f"plot {src} did not load"
+    charts = browser.execute_script("return document.querySelectorAll('figure svg').length;")
+    assert charts == 3 and images == []
     assert "Pass rate per function" in text and "Needs your attention" in text
     lines, numbers = hidden_text(samples_course)
     assert not [line for line in lines if line in text]
     assert not [n for n in numbers if n in text]
 
 
+# Every piece of chart text as the browser lays it out: (chart, text, height in px, inside the chart's box).
+_CHART_TEXT = """
+return Array.from(document.querySelectorAll('figure svg')).map((svg, chart) => {
+  const box = svg.getBoundingClientRect();
+  return Array.from(svg.querySelectorAll('text')).map(t => {
+    const r = t.getBoundingClientRect();
+    return [chart, t.textContent, r.height,
+            r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1];
+  });
+}).flat();
+"""
+
+
+def test_class_report_chart_labels_are_legible_whole_and_count_in_whole_students(browser, samples_course, tmp_path):
+    """In Chromium at a laptop's width: every label of every chart is at least 12 px high (about a
+    body text's size) and lies wholly inside its chart; the axes that count students show integers."""
+    browser.set_window_size(1280, 900)
+    browser.get((samples_course / "autograded" / "class_report.html").as_uri())
+    texts = browser.execute_script(_CHART_TEXT)
+    browser.save_screenshot(str(tmp_path / "report_charts.png"))
+    assert len(texts) > 30
+    small = [(c, t, round(h, 1)) for c, t, h, _ in texts if h < 12]
+    assert small == [], f"chart text too small to read: {small[:8]}"
+    cut = [(c, t) for c, t, _, inside in texts if not inside]
+    assert cut == [], f"chart text cut off at the chart's edge: {cut[:8]}"
+    counts = [t for c, t, _, _ in texts if c in (0, 2) and re.fullmatch(r"[\d.\u2212-]+", t)]
+    assert counts and all(re.fullmatch(r"\d+", t) for t in counts), f"fractions of students: {counts}"
+
+
 @pytest.mark.parametrize("student", sorted(SAMPLES))
 def test_feedback_page_renders_and_hides_the_hidden_tests(browser, samples_course, tmp_path, student):
-    page = batch.autograded_folder(samples_course, student) / "feedback.html"
+    page = samples_course / "feedback" / student / "rnn_step_by_step" / "rnn_step_by_step.html"
     images, text = open_page(browser, page, tmp_path, student)
     assert browser.title == "Feedback: rnn_step_by_step"
     assert all(complete and width > 0 for _, complete, width in images)
     assert student in text and "Graded functions" in text
+    for internal in ("TimedOutBefore", "master", "NotRun", "ask the student", "grader error"):
+        assert internal not in text, f"{internal!r} is not for students"
     for function in ("rnn_cell_forward", "lstm_backward"):
         assert function in text
     lines, numbers = hidden_text(samples_course)

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, make_course_copy
 from grader import cli
 
@@ -139,3 +141,53 @@ def test_the_course_is_found_from_any_folder_inside_it_and_hints_work_as_printed
     result = subprocess.run([str(command), "--course-dir", str(course_dir), "grade"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert f"--course-dir {course_dir} collect" in result.stderr, result.stderr
+
+
+def _session_processes(sid):
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(entry.name)
+    return alive
+
+
+@pytest.fixture(scope="module")
+def busy_course(tmp_path_factory):
+    """A released course with 16 submissions: a few seconds of grading to interrupt."""
+    from conftest import SAMPLES
+    from grader import release, submissions
+    course_dir = make_course_copy(tmp_path_factory.mktemp("busy") / "course")
+    release.generate(course_dir)
+    for i in range(16):
+        submissions.write(SAMPLES["sample_correct"][1], course_dir, f"student{i:02}")
+    return course_dir
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.6, 1.5, 3.0, 6.0])
+def test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing(busy_course, tmp_path, delay):
+    """Ctrl-C (SIGINT to the whole foreground process group, as a terminal sends it) while loading,
+    preparing, grading or publishing: a short message, exit 130, no process and no scratch folder left."""
+    import os
+    import signal
+    import time
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(busy_course), "grade",
+                                "--force"], env=dict(os.environ, TMPDIR=str(scratch)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("grading [")]
+    assert process.returncode == 130, (delay, process.returncode, err[-3000:])
+    assert "Traceback" not in err and len(lines) <= 3, (delay, err[-3000:])
+    deadline = time.monotonic() + 10
+    while _session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_processes(process.pid) == [], "a process of the interrupted run is still alive"
+    assert list(scratch.iterdir()) == [], f"scratch left behind: {list(scratch.iterdir())}"

@@ -348,7 +348,8 @@ def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
     assert hidden and numbers
     for student in list(VERDICT_TRICKS) + list(REACH_TRIES):
         folder = attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT
-        texts = [_outputs(attacked, student), (folder / "feedback.html").read_text(),
+        page = attacked["course_dir"] / "feedback" / student / course.ASSIGNMENT / f"{course.NOTEBOOK}.html"
+        texts = [_outputs(attacked, student), page.read_text(),
                  (folder / batch.RESULT_FILE).read_text()]
         for text in texts:
             assert not any(line in text for line in hidden), student
