@@ -108,13 +108,51 @@ def plot(measured, path):
     fig.savefig(path, dpi=100, metadata={"Software": None})
 
 
+def idle_seconds(course_dir, repeats=5):
+    """How long `grade` takes when there is nothing to grade, as an instructor runs it (a new process each
+    time, imports included): the median of `repeats` runs."""
+    import statistics
+    import subprocess
+    import sys
+
+    times = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade"],
+                       capture_output=True, check=False)
+        times.append(time.monotonic() - started)
+    return round(statistics.median(times), 2)
+
+
+def idle_only(n=200, jobs=None, write_docs=True):
+    """`benchmark --idle`: grade n submissions once, then time a `grade` with nothing to do."""
+    import os
+
+    made = build_batch(n)
+    workdir = Path(tempfile.mkdtemp(prefix=f"rnn-grader-benchmark-{os.getpid()}-"))
+    try:
+        _, kit_dir, _ = prepare(workdir, made)
+        from . import cli
+        print(f"Grading {n} submissions once ...", flush=True)
+        cli.grade_and_report(kit_dir, jobs=jobs)
+        seconds = idle_seconds(kit_dir)
+        print(f"\n`grade` with nothing to do, {n} students graded: {seconds:.2f} s (median of 5 runs)")
+        if write_docs:
+            DOCS.mkdir(exist_ok=True)
+            (DOCS / "benchmark_idle.json").write_text(json.dumps({"n": n, "idle_seconds": seconds}, indent=1) + "\n")
+            print(f"wrote {DOCS / 'benchmark_idle.json'}")
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
     import os
 
     made = build_batch(n)
     kinds = {s: k for s, (k, _) in made.items()}
     owned = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="rnn-benchmark-"))
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"rnn-grader-benchmark-{os.getpid()}-"))
     try:
         print(f"Building {n} submissions in {workdir} ...", flush=True)
         stock_dir, kit_dir, loose_dir = prepare(workdir, made)
@@ -132,6 +170,9 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
+        idle = idle_seconds(kit_dir)
+        print(f"  nothing left to grade: `grade` answers in {idle:.2f} s", flush=True)
+
         print(f"Kit: python -m grader grade --unconfined, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
         cli.grade_and_report(loose_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout), confine=False)
@@ -145,7 +186,7 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
         measured = {"n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
-                    "unconfined_seconds": round(loose_seconds, 1),
+                    "unconfined_seconds": round(loose_seconds, 1), "idle_seconds": idle,
                     "confinement_ms_per_submission": round(1000 * (kit_seconds - loose_seconds) / n, 1),
                     "ratio": round(stock_seconds / kit_seconds, 1), "identical": identical,
                     "compared": identical + len(differences), "differences": len(differences),
@@ -156,6 +197,7 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
         print(f"kit grader, sandboxed:    {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
         print(f"kit grader, unconfined:   {loose_seconds:8.1f} s  ({loose_seconds / n:.3f} s per submission)")
         print(f"ratio (stock / sandboxed): {measured['ratio']:7.1f}x")
+        print(f"a `grade` with nothing to do: {idle:.2f} s")
         print(f"confinement costs {measured['confinement_ms_per_submission']:.1f} ms per "
               "submission (wall clock, both workers busy)")
         print(f"per-test scores identical on {identical} of {measured['compared']} submissions stock could grade"

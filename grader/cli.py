@@ -109,6 +109,8 @@ def cmd_collect(args):
 
 def cmd_benchmark(args):
     from . import benchmark
+    if args.idle:
+        return benchmark.idle_only(args.n, args.jobs)
     return benchmark.main(args.n, args.workdir, args.cell_timeout, args.jobs)
 
 
@@ -191,6 +193,8 @@ def build_parser():
             p.add_argument("--cell-timeout", type=float, default=10.0,
                            help="per-cell timeout for both graders (default 10)")
             p.add_argument("--jobs", type=int, default=None, help="the kit's workers (default: one per core)")
+            p.add_argument("--idle", action="store_true",
+                           help="only time a `grade` with nothing to do, after grading the batch once")
     return parser
 
 

@@ -330,8 +330,10 @@ def _judge_outside(nb, assignment, run, result):
         passed_inside = not any(o.output_type == "error" for o in cell.outputs)
         if not passed_inside:
             continue  # it scores nothing already; the outside verdict cannot add points
+        # The grader's own replay on size-capped outputs takes well under a second; its limit is not the
+        # student's cell timeout, which can be set far lower than that.
         judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers,
-                                assignment.limits.cell_timeout)
+                                max(assignment.limits.cell_timeout, verdict.REPLAY_SECONDS))
         if judged.passed:
             continue
         evalue = strip_hidden_lines(judged.evalue, assignment)

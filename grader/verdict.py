@@ -219,6 +219,9 @@ def record(cells, master_cells, files, folder):
 
 # ---------------------------------------------------------------- 3. replay, with the student's outputs
 
+REPLAY_SECONDS = 10.0  # the least time a replay is given (see grading._judge_outside)
+
+
 @dataclass
 class Verdict:
     grade_id: str

@@ -124,7 +124,7 @@ def test_the_course_is_found_from_any_folder_inside_it_and_hints_work_as_printed
     command = Path(sys.executable).with_name("rnn-grader")
     assert command.exists(), "the kit is installed into its environment (pip install -e . from requirements.txt)"
     course_dir = tmp_path / "course"
-    shutil.copytree(graded_course, course_dir)
+    shutil.copytree(graded_course, course_dir, ignore=shutil.ignore_patterns("submitted", "autograded"))
     inside = course_dir / "source" / "rnn_step_by_step"
     result = subprocess.run([str(command), "grade"], cwd=inside, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "nothing to grade" in result.stderr, result.stderr

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, stock
+from conftest import DEMO_LIMITS, make_course_copy, write_samples
+from grader import cli, course, release, stock
 
 BIN = Path(sys.executable).parent
 NOTEBOOK_HTML = f"{course.NOTEBOOK}.html"
@@ -105,11 +106,13 @@ class Formgrader:
 
 
 @pytest.fixture(scope="module")
-def hand_graded(samples_course, tmp_path_factory):
-    """The graded samples, then graded by hand in formgrader, then published."""
+def hand_graded(tmp_path_factory):
+    """The samples graded by the kit, then graded by hand in formgrader, then published."""
     scratch = tmp_path_factory.mktemp("formgrader")
-    course_dir = scratch / "course"
-    shutil.copytree(samples_course, course_dir)
+    course_dir = make_course_copy(scratch / "course")
+    release.generate(course_dir)
+    write_samples(course_dir)
+    assert cli.grade_and_report(course_dir, limits=DEMO_LIMITS) == cli.NEEDS_ATTENTION
     server = Formgrader(course_dir, scratch)
     try:
         # The submission the kit could not open is shown by formgrader (it was an HTTP 500 before).
