@@ -197,7 +197,7 @@ _installed = None
 def _install(assignment):
     global _installed
     _installed = assignment
-    warm.context()  # this worker's own fork server for the sandboxes, warming up while the canary runs
+    warm.context(quiet=True)  # this worker's own fork server for the sandboxes, warming up while the canary runs
 
 
 def _grade_installed(submission):

@@ -63,7 +63,7 @@ def _from_gradebook(standing):
 def _no_submission(student, assignment):
     """A student on the gradebook's roster who handed nothing in: 0, as `nbgrader export` lists them."""
     from .grading import TestResult
-    tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "", False)
+    tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "nothing handed in")
              for c in assignment.tests()]
     return Result(student, MISSING, NO_SUBMISSION, tests=tests)
 

@@ -18,7 +18,10 @@ _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XD
          "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VIRTUAL_ENV"}
 
 
-def context():
+def context(quiet=False):
+    """The fork server's context, started if need be. `quiet`: the server and its children write
+    nothing to the terminal (for pool workers, whose sandboxes report through their own pipes, and
+    which are killed mid-start when the run is interrupted)."""
     import threading
     from multiprocessing import forkserver
 
@@ -32,7 +35,11 @@ def context():
     try:
         os.environ.clear()
         os.environ.update({k: v for k, v in saved.items() if k in _KEPT or k.startswith("LC_")})
-        forkserver.ensure_running()
+        if quiet:
+            with _stderr_to_devnull():
+                forkserver.ensure_running()
+        else:
+            forkserver.ensure_running()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -67,3 +74,17 @@ def on_interrupt(signum, frame):
 def check_interrupt():
     if interrupted:
         raise KeyboardInterrupt
+
+
+class _stderr_to_devnull:
+    """File descriptor 2 on /dev/null for the block: what a process started in it inherits."""
+
+    def __enter__(self):
+        self.saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
