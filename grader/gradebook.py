@@ -227,7 +227,6 @@ class Standing:
     late_penalty: float
     max_score: float
     timestamp: str = ""
-    seconds_late: float = 0.0
     needs_manual_grade: bool = False
 
     @property
@@ -237,28 +236,44 @@ class Standing:
 
 
 def standings(api, assignment, notebook):
-    """student -> Standing, for every submission of `assignment` in the gradebook."""
-    from nbgrader.api import MissingEntry
+    """student -> Standing, for every submission of `assignment` in the gradebook.
 
-    found = {}
+    Three queries over nbgrader's own mapped tables (walking the ORM objects instead costs a query per
+    grade: seconds for a class). Scores follow nbgrader's `Grade.score`: the manual score if there is
+    one, else the automatic one, plus extra credit; 0 when neither is set.
+    """
+    from nbgrader.api import (Assignment, BaseCell, Comment, Grade, GradeCell, Notebook, SubmittedAssignment,
+                              SubmittedNotebook)
+
     with open_gradebook(api) as gb:
-        try:
-            submitted = gb.find_assignment(assignment).submissions
-        except MissingEntry:
-            return found
-        for submission in submitted:
-            try:
-                nb = gb.find_submission_notebook(notebook, assignment, submission.student_id)
-            except MissingEntry:
-                continue
-            cells = {g.name: CellGrade(float(g.score or 0.0), float(g.max_score),
-                                       g.auto_score is not None or g.manual_score is not None,
-                                       g.manual_score is not None, float(g.extra_credit or 0.0))
-                     for g in nb.grades}
-            comments = {c.name: c.manual_comment for c in nb.comments if (c.manual_comment or "").strip()}
-            found[submission.student_id] = Standing(
-                submission.student_id, cells, comments, float(submission.score),
-                float(submission.late_submission_penalty or 0.0), float(submission.max_score),
-                str(submission.timestamp or ""), float(submission.total_seconds_late or 0.0),
-                bool(submission.needs_manual_grade))
+        def query(*columns):
+            return (gb.db.query(*columns).select_from(SubmittedNotebook)
+                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                    .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                    .filter(Assignment.name == assignment, Notebook.name == notebook))
+
+        found = {student: Standing(student, {}, {}, 0.0, float(penalty or 0.0), 0.0, str(stamp or ""))
+                 for student, penalty, stamp in query(SubmittedAssignment.student_id,
+                                                      SubmittedNotebook.late_submission_penalty,
+                                                      SubmittedAssignment.timestamp)}
+        grades = (query(SubmittedAssignment.student_id, GradeCell.name, GradeCell.max_score, Grade.auto_score,
+                        Grade.manual_score, Grade.extra_credit, Grade.needs_manual_grade)
+                  .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
+                  .join(GradeCell, Grade.cell_id == GradeCell.id))
+        for student, name, max_score, auto, manual, extra, needs_manual in grades:
+            extra = float(extra or 0.0)
+            given = manual if manual is not None else auto
+            score = float(given) + extra if given is not None else 0.0
+            mine = found[student]
+            mine.cells[name] = CellGrade(score, float(max_score), given is not None, manual is not None, extra)
+            mine.raw_score += score
+            mine.max_score += float(max_score)
+            mine.needs_manual_grade |= bool(needs_manual)
+        comments = (query(SubmittedAssignment.student_id, BaseCell.name, Comment.manual_comment)
+                    .join(Comment, Comment.notebook_id == SubmittedNotebook.id)
+                    .join(BaseCell, Comment.cell_id == BaseCell.id))
+        for student, name, text in comments:
+            if (text or "").strip():
+                found[student].comments[name] = text
     return found

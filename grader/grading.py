@@ -18,6 +18,7 @@ in the README:
 - cells run in a sandboxed IPython shell instead of a Jupyter kernel.
 """
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -83,9 +84,9 @@ class Assignment:
     helpers: str = ""              # folder for the trusted copies of the helper files (see verdict.py)
     confine: bool = True           # run student code in the sandbox (False only with --unconfined)
 
-    @property
+    @functools.cached_property
     def fingerprint(self):
-        """Changes when anything that decides a grade changes (not when limits do)."""
+        """Changes when anything that decides a grade changes (not when limits do). Computed once."""
         digest = hashlib.sha256()
         for cell in self.cells:
             digest.update(json.dumps(asdict(cell), sort_keys=True).encode())
