@@ -263,7 +263,8 @@ def _grade(assignment, submission, result):
         raise SandboxFailure(*run.sandbox_error)
     result.seconds = round(run.seconds, 3)
     _fill_outputs(nb, run)
-    tampered = _judge_outside(nb, assignment, run, result)
+    tampered, probe_timeouts = _judge_outside(nb, assignment, run, result)
+    run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result)
     _limit_output(nb)
     result.notebook = nbformat.writes(nb)
@@ -319,10 +320,12 @@ def _student_code(nb):
 def _judge_outside(nb, assignment, run, result):
     """Replay each test cell here on the student's outputs; a failure becomes the cell's last error.
 
-    Returns True when a test passed in the student's process but its visible checks
-    failed here on the same outputs: something in that process changed what the test saw.
+    Returns (tampered, timed out): tampered is True when a test passed in the student's process but
+    its visible checks failed here on the same outputs (something in that process changed what the
+    test saw); timed out lists the test cells whose functions ran out of time when the grader's calls
+    were answered.
     """
-    tampered = False
+    tampered, timed_out = False, []
     for index, cell in enumerate(nb.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         plan = assignment.plans.get(grade_id)
@@ -337,6 +340,8 @@ def _judge_outside(nb, assignment, run, result):
                                 max(assignment.limits.cell_timeout, verdict.REPLAY_SECONDS))
         if judged.passed:
             continue
+        if judged.kind == "missing" or judged.ename in ("CellTimeout", "TimedOutBefore"):
+            timed_out.append(index)  # the student's function ran out of time on the grader's calls
         evalue = strip_hidden_lines(judged.evalue, assignment)
         cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=evalue,
                                                    traceback=[f"{judged.ename}: {evalue}"]))
@@ -345,7 +350,7 @@ def _judge_outside(nb, assignment, run, result):
             result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "
                                 f"but the grader's own run of its checks on the same outputs failed "
                                 f"({judged.ename}: {evalue[:200]})")
-    return tampered
+    return tampered, timed_out
 
 
 def strip_hidden_lines(text, assignment):
