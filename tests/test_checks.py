@@ -88,15 +88,47 @@ def test_provided_sigmoid_never_overflows():
     np.testing.assert_allclose(values, [0.0, 1 / (1 + np.exp(30)), 0.5, 1 / (1 + np.exp(-30)), 1.0])
 
 
-def test_gradient_checker_catches_a_wrong_gradient(capsys):
+def test_gradient_checker_catches_a_wrong_gradient_and_prints_only_what_to_read(capsys):
     rng = np.random.RandomState(0)
     xt, a_prev, p, da = rng.randn(2, 3), rng.randn(4, 3), ref.random_rnn(rng, 2, 4, 2), rng.randn(4, 3)
     grads = ref.rnn_cell_backward(da, ref.rnn_cell_forward(xt, a_prev, p)[2])
     forward = lambda: ref.rnn_cell_forward(xt, a_prev, p)[0]  # noqa: E731
-    assert rnn_utils.gradient_check(forward, grads, {"dxt": xt, "dWaa": p["Waa"]}, da)
+    assert rnn_utils.gradient_check(forward, grads, {"dxt": xt, "dWaa": p["Waa"]}, da) is None  # no stray True
+    assert "All 2 gradients agree" in capsys.readouterr().out
     grads["dWaa"] = grads["dWaa"] * 1.01
-    assert not rnn_utils.gradient_check(forward, grads, {"dWaa": p["Waa"]}, da)
-    assert "FAIL" in capsys.readouterr().out
+    rnn_utils.gradient_check(forward, grads, {"dWaa": p["Waa"]}, da)
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1 of 1 gradients disagree" in out and "fix the forward function first" in out
+
+
+def test_gradient_checker_restores_its_input_when_the_function_raises():
+    x = np.arange(4.0).reshape(2, 2)
+    before = x.copy()
+    calls = []
+
+    def forward():
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("the student's forward failed")
+        return x * 2
+
+    with pytest.raises(ValueError):
+        rnn_utils.numerical_gradient(forward, x, np.ones((2, 2)))
+    assert np.array_equal(x, before), "the input was left nudged"
+
+
+def test_gradient_checker_does_not_fail_tiny_correct_gradients(capsys):
+    """A long sequence's da0 is tiny: rounding alone gives it a large relative error. The absolute
+    floor keeps a correct gradient from being reported as a FAIL."""
+    rng = np.random.RandomState(1)
+    x, a0, da = rng.randn(2, 3, 30), rng.randn(4, 3), rng.randn(4, 3, 30)
+    p = ref.random_rnn(rng, 2, 4, 2)
+    p["Waa"] /= 4  # a contracting recurrence: the gradient reaching a0 from 30 steps away vanishes
+    da[:, :, :-1] = 0  # only the last step's output matters
+    grads = ref.rnn_backward(da, ref.rnn_forward(x, a0, p)[2])
+    assert np.abs(grads["da0"]).max() < 1e-6
+    rnn_utils.gradient_check(lambda: ref.rnn_forward(x, a0, p)[0], grads, {"da0": a0}, da)
+    assert "FAIL" not in capsys.readouterr().out
 
 
 def test_a_copied_parameters_dict_in_the_cache_is_accepted():
@@ -107,3 +139,170 @@ def test_a_copied_parameters_dict_in_the_cache_is_accepted():
     rnn_checks.check_rnn_cell_forward((a_next, yt, (a_next, case["a_prev"], case["xt"], copied)), case)
     message = _failure(rnn_checks.check_rnn_cell_forward, (a_next, yt, (a_next, case["a_prev"], case["xt"], {})), case)
     assert "parameters dict" in message
+
+
+# ------------------------------------------------------------- issue 9: the typical mistakes
+
+def _run_test_cell(grade_id, functions, drop_visible_check=False):
+    """Run the master's test cell `grade_id` (visible and hidden parts) with `functions`."""
+    import os
+    from grader import notebook
+    cell = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id)
+    source = cell.source
+    if drop_visible_check:
+        source = "\n".join(line for line in source.splitlines() if not line.startswith("check_"))
+    namespace = dict(ref.FUNCTIONS, np=np)
+    namespace.update(functions)
+    here = os.getcwd()
+    os.chdir(course.SOURCE_DIR)
+    try:
+        exec(compile(source, grade_id, "exec"), namespace)
+    finally:
+        os.chdir(here)
+
+
+def _copying(function):
+    """A correct forward function whose caches hold copies of its inputs, as lists."""
+    def copies(value):
+        return {k: v.copy() for k, v in value.items()} if isinstance(value, dict) else \
+            value.copy() if isinstance(value, np.ndarray) else value
+
+    def wrapped(*args):
+        *outputs, cache = function(*args)
+        if isinstance(cache[0], list):  # (list of step caches, x): the sequence functions
+            cache = [[list(map(copies, step)) for step in cache[0]], cache[1].copy()]
+        else:
+            cache = list(map(copies, cache))
+        return (*outputs, cache)
+    return wrapped
+
+
+def test_a_correct_solution_storing_copies_and_lists_passes_every_check_and_hidden_test(capsys):
+    cell = _copying(ref.rnn_cell_forward)
+    lstm_cell = _copying(ref.lstm_cell_forward)
+
+    def rnn_forward(x, a0, p):  # calls the copying cell, and returns lists
+        caches, a, ys, h = [], [], [], a0
+        for t in range(x.shape[2]):
+            h, y, cache = cell(x[:, :, t], h, p)
+            a.append(h)
+            ys.append(y)
+            caches.append(cache)
+        return np.stack(a, axis=2), np.stack(ys, axis=2), [caches, x.copy()]
+
+    def lstm_forward(x, a0, p):
+        caches, a, ys, cs, h, c = [], [], [], [], a0, np.zeros_like(a0)
+        for t in range(x.shape[2]):
+            h, c, y, cache = lstm_cell(x[:, :, t], h, c, p)
+            a.append(h)
+            cs.append(c)
+            ys.append(y)
+            caches.append(cache)
+        return np.stack(a, axis=2), np.stack(ys, axis=2), np.stack(cs, axis=2), [caches, x.copy()]
+
+    functions = {"rnn_cell_forward": cell, "lstm_cell_forward": lstm_cell, "rnn_forward": rnn_forward,
+                 "lstm_forward": lstm_forward}
+    for name in functions:
+        _run_test_cell(f"test_{name}", functions)
+        assert "all checks passed" in capsys.readouterr().out, name
+
+
+def _lstm_forward_with_one_cell_state_array(x, a0, p):
+    """A real mistake: c_next updated in place, so every step's cache holds the same, final, array."""
+    n_a, m, T_x = a0.shape[0], x.shape[1], x.shape[2]
+    a, c, y, caches = np.zeros((n_a, m, T_x)), np.zeros((n_a, m, T_x)), None, []
+    ys = []
+    a_next, c_next = a0, np.zeros((n_a, m))
+    for t in range(T_x):
+        a_next, c_new, yt, cache = ref.lstm_cell_forward(x[:, :, t], a_next, c_next, p)
+        c_next[:] = c_new
+        a[:, :, t], c[:, :, t] = a_next, c_next
+        ys.append(yt)
+        caches.append(cache)
+    return a, np.stack(ys, axis=2), c, (caches, x)
+
+
+def test_a_cache_overwritten_by_a_later_step_fails_the_check_and_the_hidden_test():
+    functions = {"lstm_forward": _lstm_forward_with_one_cell_state_array}
+    with pytest.raises(AssertionError) as info:  # CheckFailed, from the cell's own import of rnn_checks
+        _run_test_cell("test_lstm_forward", functions)
+    message = str(info.value)
+    assert "caches[0][0][3] (c_prev of time step t = 0)" in message and "overwrote" in message
+    with pytest.raises(AssertionError, match="the cache of step"):
+        _run_test_cell("test_lstm_forward", functions, drop_visible_check=True)
+
+
+def test_a_transposed_gradient_gets_the_shape_message_before_any_value_is_printed(capsys):
+    case = rnn_checks.seeded_case("rnn_cell_backward")
+    grads = ref.rnn_cell_backward(case["da_next"], rnn_checks.rnn_cell_cache(case))
+    grads["dWax"] = grads["dWax"].T
+
+    def rnn_cell_backward(da_next, cache):
+        return grads
+
+    with pytest.raises(AssertionError) as info:  # CheckFailed, from the cell's own import of rnn_checks
+        _run_test_cell("test_rnn_cell_backward", {"rnn_cell_backward": rnn_cell_backward})
+    assert 'gradients["dWax"] has shape (3, 5); expected (5, 3) = (n_a, n_x)' in str(info.value)
+    assert "gradients" not in capsys.readouterr().out, "nothing was printed before the shape message"
+
+
+def _lstm_cell_grads():
+    case = rnn_checks.seeded_case("lstm_cell_backward")
+    return case, ref.lstm_cell_backward(case["da_next"], case["dc_next"], rnn_checks.lstm_cell_cache(case))
+
+
+@pytest.mark.parametrize("gate,label", [("f", "forget gate"), ("i", "update gate"), ("c", "candidate value"),
+                                        ("o", "output gate")])
+def test_a_mistake_in_one_gates_derivative_is_reported_as_that_gate(gate, label):
+    """A wrong derivative of one gate changes its weight and bias gradients and the input gradients
+    (through that gate's weights), nothing else: the check names the gate, not dxt."""
+    case, g = _lstm_cell_grads()
+    for key in (f"dW{gate}", f"db{gate}", "dxt", "da_prev"):
+        g[key] = g[key] * 1.3 + 0.01
+    message = _failure(rnn_checks.check_lstm_cell_backward, g, case)
+    assert message.startswith(f'gradients["dW{gate}"]') and f"only the {label} is wrong" in message
+
+
+def test_a_wrong_dc_is_reported_as_the_part_the_three_gates_share():
+    case, g = _lstm_cell_grads()
+    for key in ("dWf", "dbf", "dWi", "dbi", "dWc", "dbc", "dc_prev", "dxt", "da_prev"):
+        g[key] = g[key] * 0.7
+    message = _failure(rnn_checks.check_lstm_cell_backward, g, case)
+    assert "dWo is right" in message and "dc = dc_next + da_next" in message
+
+
+def test_wrong_weight_slices_with_right_gates_are_named():
+    case, g = _lstm_cell_grads()
+    g["dxt"] = g["dxt"] + 0.5
+    message = _failure(rnn_checks.check_lstm_cell_backward, g, case)
+    assert message.startswith('gradients["dxt"]') and "W[:, n_a:]" in message
+
+
+def test_lstm_backward_names_the_gate_too():
+    case = rnn_checks.seeded_case("lstm_backward")
+    g = ref.lstm_backward(case["da"], rnn_checks.lstm_caches(case))
+    for key in ("dWi", "dbi", "dx", "da0"):
+        g[key] = g[key] * 1.2 + 0.01
+    message = _failure(rnn_checks.check_lstm_backward, g, case)
+    assert message.startswith('gradients["dWi"]') and "only the update gate is wrong" in message
+
+
+def _lstm_cell_with(change):
+    """lstm_cell_forward's outputs on the seeded case, with the gates recomputed by `change`."""
+    case = rnn_checks.seeded_case("lstm_cell_forward")
+    p = case["parameters"]
+    concat = change(np.concatenate((case["a_prev"], case["xt"])))
+    ft = rnn_utils.sigmoid(p["Wf"] @ concat[0] + concat[1] * p["bf"])
+    result = ref.lstm_cell_forward(case["xt"], case["a_prev"], case["c_prev"], p)
+    cache = list(result[3])
+    cache[4] = ft
+    return case, (*result[:3], tuple(cache))
+
+
+def test_a_missing_bias_and_a_reversed_concatenation_get_their_own_hints():
+    case, result = _lstm_cell_with(lambda s: (s, 0.0))
+    assert "is the bias bf missing" in _failure(rnn_checks.check_lstm_cell_forward, result, case)
+    n_a = case["a_prev"].shape[0]
+    case, result = _lstm_cell_with(lambda s: (np.concatenate((s[n_a:], s[:n_a])), 1.0))
+    message = _failure(rnn_checks.check_lstm_cell_forward, result, case)
+    assert "concat = [a_prev; xt]" in message and "the forget gate" in message

@@ -77,7 +77,7 @@ def seeded_case(name):
         x, a0 = r(3, 10, 7), r(5, 10)
         case = {"x": x, "a0": a0, "parameters": _lstm_parameters(rng, 5, 3, 2)}
         if name == "lstm_backward":
-            # One upstream gradient per time step: T_x = 7, like x (see ERRATA.md).
+            # One upstream gradient per time step: T_x = 7, like x.
             case["da"] = r(5, 10, 7)
         return case
     raise KeyError(f"no seeded case called {name!r}")
@@ -183,6 +183,14 @@ def matches(got, want):
             and bool(np.allclose(got, want, rtol=RTOL, atol=ATOL)))
 
 
+def check_shape(name, got, shape, dims=""):
+    """Raise CheckFailed unless `got` is a numpy array of `shape` (dims names it, e.g. "= (n_a, m)")."""
+    if not isinstance(got, np.ndarray):
+        raise CheckFailed(f"{name} should be a numpy array, but it is a {type(got).__name__}.")
+    if got.shape != tuple(shape):
+        raise CheckFailed(f"{name} has shape {got.shape}; expected {tuple(shape)} {dims}".rstrip() + ".")
+
+
 def check_array(name, got, want, dims="", time_axis=None, hint=None):
     """Raise CheckFailed naming what is wrong with `got`: its type, shape or first wrong value.
 
@@ -190,10 +198,7 @@ def check_array(name, got, want, dims="", time_axis=None, hint=None):
     time_axis -- the axis that indexes time steps, so the message can name the step
     hint      -- a likely cause, added to the message when the values are wrong
     """
-    if not isinstance(got, np.ndarray):
-        raise CheckFailed(f"{name} should be a numpy array, but it is a {type(got).__name__}.")
-    if got.shape != want.shape:
-        raise CheckFailed(f"{name} has shape {got.shape}; expected {want.shape} {dims}".rstrip() + ".")
+    check_shape(name, got, want.shape, dims)
     if not np.all(np.isfinite(got)):
         raise CheckFailed(f"{name} contains NaN or infinite values.")
     index = first_difference(got, want)
@@ -208,8 +213,10 @@ def check_array(name, got, want, dims="", time_axis=None, hint=None):
     raise CheckFailed(message)
 
 
-def check_tuple(name, got, length):
-    if not isinstance(got, tuple):
+def check_tuple(name, got, length, list_ok=False):
+    """`got` must be a tuple of `length` items (or a list, where `list_ok`: a cache may be either)."""
+    kinds = (tuple, list) if list_ok else (tuple,)
+    if not isinstance(got, kinds):
         raise CheckFailed(f"{name} should be a tuple, but it is a {type(got).__name__}.")
     if len(got) != length:
         raise CheckFailed(f"{name} should have {length} elements, but it has {len(got)}.")
@@ -224,7 +231,7 @@ def check_dict(name, got, keys):
 
 
 def _check_same(name, got, want):
-    """A cache entry must be the input itself (or equal to it)."""
+    """A cache entry must hold the input's values: the input itself, or a copy of it."""
     if got is want:
         return
     if isinstance(want, dict):
@@ -234,6 +241,44 @@ def _check_same(name, got, want):
             raise CheckFailed(f"{name} should be the parameters dict that was passed in.")
         return
     check_array(name, got, want)
+
+
+# What each function returns: (name, dimension names) for an array, (name, length) for a cache.
+_RETURNS = {
+    "rnn_cell_forward": [("a_next", "= (n_a, m)"), ("yt_pred", "= (n_y, m)"), ("cache", 4)],
+    "rnn_forward": [("a", "= (n_a, m, T_x)"), ("y_pred", "= (n_y, m, T_x)"), ("caches", 2)],
+    "lstm_cell_forward": [("a_next", "= (n_a, m)"), ("c_next", "= (n_a, m)"), ("yt", "= (n_y, m)"),
+                          ("cache", 10)],
+    "lstm_forward": [("a", "= (n_a, m, T_x)"), ("y", "= (n_y, m, T_x)"), ("c", "= (n_a, m, T_x)"),
+                     ("caches", 2)],
+}
+_GRADIENT_DIMS = {
+    "rnn_cell_backward": {"dxt": "= (n_x, m)", "da_prev": "= (n_a, m)", "dWax": "= (n_a, n_x)",
+                          "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"},
+    "rnn_backward": {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)", "dWax": "= (n_a, n_x)",
+                     "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"},
+}
+
+
+def check_shapes(name, result):
+    """Type and shape of every part of what `name` returned, before any of it is printed or indexed:
+    a wrong shape gets its own message instead of an IndexError in a printing line."""
+    if name in _RETURNS:
+        parts = _RETURNS[name]
+        check_tuple(f"{name}(...)'s return value", result, len(parts))
+        want = expected(name)
+        for value, (label, spec) in zip(result, parts):
+            if isinstance(spec, int):
+                check_tuple(label, value, spec, list_ok=True)
+            else:
+                check_shape(label, value, want[label].shape, spec)
+        return
+    want = expected(name + "_grads")
+    check_dict(f"{name}'s return value", result, list(want))
+    dims = _GRADIENT_DIMS.get(name) or {**_LSTM_GRAD_DIMS, "dxt": "= (n_x, m)", "dc_prev": "= (n_a, m)",
+                                        "dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)"}
+    for key in want:
+        check_shape(f'gradients["{key}"]', result[key], want[key].shape, dims.get(key, ""))
 
 
 def _passed(label):
@@ -257,23 +302,37 @@ def check_rnn_cell_forward(result, case):
     if isinstance(yt_pred, np.ndarray) and yt_pred.ndim == 2 and not np.allclose(yt_pred.sum(axis=0), 1):
         hint = "the columns of yt_pred do not sum to 1: apply softmax (it works over axis 0)."
     check_array("yt_pred", yt_pred, want["yt_pred"], "= (n_y, m)", hint=hint)
-    check_tuple("cache", cache, 4)
+    check_tuple("cache", cache, 4, list_ok=True)
     for i, (label, value) in enumerate([("a_next", a_next), ("a_prev", case["a_prev"]),
                                         ("xt", case["xt"]), ("parameters", case["parameters"])]):
         _check_same(f"cache[{i}] (should be {label})", cache[i], value)
     _passed("rnn_cell_forward")
 
 
-def _check_caches_pair(caches, x, T_x, step_length):
-    check_tuple("caches", caches, 2)
+def _check_caches_pair(caches, x, step_length, steps_want):
+    """caches = (list of per-step caches, x), checked entry by entry against what each step should hold.
+
+    steps_want -- one list per time step of (entry index, label, expected value). A cache that holds
+    an array a later step overwrote (a view, or one array reused) fails here, naming its step.
+    """
+    T_x = len(steps_want)
+    check_tuple("caches", caches, 2, list_ok=True)
     steps, x_cached = caches
-    if not isinstance(steps, list):
+    if not isinstance(steps, (list, tuple)):
         raise CheckFailed(f"caches[0] should be the list of per-step caches, but it is a {type(steps).__name__}.")
     if len(steps) != T_x:
         raise CheckFailed(f"caches[0] should hold one cache per time step ({T_x}), but it holds {len(steps)}.")
-    for t, step in enumerate(steps):
-        check_tuple(f"caches[0][{t}]", step, step_length)
     _check_same("caches[1] (should be x)", x_cached, x)
+    for t, (step, want) in enumerate(zip(steps, steps_want)):
+        check_tuple(f"caches[0][{t}]", step, step_length, list_ok=True)
+        for i, label, value in want:
+            try:
+                _check_same(f"caches[0][{t}][{i}] ({label} of time step t = {t})", step[i], value)
+            except CheckFailed as failure:
+                raise CheckFailed(f"{failure}\nHint: the cache of step {t} must keep that step's own values. "
+                                  "If they were right when the step ran, a later step overwrote them: "
+                                  "store fresh arrays (or copies), not views of one array that changes.") \
+                    from None
 
 
 def check_rnn_forward(result, case):
@@ -290,28 +349,32 @@ def check_rnn_forward(result, case):
     check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2, hint=hint)
     check_array("y_pred", y_pred, want["y_pred"], "= (n_y, m, T_x)", time_axis=2,
                 hint="store each step's prediction yt_pred at y_pred[:, :, t].")
-    _check_caches_pair(caches, case["x"], case["x"].shape[2], 4)
+    x, a_all = case["x"], want["a"]
+    a_prev = [case["a0"]] + [a_all[:, :, t] for t in range(x.shape[2] - 1)]
+    _check_caches_pair(caches, x, 4, [[(0, "a_next", a_all[:, :, t]), (1, "a_prev", a_prev[t]),
+                                       (2, "xt", x[:, :, t]), (3, "parameters", case["parameters"])]
+                                      for t in range(x.shape[2])])
     _passed("rnn_forward")
 
 
-_LSTM_GATES = [("ft", 4, "forget gate"), ("it", 5, "update gate"),
-               ("cct", 6, "candidate value c~"), ("ot", 7, "output gate")]
+_LSTM_GATES = [("ft", 4, "the forget gate"), ("it", 5, "the update gate"),
+               ("cct", 6, "the candidate value c~"), ("ot", 7, "the output gate")]
 
 
 def check_lstm_cell_forward(result, case):
     check_tuple("lstm_cell_forward(...)'s return value", result, 4)
     a_next, c_next, yt, cache = result
     want = expected("lstm_cell_forward")
-    check_tuple("cache", cache, 10)
+    check_tuple("cache", cache, 10, list_ok=True)
     # Gates first: a wrong gate explains wrong outputs better than the outputs do.
     for name, index, label in _LSTM_GATES:
         got = cache[index]
         if matches(got, want[name]):
             continue
-        hint = f"cache[{index}] should be {name}, the {label}."
+        hint = f"cache[{index}] should be {name}, {label}: " + _gate_cause(got, want[name], name)
         for other, other_index, other_label in _LSTM_GATES:
             if other != name and matches(got, want[other]):
-                hint = (f"cache[{index}] holds what {other} ({other_label}) should be: "
+                hint = (f"cache[{index}] holds the values {other} should have ({other_label}): "
                         "are two gates or their weights swapped, or the cache out of order?")
         if name == "cct" and isinstance(got, np.ndarray) and got.shape == want[name].shape \
                 and np.all((got > 0) & (got < 1)):
@@ -330,6 +393,21 @@ def check_lstm_cell_forward(result, case):
     _passed("lstm_cell_forward")
 
 
+def _gate_cause(got, want, name):
+    """Why a gate's values differ, from how they differ: a missing bias shifts every example alike."""
+    if not (isinstance(got, np.ndarray) and got.shape == want.shape and np.all(np.isfinite(got))):
+        return "check its formula."
+    low, high = (-1 + 1e-12, 1 - 1e-12) if name == "cct" else (1e-12, 1 - 1e-12)
+    undo = np.arctanh if name == "cct" else (lambda v: np.log(v / (1 - v)))  # back before tanh or sigmoid
+    shift = undo(np.clip(got, low, high)) - undo(np.clip(want, low, high))
+    bias = "bc" if name == "cct" else "b" + name[0]
+    if np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
+        return (f"before its activation it is off by the same amount for every example: is the bias {bias} "
+                "missing, or the wrong one?")
+    return (f"is W{bias[1]} applied to concat = [a_prev; xt] (a_prev on top, then xt: "
+            "np.concatenate((a_prev, xt), axis=0))?")
+
+
 def check_lstm_forward(result, case):
     check_tuple("lstm_forward(...)'s return value", result, 4)
     a, y, c, caches = result
@@ -345,7 +423,13 @@ def check_lstm_forward(result, case):
     check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2, hint=hint)
     check_array("y", y, want["y"], "= (n_y, m, T_x)", time_axis=2,
                 hint="store each step's prediction yt at y[:, :, t].")
-    _check_caches_pair(caches, case["x"], case["x"].shape[2], 10)
+    x, a_all, c_all = case["x"], want["a"], want["c"]
+    a_prev = [case["a0"]] + [a_all[:, :, t] for t in range(x.shape[2] - 1)]
+    c_prev = [np.zeros_like(case["a0"])] + [c_all[:, :, t] for t in range(x.shape[2] - 1)]
+    _check_caches_pair(caches, x, 10, [[(0, "a_next", a_all[:, :, t]), (1, "c_next", c_all[:, :, t]),
+                                        (2, "a_prev", a_prev[t]), (3, "c_prev", c_prev[t]),
+                                        (8, "xt", x[:, :, t]), (9, "parameters", case["parameters"])]
+                                       for t in range(x.shape[2])])
     _passed("lstm_forward")
 
 
@@ -359,12 +443,11 @@ def _check_gradients(label, gradients, want, dims, hints):
 
 
 def check_rnn_cell_backward(gradients, case):
-    dims = {"dxt": "= (n_x, m)", "da_prev": "= (n_a, m)", "dWax": "= (n_a, n_x)",
-            "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"}
-    common = "first find dtanh = (1 - a_next ** 2) * da_next, the gradient before tanh."
-    hints = {"dxt": "dxt = Wax.T @ dtanh; " + common, "da_prev": "da_prev = Waa.T @ dtanh; " + common,
-             "dWax": "dWax = dtanh @ xt.T", "dWaa": "dWaa = dtanh @ a_prev.T",
-             "dba": "dba sums dtanh over the examples: axis=1, keepdims=True."}
+    dims = _GRADIENT_DIMS["rnn_cell_backward"]
+    common = "first find dz = da_next * (1 - a_next ** 2), the gradient before tanh."
+    hints = {"dxt": "dxt = Wax.T @ dz; " + common, "da_prev": "da_prev = Waa.T @ dz; " + common,
+             "dWax": "dWax = dz @ xt.T; " + common, "dWaa": "dWaa = dz @ a_prev.T; " + common,
+             "dba": "dba sums dz over the examples: axis=1, keepdims=True."}
     _check_gradients("rnn_cell_backward", gradients, expected("rnn_cell_backward_grads"), dims, hints)
 
 
@@ -379,8 +462,7 @@ def _bptt_hint(got_dx, want_dx):
 
 def check_rnn_backward(gradients, case):
     want = expected("rnn_backward_grads")
-    dims = {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)", "dWax": "= (n_a, n_x)",
-            "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"}
+    dims = _GRADIENT_DIMS["rnn_backward"]
     bptt = _bptt_hint(gradients.get("dx") if isinstance(gradients, dict) else None, want["dx"])
     hints = {"dx": bptt, "da0": "da0 is the da_prev of the first time step (t = 0).",
              "dWax": "parameter gradients add up over all time steps."}
@@ -391,26 +473,74 @@ def check_rnn_backward(gradients, case):
 _LSTM_GRAD_DIMS = {"da_prev": "= (n_a, m)", "dWf": "= (n_a, n_a + n_x)", "dWi": "= (n_a, n_a + n_x)",
                    "dWc": "= (n_a, n_a + n_x)", "dWo": "= (n_a, n_a + n_x)", "dbf": "= (n_a, 1)",
                    "dbi": "= (n_a, 1)", "dbc": "= (n_a, 1)", "dbo": "= (n_a, 1)"}
+# Each gate's weight and bias gradients, in the order that diagnoses best: the output gate needs
+# only da_next; the other three share dc, the whole gradient reaching c_next.
+_GATES_BACKWARD = [("o", "the output gate", "dot = da_next * tanh(c_next) * ot * (1 - ot)"),
+                   ("c", "the candidate value", "dcct = dc * it * (1 - cct ** 2)"),
+                   ("i", "the update gate", "dit = dc * cct * it * (1 - it)"),
+                   ("f", "the forget gate", "dft = dc * c_prev * ft * (1 - ft)")]
+_DC = "dc = dc_next + da_next * ot * (1 - tanh(c_next) ** 2), the whole gradient reaching c_next"
+
+
+def _wrong(gradients, want):
+    """The keys whose arrays have the right shape and wrong values."""
+    return {k for k in want if isinstance(gradients.get(k), np.ndarray) and gradients[k].shape == want[k].shape
+            and not matches(gradients[k], want[k])}
+
+
+def _lstm_gate_hints(wrong, input_key):
+    """A hint per key from which gradients are wrong: one gate alone, the three that share dc, or the
+    input gradients alone (the gates are right, so the slicing of the weights is not)."""
+    gates = [g for g, _, _ in _GATES_BACKWARD if {f"dW{g}", f"db{g}"} & wrong]
+    hints = {}
+    for g, label, formula in _GATES_BACKWARD:
+        text = f"dW{g} and db{g} come from {label}'s gradient, {formula}"
+        if g != "o":
+            text += f", where {_DC}"
+        if set(gates) == {"c", "i", "f"}:
+            text = f"dWf, dWi and dWc are wrong but dWo is right: look at the part they share, {_DC}."
+        elif len(gates) == 1:
+            text = f"only {label} is wrong: " + text + ". Then dW = d(gate) @ concat.T, db sums it over axis 1."
+        hints[f"dW{g}"] = hints[f"db{g}"] = text
+    if not gates:
+        hints[input_key] = (f"every weight gradient is right, so look at how {input_key} is assembled: it "
+                            "uses the last n_x columns of each weight matrix, W[:, n_a:].T, times that gate's "
+                            "gradient, summed over the four gates.")
+        hints["da_prev"] = ("every weight gradient is right, so look at how da_prev is assembled: the first "
+                            "n_a columns of each weight matrix, W[:, :n_a].T, times that gate's gradient, "
+                            "summed over the four gates.")
+        hints["da0"] = hints["da_prev"].replace("da_prev is", "da0 (the da_prev of step 0) is")
+        hints["dc_prev"] = "dc_prev = dc * ft, where " + _DC + "."
+    return hints
+
+
+def _lstm_order(input_key, first_keys):
+    """Weight and bias gradients gate by gate first: they name the gate; the sums over gates come last."""
+    return [k for g, _, _ in _GATES_BACKWARD for k in (f"dW{g}", f"db{g}")] + first_keys + [input_key]
 
 
 def check_lstm_cell_backward(gradients, case):
+    want = expected("lstm_cell_backward_grads")
     dims = {"dxt": "= (n_x, m)", "dc_prev": "= (n_a, m)", **_LSTM_GRAD_DIMS}
-    ds = ("dc = dc_next + ot * (1 - tanh(c_next) ** 2) * da_next is the full gradient "
-          "reaching c_next; every gate gradient starts from it (except dot).")
-    hints = {key: ds for key in dims}
-    hints["dWo"] = hints["dbo"] = "dot = da_next * tanh(c_next) * ot * (1 - ot)."
-    hints["dxt"] = ("dxt uses the last n_x columns of each weight matrix: W[:, n_a:].T; " + ds)
-    hints["da_prev"] = ("da_prev uses the first n_a columns of each weight matrix: W[:, :n_a].T; " + ds)
-    _check_gradients("lstm_cell_backward", gradients, expected("lstm_cell_backward_grads"), dims, hints)
+    check_dict("lstm_cell_backward's return value", gradients, list(want))
+    hints = _lstm_gate_hints(_wrong(gradients, want), "dxt")
+    for key in _lstm_order("dxt", ["dc_prev", "da_prev"]):
+        check_array(f'gradients["{key}"]', gradients[key], want[key], dims[key], hint=hints.get(key))
+    _passed("lstm_cell_backward")
 
 
 def check_lstm_backward(gradients, case):
     want = expected("lstm_backward_grads")
     dims = {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)",
             **{k: v for k, v in _LSTM_GRAD_DIMS.items() if k != "da_prev"}}
-    bptt = _bptt_hint(gradients.get("dx") if isinstance(gradients, dict) else None, want["dx"])
+    check_dict("lstm_backward's return value", gradients, list(want))
+    hints = _lstm_gate_hints(_wrong(gradients, want), "dx")
+    bptt = _bptt_hint(gradients.get("dx"), want["dx"])
     if bptt:
+        # Right at the last step only: the gradient is not carried back, whatever else differs.
         bptt += " The same holds for the cell state: pass dc_prev from step t + 1 as dc_next."
-    hints = {key: bptt or "parameter gradients add up over all time steps." for key in dims}
-    hints["da0"] = bptt or "da0 is the da_prev of the first time step (t = 0)."
-    _check_gradients("lstm_backward", gradients, want, dims, hints)
+        hints = {key: bptt for key in dims}
+    for key in _lstm_order("dx", ["da0"]):
+        check_array(f'gradients["{key}"]', gradients[key], want[key], dims[key], time_axis=2 if key == "dx" else None,
+                    hint=hints.get(key, "parameter gradients add up over all time steps."))
+    _passed("lstm_backward")
