@@ -12,6 +12,7 @@ The flow of `grade_batch`:
    run grades the rest. publish.py then writes what people read, from the gradebook.
 """
 import dataclasses
+import html
 import json
 import os
 import shutil
@@ -271,7 +272,8 @@ def placeholder(assignment, result):
 
     kept = f"{assignment.notebook}.ipynb{AS_SUBMITTED}"
     cells = [new_markdown_cell(
-        f"**The autograder could not grade this submission: {result.status}.** {result.reason}.\n\n"
+        # The reason quotes the file's parser, which can echo the student's text: escaped, never markup.
+        f"**The autograder could not grade this submission: {result.status}.** {html.escape(result.reason)}.\n\n"
         f"What the student handed in is kept beside this notebook (`{kept}`, if there was a notebook). "
         "Read it, then give each test a score here (and a comment on the answer cells); the kit's "
         "`publish` command then puts your grades on the student's feedback page.")]

@@ -30,6 +30,9 @@ from .release import KitError
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
           r"(?P<file_id>.+)$")
 LATE_FILE = ".lms_late"  # in submitted/<student>/<assignment>/: the LMS marked the submission late
+# Names the grader reads from a submission folder as facts about the submission: a student's file by one
+# of these names could move its own deadline.
+RESERVED = {"timestamp.txt", LATE_FILE, "submission_secret.txt"}
 _RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-@]*$")
 _SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
@@ -116,6 +119,10 @@ def match_files(root, pattern=None):
             found.unmatched.append((str(relative), f"{student!r} cannot be a student id (letters, digits, . _ - @)"))
             continue
         name, number = _resubmission(name)
+        if Path(name).name in RESERVED:
+            found.unmatched.append((str(relative), f"{Path(name).name} is the grader's own record of a submission "
+                                    "(its time, its late mark): it is never taken from what a student hands in"))
+            continue
         if name.endswith(".ipynb") and name != notebook:
             found.unmatched.append((str(relative), f"{name} is not this assignment's notebook: rename it to "
                                     f"{notebook} if it is the one to grade, and collect again"))

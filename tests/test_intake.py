@@ -91,7 +91,11 @@ def test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradeboo
         z.writestr("doejane_LATE_1001_5001_rnn_step_by_step.ipynb", notebook_text())
         z.writestr("smithal_1003_5004_rnn_step_by_step.ipynb", notebook_text())
         z.writestr("roebob_1002_5003_homework.ipynb", notebook_text())  # rejected: the wrong notebook
+        # A student's own "timestamp" would move the deadline: never taken.
+        z.writestr("smithal_1003_5005_timestamp.txt", "2020-01-01 00:00:00 UTC")
     found = intake.collect(archive, course_dir)
+    assert not (course_dir / "submitted" / "smithal" / course.ASSIGNMENT / "timestamp.txt").exists()
+    assert "the grader's own record" in dict(found.unmatched)["smithal_1003_5005_timestamp.txt"]
     assert found.late == {"doejane"} and "roebob" not in found.lms_ids
     assert "marked late by the LMS: doejane" in intake.describe(found, course_dir)
     assert cli.grade_and_report(course_dir) == 0
