@@ -24,50 +24,84 @@ def _stack(caches, index):
     return np.stack([step[index] for step in caches], axis=2)
 
 
+def _stack_dicts(dicts):
+    """One dict of arrays, each stacked over the list along a new last axis (the time step)."""
+    return {key: np.stack([d[key] for d in dicts], axis=-1) for key in dicts[0]}
+
+
+def _backward_steps(f, step_function, da, caches, carries):
+    """What a correct step function gets and returns at each time step of a backward pass.
+
+    carries -- the upstream gradients the step takes besides da: ("da_next",) or ("da_next", "dc_next").
+    Stored per time step t, so that a sequence check can judge the student's step function
+    on the very inputs their sequence function should give it.
+    """
+    n_a, m, T_x = da.shape
+    carried = {"da_prev": np.zeros((n_a, m)), "dc_prev": np.zeros((n_a, m))}
+    steps = [None] * T_x
+    for t in reversed(range(T_x)):
+        upstream = {"da_next": da[:, :, t] + carried["da_prev"], "dc_next": carried["dc_prev"]}
+        arguments = [upstream[k] for k in carries]
+        gradients = f[step_function](*arguments, caches[t])
+        carried = {k: gradients.get(k, carried[k]) for k in carried}
+        steps[t] = {**{k: upstream[k] for k in carries}, **gradients}
+    return _stack_dicts(steps)
+
+
 def compute(functions):
-    """The dict written to checks_data.json, computed with the given notebook functions."""
+    """The dict written to checks_data.json, computed with the given notebook functions.
+
+    Each exercise has two cases: its seeded input (id = its name) and a second input of other
+    sizes (id = name + "_2"); see rnn_checks.seeded_case.
+    """
     seeded_case = _load_checks_module().seeded_case
     f = functions
     data = {}
+    for second in (False, True):
+        def case(name):
+            c = seeded_case(name, second)
+            return c, c["id"]
 
-    c = seeded_case("rnn_cell_forward")
-    a_next, yt_pred, _ = f["rnn_cell_forward"](c["xt"], c["a_prev"], c["parameters"])
-    data["rnn_cell_forward"] = {"a_next": a_next, "yt_pred": yt_pred}
+        c, key = case("rnn_cell_forward")
+        a_next, yt_pred, _ = f["rnn_cell_forward"](c["xt"], c["a_prev"], c["parameters"])
+        data[key] = {"a_next": a_next, "yt_pred": yt_pred}
 
-    c = seeded_case("rnn_forward")
-    a, y_pred, _ = f["rnn_forward"](c["x"], c["a0"], c["parameters"])
-    data["rnn_forward"] = {"a": a, "y_pred": y_pred}
+        c, key = case("rnn_forward")
+        a, y_pred, _ = f["rnn_forward"](c["x"], c["a0"], c["parameters"])
+        data[key] = {"a": a, "y_pred": y_pred}
 
-    c = seeded_case("lstm_cell_forward")
-    a_next, c_next, yt, cache = f["lstm_cell_forward"](c["xt"], c["a_prev"], c["c_prev"], c["parameters"])
-    data["lstm_cell_forward"] = {"a_next": a_next, "c_next": c_next, "yt": yt,
-                                 "ft": cache[4], "it": cache[5], "cct": cache[6], "ot": cache[7]}
+        c, key = case("lstm_cell_forward")
+        a_next, c_next, yt, cache = f["lstm_cell_forward"](c["xt"], c["a_prev"], c["c_prev"], c["parameters"])
+        data[key] = {"a_next": a_next, "c_next": c_next, "yt": yt,
+                     "ft": cache[4], "it": cache[5], "cct": cache[6], "ot": cache[7]}
 
-    c = seeded_case("lstm_forward")
-    a, y, c_states, _ = f["lstm_forward"](c["x"], c["a0"], c["parameters"])
-    data["lstm_forward"] = {"a": a, "y": y, "c": c_states}
+        c, key = case("lstm_forward")
+        a, y, c_states, (steps, _) = f["lstm_forward"](c["x"], c["a0"], c["parameters"])
+        data[key] = {"a": a, "y": y, "c": c_states,
+                     **{name: _stack(steps, i) for name, i in [("ft", 4), ("it", 5), ("cct", 6), ("ot", 7)]}}
 
-    c = seeded_case("rnn_cell_backward")
-    a_next, _, cache = f["rnn_cell_forward"](c["xt"], c["a_prev"], c["parameters"])
-    data["rnn_cell_backward"] = {"a_next": a_next}
-    data["rnn_cell_backward_grads"] = f["rnn_cell_backward"](c["da_next"], cache)
+        c, key = case("rnn_cell_backward")
+        a_next, _, cache = f["rnn_cell_forward"](c["xt"], c["a_prev"], c["parameters"])
+        data[key] = {"a_next": a_next}
+        data[key + "_grads"] = f["rnn_cell_backward"](c["da_next"], cache)
 
-    c = seeded_case("rnn_backward")
-    a, _, caches = f["rnn_forward"](c["x"], c["a0"], c["parameters"])
-    data["rnn_backward"] = {"a": a}
-    data["rnn_backward_grads"] = f["rnn_backward"](c["da"], caches)
+        c, key = case("rnn_backward")
+        a, _, caches = f["rnn_forward"](c["x"], c["a0"], c["parameters"])
+        data[key] = {"a": a}
+        data[key + "_grads"] = f["rnn_backward"](c["da"], caches)
+        data[key + "_steps"] = _backward_steps(f, "rnn_cell_backward", c["da"], caches[0], ("da_next",))
 
-    c = seeded_case("lstm_cell_backward")
-    _, _, _, cache = f["lstm_cell_forward"](c["xt"], c["a_prev"], c["c_prev"], c["parameters"])
-    data["lstm_cell_backward"] = dict(zip(["a_next", "c_next", "ft", "it", "cct", "ot"],
-                                          [cache[i] for i in (0, 1, 4, 5, 6, 7)]))
-    data["lstm_cell_backward_grads"] = f["lstm_cell_backward"](c["da_next"], c["dc_next"], cache)
+        c, key = case("lstm_cell_backward")
+        _, _, _, cache = f["lstm_cell_forward"](c["xt"], c["a_prev"], c["c_prev"], c["parameters"])
+        data[key] = dict(zip(["a_next", "c_next", "ft", "it", "cct", "ot"], [cache[i] for i in (0, 1, 4, 5, 6, 7)]))
+        data[key + "_grads"] = f["lstm_cell_backward"](c["da_next"], c["dc_next"], cache)
 
-    c = seeded_case("lstm_backward")
-    _, _, _, (steps, _) = f["lstm_forward"](c["x"], c["a0"], c["parameters"])
-    data["lstm_backward"] = {name: _stack(steps, i) for name, i in
-                             [("a", 0), ("c", 1), ("ft", 4), ("it", 5), ("cct", 6), ("ot", 7)]}
-    data["lstm_backward_grads"] = f["lstm_backward"](c["da"], (steps, c["x"]))
+        c, key = case("lstm_backward")
+        _, _, _, (steps, _) = f["lstm_forward"](c["x"], c["a0"], c["parameters"])
+        data[key] = {name: _stack(steps, i) for name, i in
+                     [("a", 0), ("c", 1), ("ft", 4), ("it", 5), ("cct", 6), ("ot", 7)]}
+        data[key + "_grads"] = f["lstm_backward"](c["da"], (steps, c["x"]))
+        data[key + "_steps"] = _backward_steps(f, "lstm_cell_backward", c["da"], steps, ("da_next", "dc_next"))
     return data
 
 

@@ -333,8 +333,13 @@ def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_
             signal.setitimer(signal.ITIMER_REAL, min(limits.cell_timeout, left), 1.0)
             try:
                 shell.run_cell(source, store_history=True)
-            except CellTimeout:  # fired outside the user's code, after it finished
-                pass
+            except CellTimeout:
+                # Fired in IPython's own code around the cell's: before the cell ran, or as it ended.
+                # Either way the cell took its whole time; without an error it would look passed.
+                if not any(o["output_type"] == "error" for o in _current.items):
+                    _current.items.append({"output_type": "error", "ename": "CellTimeout",
+                                           "evalue": "the cell ran past its time limit",
+                                           "traceback": ["CellTimeout: the cell ran past its time limit"]})
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             timed_out = any(o["output_type"] == "error" and o["ename"] == "CellTimeout" for o in _current.items)

@@ -81,6 +81,25 @@ class StudentRaised(Exception):
         self.ename, self.evalue = ename, evalue
 
 
+class StudentRaisedBase(BaseException):
+    """Stands for a BaseException the student's function raised (a timeout, SystemExit...): like the
+    original, it passes through a test's `except Exception`, so the replay fails where the notebook did."""
+
+    def __init__(self, ename, evalue):
+        super().__init__(f"{ename}: {evalue}" if evalue else ename)
+        self.ename, self.evalue = ename, evalue
+
+
+# What the sandbox raises or Python raises outside the Exception hierarchy (execute.CellTimeout and
+# its subclass included). A student can only name these to make their own test fail.
+BASE_EXCEPTIONS = {"CellTimeout", "TimedOutBefore", "KeyboardInterrupt", "SystemExit", "GeneratorExit"}
+
+
+def raised(ename, evalue):
+    """The stand-in for what a student's function raised, on the same side of `except Exception`."""
+    return (StudentRaisedBase if ename in BASE_EXCEPTIONS else StudentRaised)(ename, evalue)
+
+
 def split_segments(source):
     """The cell as (code, is_hidden) pieces. A hidden block that is indented is not split out."""
     segments, position = [], 0
@@ -156,7 +175,7 @@ def _run_segment(code, namespace):
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(code, "<test cell>", "exec"), namespace)
-    except StudentRaised as error:
+    except (StudentRaised, StudentRaisedBase) as error:
         return error.ename, error.evalue, "raised"
     except ReplayMismatch as error:
         return "ReplayMismatch", str(error), "mismatch"
@@ -264,7 +283,7 @@ def replay(plan, outputs, files, folder, seconds=30.0):
                 raise ReplayMismatch(f"the test called {name}() with inputs the grader did not run")
             node = outputs[k]
             if isinstance(node, dict) and node.get("k") == "raised":
-                raise StudentRaised(str(node.get("ename", "Exception"))[:100], str(node.get("evalue", ""))[:500])
+                raise raised(str(node.get("ename", "Exception"))[:100], str(node.get("evalue", ""))[:500])
             return wire.decode(node, args)
         return call
 

@@ -260,7 +260,7 @@ def test_a_mistake_in_one_gates_derivative_is_reported_as_that_gate(gate, label)
     for key in (f"dW{gate}", f"db{gate}", "dxt", "da_prev"):
         g[key] = g[key] * 1.3 + 0.01
     message = _failure(rnn_checks.check_lstm_cell_backward, g, case)
-    assert message.startswith(f'gradients["dW{gate}"]') and f"only the {label} is wrong" in message
+    assert message.startswith(f'lstm_cell_backward: gradients["dW{gate}"]') and f"only the {label} is wrong" in message
 
 
 def test_a_wrong_dc_is_reported_as_the_part_the_three_gates_share():
@@ -275,16 +275,7 @@ def test_wrong_weight_slices_with_right_gates_are_named():
     case, g = _lstm_cell_grads()
     g["dxt"] = g["dxt"] + 0.5
     message = _failure(rnn_checks.check_lstm_cell_backward, g, case)
-    assert message.startswith('gradients["dxt"]') and "W[:, n_a:]" in message
-
-
-def test_lstm_backward_names_the_gate_too():
-    case = rnn_checks.seeded_case("lstm_backward")
-    g = ref.lstm_backward(case["da"], rnn_checks.lstm_caches(case))
-    for key in ("dWi", "dbi", "dx", "da0"):
-        g[key] = g[key] * 1.2 + 0.01
-    message = _failure(rnn_checks.check_lstm_backward, g, case)
-    assert message.startswith('gradients["dWi"]') and "only the update gate is wrong" in message
+    assert message.startswith('lstm_cell_backward: gradients["dxt"]') and "W[:, n_a:]" in message
 
 
 def _lstm_cell_with(change):
@@ -306,3 +297,146 @@ def test_a_missing_bias_and_a_reversed_concatenation_get_their_own_hints():
     case, result = _lstm_cell_with(lambda s: (np.concatenate((s[n_a:], s[:n_a])), 1.0))
     message = _failure(rnn_checks.check_lstm_cell_forward, result, case)
     assert "concat = [a_prev; xt]" in message and "the forget gate" in message
+
+
+# ------------------------------------------ a second input, and the step function blamed first
+
+def _master_with(*mistakes):
+    """The master's functions, with each (function, text, replacement) made in its solution cell."""
+    from grader import notebook
+    nb = notebook.read(course.MASTER_NOTEBOOK)
+    namespace = {"__name__": "student"}
+    sys.path.insert(0, str(course.SOURCE_DIR))
+    try:
+        for cell in nb.cells:
+            meta = notebook.nbgrader_meta(cell)
+            if cell.cell_type != "code" or not (meta.get("solution") or meta.get("grade_id") == "imports"):
+                continue
+            source = cell.source
+            for function, old, new in mistakes:
+                if meta.get("grade_id") == function:
+                    assert old in source, (function, old)
+                    source = source.replace(old, new)
+            exec(compile(source, str(meta.get("grade_id")), "exec"), namespace)
+    finally:
+        sys.path.remove(str(course.SOURCE_DIR))
+    return namespace
+
+
+def _cell_message(grade_id, namespace, capsys=None):
+    """What the master's test cell `grade_id` says when run on `namespace`'s functions (it must fail)."""
+    import os
+    from grader import notebook
+    source = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id).source
+    here = os.getcwd()
+    os.chdir(course.SOURCE_DIR)
+    try:
+        with pytest.raises(Exception) as info:
+            exec(compile(source, grade_id, "exec"), dict(namespace))
+    finally:
+        os.chdir(here)
+    return str(info.value)
+
+
+HARD_CODED = [("rnn_forward", "range(T_x)", "range(4)"),
+              ("lstm_forward", "range(T_x)", "range(7)"),
+              ("rnn_backward", "reversed(range(T_x))", "reversed(range(4))"),
+              ("lstm_backward", "reversed(range(T_x))", "reversed(range(7))"),
+              ("rnn_cell_backward", "np.sum(dz, axis=1, keepdims=True)", "np.sum(dz, axis=1).reshape(5, 1)"),
+              ("lstm_cell_forward", "concat = np.concatenate((a_prev, xt), axis=0)",
+               "concat = np.zeros((8, 10))\n    concat[:5] = a_prev\n    concat[5:] = xt"),
+              ("rnn_cell_forward", "yt_pred = softmax(Wya @ a_next + by)",
+               "yt_pred = softmax((Wya @ a_next + by).reshape(2, 10))")]
+
+
+@pytest.mark.parametrize("function,old,new", HARD_CODED, ids=[m[0] + ":" + m[2][:24] for m in HARD_CODED])
+def test_a_hard_coded_size_fails_in_the_notebook_and_says_so(function, old, new, capsys):
+    """Sizes of the seeded input written into the code pass the first input, and fail the second
+    with a message naming the second input's sizes and the likely cause."""
+    namespace = _master_with((function, old, new))
+    message = _cell_message(f"test_{function}", namespace)
+    out = capsys.readouterr().out
+    assert f"\N{CHECK MARK} {function}: all checks passed." in out, "the seeded input still passes"
+    assert message.startswith("On the second input (n_x = 4, n_a = 2"), message
+    assert "written into your code" in message
+
+
+STEP_MISTAKES = [
+    ("rnn_forward", ("rnn_cell_forward", "a_next = np.tanh(", "a_next = sigmoid("), "a_next"),
+    ("lstm_forward", ("lstm_cell_forward", "sigmoid(Wf @ concat + bf)", "sigmoid(Wf @ concat)"), "is the bias bf missing"),
+    ("lstm_forward", ("lstm_cell_forward", "c_next = ft * c_prev", "c_next = ft * np.tanh(c_prev)"), "c_next"),
+    ("rnn_backward", ("rnn_cell_backward", "(1 - a_next ** 2)", "(1 - a_next)"), "dz = da_next * (1 - a_next ** 2)"),
+    ("lstm_backward", ("lstm_cell_backward", "dit = dc * cct * it * (1 - it)", "dit = dc * cct * (1 - it)"),
+     "only the update gate is wrong"),
+    ("lstm_backward", ("lstm_cell_backward", "dcct = dc * it", "dcct = dc_next * it"), "dWc"),
+]
+
+
+@pytest.mark.parametrize("sequence,mistake,cause", STEP_MISTAKES,
+                         ids=[f"{m[0]}:{m[1][2][:20]}" for m in STEP_MISTAKES])
+def test_a_step_function_mistake_is_blamed_on_the_step_function(sequence, mistake, cause):
+    message = _cell_message(f"test_{sequence}", _master_with(mistake))
+    assert message.startswith(f"{sequence} is wrong because {mistake[0]} is."), message
+    assert "time step t = " in message and cause in message
+
+
+def test_a_step_function_that_is_not_written_yet_is_named_and_its_error_kept():
+    namespace = _master_with(("rnn_cell_forward", "a_next = np.tanh(", "raise NotImplementedError()\n    a_next = ("))
+    message = _cell_message("test_rnn_forward", namespace)
+    assert message.startswith("rnn_forward is wrong because rnn_cell_forward is.") and "NotImplementedError" in message
+
+
+def test_a_function_not_written_yet_is_named_and_the_optional_part_said_to_be_optional():
+    namespace = _master_with(("rnn_forward", "a = np.zeros((n_a, m, T_x))", "raise NotImplementedError()"))
+    message = _cell_message("test_rnn_forward", namespace)
+    assert message.startswith("rnn_forward is not written yet.") and "OPTIONAL" not in message
+    namespace = _master_with(("rnn_backward", "n_a, m, T_x = da.shape", "raise NotImplementedError()"),
+                             ("rnn_cell_backward", "dz = (1", "raise NotImplementedError()\n    dz = (1"))
+    message = _cell_message("test_rnn_backward", namespace)
+    assert message.startswith("rnn_backward is not written yet") and "rnn_backward is OPTIONAL" in message
+    assert "takes nothing from the 100 points" in message
+
+
+def test_another_error_keeps_its_own_traceback():
+    namespace = _master_with(("rnn_forward", "a = np.zeros((n_a, m, T_x))", "a = np.zeros((n_a, m, T_x)) + x"))
+    with pytest.raises(ValueError, match="broadcast"):
+        _run_namespace_cell("test_rnn_forward", namespace)
+
+
+def _run_namespace_cell(grade_id, namespace):
+    import os
+    from grader import notebook
+    source = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id).source
+    here = os.getcwd()
+    os.chdir(course.SOURCE_DIR)
+    try:
+        exec(compile(source, grade_id, "exec"), dict(namespace))
+    finally:
+        os.chdir(here)
+
+
+SEQUENCE_MISTAKES = [
+    ("rnn_forward", ("rnn_forward", "(x[:, :, t], a_next, parameters)", "(x[:, :, t], a0, parameters)"),
+     "the first time step is right and later ones are not"),
+    ("lstm_forward", ("lstm_forward", "a[:, :, t] = a_next", "a[:, :, t] = c_next"), "a holds the values of c"),
+    ("lstm_forward", ("lstm_forward", "c[:, :, t] = c_next", "c[:, :, t] = a_next"), "c holds the values of a"),
+    ("rnn_backward", ("rnn_backward", "da[:, :, t] + da_prevt", "da[:, :, t]"), "da_prev from step t + 1"),
+    ("lstm_backward", ("lstm_backward", "totals[key] += step[key]", "totals[key] = step[key]"),
+     "add up over all time steps"),
+]
+
+
+@pytest.mark.parametrize("sequence,mistake,cause", SEQUENCE_MISTAKES,
+                         ids=[f"{m[0]}:{m[1][2][:20]}" for m in SEQUENCE_MISTAKES])
+def test_a_sequence_mistake_is_not_blamed_on_the_step_function(sequence, mistake, cause):
+    message = _cell_message(f"test_{sequence}", _master_with(mistake))
+    assert "because" not in message.splitlines()[0] and cause in message, message
+
+
+def test_the_master_prints_both_inputs_passed(capsys):
+    namespace = _master_with()
+    for name in ("rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward", "rnn_cell_backward",
+                 "rnn_backward", "lstm_cell_backward", "lstm_backward"):
+        _run_namespace_cell(f"test_{name}", namespace)
+        out = capsys.readouterr().out
+        assert f"{name}: all checks passed.\n" in out and f"{name}: all checks passed on a second input too (" in out

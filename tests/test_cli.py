@@ -191,3 +191,27 @@ def test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing(
         time.sleep(0.2)
     assert _session_processes(process.pid) == [], "a process of the interrupted run is still alive"
     assert list(scratch.iterdir()) == [], f"scratch left behind: {list(scratch.iterdir())}"
+
+
+def test_a_release_that_would_change_graded_cells_is_refused_and_the_old_release_kept(tmp_path):
+    """Once the gradebook holds a submission, nbgrader refuses a master whose nbgrader cells changed.
+    The kit says why and what to do, exits 2, and keeps the release students already have."""
+    from nbgrader.api import Gradebook
+    from grader import course, notebook
+    course_dir = make_course_copy(tmp_path / "course")
+    assert run("--course-dir", str(course_dir), "release").returncode == 0
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        gradebook.add_student("someone")
+        gradebook.add_submission(course.ASSIGNMENT, "someone")
+    release_before = {p.relative_to(course_dir): p.read_bytes() for p in (course_dir / "release").rglob("*") if p.is_file()}
+    master = course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    nb = notebook.read(master)
+    nb.cells.remove(notebook.cell_by_id(nb, "test_lstm_backward"))
+    import nbformat
+    nbformat.write(nb, str(master))
+    result = run("--course-dir", str(course_dir), "release")
+    assert result.returncode == 2, result.stderr
+    assert "already holds submissions" in result.stderr and "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr
+    release_after = {p.relative_to(course_dir): p.read_bytes() for p in (course_dir / "release").rglob("*") if p.is_file()}
+    assert release_after == release_before, "the release students have was changed or removed"

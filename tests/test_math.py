@@ -106,6 +106,34 @@ def test_checks_data_is_what_the_reference_gives():
                                        err_msg=f"{case}/{name}")
 
 
+@pytest.mark.parametrize("name", ["rnn_backward", "rnn_backward_2", "lstm_backward", "lstm_backward_2"])
+def test_stored_backward_steps_add_up_to_the_whole_backward_pass(name):
+    """The per-step gradients the sequence checks judge a step function against are a decomposition
+    of the whole pass: they sum to its weight gradients, give dx step by step, end in da0, and each
+    step's upstream gradient is da plus what the later step sent back."""
+    stored = json.loads(course.CHECKS_DATA.read_text())
+    steps = {k: np.array(v) for k, v in stored[name + "_steps"].items()}
+    whole = {k: np.array(v) for k, v in stored[name + "_grads"].items()}
+    for key in whole:
+        if key.startswith(("dW", "db")):
+            np.testing.assert_allclose(steps[key].sum(axis=-1), whole[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    np.testing.assert_allclose(steps["dxt"], whole["dx"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(steps["da_prev"][:, :, 0], whole["da0"], rtol=1e-12, atol=1e-14)
+    sys.path.insert(0, str(course.SOURCE_DIR))
+    try:
+        import rnn_checks
+    finally:
+        sys.path.remove(str(course.SOURCE_DIR))
+    case = rnn_checks.seeded_case(name.replace("_2", ""), second=name.endswith("_2"))
+    T_x = case["da"].shape[2]
+    later = [steps["da_prev"][:, :, t + 1] if t + 1 < T_x else 0 for t in range(T_x)]
+    for t in range(T_x):
+        np.testing.assert_allclose(steps["da_next"][:, :, t], case["da"][:, :, t] + later[t], rtol=1e-12, atol=1e-14)
+        if "dc_next" in steps:
+            carried = steps["dc_prev"][:, :, t + 1] if t + 1 < T_x else np.zeros(case["da"].shape[:2])
+            np.testing.assert_allclose(steps["dc_next"][:, :, t], carried, rtol=1e-12, atol=1e-14)
+
+
 def test_checks_data_is_up_to_date_with_the_master():
     """Would `python -m grader checks-data` write the same values from the master's solution?"""
     stored = json.loads(course.CHECKS_DATA.read_text())

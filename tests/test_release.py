@@ -77,14 +77,14 @@ def test_expected_output_cells_show_what_the_master_prints():
     """Does each 'Expected output' cell show exactly what the test above it prints for a correct solution?"""
     nb = notebook.read(course.MASTER_NOTEBOOK)
     NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(course.SOURCE_DIR)}}).execute()
-    printed = {notebook.nbgrader_meta(c)["grade_id"]: "".join(o.get("text", "") for o in c.outputs
+    printed = {notebook.nbgrader_meta(c).get("grade_id", c.id): "".join(o.get("text", "") for o in c.outputs
                                                               if o.get("name") == "stdout")
                for c in nb.cells if c.cell_type == "code"}
-    stderr = [notebook.nbgrader_meta(c)["grade_id"] for c in nb.cells if c.cell_type == "code"
+    stderr = [notebook.nbgrader_meta(c).get("grade_id", c.id) for c in nb.cells if c.cell_type == "code"
               and any(o.get("name") == "stderr" or o.get("output_type") == "error" for o in c.outputs)]
     assert not stderr, f"cells wrote to stderr or failed on the master: {stderr}"
     for cell in nb.cells:
-        grade_id = notebook.nbgrader_meta(cell)["grade_id"]
+        grade_id = notebook.nbgrader_meta(cell).get("grade_id", "")
         if not grade_id.startswith("expected_"):
             continue
         shown = re.search(r"```\n(.*)\n```", cell.source, re.S).group(1)
@@ -114,4 +114,32 @@ def test_every_test_cell_is_locked_and_scored_as_documented():
                       **{f"test_{f}": 5 for f in course.OPTIONAL_FUNCTIONS}}
     for cell in notebook.read(course.MASTER_NOTEBOOK).cells:
         meta = notebook.nbgrader_meta(cell)
-        assert meta.get("locked") != meta.get("solution"), f"{meta['grade_id']}: solution cells only are editable"
+        if meta:  # cells without nbgrader metadata are the student's to edit: the experiments
+            assert meta.get("locked") != meta.get("solution"), f"{meta['grade_id']}: solution cells only are editable"
+
+
+def test_validate_on_a_release_without_the_optional_part_says_it_is_optional(tmp_path):
+    """A student who does parts 1 and 2 and plays with the experiment cell, as the text invites:
+    `nbgrader validate` names the four optional functions as optional, and says nothing about
+    changed cells."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    from grader import submissions
+    folder = tmp_path / "student"
+    shutil.copytree(course.RELEASE_DIR, folder)
+    correct = submissions.master_solutions()
+    nb = submissions.fill({name: correct[name] for name in course.GRADED_FUNCTIONS})
+    experiment = [c for c in nb.cells if "FORGET_BIAS = 3.0" in c.source]
+    assert len(experiment) == 1 and not notebook.nbgrader_meta(experiment[0]), "the experiment cell is editable"
+    experiment[0].source = experiment[0].source.replace("FORGET_BIAS = 3.0", "FORGET_BIAS = 0.0")
+    nbformat.write(nb, str(folder / f"{course.NOTEBOOK}.ipynb"))
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    out = subprocess.run([str(nbgrader), "validate", f"{course.NOTEBOOK}.ipynb"], cwd=folder,
+                         capture_output=True, text=True, timeout=600).stdout
+    assert "HAVE CHANGED" not in out and "has changed" not in out
+    assert "VALIDATION FAILED ON 4 CELL(S)" in out
+    for name in course.OPTIONAL_FUNCTIONS:
+        assert f"{name} is not written yet." in out and f"{name} is OPTIONAL: leaving it out scores 0" in out
+    assert out.count("takes nothing from the 100 points of parts 1 and 2.") == 4

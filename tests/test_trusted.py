@@ -486,3 +486,19 @@ def test_a_link_in_a_submission_folder_is_not_followed(tmp_path):
     (folder / "up").symlink_to(course_dir / "source")
     names = [path for path, _ in batch.read_submission(course_dir, "linker").files]
     assert names == [f"{course.NOTEBOOK}.ipynb"]
+
+
+def test_a_timeout_the_student_process_reports_is_not_caught_by_a_tests_except_exception(tmp_path):
+    """Test cells catch a student function's errors (`attempt`) to explain them. A timeout is not an
+    error the student's process could catch either: in the replay it passes through `except Exception`,
+    so a cell whose function timed out fails as timed out, not as a failed check (which would read as
+    tampering)."""
+    from grader import verdict, wire
+    source = ("try:\n    value = f(1)\nexcept Exception:\n    value = None\n"
+              "assert value is not None, 'the check failed'\n")
+    plan = verdict.TestPlan("test_f", verdict.split_segments(source),
+                            (verdict.Call("f", wire.encode((1,)), wire.encode(2)),))
+    for ename, kind in [("CellTimeout", "raised"), ("TimedOutBefore", "raised"), ("ValueError", "checks")]:
+        judged = verdict.replay(plan, [{"k": "raised", "ename": ename, "evalue": ""}], [], str(tmp_path))
+        assert not judged.passed and judged.kind == kind, (ename, judged)
+        assert judged.contradicts_the_notebook == (kind == "checks")

@@ -36,59 +36,87 @@ def _lstm_parameters(rng, n_a, n_x, n_y):
     return p
 
 
-def seeded_case(name):
+# The seeded input of each exercise, and a second input of other sizes (item: hard-coded sizes).
+FIRST_SIZES = {"n_x": 3, "n_a": 5, "n_y": 2, "m": 10}  # T_x = 4 for the basic RNN, 7 for the LSTM
+SECOND_SIZES = {"n_x": 4, "n_a": 2, "n_y": 3, "m": 1, "T_x": 1}
+_SECOND_SEED = 12
+
+
+def seeded_case(name, second=False):
     """The seeded test inputs of one exercise, as a dict of named arrays.
 
-    Every case starts from seed 1 and draws in the original course's order, so
-    the printed expected outputs carry over. Sizes: n_x = 3, n_a = 5, n_y = 2,
-    m = 10; T_x = 4 for the basic RNN and 7 for the LSTM.
+    The first input starts from seed 1 and draws in the original course's order, so
+    the printed expected outputs carry over: n_x = 3, n_a = 5, n_y = 2, m = 10, and
+    T_x = 4 for the basic RNN, 7 for the LSTM. With second=True, the same draws from
+    another seed, with the sizes of SECOND_SIZES (m = 1, T_x = 1), so that a size
+    written into the code instead of read from the inputs fails the checks.
     """
-    rng = np.random.RandomState(1)
+    sizes = dict(SECOND_SIZES) if second else dict(FIRST_SIZES, T_x=4 if name.startswith("rnn") else 7)
+    n_x, n_a, n_y, m, T_x = (sizes[k] for k in ("n_x", "n_a", "n_y", "m", "T_x"))
+    if "cell" in name:
+        del sizes["T_x"]  # a single step has no sequence length
+    if name.endswith("backward"):
+        del sizes["n_y"]  # the backward functions never see the outputs
+    rng = np.random.RandomState(_SECOND_SEED if second else 1)
     r = rng.randn
+    case = {"name": name, "id": name + ("_2" if second else ""), "second": second, "sizes": sizes}
+
+    def rnn_parameters(order):
+        drawn = {"Waa": lambda: r(n_a, n_a), "Wax": lambda: r(n_a, n_x), "Wya": lambda: r(n_y, n_a)}
+        p = {key: drawn[key]() for key in order}
+        p["ba"], p["by"] = r(n_a, 1), r(n_y, 1)
+        return p
+
     if name == "rnn_cell_forward":
-        xt, a_prev = r(3, 10), r(5, 10)
-        p = {"Waa": r(5, 5), "Wax": r(5, 3), "Wya": r(2, 5), "ba": r(5, 1), "by": r(2, 1)}
-        return {"xt": xt, "a_prev": a_prev, "parameters": p}
+        xt, a_prev = r(n_x, m), r(n_a, m)
+        return {**case, "xt": xt, "a_prev": a_prev, "parameters": rnn_parameters(("Waa", "Wax", "Wya"))}
     if name in ("rnn_forward", "rnn_backward"):
-        x, a0 = r(3, 10, 4), r(5, 10)
+        x, a0 = r(n_x, m, T_x), r(n_a, m)
         if name == "rnn_forward":
-            p = {"Waa": r(5, 5), "Wax": r(5, 3), "Wya": r(2, 5), "ba": r(5, 1), "by": r(2, 1)}
-            return {"x": x, "a0": a0, "parameters": p}
-        p = {"Wax": r(5, 3), "Waa": r(5, 5), "Wya": r(2, 5), "ba": r(5, 1), "by": r(2, 1)}
-        return {"x": x, "a0": a0, "parameters": p, "da": r(5, 10, 4)}
+            return {**case, "x": x, "a0": a0, "parameters": rnn_parameters(("Waa", "Wax", "Wya"))}
+        p = rnn_parameters(("Wax", "Waa", "Wya"))
+        return {**case, "x": x, "a0": a0, "parameters": p, "da": r(n_a, m, T_x)}
     if name == "rnn_cell_backward":
-        xt, a_prev = r(3, 10), r(5, 10)
-        Wax, Waa, Wya = r(5, 3), r(5, 5), r(2, 5)
-        r(5, 1)  # drawn as `b` in the original notebook, then never used
-        by = r(2, 1)
+        xt, a_prev = r(n_x, m), r(n_a, m)
+        Wax, Waa, Wya = r(n_a, n_x), r(n_a, n_a), r(n_y, n_a)
+        r(n_a, 1)  # drawn as `b` in the original notebook, then never used
+        by = r(n_y, 1)
         # The original test cell passed a `ba` left behind by the rnn_forward test cell.
         # Its printed values depend on it, so that `ba` is redrawn here explicitly.
-        ba = seeded_case("rnn_forward")["parameters"]["ba"]
+        ba = seeded_case("rnn_forward", second)["parameters"]["ba"]
         p = {"Wax": Wax, "Waa": Waa, "Wya": Wya, "ba": ba, "by": by}
-        return {"xt": xt, "a_prev": a_prev, "parameters": p, "da_next": r(5, 10)}
+        return {**case, "xt": xt, "a_prev": a_prev, "parameters": p, "da_next": r(n_a, m)}
     if name in ("lstm_cell_forward", "lstm_cell_backward"):
-        xt, a_prev, c_prev = r(3, 10), r(5, 10), r(5, 10)
-        case = {"xt": xt, "a_prev": a_prev, "c_prev": c_prev,
-                "parameters": _lstm_parameters(rng, 5, 3, 2)}
+        xt, a_prev, c_prev = r(n_x, m), r(n_a, m), r(n_a, m)
+        case.update(xt=xt, a_prev=a_prev, c_prev=c_prev, parameters=_lstm_parameters(rng, n_a, n_x, n_y))
         if name == "lstm_cell_backward":
-            case["da_next"], case["dc_next"] = r(5, 10), r(5, 10)
+            case["da_next"], case["dc_next"] = r(n_a, m), r(n_a, m)
         return case
     if name in ("lstm_forward", "lstm_backward"):
-        x, a0 = r(3, 10, 7), r(5, 10)
-        case = {"x": x, "a0": a0, "parameters": _lstm_parameters(rng, 5, 3, 2)}
+        x, a0 = r(n_x, m, T_x), r(n_a, m)
+        case.update(x=x, a0=a0, parameters=_lstm_parameters(rng, n_a, n_x, n_y))
         if name == "lstm_backward":
-            # One upstream gradient per time step: T_x = 7, like x.
-            case["da"] = r(5, 10, 7)
+            # One upstream gradient per time step, as many as x has.
+            case["da"] = r(n_a, m, T_x)
         return case
     raise KeyError(f"no seeded case called {name!r}")
 
 
+def describe_sizes(case):
+    """The case's sizes as a student reads them: "n_x = 4, n_a = 2, m = 1"."""
+    return ", ".join(f"{k} = {v}" for k, v in case["sizes"].items())
+
+
 def expected(name):
-    """What a correct solution returns on seeded_case(name), as a dict of arrays."""
+    """What a correct solution returns on seeded_case(name), as a dict of arrays (name: a case's id)."""
     if not _data_cache:
         with open(_DATA_FILE) as f:
             _data_cache.update(json.load(f))
     return {k: np.array(v, dtype=float) for k, v in _data_cache[name].items()}
+
+
+def _want(case, part=""):
+    return expected(case["id"] + part)
 
 
 # ------------------------------------------------------------- caches for backward tests
@@ -97,34 +125,90 @@ def expected(name):
 
 def rnn_cell_cache(case):
     """(a_next, a_prev, xt, parameters), the cache rnn_cell_forward returns for `case`."""
-    return (expected("rnn_cell_backward")["a_next"], case["a_prev"], case["xt"], case["parameters"])
+    return (_want(case)["a_next"], case["a_prev"], case["xt"], case["parameters"])
+
+
+def _previous(case, states, start):
+    """Each step's incoming state: `start` for step 0, then the state the step before returned."""
+    return [start] + [states[:, :, t] for t in range(states.shape[2] - 1)]
 
 
 def rnn_caches(case):
     """(list of per-step caches, x), the caches rnn_forward returns for `case`."""
-    a, x = expected("rnn_backward")["a"], case["x"]
-    a_prev = [case["a0"]] + [a[:, :, t] for t in range(a.shape[2] - 1)]
+    a, x = _want(case)["a"], case["x"]
+    a_prev = _previous(case, a, case["a0"])
     steps = [(a[:, :, t], a_prev[t], x[:, :, t], case["parameters"]) for t in range(a.shape[2])]
     return steps, x
 
 
 def lstm_cell_cache(case):
     """The 10-tuple cache lstm_cell_forward returns for `case`."""
-    e = expected("lstm_cell_backward")
+    e = _want(case)
     return (e["a_next"], e["c_next"], case["a_prev"], case["c_prev"],
             e["ft"], e["it"], e["cct"], e["ot"], case["xt"], case["parameters"])
 
 
 def lstm_caches(case):
     """(list of per-step caches, x), the caches lstm_forward returns for `case`."""
-    e, x = expected("lstm_backward"), case["x"]
-    T_x = x.shape[2]
-    a_prev = [case["a0"]] + [e["a"][:, :, t] for t in range(T_x - 1)]
-    c_prev = [np.zeros_like(case["a0"])] + [e["c"][:, :, t] for t in range(T_x - 1)]
+    e, x = _want(case), case["x"]
+    a_prev = _previous(case, e["a"], case["a0"])
+    c_prev = _previous(case, e["c"], np.zeros_like(case["a0"]))
     steps = [(e["a"][:, :, t], e["c"][:, :, t], a_prev[t], c_prev[t], e["ft"][:, :, t],
               e["it"][:, :, t], e["cct"][:, :, t], e["ot"][:, :, t], x[:, :, t],
-              case["parameters"]) for t in range(T_x)]
+              case["parameters"]) for t in range(x.shape[2])]
     return steps, x
+
+
+# ------------------------------------------------- the step function, on the sequence's inputs
+# A sequence function is only as right as the step function it calls. Its test cell first
+# calls that step function on the inputs each time step should get, so that a wrong
+# sequence can be blamed on the right function.
+
+STEP_FUNCTION = {"rnn_forward": "rnn_cell_forward", "lstm_forward": "lstm_cell_forward",
+                 "rnn_backward": "rnn_cell_backward", "lstm_backward": "lstm_cell_backward"}
+
+
+def _at(arrays, t):
+    return {k: v[..., t] for k, v in arrays.items()}
+
+
+def _step_cases(case):
+    """(t, arguments, inputs by name, what a correct step returns) for each step, in the order the
+    sequence function runs them: t = 0, 1, ... forward, t = T_x - 1, ..., 0 backward."""
+    name, e = case["name"], _want(case)
+    T_x = case["x"].shape[2]
+    p = case["parameters"]
+    if name == "rnn_forward":
+        a_prev = _previous(case, e["a"], case["a0"])
+        return [(t, (case["x"][:, :, t], a_prev[t], p),
+                 {"xt": case["x"][:, :, t], "a_prev": a_prev[t], "parameters": p},
+                 {"a_next": e["a"][:, :, t], "yt_pred": e["y_pred"][:, :, t]}) for t in range(T_x)]
+    if name == "lstm_forward":
+        a_prev = _previous(case, e["a"], case["a0"])
+        c_prev = _previous(case, e["c"], np.zeros_like(case["a0"]))
+        gates = {k: e[k] for k in ("ft", "it", "cct", "ot")}
+        return [(t, (case["x"][:, :, t], a_prev[t], c_prev[t], p),
+                 {"xt": case["x"][:, :, t], "a_prev": a_prev[t], "c_prev": c_prev[t], "parameters": p},
+                 {"a_next": e["a"][:, :, t], "c_next": e["c"][:, :, t], "yt": e["y"][:, :, t], **_at(gates, t)})
+                for t in range(T_x)]
+    steps, caches = _want(case, "_steps"), (rnn_caches if name == "rnn_backward" else lstm_caches)(case)[0]
+    upstream = ("da_next",) if name == "rnn_backward" else ("da_next", "dc_next")
+    grads = {k: v for k, v in steps.items() if k not in upstream}
+    return [(t, (*(steps[k][:, :, t] for k in upstream), caches[t]), {}, _at(grads, t))
+            for t in reversed(range(T_x))]
+
+
+def step_inputs(case):
+    """The arguments the step function should get at each time step, in the order they run."""
+    return [arguments for _, arguments, _, _ in _step_cases(case)]
+
+
+def attempt(function, *arguments):
+    """function(*arguments), or the exception it raised, kept for the checks to explain."""
+    try:
+        return function(*arguments)
+    except Exception as error:  # noqa: BLE001 -- any failure is the student's to read about
+        return error
 
 
 # ------------------------------------------------------------------ warnings and stderr
@@ -252,45 +336,140 @@ _RETURNS = {
     "lstm_forward": [("a", "= (n_a, m, T_x)"), ("y", "= (n_y, m, T_x)"), ("c", "= (n_a, m, T_x)"),
                      ("caches", 2)],
 }
+_LSTM_GRAD_DIMS = {"da_prev": "= (n_a, m)", "dWf": "= (n_a, n_a + n_x)", "dWi": "= (n_a, n_a + n_x)",
+                   "dWc": "= (n_a, n_a + n_x)", "dWo": "= (n_a, n_a + n_x)", "dbf": "= (n_a, 1)",
+                   "dbi": "= (n_a, 1)", "dbc": "= (n_a, 1)", "dbo": "= (n_a, 1)"}
 _GRADIENT_DIMS = {
     "rnn_cell_backward": {"dxt": "= (n_x, m)", "da_prev": "= (n_a, m)", "dWax": "= (n_a, n_x)",
                           "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"},
     "rnn_backward": {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)", "dWax": "= (n_a, n_x)",
                      "dWaa": "= (n_a, n_a)", "dba": "= (n_a, 1)"},
+    "lstm_cell_backward": {"dxt": "= (n_x, m)", "dc_prev": "= (n_a, m)", **_LSTM_GRAD_DIMS},
+    "lstm_backward": {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)",
+                      **{k: v for k, v in _LSTM_GRAD_DIMS.items() if k != "da_prev"}},
 }
 
 
-def check_shapes(name, result):
-    """Type and shape of every part of what `name` returned, before any of it is printed or indexed:
-    a wrong shape gets its own message instead of an IndexError in a printing line."""
+def _shapes(name, result, case):
+    if isinstance(result, BaseException):
+        raise result  # the student's function raised: its own traceback says where
     if name in _RETURNS:
         parts = _RETURNS[name]
         check_tuple(f"{name}(...)'s return value", result, len(parts))
-        want = expected(name)
+        want = _want(case)
         for value, (label, spec) in zip(result, parts):
             if isinstance(spec, int):
                 check_tuple(label, value, spec, list_ok=True)
             else:
                 check_shape(label, value, want[label].shape, spec)
         return
-    want = expected(name + "_grads")
+    want = _want(case, "_grads")
     check_dict(f"{name}'s return value", result, list(want))
-    dims = _GRADIENT_DIMS.get(name) or {**_LSTM_GRAD_DIMS, "dxt": "= (n_x, m)", "dc_prev": "= (n_a, m)",
-                                        "dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)"}
     for key in want:
-        check_shape(f'gradients["{key}"]', result[key], want[key].shape, dims.get(key, ""))
+        check_shape(f'gradients["{key}"]', result[key], want[key].shape, _GRADIENT_DIMS[name].get(key, ""))
 
 
-def _passed(label):
-    print(f"\N{CHECK MARK} {label}: all checks passed.")
+def check_shapes(name, result, case=None, steps=None):
+    """Type and shape of every part of what `name` returned, before any of it is printed or indexed:
+    a wrong shape gets its own message instead of an IndexError in a printing line.
+
+    steps -- what the step function returned on each time step's inputs (see step_inputs), so that
+             a failure caused by the step function is reported as such.
+    """
+    case = case or seeded_case(name)
+    with _judging(case, steps):
+        _shapes(name, result, case)
+
+
+_SIZES_HINT = ("The first input passed, and this one differs in its sizes: is a size written into your code "
+               "(range(4), range(7), reshape(5, 10), ...)? Read the sizes from the inputs instead, "
+               "for example n_x, m, T_x = x.shape.")
+
+
+# Short lines: nbgrader validate cuts longer ones when it lists a failed cell.
+_NOT_WRITTEN = "{name} is not written yet.\nIt still raises NotImplementedError(): replace that line with your code."
+_OPTIONAL_NOTE = ("{name} is OPTIONAL: leaving it out scores 0 optional points\n"
+                  "and takes nothing from the 100 points of parts 1 and 2.")
+
+
+@contextlib.contextmanager
+def _judging(case, steps=None):
+    """Turn a failure into the message to read first: the step function's mistake when it is wrong on
+    the inputs the sequence function gives it, and which input failed when it is the second one."""
+    try:
+        yield
+    except Exception as error:
+        blame, cause = _blame_step(case, steps) if steps is not None else (None, None)
+        stub = isinstance(error, NotImplementedError) and not str(error)  # the code handed out, unchanged
+        if stub and _raised_in(error) == case["name"]:
+            blame = None  # its own stub, not the step function's it calls
+        name = case["name"]
+        if blame is None and stub:
+            message = _NOT_WRITTEN.format(name=name)
+        elif blame is None and not (case["second"] or isinstance(error, CheckFailed)):
+            raise  # the student's own error, with its own traceback
+        else:
+            # Every message names the function it is about.
+            message = blame or (f"{name}: {error}" if isinstance(error, CheckFailed)
+                                else f"{name} raised {type(error).__name__}: {error}")
+        if stub and name.endswith("backward"):
+            message += "\n" + _OPTIONAL_NOTE.format(name=name)
+        if case["second"] and not stub:
+            where = f"on the second input ({describe_sizes(case)})"
+            message = (f"{name}, {where}: {message[len(name) + 2:]}" if message.startswith(f"{name}: ")
+                       else f"{where[0].upper()}{where[1:]}: {message}") + "\n" + _SIZES_HINT
+        if cause is None and not isinstance(error, CheckFailed) and not stub:
+            cause = error
+        raise CheckFailed(message) from cause
+
+
+def _raised_in(error):
+    """The name of the function where `error` was raised."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_name if frame is not None else None
+
+
+def _blame_step(case, steps):
+    """(message, the exception the step raised or None) when the step function is wrong on the inputs
+    of some time step; (None, None) when it is right on all of them."""
+    sequence, step = case["name"], STEP_FUNCTION[case["name"]]
+    given = {"rnn_forward": "x[:, :, t] and the right a_prev", "lstm_forward": "x[:, :, t] and the right a_prev and c_prev",
+             "rnn_backward": "the right da_next and that step's cache",
+             "lstm_backward": "the right da_next, dc_next and that step's cache"}[sequence]
+    for (t, _, inputs, want), outcome in zip(_step_cases(case), steps):
+        if isinstance(outcome, NotImplementedError) and not str(outcome):
+            cause, raised = "it is not written yet (it still raises NotImplementedError()).", None
+        elif isinstance(outcome, BaseException):
+            cause, raised = f"it raised {type(outcome).__name__}: {outcome}", outcome
+        else:
+            try:
+                _STEP_CHECKS[step](outcome, inputs, want)
+                continue
+            except CheckFailed as failure:
+                cause, raised = f"its result is wrong: {failure}", None
+            except Exception as error:  # noqa: BLE001 -- a result of the wrong kind
+                cause, raised = f"its result cannot be read ({type(error).__name__}: {error}).", None
+        return (f"{sequence} is wrong because {step} is. Called on the inputs of time step t = {t} "
+                f"({given}), {cause}\n"
+                f"Fix {step} first, then run its test cell and this one again."), raised
+    return None, None
+
+
+def _passed(case):
+    where = f" on a second input too ({describe_sizes(case)})" if case["second"] else ""
+    print(f"\N{CHECK MARK} {case['name']}: all checks passed{where}.")
 
 
 # ------------------------------------------------------------------ per-exercise checks
+# Each check_<function>(result, case) raises CheckFailed with what is wrong, or prints that all
+# checks passed. The _check_... functions below them take the inputs and the expected values
+# explicitly, so that they also judge one time step of a sequence.
 
-def check_rnn_cell_forward(result, case):
+def _check_rnn_cell_forward(result, inputs, want):
     check_tuple("rnn_cell_forward(...)'s return value", result, 3)
     a_next, yt_pred, cache = result
-    want = expected("rnn_cell_forward")
     hint = None
     if isinstance(a_next, np.ndarray) and a_next.shape == want["a_next"].shape:
         if np.all((a_next > 0) & (a_next < 1)):
@@ -303,10 +482,16 @@ def check_rnn_cell_forward(result, case):
         hint = "the columns of yt_pred do not sum to 1: apply softmax (it works over axis 0)."
     check_array("yt_pred", yt_pred, want["yt_pred"], "= (n_y, m)", hint=hint)
     check_tuple("cache", cache, 4, list_ok=True)
-    for i, (label, value) in enumerate([("a_next", a_next), ("a_prev", case["a_prev"]),
-                                        ("xt", case["xt"]), ("parameters", case["parameters"])]):
+    for i, (label, value) in enumerate([("a_next", a_next), ("a_prev", inputs["a_prev"]),
+                                        ("xt", inputs["xt"]), ("parameters", inputs["parameters"])]):
         _check_same(f"cache[{i}] (should be {label})", cache[i], value)
-    _passed("rnn_cell_forward")
+
+
+def check_rnn_cell_forward(result, case):
+    with _judging(case):
+        _shapes("rnn_cell_forward", result, case)
+        _check_rnn_cell_forward(result, case, _want(case))
+    _passed(case)
 
 
 def _check_caches_pair(caches, x, step_length, steps_want):
@@ -335,36 +520,48 @@ def _check_caches_pair(caches, x, step_length, steps_want):
                     from None
 
 
-def check_rnn_forward(result, case):
-    check_tuple("rnn_forward(...)'s return value", result, 3)
-    a, y_pred, caches = result
-    want = expected("rnn_forward")
-    hint = None
-    if isinstance(a, np.ndarray) and a.shape == want["a"].shape:
-        if matches(a[:, :, 0], want["a"][:, :, 0]):
-            hint = ("the first time step is right and later ones are not: each step must start "
-                    "from the hidden state the previous step returned, not from a0.")
-        else:
-            hint = "already the first step is wrong: the first step starts from a0 and x[:, :, 0]."
-    check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2, hint=hint)
-    check_array("y_pred", y_pred, want["y_pred"], "= (n_y, m, T_x)", time_axis=2,
-                hint="store each step's prediction yt_pred at y_pred[:, :, t].")
-    x, a_all = case["x"], want["a"]
-    a_prev = [case["a0"]] + [a_all[:, :, t] for t in range(x.shape[2] - 1)]
-    _check_caches_pair(caches, x, 4, [[(0, "a_next", a_all[:, :, t]), (1, "a_prev", a_prev[t]),
-                                       (2, "xt", x[:, :, t]), (3, "parameters", case["parameters"])]
-                                      for t in range(x.shape[2])])
-    _passed("rnn_forward")
+def _sequence_hint(label, got, want, step, first_inputs, carried, mixed_up=None):
+    """Why a sequence's stored states are wrong, given that the step function is right.
+
+    carried  -- what each step must pass to the next, e.g. "the a_next"
+    mixed_up -- (label, values) of the other state, which a typo may have stored here instead.
+    """
+    if not (isinstance(got, np.ndarray) and got.shape == want.shape):
+        return None
+    if mixed_up is not None and matches(got, mixed_up[1]):
+        return f"{label} holds the values of {mixed_up[0]}: store each step's {label}_next in {label}[:, :, t]."
+    if matches(got[:, :, 0], want[:, :, 0]):
+        return (f"the first time step is right and later ones are not: {step} is right, so pass each step "
+                f"{carried} the previous step returned.")
+    return (f"already the first time step is wrong, though {step} is right: step 0 gets {first_inputs}, "
+            f"and {label}[:, :, t] holds what step t returns.")
+
+
+def check_rnn_forward(result, case, steps=None):
+    with _judging(case, steps):
+        _shapes("rnn_forward", result, case)
+        a, y_pred, caches = result
+        want = _want(case)
+        check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2,
+                    hint=_sequence_hint("a", a, want["a"], "rnn_cell_forward", "x[:, :, 0] and a0",
+                                         "the a_next"))
+        check_array("y_pred", y_pred, want["y_pred"], "= (n_y, m, T_x)", time_axis=2,
+                    hint="store each step's prediction yt_pred at y_pred[:, :, t].")
+        x, a_all = case["x"], want["a"]
+        a_prev = _previous(case, a_all, case["a0"])
+        _check_caches_pair(caches, x, 4, [[(0, "a_next", a_all[:, :, t]), (1, "a_prev", a_prev[t]),
+                                           (2, "xt", x[:, :, t]), (3, "parameters", case["parameters"])]
+                                          for t in range(x.shape[2])])
+    _passed(case)
 
 
 _LSTM_GATES = [("ft", 4, "the forget gate"), ("it", 5, "the update gate"),
                ("cct", 6, "the candidate value c~"), ("ot", 7, "the output gate")]
 
 
-def check_lstm_cell_forward(result, case):
+def _check_lstm_cell_forward(result, inputs, want):
     check_tuple("lstm_cell_forward(...)'s return value", result, 4)
     a_next, c_next, yt, cache = result
-    want = expected("lstm_cell_forward")
     check_tuple("cache", cache, 10, list_ok=True)
     # Gates first: a wrong gate explains wrong outputs better than the outputs do.
     for name, index, label in _LSTM_GATES:
@@ -386,11 +583,17 @@ def check_lstm_cell_forward(result, case):
                 hint="c_next is right, so look at a_next = ot * tanh(c_next).")
     check_array("yt", yt, want["yt"], "= (n_y, m)", hint="yt = softmax(Wy a_next + by).")
     for i, (label, value) in enumerate([("a_next", a_next), ("c_next", c_next),
-                                        ("a_prev", case["a_prev"]), ("c_prev", case["c_prev"])]):
+                                        ("a_prev", inputs["a_prev"]), ("c_prev", inputs["c_prev"])]):
         _check_same(f"cache[{i}] (should be {label})", cache[i], value)
-    _check_same("cache[8] (should be xt)", cache[8], case["xt"])
-    _check_same("cache[9] (should be parameters)", cache[9], case["parameters"])
-    _passed("lstm_cell_forward")
+    _check_same("cache[8] (should be xt)", cache[8], inputs["xt"])
+    _check_same("cache[9] (should be parameters)", cache[9], inputs["parameters"])
+
+
+def check_lstm_cell_forward(result, case):
+    with _judging(case):
+        _shapes("lstm_cell_forward", result, case)
+        _check_lstm_cell_forward(result, case, _want(case))
+    _passed(case)
 
 
 def _gate_cause(got, want, name):
@@ -401,78 +604,81 @@ def _gate_cause(got, want, name):
     undo = np.arctanh if name == "cct" else (lambda v: np.log(v / (1 - v)))  # back before tanh or sigmoid
     shift = undo(np.clip(got, low, high)) - undo(np.clip(want, low, high))
     bias = "bc" if name == "cct" else "b" + name[0]
-    if np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
+    if got.shape[1] > 1 and np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
         return (f"before its activation it is off by the same amount for every example: is the bias {bias} "
                 "missing, or the wrong one?")
     return (f"is W{bias[1]} applied to concat = [a_prev; xt] (a_prev on top, then xt: "
             "np.concatenate((a_prev, xt), axis=0))?")
 
 
-def check_lstm_forward(result, case):
-    check_tuple("lstm_forward(...)'s return value", result, 4)
-    a, y, c, caches = result
-    want = expected("lstm_forward")
-    hint = None
-    if isinstance(c, np.ndarray) and c.shape == want["c"].shape:
-        if not matches(c[:, :, 0], want["c"][:, :, 0]):
-            hint = "already the first step is wrong: c starts from zeros, a from a0."
-        else:
-            hint = ("the first step is right and later ones are not: pass each step the a_next "
-                    "and c_next the previous step returned.")
-    check_array("c", c, want["c"], "= (n_a, m, T_x)", time_axis=2, hint=hint)
-    check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2, hint=hint)
-    check_array("y", y, want["y"], "= (n_y, m, T_x)", time_axis=2,
-                hint="store each step's prediction yt at y[:, :, t].")
-    x, a_all, c_all = case["x"], want["a"], want["c"]
-    a_prev = [case["a0"]] + [a_all[:, :, t] for t in range(x.shape[2] - 1)]
-    c_prev = [np.zeros_like(case["a0"])] + [c_all[:, :, t] for t in range(x.shape[2] - 1)]
-    _check_caches_pair(caches, x, 10, [[(0, "a_next", a_all[:, :, t]), (1, "c_next", c_all[:, :, t]),
-                                        (2, "a_prev", a_prev[t]), (3, "c_prev", c_prev[t]),
-                                        (8, "xt", x[:, :, t]), (9, "parameters", case["parameters"])]
-                                       for t in range(x.shape[2])])
-    _passed("lstm_forward")
+def check_lstm_forward(result, case, steps=None):
+    with _judging(case, steps):
+        _shapes("lstm_forward", result, case)
+        a, y, c, caches = result
+        want = _want(case)
+        first, carried = "x[:, :, 0], a0 and a cell state of zeros", "the a_next and c_next"
+        check_array("c", c, want["c"], "= (n_a, m, T_x)", time_axis=2,
+                    hint=_sequence_hint("c", c, want["c"], "lstm_cell_forward", first, carried, ("a", want["a"])))
+        check_array("a", a, want["a"], "= (n_a, m, T_x)", time_axis=2,
+                    hint=_sequence_hint("a", a, want["a"], "lstm_cell_forward", first, carried, ("c", want["c"])))
+        check_array("y", y, want["y"], "= (n_y, m, T_x)", time_axis=2,
+                    hint="store each step's prediction yt at y[:, :, t].")
+        x, a_all, c_all = case["x"], want["a"], want["c"]
+        a_prev = _previous(case, a_all, case["a0"])
+        c_prev = _previous(case, c_all, np.zeros_like(case["a0"]))
+        _check_caches_pair(caches, x, 10, [[(0, "a_next", a_all[:, :, t]), (1, "c_next", c_all[:, :, t]),
+                                            (2, "a_prev", a_prev[t]), (3, "c_prev", c_prev[t]),
+                                            (8, "xt", x[:, :, t]), (9, "parameters", case["parameters"])]
+                                           for t in range(x.shape[2])])
+    _passed(case)
 
 
-def _check_gradients(label, gradients, want, dims, hints):
-    check_dict(f"{label}'s return value", gradients, list(want))
-    for key, shape_name in dims.items():
-        time_axis = 2 if key == "dx" else None
-        check_array(f'gradients["{key}"]', gradients[key], want[key], shape_name,
-                    time_axis=time_axis, hint=hints.get(key))
-    _passed(label)
+def _check_gradients(name, gradients, want, hints, order=None, time_axis=None):
+    check_dict(f"{name}'s return value", gradients, list(want))
+    dims = _GRADIENT_DIMS[name]
+    for key in order or dims:
+        check_array(f'gradients["{key}"]', gradients[key], want[key], dims[key],
+                    time_axis=time_axis if key == "dx" else None, hint=hints.get(key))
 
 
-def check_rnn_cell_backward(gradients, case):
-    dims = _GRADIENT_DIMS["rnn_cell_backward"]
+def _check_rnn_cell_backward(gradients, inputs, want):
     common = "first find dz = da_next * (1 - a_next ** 2), the gradient before tanh."
     hints = {"dxt": "dxt = Wax.T @ dz; " + common, "da_prev": "da_prev = Waa.T @ dz; " + common,
              "dWax": "dWax = dz @ xt.T; " + common, "dWaa": "dWaa = dz @ a_prev.T; " + common,
              "dba": "dba sums dz over the examples: axis=1, keepdims=True."}
-    _check_gradients("rnn_cell_backward", gradients, expected("rnn_cell_backward_grads"), dims, hints)
+    _check_gradients("rnn_cell_backward", gradients, want, hints)
+
+
+def check_rnn_cell_backward(gradients, case):
+    with _judging(case):
+        _shapes("rnn_cell_backward", gradients, case)
+        _check_rnn_cell_backward(gradients, case, _want(case, "_grads"))
+    _passed(case)
 
 
 def _bptt_hint(got_dx, want_dx):
     """A hint for dx: right at the last step only means the gradient is not carried back."""
     if isinstance(got_dx, np.ndarray) and got_dx.shape == want_dx.shape and want_dx.shape[2] > 1:
-        if matches(got_dx[:, :, -1], want_dx[:, :, -1]):
+        if matches(got_dx[:, :, -1], want_dx[:, :, -1]) and not matches(got_dx, want_dx):
             return ("the last time step is right and earlier ones are not: at step t, the "
                     "gradient flowing in is da[:, :, t] plus da_prev from step t + 1.")
     return None
 
 
-def check_rnn_backward(gradients, case):
-    want = expected("rnn_backward_grads")
-    dims = _GRADIENT_DIMS["rnn_backward"]
-    bptt = _bptt_hint(gradients.get("dx") if isinstance(gradients, dict) else None, want["dx"])
-    hints = {"dx": bptt, "da0": "da0 is the da_prev of the first time step (t = 0).",
-             "dWax": "parameter gradients add up over all time steps."}
-    hints["dWaa"] = hints["dba"] = hints["dWax"]
-    _check_gradients("rnn_backward", gradients, want, dims, hints)
+_SUMS = "parameter gradients add up over all time steps: the sum of each step's"
 
 
-_LSTM_GRAD_DIMS = {"da_prev": "= (n_a, m)", "dWf": "= (n_a, n_a + n_x)", "dWi": "= (n_a, n_a + n_x)",
-                   "dWc": "= (n_a, n_a + n_x)", "dWo": "= (n_a, n_a + n_x)", "dbf": "= (n_a, 1)",
-                   "dbi": "= (n_a, 1)", "dbc": "= (n_a, 1)", "dbo": "= (n_a, 1)"}
+def check_rnn_backward(gradients, case, steps=None):
+    with _judging(case, steps):
+        _shapes("rnn_backward", gradients, case)
+        want = _want(case, "_grads")
+        hints = {"dx": _bptt_hint(gradients["dx"], want["dx"]),
+                 "da0": "da0 is the da_prev of the first time step (t = 0)."}
+        hints.update({key: f"{_SUMS} {key}." for key in ("dWax", "dWaa", "dba")})
+        _check_gradients("rnn_backward", gradients, want, hints, time_axis=2)
+    _passed(case)
+
+
 # Each gate's weight and bias gradients, in the order that diagnoses best: the output gate needs
 # only da_next; the other three share dc, the whole gradient reaching c_next.
 _GATES_BACKWARD = [("o", "the output gate", "dot = da_next * tanh(c_next) * ot * (1 - ot)"),
@@ -488,7 +694,7 @@ def _wrong(gradients, want):
             and not matches(gradients[k], want[k])}
 
 
-def _lstm_gate_hints(wrong, input_key):
+def _lstm_gate_hints(wrong):
     """A hint per key from which gradients are wrong: one gate alone, the three that share dc, or the
     input gradients alone (the gates are right, so the slicing of the weights is not)."""
     gates = [g for g, _, _ in _GATES_BACKWARD if {f"dW{g}", f"db{g}"} & wrong]
@@ -503,44 +709,48 @@ def _lstm_gate_hints(wrong, input_key):
             text = f"only {label} is wrong: " + text + ". Then dW = d(gate) @ concat.T, db sums it over axis 1."
         hints[f"dW{g}"] = hints[f"db{g}"] = text
     if not gates:
-        hints[input_key] = (f"every weight gradient is right, so look at how {input_key} is assembled: it "
-                            "uses the last n_x columns of each weight matrix, W[:, n_a:].T, times that gate's "
-                            "gradient, summed over the four gates.")
+        hints["dxt"] = ("every weight gradient is right, so look at how dxt is assembled: it uses the last n_x "
+                        "columns of each weight matrix, W[:, n_a:].T, times that gate's gradient, summed over "
+                        "the four gates.")
         hints["da_prev"] = ("every weight gradient is right, so look at how da_prev is assembled: the first "
                             "n_a columns of each weight matrix, W[:, :n_a].T, times that gate's gradient, "
                             "summed over the four gates.")
-        hints["da0"] = hints["da_prev"].replace("da_prev is", "da0 (the da_prev of step 0) is")
         hints["dc_prev"] = "dc_prev = dc * ft, where " + _DC + "."
     return hints
 
 
-def _lstm_order(input_key, first_keys):
-    """Weight and bias gradients gate by gate first: they name the gate; the sums over gates come last."""
-    return [k for g, _, _ in _GATES_BACKWARD for k in (f"dW{g}", f"db{g}")] + first_keys + [input_key]
+# Weight and bias gradients gate by gate first: they name the gate; the sums over gates come last.
+_BY_GATE = [k for g, _, _ in _GATES_BACKWARD for k in (f"dW{g}", f"db{g}")]
+
+
+def _check_lstm_cell_backward(gradients, inputs, want):
+    _check_gradients("lstm_cell_backward", gradients, want, _lstm_gate_hints(_wrong(gradients, want)),
+                     order=_BY_GATE + ["dc_prev", "da_prev", "dxt"])
 
 
 def check_lstm_cell_backward(gradients, case):
-    want = expected("lstm_cell_backward_grads")
-    dims = {"dxt": "= (n_x, m)", "dc_prev": "= (n_a, m)", **_LSTM_GRAD_DIMS}
-    check_dict("lstm_cell_backward's return value", gradients, list(want))
-    hints = _lstm_gate_hints(_wrong(gradients, want), "dxt")
-    for key in _lstm_order("dxt", ["dc_prev", "da_prev"]):
-        check_array(f'gradients["{key}"]', gradients[key], want[key], dims[key], hint=hints.get(key))
-    _passed("lstm_cell_backward")
+    with _judging(case):
+        _shapes("lstm_cell_backward", gradients, case)
+        _check_lstm_cell_backward(gradients, case, _want(case, "_grads"))
+    _passed(case)
 
 
-def check_lstm_backward(gradients, case):
-    want = expected("lstm_backward_grads")
-    dims = {"dx": "= (n_x, m, T_x)", "da0": "= (n_a, m)",
-            **{k: v for k, v in _LSTM_GRAD_DIMS.items() if k != "da_prev"}}
-    check_dict("lstm_backward's return value", gradients, list(want))
-    hints = _lstm_gate_hints(_wrong(gradients, want), "dx")
-    bptt = _bptt_hint(gradients.get("dx"), want["dx"])
-    if bptt:
-        # Right at the last step only: the gradient is not carried back, whatever else differs.
-        bptt += " The same holds for the cell state: pass dc_prev from step t + 1 as dc_next."
-        hints = {key: bptt for key in dims}
-    for key in _lstm_order("dx", ["da0"]):
-        check_array(f'gradients["{key}"]', gradients[key], want[key], dims[key], time_axis=2 if key == "dx" else None,
-                    hint=hints.get(key, "parameter gradients add up over all time steps."))
-    _passed("lstm_backward")
+def check_lstm_backward(gradients, case, steps=None):
+    with _judging(case, steps):
+        _shapes("lstm_backward", gradients, case)
+        want = _want(case, "_grads")
+        # Reached only with lstm_cell_backward right on every step (or not called at all): what is left
+        # is how the steps are chained and summed.
+        hints = {key: f"{_SUMS} {key}." for key in _BY_GATE}
+        hints["da0"] = "da0 is the da_prev of the first time step (t = 0)."
+        bptt = _bptt_hint(gradients["dx"], want["dx"])
+        if bptt:
+            # Right at the last step only: the gradient is not carried back, whatever else differs.
+            bptt += " The same holds for the cell state: pass dc_prev from step t + 1 as dc_next."
+            hints = {key: bptt for key in want}
+        _check_gradients("lstm_backward", gradients, want, hints, order=_BY_GATE + ["da0", "dx"], time_axis=2)
+    _passed(case)
+
+
+_STEP_CHECKS = {"rnn_cell_forward": _check_rnn_cell_forward, "lstm_cell_forward": _check_lstm_cell_forward,
+                "rnn_cell_backward": _check_rnn_cell_backward, "lstm_cell_backward": _check_lstm_cell_backward}
