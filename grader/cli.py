@@ -240,6 +240,8 @@ def main(argv=None):
         code = args.func(args) or 0
         if code != INTERRUPTED:
             warm.check_interrupt()  # a Ctrl-C that Python dropped (see warm.on_interrupt) still counts
+        else:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # see below
         return code
     except (KitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -255,6 +257,9 @@ def main(argv=None):
               f"`{course.hint('release')}` to start a new one (then grade again).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # Handled: a second SIGINT still pending (held back while a process started, or delivered to
+        # another thread) must not turn exit 130 into a death by signal during shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\nInterrupted. Nothing graded so far is lost: run the same command again to finish.",
               file=sys.stderr)
         return INTERRUPTED
