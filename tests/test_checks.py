@@ -440,3 +440,30 @@ def test_the_master_prints_both_inputs_passed(capsys):
         _run_namespace_cell(f"test_{name}", namespace)
         out = capsys.readouterr().out
         assert f"{name}: all checks passed.\n" in out and f"{name}: all checks passed on a second input too (" in out
+
+
+def test_hints_for_a_missing_rnn_bias_an_integer_array_a_transposed_square_gradient_and_squeeze():
+    """Causes a student trial found named wrongly before: each now gets its own hint."""
+    message = _cell_message("test_rnn_cell_forward", _master_with(
+        ("rnn_cell_forward", "Wax @ xt + ba)", "Wax @ xt)")))
+    assert "is the bias ba missing" in message
+    message = _cell_message("test_rnn_forward", _master_with(
+        ("rnn_forward", "a = np.zeros((n_a, m, T_x))", "a = np.zeros((n_a, m, T_x), dtype=int)")))
+    assert "int64 values" in message and "floats" in message
+    message = _cell_message("test_rnn_cell_backward", _master_with(
+        ("rnn_cell_backward", "dWaa = dz @ a_prev.T", "dWaa = (dz @ a_prev.T).T")))
+    assert 'gradients["dWaa"] is the transpose' in message
+    message = _cell_message("test_rnn_cell_forward", _master_with(
+        ("rnn_cell_forward", "yt_pred = softmax(Wya @ a_next + by)",
+         "yt_pred = softmax(Wya @ a_next + by)\n    a_next = np.squeeze(a_next)")))
+    assert message.startswith("rnn_cell_forward, on the second input") and "np.squeeze" in message
+
+
+def test_the_ungraded_gradient_checks_say_what_to_finish_first(capsys):
+    """Cells a student may run with the optional part skipped explain themselves instead of a bare error."""
+    from grader import notebook
+    namespace = _master_with(("rnn_cell_backward", "dz = (1", "raise NotImplementedError()\n    dz = (1"))
+    namespace.update(np=np, gradient_check=rnn_utils.gradient_check)
+    cell = next(c for c in notebook.read(course.MASTER_NOTEBOOK).cells if c.get("id") == "gradcheck-rnn-cell")
+    exec(compile(cell.source, "gradcheck", "exec"), namespace)
+    assert "Finish rnn_cell_forward and rnn_cell_backward first" in capsys.readouterr().out

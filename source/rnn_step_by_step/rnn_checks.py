@@ -290,6 +290,11 @@ def check_array(name, got, want, dims="", time_axis=None, hint=None):
         return
     where = f" (time step t = {index[time_axis]})" if time_axis is not None else ""
     wrong = int((~np.isclose(got, want, rtol=RTOL, atol=ATOL)).sum())
+    if not np.issubdtype(got.dtype, np.floating):
+        hint = (f"{name} holds {got.dtype} values, so the fractions were cut off: make the array of floats "
+                "(np.zeros(shape) is; np.zeros(shape, dtype=int) is not).")
+    elif got.ndim == 2 and got.shape[0] == got.shape[1] and matches(got.T, want):
+        hint = f"{name} is the transpose of what it should be: check the order of the matrix product."
     message = (f"{name} is wrong in {wrong} of {got.size} entries. First at {name}{_fmt_index(index)}"
                f"{where}: got {got[index]:.8f}, expected {want[index]:.8f}.")
     if hint:
@@ -383,7 +388,8 @@ def check_shapes(name, result, case=None, steps=None):
 
 _SIZES_HINT = ("The first input passed, and this one differs in its sizes: is a size written into your code "
                "(range(4), range(7), reshape(5, 10), ...)? Read the sizes from the inputs instead, "
-               "for example n_x, m, T_x = x.shape.")
+               "for example n_x, m, T_x = x.shape. With m = 1, np.squeeze also drops the examples' axis: "
+               "keep arrays 2-D, (n, m).")
 
 
 # Short lines: nbgrader validate cuts longer ones when it lists a failed cell.
@@ -476,6 +482,11 @@ def _check_rnn_cell_forward(result, inputs, want):
             hint = "every value lies in (0, 1): is sigmoid used where tanh belongs?"
         else:
             hint = "a_next = tanh(Waa a_prev + Wax xt + ba); check which weight multiplies which input."
+            shift = np.arctanh(np.clip(a_next, -1 + 1e-12, 1 - 1e-12)) - np.arctanh(np.clip(want["a_next"], -1 + 1e-12, 1 - 1e-12))
+            if a_next.shape[1] > 1 and np.all(np.isfinite(shift)) \
+                    and np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
+                hint = ("before the tanh, a_next is off by the same amount for every example: is the bias ba "
+                        "missing, or added twice?")
     check_array("a_next", a_next, want["a_next"], "= (n_a, m)", hint=hint)
     hint = "yt_pred = softmax(Wya a_next + by), computed from the new hidden state a_next."
     if isinstance(yt_pred, np.ndarray) and yt_pred.ndim == 2 and not np.allclose(yt_pred.sum(axis=0), 1):
