@@ -128,7 +128,7 @@ def rnn_cell_cache(case):
     return (_want(case)["a_next"], case["a_prev"], case["xt"], case["parameters"])
 
 
-def _previous(case, states, start):
+def _previous(states, start):
     """Each step's incoming state: `start` for step 0, then the state the step before returned."""
     return [start] + [states[:, :, t] for t in range(states.shape[2] - 1)]
 
@@ -136,7 +136,7 @@ def _previous(case, states, start):
 def rnn_caches(case):
     """(list of per-step caches, x), the caches rnn_forward returns for `case`."""
     a, x = _want(case)["a"], case["x"]
-    a_prev = _previous(case, a, case["a0"])
+    a_prev = _previous(a, case["a0"])
     steps = [(a[:, :, t], a_prev[t], x[:, :, t], case["parameters"]) for t in range(a.shape[2])]
     return steps, x
 
@@ -151,8 +151,8 @@ def lstm_cell_cache(case):
 def lstm_caches(case):
     """(list of per-step caches, x), the caches lstm_forward returns for `case`."""
     e, x = _want(case), case["x"]
-    a_prev = _previous(case, e["a"], case["a0"])
-    c_prev = _previous(case, e["c"], np.zeros_like(case["a0"]))
+    a_prev = _previous(e["a"], case["a0"])
+    c_prev = _previous(e["c"], np.zeros_like(case["a0"]))
     steps = [(e["a"][:, :, t], e["c"][:, :, t], a_prev[t], c_prev[t], e["ft"][:, :, t],
               e["it"][:, :, t], e["cct"][:, :, t], e["ot"][:, :, t], x[:, :, t],
               case["parameters"]) for t in range(x.shape[2])]
@@ -179,13 +179,13 @@ def _step_cases(case):
     T_x = case["x"].shape[2]
     p = case["parameters"]
     if name == "rnn_forward":
-        a_prev = _previous(case, e["a"], case["a0"])
+        a_prev = _previous(e["a"], case["a0"])
         return [(t, (case["x"][:, :, t], a_prev[t], p),
                  {"xt": case["x"][:, :, t], "a_prev": a_prev[t], "parameters": p},
                  {"a_next": e["a"][:, :, t], "yt_pred": e["y_pred"][:, :, t]}) for t in range(T_x)]
     if name == "lstm_forward":
-        a_prev = _previous(case, e["a"], case["a0"])
-        c_prev = _previous(case, e["c"], np.zeros_like(case["a0"]))
+        a_prev = _previous(e["a"], case["a0"])
+        c_prev = _previous(e["c"], np.zeros_like(case["a0"]))
         gates = {k: e[k] for k in ("ft", "it", "cct", "ot")}
         return [(t, (case["x"][:, :, t], a_prev[t], c_prev[t], p),
                  {"xt": case["x"][:, :, t], "a_prev": a_prev[t], "c_prev": c_prev[t], "parameters": p},
@@ -482,9 +482,7 @@ def _check_rnn_cell_forward(result, inputs, want):
             hint = "every value lies in (0, 1): is sigmoid used where tanh belongs?"
         else:
             hint = "a_next = tanh(Waa a_prev + Wax xt + ba); check which weight multiplies which input."
-            shift = np.arctanh(np.clip(a_next, -1 + 1e-12, 1 - 1e-12)) - np.arctanh(np.clip(want["a_next"], -1 + 1e-12, 1 - 1e-12))
-            if a_next.shape[1] > 1 and np.all(np.isfinite(shift)) \
-                    and np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
+            if _shifted_alike(a_next, want["a_next"], tanh=True):
                 hint = ("before the tanh, a_next is off by the same amount for every example: is the bias ba "
                         "missing, or added twice?")
     check_array("a_next", a_next, want["a_next"], "= (n_a, m)", hint=hint)
@@ -559,7 +557,7 @@ def check_rnn_forward(result, case, steps=None):
         check_array("y_pred", y_pred, want["y_pred"], "= (n_y, m, T_x)", time_axis=2,
                     hint="store each step's prediction yt_pred at y_pred[:, :, t].")
         x, a_all = case["x"], want["a"]
-        a_prev = _previous(case, a_all, case["a0"])
+        a_prev = _previous(a_all, case["a0"])
         _check_caches_pair(caches, x, 4, [[(0, "a_next", a_all[:, :, t]), (1, "a_prev", a_prev[t]),
                                            (2, "xt", x[:, :, t]), (3, "parameters", case["parameters"])]
                                           for t in range(x.shape[2])])
@@ -607,15 +605,24 @@ def check_lstm_cell_forward(result, case):
     _passed(case)
 
 
+def _shifted_alike(got, want, tanh):
+    """True when got and want, taken back before their activation (tanh, else sigmoid), differ by the
+    same amount for every example (column): what a missing or wrong bias does."""
+    if not (isinstance(got, np.ndarray) and got.shape == want.shape and got.ndim == 2 and got.shape[1] > 1
+            and np.all(np.isfinite(got))):
+        return False
+    low, high = (-1 + 1e-12, 1 - 1e-12) if tanh else (1e-12, 1 - 1e-12)
+    undo = np.arctanh if tanh else (lambda v: np.log(v / (1 - v)))
+    shift = undo(np.clip(got, low, high)) - undo(np.clip(want, low, high))
+    return bool(np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4))
+
+
 def _gate_cause(got, want, name):
     """Why a gate's values differ, from how they differ: a missing bias shifts every example alike."""
     if not (isinstance(got, np.ndarray) and got.shape == want.shape and np.all(np.isfinite(got))):
         return "check its formula."
-    low, high = (-1 + 1e-12, 1 - 1e-12) if name == "cct" else (1e-12, 1 - 1e-12)
-    undo = np.arctanh if name == "cct" else (lambda v: np.log(v / (1 - v)))  # back before tanh or sigmoid
-    shift = undo(np.clip(got, low, high)) - undo(np.clip(want, low, high))
     bias = "bc" if name == "cct" else "b" + name[0]
-    if got.shape[1] > 1 and np.allclose(shift, shift.mean(axis=1, keepdims=True), atol=1e-4):
+    if _shifted_alike(got, want, tanh=name == "cct"):
         return (f"before its activation it is off by the same amount for every example: is the bias {bias} "
                 "missing, or the wrong one?")
     return (f"is W{bias[1]} applied to concat = [a_prev; xt] (a_prev on top, then xt: "
@@ -635,8 +642,8 @@ def check_lstm_forward(result, case, steps=None):
         check_array("y", y, want["y"], "= (n_y, m, T_x)", time_axis=2,
                     hint="store each step's prediction yt at y[:, :, t].")
         x, a_all, c_all = case["x"], want["a"], want["c"]
-        a_prev = _previous(case, a_all, case["a0"])
-        c_prev = _previous(case, c_all, np.zeros_like(case["a0"]))
+        a_prev = _previous(a_all, case["a0"])
+        c_prev = _previous(c_all, np.zeros_like(case["a0"]))
         _check_caches_pair(caches, x, 10, [[(0, "a_next", a_all[:, :, t]), (1, "c_next", c_all[:, :, t]),
                                             (2, "a_prev", a_prev[t]), (3, "c_prev", c_prev[t]),
                                             (8, "xt", x[:, :, t]), (9, "parameters", case["parameters"])]
