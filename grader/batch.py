@@ -24,12 +24,14 @@ from pathlib import Path
 
 import nbformat
 
-from . import course, gradebook, grading, intake, notebook, sandbox, submissions, verdict, warm
+from . import course, gradebook, grading, intake, notebook, sandbox, student_files, submissions, verdict, warm
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
                       not_graded, submission_with_master_files)
 from .sandbox import write_files
+from .plain_text import unusable_name
 from .release import KitError
+from .student_files import shown
 
 RESULT_FILE = ".kit_result.json"
 
@@ -42,13 +44,13 @@ class Batch:
     unchanged: list = field(default_factory=list)  # students whose stored result was still current
     kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
     pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
-    misplaced: list = field(default_factory=list)  # (notebook path, what to do): files that were not graded
+    misplaced: list = field(default_factory=list)  # (path, what to do): notebooks and folders that were not graded
     seconds: float = 0.0
 
     @property
     def needs_attention(self):
         return bool(self.pending or self.kept or self.misplaced
-                    or any(r.status != GRADED for r in self.results.values()))
+                    or any(r.status != GRADED or r.refused for r in self.results.values()))
 
 
 # ---------------------------------------------------------------- inputs
@@ -132,36 +134,74 @@ def misplaced_files(course_dir):
     notebook_name = f"{course.NOTEBOOK}.ipynb"
     found = []
     for path in sorted(folder.glob("*/*.ipynb")) + sorted(folder.glob("*.ipynb")):
-        where = path.relative_to(folder.parent)
-        student = path.parent.name if path.parent != folder else path.stem
-        found.append((str(where), f"not in an assignment folder: move it to submitted/{student}/{course.ASSIGNMENT}/"
-                                  f"{notebook_name}"))
+        where = shown(path.relative_to(folder.parent))
+        student = shown(path.parent.name if path.parent != folder else path.stem)
+        found.append((where, f"not in an assignment folder: move it to submitted/{student}/{course.ASSIGNMENT}/"
+                             f"{notebook_name}"))
     for path in sorted(folder.glob(f"*/{course.ASSIGNMENT}/*.ipynb")):
         if path.name != notebook_name:
-            found.append((str(path.relative_to(folder.parent)),
+            found.append((shown(path.relative_to(folder.parent)),
                           f"a second notebook: only {notebook_name} is graded; if this is the one to grade, "
                           f"rename it to {notebook_name}"))
     return found
 
 
-def submitted_students(course_dir):
+def submitted_students(course_dir, refused=None):
+    """The students with a submitted/<student>/<assignment>/ folder. A student or assignment folder that is
+    a link, or whose name cannot be used, is left out; `refused`, a list, gets (path, why) for each."""
     folder = Path(course_dir) / "submitted"
-    if not folder.is_dir():
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
         return []
-    return sorted(p.name for p in folder.iterdir() if (p / course.ASSIGNMENT).is_dir())
+    students = []
+    for entry in entries:
+        inner = Path(entry.path) / course.ASSIGNMENT
+        if not os.path.lexists(inner):
+            continue
+        why = unusable_name(entry.name)
+        if why is None and (entry.is_symlink() or inner.is_symlink() or not inner.is_dir()):
+            why = "it is a link, or not a folder (links are never followed)"
+        if why:
+            if refused is not None:
+                refused.append((f"submitted/{shown(entry.name)}/{course.ASSIGNMENT}", why))
+            continue
+        students.append(entry.name)
+    return students
+
+
+# Names in a submission folder that are records about it (nbgrader's exchange and the kit's intake
+# write them), not the student's work: read with their own rules, never copied into the working copy.
+RECORDS = ("timestamp.txt", "submission_secret.txt", intake.LATE_FILE)
 
 
 def read_submission(course_dir, student):
+    """The submission as plain data. Never raises for what is in the folder: whatever breaks a rule of
+    student_files.py is left out and listed in `refused`, and a timestamp that is not a date is ignored."""
     folder = submission_folder(course_dir, student)
-    ignore = [".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt", intake.LATE_FILE]
-    # A link could point anywhere the grader can read (the master, the gradebook): only files that
-    # really lie inside the submission's folder are read.
-    inside = os.path.realpath(folder) + os.sep
-    files = tuple((os.path.relpath(p, folder), Path(p).read_bytes()) for p in _files(folder, ignore)
-                  if os.path.realpath(p).startswith(inside))
-    stamp = folder / "timestamp.txt"
-    timestamp = stamp.read_text().strip() if stamp.exists() else None
-    return Submission(student, files, timestamp or None, late=(folder / intake.LATE_FILE).exists())
+    found = student_files.read_folder(folder, skip=[".ipynb_checkpoints", "__pycache__", "*.pyc", *RECORDS],
+                                      first=[f"{course.NOTEBOOK}.ipynb"])
+    refused = list(found.refused)
+    text, why = student_files.read_record(folder, "timestamp.txt", limit=200)
+    timestamp = (text or "").strip() or None
+    if why:
+        refused.append(("timestamp.txt", f"{why}; graded without a submission time"))
+    elif timestamp and not valid_timestamp(timestamp):
+        refused.append(("timestamp.txt", f"{shown(timestamp[:40])!r} is not a date and time; graded without a "
+                                         "submission time (no late penalty: check when it was handed in)"))
+        timestamp = None
+    late = student_files.is_regular_file(folder, intake.LATE_FILE)
+    return Submission(student, tuple(found.files), timestamp, late=late, refused=tuple(refused))
+
+
+def valid_timestamp(text):
+    """True when nbgrader can read `text` as a submission time (as the gradebook will)."""
+    from nbgrader.utils import parse_utc
+    try:
+        parse_utc(text)
+        return True
+    except Exception:  # dateutil raises several types (ValueError, OverflowError, ParserError)
+        return False
 
 
 def stored_result(course_dir, student):
@@ -325,7 +365,8 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
 def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers):
     started = time.monotonic()
     course_dir = Path(course_dir)
-    everyone = submitted_students(course_dir)
+    refused_folders = []
+    everyone = submitted_students(course_dir, refused_folders)
     if students:
         unknown = [s for s in students if s not in everyone]
         if unknown:
@@ -344,10 +385,10 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     api = course.nbgrader_api(course_dir)
     in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
 
-    batch = Batch(misplaced=misplaced)
+    batch = Batch(misplaced=misplaced + refused_folders)
     todo = []
     for student in students:
-        submission = read_submission(course_dir, student)
+        submission = _read_or_refuse(course_dir, student)
         previous = stored_result(course_dir, student)
         current = (previous is not None and student in in_gradebook
                    and previous.submission_fingerprint == submission.fingerprint
@@ -383,9 +424,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
                                                  f"of {previous.graded_at}"
                 batch.results[submission.student] = previous
             else:
-                writer.write(result)
-                _write_outputs(course_dir, assignment, submission, result)
-                batch.results[submission.student] = result
+                batch.results[submission.student] = _record(course_dir, assignment, writer, submission, result)
             batch.graded.append(submission.student)
             done.add(submission.student)
             if bar:
@@ -404,6 +443,40 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
             writer.close()
     batch.seconds = time.monotonic() - started
     return batch, assignment
+
+
+def _read_or_refuse(course_dir, student):
+    """read_submission, or, should reading fail in a way no rule foresaw, a submission with nothing readable
+    that says why: the student then gets a status with the reason, and the batch goes on."""
+    try:
+        return read_submission(course_dir, student)
+    except Exception as error:
+        return Submission(student, (), refused=((".", f"the folder cannot be read ({type(error).__name__}: "
+                                                      f"{shown(str(error)[:200])})"),))
+
+
+def _record(course_dir, assignment, writer, submission, result):
+    """Write one result to the gradebook and autograded/; returns the result that stands.
+
+    If writing fails, the student gets a grader error with the reason (written the same way, which asks
+    for a manual grade in the gradebook); if even that fails, the failure is the result, unwritten.
+    Either way the batch goes on with the next student.
+    """
+    try:
+        writer.write(result)
+        _write_outputs(course_dir, assignment, submission, result)
+        return result
+    except Exception as error:
+        writer.rollback()
+        failed = not_graded(assignment, submission, f"the grader could not record this result "
+                                                    f"({type(error).__name__}: {shown(str(error)[:200])})")
+    try:
+        writer.write(failed)
+        _write_outputs(course_dir, assignment, submission, failed)
+    except Exception as error:
+        writer.rollback()
+        failed.reason += f"; nor the grader error itself ({type(error).__name__})"
+    return failed
 
 
 def all_results(course_dir):

@@ -60,7 +60,7 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
     for student, why in sorted(done.kept.items()):
         print(f"KEPT PREVIOUS RESULT for {student}: {why}")
     if done.misplaced:
-        print(f"\nNOT GRADED ({len(done.misplaced)} notebooks in submitted/ that the grader does not read):")
+        print(f"\nNOT GRADED ({len(done.misplaced)} notebooks or folders in submitted/ that the grader does not read):")
         for path, fix in done.misplaced:
             print(f"  {path}: {fix}")
     if done.pending:

@@ -162,6 +162,13 @@ class Writer:
     def close(self):
         self.gb.close()
 
+    def rollback(self):
+        """Forget a write that failed halfway, so that the next student's starts clean."""
+        try:
+            self.gb.db.rollback()
+        except Exception:
+            pass  # the session is gone with the error; the next write opens a new transaction
+
     def write(self, result: Result):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)

@@ -112,15 +112,19 @@ class Assignment:
 @dataclass(frozen=True)
 class Submission:
     student: str
-    files: tuple  # (relative path, bytes), everything in submitted/<student>/<assignment>/
+    files: tuple  # (relative path, bytes), everything in submitted/<student>/<assignment>/ that could be read
     timestamp: str = None
     late: bool = False  # the LMS marked it late (intake keeps the mark beside the files)
+    refused: tuple = ()  # (path, why): what was handed in but broke a rule of student_files.py
 
     @property
     def fingerprint(self):
         digest = hashlib.sha256()
         for path, data in sorted(self.files):
             digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+        for path, why in self.refused:
+            digest.update(f"refused\0{path}\0{why}".encode())
+        digest.update(f"timestamp\0{self.timestamp}".encode())
         return digest.hexdigest()[:16]
 
 
@@ -161,6 +165,7 @@ class Result:
     timestamp: str = None
     graded_at: str = ""
     late: bool = False                            # the LMS marked the submission late (see intake.py)
+    refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
     # Set from the gradebook when the results are published (reports.final), never by grading:
     late_penalty: float = 0.0                     # nbgrader's late-submission penalty
     instructor_comments: dict = field(default_factory=dict)  # grade_id -> comment given in formgrader
@@ -201,7 +206,8 @@ def grade_submission(assignment, submission):
     result = Result(submission.student, GRADED, submission_fingerprint=submission.fingerprint,
                     assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
                     graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    confined=assignment.confine, late=submission.late)
+                    confined=assignment.confine, late=submission.late,
+                    refused=[path for path, _ in submission.refused])
     try:
         _grade(assignment, submission, result)
     except SandboxFailure:
@@ -214,6 +220,7 @@ def grade_submission(assignment, submission):
 def not_graded(assignment, submission, reason):
     """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
     return Result(submission.student, ERROR, reason, confined=assignment.confine,
+                  refused=[path for path, _ in submission.refused],
                   tests=_unscored_tests(assignment, "not graded automatically: your instructor will grade it"),
                   submission_fingerprint=submission.fingerprint,
                   assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
@@ -223,6 +230,17 @@ def not_graded(assignment, submission, reason):
 def _grade(assignment, submission, result):
     name = assignment.notebook + ".ipynb"
     files = dict(submission.files)
+    refused = dict(submission.refused)
+    if refused:
+        listed = "; ".join(f"{path}: {why}" for path, why in list(refused.items())[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        result.flags.append(f"files refused: {listed}{more}")
+        result.notes.append(f"Some of what you handed in could not be used and was left out: {listed}{more}. "
+                            "Hand in plain files only (no links, no special files).")
+    if name in refused:
+        result.status, result.reason = INVALID, f"{name} was refused: {refused[name]}"
+        result.tests = _unscored_tests(assignment, f"{name} could not be read")
+        return
     if name not in files:
         others = sorted(p for p in files if p.endswith(".ipynb"))
         result.status = MISSING

@@ -12,11 +12,12 @@ release_feedback` and students' `nbgrader fetch_feedback` hand them out.
 import hashlib
 import json
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
 
-from . import batch, course, gradebook, reports
+from . import batch, course, gradebook, reports, student_files
 from .grading import GRADED, MISSING, Result
 
 FEEDBACK_DIR = "feedback"
@@ -74,23 +75,29 @@ def write_feedback(course_dir, result, assignment):
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / f"{assignment.notebook}.html"
     _replace(page, reports.feedback_page(result, assignment))
-    submitted = batch.submission_folder(course_dir, result.student)
-    for name in ("timestamp.txt", "submission_secret.txt"):
-        source = submitted / name
-        if source.is_file():
-            _replace(folder / name, source.read_text())
-    # Submissions collected from an LMS have neither: release_feedback reads both for every student.
-    if not (folder / "timestamp.txt").exists():
-        _replace(folder / "timestamp.txt", result.timestamp or result.graded_at)
-    if not (folder / "submission_secret.txt").exists():
-        _replace(folder / "submission_secret.txt", secrets.token_hex(32))
+    # release_feedback reads both for every student. The time is the one the grader checked when it read the
+    # submission; the secret is the student's own (it names their feedback in the exchange) when it is a
+    # plain token, read under the rules for student files, and a new one otherwise (an LMS has none).
+    _replace(folder / "timestamp.txt", result.timestamp or result.graded_at)
+    secret, _ = student_files.read_record(batch.submission_folder(course_dir, result.student),
+                                          "submission_secret.txt", limit=256)
+    if not SECRET.fullmatch(secret or ""):  # kept byte for byte: nbgrader hashes it as it reads it
+        secret, _ = student_files.read_record(folder, "submission_secret.txt", limit=256)
+        secret = secret if SECRET.fullmatch(secret or "") else secrets.token_hex(32)
+    _replace(folder / "submission_secret.txt", secret)
     return page
+
+
+SECRET = re.compile(r"[A-Za-z0-9_\-]{8,200}")  # what nbgrader's submit writes (a hex token), and no more
 
 
 def _replace(path, text):
     """Write `text` to `path` atomically, and not at all when it is already there."""
-    if path.is_file() and path.read_text() == text:
-        return
+    try:
+        if path.is_file() and not path.is_symlink() and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass  # unreadable: replace it
     partial = path.with_name(path.name + ".part")
     partial.write_text(text)
     os.replace(partial, path)

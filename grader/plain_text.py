@@ -1,0 +1,67 @@
+"""Student-influenced text, shown literally wherever it goes.
+
+A student decides much of the text the kit shows: error messages their code raises,
+file and folder names, what their notebook prints. On a terminal, a control sequence
+in that text could rewrite the screen; in a chart, `$...$` is read as math (and a
+malformed formula stops the report); in a spreadsheet, a cell that starts with `=`
+is a formula. Each function here makes such text inert for one destination. HTML
+pages escape it where they are built (reports.py).
+"""
+import re
+
+# C0 and C1 control characters (but newline and tab), and the bidirectional overrides that make
+# text read in another order than it is stored.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match):
+    return f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}"
+
+
+def for_terminal(text, one_line=False):
+    """`text` with control characters shown as escapes (\\x1b), so that printing it does nothing but print.
+    `one_line`: newlines and tabs too (a table cell, a progress line)."""
+    text = str(text)
+    try:  # a name that was not UTF-8 holds its bytes as lone surrogates: show them as \xff
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return (_CONTROL_LINE if one_line else _CONTROL).sub(_escape, text)
+
+
+def for_chart(text):
+    """`text` for a matplotlib label: one line. Charts are also built with math parsing off
+    (reports.CHART_STYLE), so a `$` is a dollar sign."""
+    return for_terminal(text, one_line=True)
+
+
+def for_spreadsheet(text):
+    """`text` for a CSV cell that a spreadsheet opens: never read as a formula."""
+    text = for_terminal(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def has_control(text):
+    """True when `text` holds a control character other than newline and tab."""
+    return bool(_CONTROL.search(text))
+
+
+def unusable_name(name):
+    """Why a file or folder name from a student cannot be used, or None when it can.
+
+    Names arrive from file systems and archives as Python strings; bytes that are not
+    UTF-8 come as lone surrogates. Such names, and names with control characters, cannot
+    be shown, typed or stored in the gradebook as they are: they are left out, and named.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    if _CONTROL_LINE.search(name):
+        return "its name holds control characters"
+    if not name.strip():
+        return "its name is blank"
+    if len(name.encode("utf-8")) > 255:
+        return "its name is over 255 bytes long"
+    return None

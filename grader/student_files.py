@@ -1,0 +1,211 @@
+"""Reading the files a student hands in, as hostile input.
+
+A submission folder may hold anything: links to the master or the gradebook, named
+pipes that block a reader forever, sockets, device nodes, names that are not UTF-8,
+files of gigabytes, folders nested a thousand deep, and a link swapped in while the
+grader reads. The rules, for every file read from a submission:
+
+- the folder is walked through open directory descriptors, each opened without
+  following a link, so that no path is looked up twice;
+- a file is opened without following a link and without blocking (`O_NOFOLLOW |
+  O_NONBLOCK`), and what was opened is checked to be a regular file: a link swapped in
+  after the folder was listed fails the open instead of being followed;
+- sizes, counts and depth are capped, and reading stops at the cap;
+- anything that breaks a rule is left out and named with the reason (`Refused`),
+  never raised: one student's folder cannot stop the grading of anyone else.
+"""
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+
+from .plain_text import for_terminal, has_control, unusable_name
+
+MAX_FILE_BYTES = 32 * 1024 * 1024   # one file (the notebook included)
+MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of one submission
+MAX_ENTRIES = 2000                  # files and folders in one submission
+MAX_DEPTH = 16                      # folders inside folders
+MAX_RECORD_BYTES = 4096             # timestamp.txt, submission_secret.txt
+
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_OPEN_FOLDER = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+@dataclass
+class Folder:
+    """What could be read of a folder: its files, and what was left out and why."""
+    files: list = field(default_factory=list)    # (relative path, bytes), sorted by path
+    refused: list = field(default_factory=list)  # (relative path, shown safely; why it was left out)
+
+
+def kind_of(mode):
+    """A file type in words, for the reason a file is refused."""
+    for test, name in ((stat.S_ISLNK, "a link"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def shown(path):
+    """A path that may hold anything, as text that prints safely."""
+    return for_terminal(path, one_line=True)
+
+
+def open_folder(path):
+    """A descriptor for the folder `path`, itself not a link; raises OSError."""
+    return os.open(path, _OPEN_FOLDER)
+
+
+def read_file(name, dir_fd, limit):
+    """(bytes, None) for the regular file `name` in the folder `dir_fd`, or (None, why not).
+
+    Never follows a link, never blocks on a pipe or a device, never reads past `limit`.
+    """
+    try:
+        fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            return None, "it is a link (links are never followed)"
+        if error.errno == errno.ENXIO:  # a socket cannot be opened
+            return None, "it is a socket, not a regular file"
+        return None, f"it cannot be opened ({error.strerror})"
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return None, f"it is {kind_of(mode)}, not a regular file"
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return None, f"it is over {_size(limit)}"
+        return b"".join(chunks), None
+    except OSError as error:
+        return None, f"it cannot be read ({error.strerror})"
+    finally:
+        os.close(fd)
+
+
+def read_record(folder, name, limit=MAX_RECORD_BYTES):
+    """(text, None) for a small UTF-8 text file the grader keeps beside a submission, (None, None) when
+    there is none, or (None, why not) when what is there breaks a rule."""
+    try:
+        dir_fd = open_folder(folder)
+    except OSError:
+        return None, None
+    try:
+        try:
+            mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return None, None
+        if not stat.S_ISREG(mode):
+            return None, f"{name} is {kind_of(mode)}, not a regular file"
+        data, why = read_file(name, dir_fd, limit)
+        if data is None:
+            return None, f"{name}: {why}"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, f"{name} is not UTF-8 text"
+        if has_control(text.strip()):
+            return None, f"{name} holds control characters"
+        return text, None
+    finally:
+        os.close(dir_fd)
+
+
+def is_regular_file(folder, name):
+    """True when `folder/name` is a regular file (not a link to one)."""
+    try:
+        return stat.S_ISREG(os.stat(os.path.join(folder, name), follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def read_folder(path, skip=(), first=()):
+    """A Folder with every regular file under `path` that keeps to the rules, and the rest refused.
+
+    `skip` holds glob patterns of names that are passed over silently (caches, checkpoints);
+    `first`, names read before anything else in the top folder (the notebook: the caps never
+    leave it out to make room for something else).
+    """
+    found = Folder()
+    budget = {"entries": MAX_ENTRIES, "bytes": MAX_TOTAL_BYTES}
+    try:
+        top = open_folder(path)
+    except OSError as error:
+        found.refused.append((".", f"the submission folder cannot be opened ({error.strerror})"))
+        return found
+    try:
+        _walk(top, "", 0, skip, found, budget, first)
+    finally:
+        os.close(top)
+    found.files.sort()
+    return found
+
+
+def _walk(dir_fd, prefix, depth, skip, found, budget, first=()):
+    try:
+        with os.scandir(dir_fd) as listing:
+            entries = sorted(listing, key=lambda e: (e.name not in first, e.name))
+    except OSError as error:
+        found.refused.append((shown(prefix or "."), f"the folder cannot be listed ({error.strerror})"))
+        return
+    for entry in entries:
+        name = entry.name
+        relative = prefix + name
+        if any(fnmatch(name, pattern) for pattern in skip):
+            continue
+        why = unusable_name(name)
+        if why:
+            found.refused.append((shown(relative), why))
+            continue
+        if budget["entries"] <= 0:
+            found.refused.append((shown(relative), f"the submission holds over {MAX_ENTRIES} files and folders; "
+                                                   "the rest were not read"))
+            return
+        budget["entries"] -= 1
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError as error:
+            found.refused.append((shown(relative), f"it cannot be read ({error.strerror})"))
+            continue
+        if stat.S_ISDIR(mode):
+            if name in first:
+                found.refused.append((shown(relative), "it is a folder, not a regular file"))
+                continue
+            if depth + 1 > MAX_DEPTH:
+                found.refused.append((shown(relative), f"folders nested over {MAX_DEPTH} deep"))
+                continue
+            try:
+                inner = os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
+            except OSError as error:
+                found.refused.append((shown(relative), "it is a link (links are never followed)"
+                                      if error.errno in (errno.ENOTDIR, errno.ELOOP) else f"it cannot be opened ({error.strerror})"))
+                continue
+            try:
+                _walk(inner, relative + "/", depth + 1, skip, found, budget)
+            finally:
+                os.close(inner)
+            continue
+        if not stat.S_ISREG(mode):
+            found.refused.append((shown(relative), f"it is {kind_of(mode)}, not a regular file"
+                                  + (" (links are never followed)" if stat.S_ISLNK(mode) else "")))
+            continue
+        data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, budget["bytes"]))
+        if data is None:
+            if "over" in why and budget["bytes"] < MAX_FILE_BYTES:
+                why = f"the submission's files are over {_size(MAX_TOTAL_BYTES)} in all"
+            found.refused.append((shown(relative), why))
+            continue
+        budget["bytes"] -= len(data)
+        found.files.append((relative, data))
+
+
+def _size(n):
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"

@@ -1,0 +1,240 @@
+"""One student cannot stop the class: hostile files and names in submission folders, on real files.
+
+One batch grades, beside two honest controls, students whose folders hold what a determined
+student (or a damaged download) hands in: named pipes, sockets, device nodes, links, names that
+are not UTF-8, records that are not what they claim, files and trees far too large. The batch must
+finish, the controls must score exactly what they score alone, each offender must get a clear
+status or note, and nothing of the master or the gradebook may reach any output.
+"""
+import os
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_LIMITS, make_course_copy
+from grader import batch, course, publish, release, reports, student_files, submissions
+from grader.grading import GRADED, INVALID, MISSING
+
+NOTEBOOK = f"{course.NOTEBOOK}.ipynb"
+CORRECT_TOTAL, WRONG_TOTAL = 120.0, 70.0
+
+
+def _wrong_answers():
+    answers = submissions.master_solutions()
+    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    return answers
+
+
+def _folder(course_dir, student):
+    """submitted/<student>/<assignment>/ with a correct notebook in it; `student` may be bytes."""
+    root = os.fsencode(course_dir / "submitted")
+    name = student if isinstance(student, bytes) else student.encode()
+    folder = os.path.join(root, name, course.ASSIGNMENT.encode())
+    os.makedirs(folder)
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "_scratch")
+    os.replace(os.fsencode(course_dir / "submitted" / "_scratch" / course.ASSIGNMENT / NOTEBOOK),
+               os.path.join(folder, NOTEBOOK.encode()))
+    os.rmdir(course_dir / "submitted" / "_scratch" / course.ASSIGNMENT)
+    os.rmdir(course_dir / "submitted" / "_scratch")
+    return folder
+
+
+def _bind_socket(path):
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(os.fsdecode(path))
+    return server
+
+
+# What each hostile student's folder holds, beside a correct notebook (or instead of it).
+def _build(course_dir):
+    master = course_dir / "source" / course.ASSIGNMENT / NOTEBOOK
+    gradebook = course_dir / "gradebook.db"
+    held = []
+    f = _folder(course_dir, "pipe_beside")
+    os.mkfifo(os.path.join(f, b"data.csv"))
+    f = _folder(course_dir, "pipe_notebook")
+    os.unlink(os.path.join(f, NOTEBOOK.encode()))
+    os.mkfifo(os.path.join(f, NOTEBOOK.encode()))
+    f = _folder(course_dir, "socket_beside")
+    held.append(_bind_socket(os.path.join(f, b"sock")))
+    f = _folder(course_dir, "device_beside")
+    os.mknod(os.path.join(f, b"zero.bin"), 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero: endless
+    f = _folder(course_dir, "not_utf8_name")
+    Path(os.fsdecode(os.path.join(f, b"notes-\xff\xfe.txt"))).write_text("hello")
+    _folder(course_dir, b"student-\xff")
+    _folder(course_dir, "control\x1b[2Jchars")
+    f = _folder(course_dir, "link_notebook")
+    os.unlink(os.path.join(f, NOTEBOOK.encode()))
+    os.symlink(master, os.path.join(f, NOTEBOOK.encode()))
+    f = _folder(course_dir, "link_beside")
+    os.symlink(gradebook, os.path.join(f, b"grades.db"))
+    os.symlink(master.parent, os.path.join(f, b"source"))
+    f = _folder(course_dir, "timestamp_garbage")
+    Path(os.fsdecode(os.path.join(f, b"timestamp.txt"))).write_text("whenever I like\n")
+    f = _folder(course_dir, "timestamp_link")
+    os.symlink(master, os.path.join(f, b"timestamp.txt"))
+    f = _folder(course_dir, "timestamp_pipe")
+    os.mkfifo(os.path.join(f, b"timestamp.txt"))
+    f = _folder(course_dir, "secret_link")
+    os.symlink(master, os.path.join(f, b"submission_secret.txt"))
+    f = _folder(course_dir, "secret_binary")
+    Path(os.fsdecode(os.path.join(f, b"submission_secret.txt"))).write_bytes(bytes(range(256)) * 4)
+    f = _folder(course_dir, "huge_file")
+    with open(os.path.join(f, b"big.bin"), "wb") as big:
+        big.truncate(200 * 1024 * 1024)  # sparse: costs no disk, would cost 200 MB of memory to read whole
+    f = _folder(course_dir, "deep_tree")
+    deep = f
+    for level in range(40):
+        deep = os.path.join(deep, b"d")
+    os.makedirs(deep)
+    f = _folder(course_dir, "many_files")
+    for i in range(student_files.MAX_ENTRIES + 50):
+        open(os.path.join(f, f"f{i:05d}.txt".encode()), "w").close()
+    f = _folder(course_dir, "notebook_is_a_folder")
+    os.unlink(os.path.join(f, NOTEBOOK.encode()))
+    os.mkdir(os.path.join(f, NOTEBOOK.encode()))
+    os.symlink(course_dir / "submitted" / "honest_correct",
+               os.fsencode(course_dir / "submitted" / "alias_of_another"))
+    return held
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    course_dir = make_course_copy(tmp_path_factory.mktemp("hostile"))
+    release.generate(course_dir)
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
+    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
+    held = _build(course_dir)
+    watched = [p for p in (course_dir / "source").rglob("*") if p.is_file()]
+    before = {p: p.read_bytes() for p in watched}
+    started = time.monotonic()
+    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
+    results, csv_path, report = publish.publish(course_dir, assignment)
+    seconds = time.monotonic() - started
+    for server in held:
+        server.close()
+    return dict(course_dir=course_dir, done=done, results=results, seconds=seconds, before=before,
+                table=reports.score_table(results, assignment))
+
+
+def _result(hostile, student):
+    return hostile["done"].results[student]
+
+
+def test_the_batch_finishes_and_the_honest_students_score_as_alone(hostile):
+    assert _result(hostile, "honest_correct").total == CORRECT_TOTAL
+    assert _result(hostile, "honest_wrong").total == WRONG_TOTAL
+    assert _result(hostile, "honest_correct").status == GRADED
+    assert hostile["seconds"] < 600  # nothing blocked on a pipe or a device (a hang would never return)
+
+
+@pytest.mark.parametrize("student, path, why", [
+    ("pipe_beside", "data.csv", "named pipe"),
+    ("socket_beside", "sock", "socket"),
+    ("device_beside", "zero.bin", "device"),
+    ("not_utf8_name", "notes-\\xff\\xfe.txt", "not valid UTF-8"),
+    ("link_beside", "grades.db", "link"),
+    ("link_beside", "source", "link"),
+    ("timestamp_garbage", "timestamp.txt", "not a date"),
+    ("timestamp_link", "timestamp.txt", "link"),
+    ("timestamp_pipe", "timestamp.txt", "named pipe"),
+    ("huge_file", "big.bin", "over 32 MB"),
+    ("deep_tree", "/".join(["d"] * (student_files.MAX_DEPTH + 1)), "nested over"),
+    ("many_files", f"f{student_files.MAX_ENTRIES - 1:05d}.txt", "over 2000 files"),
+])
+def test_a_file_that_breaks_a_rule_is_refused_for_that_student_alone_and_named(hostile, student, path, why):
+    result = _result(hostile, student)
+    assert path in result.refused
+    assert why in result.reason and path in result.reason, result.reason
+    # the rest of the submission is graded as usual: the correct notebook beside it scores in full
+    assert result.total == CORRECT_TOTAL, (student, result.status, result.reason)
+    assert hostile["done"].needs_attention
+
+
+@pytest.mark.parametrize("student, why", [
+    ("pipe_notebook", "named pipe"),
+    ("link_notebook", "link"),
+    ("notebook_is_a_folder", "folder"),
+])
+def test_a_notebook_that_is_not_a_regular_file_is_an_invalid_submission_with_the_reason(hostile, student, why):
+    result = _result(hostile, student)
+    assert result.status == INVALID and why in result.reason and NOTEBOOK in result.reason, result.reason
+    assert result.awaiting_manual_grade
+
+
+def test_student_folders_with_unusable_names_or_links_are_left_out_and_named(hostile):
+    graded = set(hostile["done"].results)
+    assert "alias_of_another" not in graded
+    assert not any("\x1b" in s or "\udcff" in s for s in graded)
+    misplaced = dict(hostile["done"].misplaced)
+    assert "not valid UTF-8" in misplaced[f"submitted/student-\\xff/{course.ASSIGNMENT}"]
+    assert "control characters" in misplaced[f"submitted/control\\x1b[2Jchars/{course.ASSIGNMENT}"]
+    assert "link" in misplaced[f"submitted/alias_of_another/{course.ASSIGNMENT}"]
+
+
+def test_a_timestamp_that_is_not_a_date_grades_without_one_and_says_so(hostile):
+    result = _result(hostile, "timestamp_garbage")
+    assert result.timestamp is None and "no late penalty" in result.reason
+
+
+def test_nothing_of_the_master_or_the_gradebook_reaches_any_output(hostile):
+    course_dir = hostile["course_dir"]
+    master = (course_dir / "source" / course.ASSIGNMENT / NOTEBOOK).read_bytes()
+    for folder in ("autograded", "feedback"):
+        for path in (course_dir / folder).rglob("*"):
+            if path.is_symlink():
+                pytest.fail(f"a link in the outputs: {path}")
+            if path.is_file():
+                data = path.read_bytes()
+                # autograded/ holds the tests with their hidden part, as stock nbgrader's does; never a solution
+                assert b"BEGIN SOLUTION" not in data, path
+                assert folder == "autograded" or b"BEGIN HIDDEN TESTS" not in data, path
+                assert not data.startswith(b"SQLite format 3"), path
+                assert data != master, path
+    for student in ("secret_link", "secret_binary", "timestamp_link"):
+        secret = (course_dir / "feedback" / student / course.ASSIGNMENT / "submission_secret.txt").read_text()
+        assert secret.isalnum() and len(secret) == 64, "a new secret where the student's was not a plain token"
+    assert {p: p.read_bytes() for p in hostile["before"]} == hostile["before"], "source/ changed"
+
+
+def test_student_text_reaches_the_terminal_without_control_characters(hostile):
+    table = hostile["table"]
+    assert "\x1b" not in table and "\udcff" not in table
+
+
+def test_a_link_swapped_in_while_the_folder_is_read_is_never_followed(tmp_path):
+    """The race: a file that is regular when listed becomes a link to the master before it is opened.
+    Thousands of swaps while the grader reads the folder: the master's bytes are never read."""
+    course_dir = make_course_copy(tmp_path / "course")
+    folder = Path(os.fsdecode(_folder(course_dir, "racer")))
+    master = course_dir / "source" / course.ASSIGNMENT / NOTEBOOK
+    regular, link = folder / "regular.tmp", folder / "link.tmp"
+    target = folder / "swapped.ipynb"
+    stop = threading.Event()
+
+    def swap():
+        while not stop.is_set():
+            regular.write_text("my own notes")
+            os.replace(regular, target)
+            os.symlink(master, link)
+            os.replace(link, target)
+    thread = threading.Thread(target=swap)
+    thread.start()
+    try:
+        reads, swapped = 0, 0
+        deadline = time.monotonic() + 20
+        while (reads < 3000 or swapped < 50) and time.monotonic() < deadline:
+            submission = batch.read_submission(course_dir, "racer")
+            files = dict(submission.files)
+            assert files.get("swapped.ipynb", b"my own notes") == b"my own notes"
+            assert master.read_bytes() not in files.values()
+            swapped += any(path == "swapped.ipynb" for path, _ in submission.refused)
+            reads += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert swapped, "the swap was never seen: the race was not exercised"
