@@ -9,12 +9,15 @@ Accepted sources, mixed freely:
   reads it) gives nbgrader's timestamp.txt, so the course's late penalty applies;
 - a folder per student: `<student>/<any path>` (e.g. an earlier submitted/ layout);
 - one notebook per student: `<student>.ipynb`.
-Zip (and .tar.gz) archives are unpacked with nbgrader's zip-collect extractor,
-nested ones included. The file-name pattern follows zip-collect's convention
-(named groups student_id and file_id), so a pattern written for
+Zip and tar archives are unpacked as nbgrader's zip-collect does, nested ones
+included, but under the caps of archives.py (size, members, depth), streamed, and
+only their regular files: an archive a student uploaded holds that student's
+files, never other students. The file-name pattern follows zip-collect's
+convention (named groups student_id and file_id), so a pattern written for
 `nbgrader zip_collect` works here too.
-Whatever cannot be matched to a student, or to this assignment, is listed with
-the reason, and nothing is guessed.
+Whatever cannot be matched to a student, or to this assignment, or breaks a rule
+(a link, a damaged archive, a file over a cap), is listed with the reason; nothing
+is guessed, and everyone else is collected.
 """
 import logging
 import os
@@ -24,7 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, gradebook
+from . import archives, course, gradebook, student_files
 from .release import KitError
 
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
@@ -46,36 +49,42 @@ class Intake:
     notes: list = field(default_factory=list)      # what was decided, e.g. the newest resubmission kept
     late: set = field(default_factory=set)         # students whose kept notebook the LMS marked late
     timestamps: dict = field(default_factory=dict)  # student -> submission time, where the file name has one
+    labels: dict = field(default_factory=dict)     # path of a kept file -> where it was in the download
 
 
-def _unpack(source, into):
-    """Copy a folder, or extract an archive (nested archives too), into `into`."""
-    from nbgrader.plugins import ExtractorPlugin
-
+def _unpack(source, into, budget):
+    """Copy a folder, or unpack an archive, into `into` under the caps of `budget`; return the folder to
+    match files in. Archives inside it are left as they are: match_files opens them for their owner."""
     source = Path(source)
     if not source.exists():
         raise KitError(f"{source} does not exist: give a folder of notebooks or the zip downloaded from the LMS.")
-    staging = Path(into) / "archive"
-    staging.mkdir()
+    root = Path(into) / "download"
     if source.is_dir():
-        shutil.copytree(source, staging / "folder")
-    elif source.suffix in (".zip", ".gz"):
-        shutil.copy(source, staging / source.name)
-    else:
-        raise KitError(f"{source} is neither a folder nor a .zip or .tar.gz archive.")
-    extracted = Path(into) / "extracted"
-    quiet = logging.getLogger("grader.intake.extractor")
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        ExtractorPlugin(log=quiet).extract(str(staging), str(extracted))
-    except Exception as error:  # zipfile and tarfile raise their own types for damaged archives
-        raise KitError(f"cannot unpack {source.name}: {error}. Download it again from the LMS.") from None
-    root = extracted / "folder" if source.is_dir() else extracted
-    # nbgrader unpacks an archive into a folder named after it: look inside that folder.
-    inner = [p for p in root.iterdir() if not p.name.startswith(_SKIP)] if root.is_dir() else []
-    if not source.is_dir() and len(inner) == 1 and inner[0].is_dir():
-        root = inner[0]
-    return root
+        _copy_folder(source, root, budget)
+        return root
+    if not archives.unpack(source, root, budget, source.name):
+        raise KitError(f"{source.name} is not a zip or tar archive (nor a folder): give the folder of notebooks, or "
+                       "the zip file the LMS downloads (its name ends in .zip), as it was downloaded.")
+    damaged = [why for where, why in budget.notes if where == source.name]
+    if damaged and not any(root.iterdir()):
+        raise KitError(f"cannot unpack {source.name}: {damaged[0]}. Download it again from the LMS.")
+    # An LMS download often wraps everything in one folder named after it: look inside that folder.
+    return Path(archives.inner_root(root))
+
+
+def _copy_folder(source, target, budget):
+    """Copy the regular files under `source` (never following a link) into `target`, within the caps."""
+    for relative, dir_fd, name, why in student_files.walk(source, max_entries=budget.caps.members):
+        fd = None
+        if why is None:
+            fd, why = student_files.open_regular(name, dir_fd)
+        if fd is None:
+            budget.notes.append((relative, f"{why}: skipped"))
+            continue
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(fd, "rb") as source_file:
+            archives.write_member(source_file, path, budget, relative)
 
 
 def _resubmission(name):
@@ -86,62 +95,58 @@ def _resubmission(name):
     return name, 0
 
 
-def match_files(root, pattern=None):
-    """An Intake describing where each file under `root` belongs; nothing is copied."""
+def match_files(root, pattern=None, scratch=None, budget=None):
+    """An Intake describing where each file under `root` belongs; nothing is copied to the course.
+
+    An upload that is an archive (a student's zip) is unpacked into `scratch`, and its files are
+    that student's: whatever folders it holds, it never makes students of its own.
+    """
     lms_name = re.compile(pattern or CANVAS)
+    budget = budget or archives.Budget()
     notebook = f"{course.NOTEBOOK}.ipynb"
     found = Intake()
     version = {}
-    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+    uploads = iter(range(1, 1 << 30))
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):  # the kit's own copy: no links in it
         relative = path.relative_to(root)
         if any(part.startswith(_SKIP) for part in relative.parts):
             continue
-        groups = lms_name.match(relative.name) if len(relative.parts) == 1 else None
-        lms_id, late, timestamp = None, False, None
-        if groups:
-            student, name = groups["student_id"], groups["file_id"]
-            extra = groups.groupdict()
-            lms_id, late, timestamp = extra.get("lms_id"), bool(extra.get("late")), extra.get("timestamp")
-        elif len(relative.parts) > 1:
-            student = relative.parts[0]
-            inner = Path(*relative.parts[1:])
-            # An earlier submitted/ layout: <student>/<assignment>/<files>.
-            if inner.parts[0] == course.ASSIGNMENT and len(inner.parts) > 1:
-                inner = Path(*inner.parts[1:])
-            name = str(inner)
-        elif relative.suffix == ".ipynb" and relative.stem != course.NOTEBOOK:
-            student, name = relative.stem, notebook
+        owner = _owner(relative, lms_name)
+        if isinstance(owner, str):
+            found.unmatched.append((str(relative), owner))
+            continue
+        student, name, lms_id, late, timestamp = owner
+        if archives.named_like_one(name):
+            files = _unpack_upload(path, Path(scratch) / f"upload-{next(uploads)}", f"{relative}", budget, found)
         else:
-            found.unmatched.append((str(relative), "the name does not say whose it is (expected an LMS file name, "
-                                    "<student>.ipynb, or a <student>/ folder)"))
-            continue
-        if not _STUDENT_ID.match(student):
-            found.unmatched.append((str(relative), f"{student!r} cannot be a student id (letters, digits, . _ - @)"))
-            continue
-        name, number = _resubmission(name)
-        if Path(name).name in RESERVED:
-            found.unmatched.append((str(relative), f"{Path(name).name} is the grader's own record of a submission "
-                                    "(its time, its late mark): it is never taken from what a student hands in"))
-            continue
-        if name.endswith(".ipynb") and name != notebook:
-            found.unmatched.append((str(relative), f"{name} is not this assignment's notebook: rename it to "
-                                    f"{notebook} if it is the one to grade, and collect again"))
-            continue
-        mine = (number, path, late, timestamp)
-        if (student, name) in version:
-            older, mine = sorted([version[(student, name)], mine], key=lambda v: v[0])
-            found.notes.append(f"{student}: kept {mine[1].name}, the newest of two copies of {name}")
-        version[(student, name)] = mine
-        found.files.setdefault(student, {})[name] = mine[1]
-        if lms_id:
-            found.lms_ids[student] = lms_id
+            files = [(name, path, str(relative))]
+        for name, path, label in files:
+            name, number = _resubmission(name)
+            if Path(name).name in RESERVED:
+                found.unmatched.append((label, f"{Path(name).name} is the grader's own record of a submission "
+                                        "(its time, its late mark): it is never taken from what a student hands in"))
+                continue
+            if name.endswith(".ipynb") and name != notebook:
+                found.unmatched.append((label, f"{name} is not this assignment's notebook: rename it to "
+                                        f"{notebook} if it is the one to grade, and collect again"))
+                continue
+            mine = (number, path, late, timestamp, label)
+            if (student, name) in version:
+                older, mine = sorted([version[(student, name)], mine], key=lambda v: v[0])
+                found.notes.append(f"{student}: kept {Path(mine[4]).name}, the newest of two copies of {name}")
+            version[(student, name)] = mine
+            found.files.setdefault(student, {})[name] = mine[1]
+            found.labels[mine[1]] = mine[4]
+            if lms_id:
+                found.lms_ids[student] = lms_id
+    found.unmatched += [(where, why) for where, why in budget.notes]
     for student, files in list(found.files.items()):
         if notebook not in files:
             for name, path in files.items():
-                found.unmatched.append((str(path.relative_to(root)), f"{student} sent no {notebook}"))
+                found.unmatched.append((found.labels[path], f"{student} sent no {notebook}"))
             del found.files[student]
     # The LMS's marks of the notebook that is kept; students with nothing kept are not students here.
-    for (student, name), (_, _, late, timestamp) in version.items():
+    for (student, name), (_, _, late, timestamp, _) in version.items():
         if student in found.files and name == notebook:
             if late:
                 found.late.add(student)
@@ -151,8 +156,63 @@ def match_files(root, pattern=None):
     return found
 
 
-def collect(source, course_dir=course.COURSE_DIR, pattern=None):
-    """Match the files of `source` and copy them to submitted/<student>/<assignment>/."""
+def _owner(relative, lms_name):
+    """(student, name in the assignment, LMS id, late, timestamp) of a file in the download, or why none."""
+    groups = lms_name.match(relative.name) if len(relative.parts) == 1 else None
+    lms_id, late, timestamp = None, False, None
+    if groups:
+        student, name = groups["student_id"], groups["file_id"]
+        extra = groups.groupdict()
+        lms_id, late, timestamp = extra.get("lms_id"), bool(extra.get("late")), extra.get("timestamp")
+    elif len(relative.parts) > 1:
+        student = relative.parts[0]
+        name = str(_inside_assignment(Path(*relative.parts[1:])))
+    elif relative.suffix == ".ipynb" and relative.stem != course.NOTEBOOK:
+        student, name = relative.stem, f"{course.NOTEBOOK}.ipynb"
+    else:
+        return ("the name does not say whose it is (expected an LMS file name, <student>.ipynb, or a <student>/ "
+                "folder)")
+    if not _STUDENT_ID.match(student or ""):
+        return f"{student!r} cannot be a student id (letters, digits, . _ - @)"
+    return student, name, lms_id, late, timestamp
+
+
+def _inside_assignment(inner):
+    """An earlier submitted/ layout, <assignment>/<files>: the files' names without the assignment folder."""
+    if inner.parts[0] == course.ASSIGNMENT and len(inner.parts) > 1:
+        return Path(*inner.parts[1:])
+    return inner
+
+
+def _unpack_upload(path, into, label, budget, found, depth=2):
+    """[(name in the assignment, path, label)] for the files of a student's archive; archives inside it are
+    unpacked too, into a folder of their name, down to the depth cap."""
+    if not archives.unpack(path, into, budget, label):
+        found.unmatched.append((label, "named like an archive, but it is not one that can be read (zip or tar): "
+                                "not collected. Ask the student to upload it again"))
+        return []
+    root = Path(archives.inner_root(into))
+    files = []
+    for inner in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = inner.relative_to(root)
+        where = f"{label}/{relative}"
+        if any(part.startswith(_SKIP) for part in relative.parts):
+            continue
+        if archives.named_like_one(inner.name):
+            if depth + 1 > budget.caps.depth:
+                found.unmatched.append((where, f"an archive inside archives {budget.caps.depth} deep: not opened, "
+                                        "not collected"))
+                continue
+            nested = _unpack_upload(inner, inner.with_name(inner.name + ".unpacked"), where, budget, found, depth + 1)
+            folder = str(_inside_assignment(relative.parent / archives.strip_suffix(inner.name)))
+            files += [(f"{folder}/{name}", p, w) for name, p, w in nested]
+            continue
+        files.append((str(_inside_assignment(relative)), inner, where))
+    return files
+
+
+def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Caps()):
+    """Match the files of `source` and copy them to submitted/<student>/<assignment>/, within `caps`."""
     if pattern:
         try:
             compiled = re.compile(pattern)
@@ -162,10 +222,12 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None):
             raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
     # Named like the grader's scratch folders, so that batch.sweep_scratch removes it after a SIGKILL.
     with tempfile.TemporaryDirectory(prefix=f"rnn-grader-intake-{os.getpid()}-") as scratch:
-        root = _unpack(source, scratch)
+        budget = archives.Budget(caps)
+        root = _unpack(source, scratch, budget)
         if not any(p.is_file() for p in Path(root).rglob("*")):
-            raise KitError(f"nothing to collect: {source} holds no files. Give the folder or zip the LMS gave you.")
-        found = match_files(root, pattern)
+            raise KitError(f"nothing to collect: {source} holds no files that could be read. Give the folder or zip "
+                           "the LMS gave you." + "".join(f"\n  {where}: {why}" for where, why in budget.notes[:20]))
+        found = match_files(root, pattern, scratch, budget)
         from nbgrader.utils import parse_utc
         for student, when in list(found.timestamps.items()):
             try:
@@ -177,10 +239,16 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None):
             folder = Path(course_dir) / "submitted" / student / course.ASSIGNMENT
             if folder.exists():
                 shutil.rmtree(folder)  # a new download replaces the old submission whole
-            for name, path in files.items():
+            for name, path in list(files.items()):
                 target = folder / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+                except OSError as error:  # a file where the student's own folder of that name is, say
+                    found.unmatched.append((found.labels[path], f"cannot be written as {name} ({error.strerror}): "
+                                            "not collected"))
+                    del files[name]
+                    continue
                 files[name] = target
             if student in found.late:
                 (folder / LATE_FILE).write_text("marked late by the LMS\n")

@@ -58,10 +58,10 @@ def open_folder(path):
     return os.open(path, _OPEN_FOLDER)
 
 
-def read_file(name, dir_fd, limit):
-    """(bytes, None) for the regular file `name` in the folder `dir_fd`, or (None, why not).
+def open_regular(name, dir_fd):
+    """(descriptor, None) for the regular file `name` in the folder `dir_fd`, or (None, why not).
 
-    Never follows a link, never blocks on a pipe or a device, never reads past `limit`.
+    Never follows a link and never blocks on a pipe or a device: what was opened is checked.
     """
     try:
         fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
@@ -73,8 +73,22 @@ def read_file(name, dir_fd, limit):
         return None, f"it cannot be opened ({error.strerror})"
     try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            return None, f"it is {kind_of(mode)}, not a regular file"
+    except OSError as error:
+        os.close(fd)
+        return None, f"it cannot be read ({error.strerror})"
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        return None, f"it is {kind_of(mode)}, not a regular file"
+    return fd, None
+
+
+def read_file(name, dir_fd, limit):
+    """(bytes, None) for the regular file `name` in the folder `dir_fd`, or (None, why not); never reads
+    past `limit`."""
+    fd, why = open_regular(name, dir_fd)
+    if fd is None:
+        return None, why
+    try:
         chunks, size = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -83,7 +97,7 @@ def read_file(name, dir_fd, limit):
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                return None, f"it is over {_size(limit)}"
+                return None, f"it is over {size_in_words(limit)}"
         return b"".join(chunks), None
     except OSError as error:
         return None, f"it cannot be read ({error.strerror})"
@@ -135,26 +149,44 @@ def read_folder(path, skip=(), first=()):
     leave it out to make room for something else).
     """
     found = Folder()
-    budget = {"entries": MAX_ENTRIES, "bytes": MAX_TOTAL_BYTES}
-    try:
-        top = open_folder(path)
-    except OSError as error:
-        found.refused.append((".", f"the submission folder cannot be opened ({error.strerror})"))
-        return found
-    try:
-        _walk(top, "", 0, skip, found, budget, first)
-    finally:
-        os.close(top)
+    room = MAX_TOTAL_BYTES
+    for relative, dir_fd, name, why in walk(path, skip, first):
+        if why is None:
+            data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, room))
+            if data is None and "over" in why and room < MAX_FILE_BYTES:
+                why = f"the submission's files are over {size_in_words(MAX_TOTAL_BYTES)} in all"
+        if why:
+            found.refused.append((relative, why))
+            continue
+        room -= len(data)
+        found.files.append((relative, data))
     found.files.sort()
     return found
 
 
-def _walk(dir_fd, prefix, depth, skip, found, budget, first=()):
+def walk(path, skip=(), first=(), max_entries=MAX_ENTRIES, max_depth=MAX_DEPTH):
+    """Walk the folder `path` without following links. Yields, in name order:
+    (relative path, folder descriptor, name, None) for each regular file, to be opened with
+    `open_regular` before the next step, and (relative path shown safely, None, None, why) for what
+    is left out. Skipped names (glob patterns) are passed over silently; `first` names come first.
+    """
+    try:
+        top = open_folder(path)
+    except OSError as error:
+        yield ".", None, None, f"the folder cannot be opened ({error.strerror})"
+        return
+    try:
+        yield from _walk(top, "", 0, skip, first, [max_entries, max_entries], max_depth)
+    finally:
+        os.close(top)
+
+
+def _walk(dir_fd, prefix, depth, skip, first, entries_left, max_depth):
     try:
         with os.scandir(dir_fd) as listing:
             entries = sorted(listing, key=lambda e: (e.name not in first, e.name))
     except OSError as error:
-        found.refused.append((shown(prefix or "."), f"the folder cannot be listed ({error.strerror})"))
+        yield shown(prefix or "."), None, None, f"the folder cannot be listed ({error.strerror})"
         return
     for entry in entries:
         name = entry.name
@@ -163,49 +195,42 @@ def _walk(dir_fd, prefix, depth, skip, found, budget, first=()):
             continue
         why = unusable_name(name)
         if why:
-            found.refused.append((shown(relative), why))
+            yield shown(relative), None, None, why
             continue
-        if budget["entries"] <= 0:
-            found.refused.append((shown(relative), f"the submission holds over {MAX_ENTRIES} files and folders; "
-                                                   "the rest were not read"))
+        if entries_left[0] <= 0:
+            yield shown(relative), None, None, (f"the folder holds over {entries_left[1]} files and folders; "
+                                               "the rest were not read")
             return
-        budget["entries"] -= 1
+        entries_left[0] -= 1
         try:
             mode = entry.stat(follow_symlinks=False).st_mode
         except OSError as error:
-            found.refused.append((shown(relative), f"it cannot be read ({error.strerror})"))
+            yield relative, None, None, f"it cannot be read ({error.strerror})"
             continue
         if stat.S_ISDIR(mode):
-            if name in first:
-                found.refused.append((shown(relative), "it is a folder, not a regular file"))
+            if depth == 0 and name in first:
+                yield relative, None, None, "it is a folder, not a regular file"
                 continue
-            if depth + 1 > MAX_DEPTH:
-                found.refused.append((shown(relative), f"folders nested over {MAX_DEPTH} deep"))
+            if depth + 1 > max_depth:
+                yield relative, None, None, f"folders nested over {max_depth} deep"
                 continue
             try:
                 inner = os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
             except OSError as error:
-                found.refused.append((shown(relative), "it is a link (links are never followed)"
-                                      if error.errno in (errno.ENOTDIR, errno.ELOOP) else f"it cannot be opened ({error.strerror})"))
+                yield relative, None, None, ("it is a link (links are never followed)"
+                                             if error.errno in (errno.ENOTDIR, errno.ELOOP)
+                                             else f"it cannot be opened ({error.strerror})")
                 continue
             try:
-                _walk(inner, relative + "/", depth + 1, skip, found, budget)
+                yield from _walk(inner, relative + "/", depth + 1, skip, (), entries_left, max_depth)
             finally:
                 os.close(inner)
-            continue
-        if not stat.S_ISREG(mode):
-            found.refused.append((shown(relative), f"it is {kind_of(mode)}, not a regular file"
-                                  + (" (links are never followed)" if stat.S_ISLNK(mode) else "")))
-            continue
-        data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, budget["bytes"]))
-        if data is None:
-            if "over" in why and budget["bytes"] < MAX_FILE_BYTES:
-                why = f"the submission's files are over {_size(MAX_TOTAL_BYTES)} in all"
-            found.refused.append((shown(relative), why))
-            continue
-        budget["bytes"] -= len(data)
-        found.files.append((relative, data))
+        elif stat.S_ISREG(mode):
+            yield relative, dir_fd, name, None
+        else:
+            yield relative, None, None, (f"it is {kind_of(mode)}, not a regular file"
+                                         + (" (links are never followed)" if stat.S_ISLNK(mode) else ""))
 
 
-def _size(n):
+def size_in_words(n):
     return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"

@@ -144,7 +144,7 @@ def test_the_batch_finishes_and_the_honest_students_score_as_alone(hostile):
     ("timestamp_pipe", "timestamp.txt", "named pipe"),
     ("huge_file", "big.bin", "over 32 MB"),
     ("deep_tree", "/".join(["d"] * (student_files.MAX_DEPTH + 1)), "nested over"),
-    ("many_files", f"f{student_files.MAX_ENTRIES - 1:05d}.txt", "over 2000 files"),
+    ("many_files", f"f{student_files.MAX_ENTRIES - 1:05d}.txt", "over 2000 files and folders"),
 ])
 def test_a_file_that_breaks_a_rule_is_refused_for_that_student_alone_and_named(hostile, student, path, why):
     result = _result(hostile, student)
