@@ -14,3 +14,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # A test cell that runs longer than this (seconds) counts as failed instead of hanging the run.
 c.ExecutePreprocessor.timeout = 120
+
+# Pages made from notebooks (formgrader's view of a submission, nbgrader's generate_feedback) keep a
+# student's HTML and JavaScript inert: they would otherwise run in the instructor's browser session.
+c.HTMLExporter.sanitize_html = True

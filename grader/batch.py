@@ -11,6 +11,7 @@ The flow of `grade_batch`:
    last). A batch killed midway has written whole results only, and the next
    run grades the rest. publish.py then writes what people read, from the gradebook.
 """
+import contextlib
 import dataclasses
 import html
 import json
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import course, gradebook, grading, intake, notebook, sandbox, student_files, submissions, verdict, warm
+from . import (course, gradebook, grading, intake, memory, notebook, sandbox, student_files, submissions, verdict,
+               warm)
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
                       not_graded, submission_with_master_files)
@@ -45,6 +47,7 @@ class Batch:
     kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
     pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
     misplaced: list = field(default_factory=list)  # (path, what to do): notebooks and folders that were not graded
+    notes: list = field(default_factory=list)      # what the instructor should know about the run itself
     seconds: float = 0.0
 
     @property
@@ -66,11 +69,15 @@ def load_assignment(course_dir, limits=Limits(), confine=True):
     if not release.exists():
         raise KitError(f"{release} is missing: run `{course.hint('release')}` first.")
     order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
-    released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in notebook.read(release).cells}
+    release_cells = notebook.read(release).cells
+    released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
+    # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
+    text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
     cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, confine=confine)
+    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, confine=confine,
+                      released_text=text)
 
 
 def with_verdict(course_dir, assignment, helpers):
@@ -357,12 +364,14 @@ def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=N
     sweep_scratch()
     helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
     try:
-        return _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers)
+        with contextlib.ExitStack() as cleanup:  # what the run set up, taken down whatever happens
+            return _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers,
+                                cleanup)
     finally:
         shutil.rmtree(helpers, ignore_errors=True)
 
 
-def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers):
+def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
     started = time.monotonic()
     course_dir = Path(course_dir)
     refused_folders = []
@@ -401,12 +410,19 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
 
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
     if submissions:
         warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
-        assignment = with_verdict(course_dir, assignment, helpers)
+        try:
+            held = memory.plan(jobs, limits)
+        except MemoryError as error:
+            raise KitError(f"no submission was graded: {error}") from None
+        cleanup.callback(memory.remove, held.cgroup)
+        jobs = held.jobs
+        batch.notes += [held.note] if held.note else []
+        assignment = dataclasses.replace(with_verdict(course_dir, assignment, helpers), memory_cgroup=held.cgroup)
         run_canary(course_dir, assignment)
         gradebook.backup(course_dir)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
     if not submissions:
         results = []
     elif scheduler:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import course
+from .plain_text import for_terminal
 from .release import KitError
 
 NEEDS_ATTENTION = 1
@@ -57,12 +58,14 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
     print(f"\nGraded {len(done.graded)} submissions in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading were not graded again"
           + (f" (use `{course.hint('grade --force')}` to regrade them)." if done.unchanged else "."))
+    for note in done.notes:
+        print(f"Note: {note}")
     for student, why in sorted(done.kept.items()):
-        print(f"KEPT PREVIOUS RESULT for {student}: {why}")
+        print(for_terminal(f"KEPT PREVIOUS RESULT for {student}: {why}"))
     if done.misplaced:
         print(f"\nNOT GRADED ({len(done.misplaced)} notebooks or folders in submitted/ that the grader does not read):")
         for path, fix in done.misplaced:
-            print(f"  {path}: {fix}")
+            print(for_terminal(f"  {path}: {fix}"))
     if done.pending:
         print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "
               "to grade them; the ones already graded are kept.", file=sys.stderr)
@@ -103,7 +106,7 @@ def cmd_grade(args):
 def cmd_collect(args):
     from . import intake
     found = intake.collect(args.source, args.course_dir, pattern=args.pattern)
-    print(intake.describe(found, args.course_dir))
+    print(for_terminal(intake.describe(found, args.course_dir)))
     return NEEDS_ATTENTION if found.unmatched else 0
 
 

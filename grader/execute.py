@@ -45,7 +45,7 @@ from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from . import sandbox, verdict, wire  # noqa: E402
+from . import memory, sandbox, verdict, wire  # noqa: E402
 from .limits import Limits  # noqa: E402,F401  (part of this module's interface)
 
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
@@ -66,6 +66,8 @@ class Run:
     protocol_error: str = ""  # the process sent something malformed (it was stopped)
     room: list = field(default_factory=lambda: [0, 0])  # characters of text, and of displays, still allowed
     sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
+    peak_mb: float = 0.0   # the most memory the sandbox held, where a cgroup measured it
+    out_of_memory: bool = False  # the kernel stopped a process of the sandbox for want of memory
 
 
 class CellTimeout(BaseException):
@@ -237,7 +239,7 @@ SANDBOX_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sandbox.TMPDIR, "
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde"}
 
 
-def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_namespace):
+def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_namespace, cgroup):
     """The process started for one submission (trusted code): isolate, fork the runner, wait for it.
 
     Runs in a fresh child of the warm fork server, which never held a master notebook,
@@ -247,6 +249,13 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     workdir = None
     # If the fork server that started us ends (its grader was interrupted), stop the runner at once.
     sandbox.die_with_parent(signal.SIGTERM)
+    charged = False
+    if cgroup:  # before the namespaces: from here on, every page this process and its children use is charged
+        try:
+            memory.join(cgroup)
+            charged = True
+        except OSError:
+            pass
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
@@ -259,9 +268,15 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     pid = os.fork()
     if pid == 0:
         try:
-            _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid)
+            _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid, charged)
         finally:
             os._exit(70)
+    if charged:  # in the sandbox's cgroup too: when it is full, the kernel must stop the runner, not this
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("-1000")
+        except OSError:
+            pass  # the runner then dies with this process (die_with_parent): the run still stops
     conn.close()
     status.close()
     # Stopped by the grader (SIGTERM) or by its own wall clock, in case the grader is gone: either way
@@ -281,7 +296,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     os._exit(128 + os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status))
 
 
-def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid):
+def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid, charged):
     """The sandboxed runner (PID 1 of its own namespace when confined). Never returns.
 
     Set-up problems go to `status_fd`, which is closed before any student code runs:
@@ -297,7 +312,7 @@ def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_
             os.dup2(devnull, stdio)
         if mode:
             try:
-                sandbox.confine(files, limits.disk_mb, limits.processes, mode, sandbox_uid)
+                sandbox.confine(files, limits.disk_mb, limits.processes, mode, sandbox_uid, charged)
             except (sandbox.SandboxError, OSError) as error:
                 _send(status_fd, {"step": getattr(error, "step", "mount"), "message": str(error)})
                 os._exit(0)
@@ -378,8 +393,12 @@ def _probe(shell, calls, limits, left):
 
 # ---------------------------------------------------------------- in the parent
 
-MAX_MESSAGE = 16 * 1024 * 1024  # bytes in one message from the runner
-MAX_TOTAL = 64 * 1024 * 1024    # bytes from one runner in all
+# What the grader accepts from one runner. An honest notebook sends a few hundred KB (its outputs are
+# capped before they are sent); the caps bound what a forging one can make the grader hold: parsed JSON
+# takes more room than its text, so the number of containers and strings per message is capped too.
+MAX_MESSAGE = 8 * 1024 * 1024   # bytes in one message from the runner
+MAX_TOTAL = 32 * 1024 * 1024    # bytes from one runner in all
+MAX_PIECES = 200_000            # JSON objects, arrays and strings in one message
 
 
 class ProtocolError(Exception):
@@ -398,6 +417,8 @@ def _read_message(fd, deadline, budget):
     body = _read_exactly(fd, size, deadline)
     if body is None:
         raise ProtocolError("a message cut short")
+    if body.count(b"{") + body.count(b"[") + body.count(b'"') // 2 > MAX_PIECES:
+        raise ProtocolError(f"a message of over {MAX_PIECES} values")
     try:
         return wire.loads(body, MAX_MESSAGE)
     except wire.WireError as error:
@@ -427,6 +448,7 @@ def _describe_exit(code):
 
 
 _OUTPUT_TYPES = {"stream", "error", "display_data", "execute_result"}
+INERT_DISPLAYS = {"text/plain", "image/png", "image/jpeg", "image/gif"}
 
 
 def clean_outputs(outputs, room):
@@ -461,7 +483,11 @@ def clean_outputs(outputs, room):
                     isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and all(
                         isinstance(x, str) for x in v))) for k, v in data.items() if k != "application/json"):
                 raise ProtocolError("a malformed display output")
-            kept = {k: v for k, v in data.items() if k != "application/json"}
+            # Only inert kinds of display: HTML, SVG, JavaScript and Markdown would run or render in the browser of
+            # whoever opens the graded notebook (formgrader, with the instructor's rights).
+            kept = {k: v for k, v in data.items() if k in INERT_DISPLAYS}
+            if not kept:
+                kept = {"text/plain": f"[a display of type {', '.join(sorted(data))[:200]}: not kept by the grader]"}
             size = sum(len(v) if isinstance(v, str) else sum(map(len, v)) for v in kept.values())
             if size > max(room[1], 0):  # figures share their own allowance, beside the text cap
                 kept = {"text/plain": "[display output dropped: over the output cap]"}
@@ -483,11 +509,12 @@ def _stop(process):
         process.kill()
 
 
-def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None):
+def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None, cgroup=""):
     """Run `cells` (a list of (index, source)) in a fresh process whose working copy holds `files`.
 
     `probes` maps a cell index to the recorded calls (verdict.Call) to make right after
-    that cell. With `confine`, the process is sandboxed (see sandbox.py). Returns a Run.
+    that cell. With `confine`, the process is sandboxed (see sandbox.py). `cgroup` is the
+    batch's memory cgroup (memory.py), "" where there is none. Returns a Run.
     """
     import multiprocessing
 
@@ -504,9 +531,10 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     reader, writer = context.Pipe(duplex=False)
     status_reader, status_writer = context.Pipe(duplex=False)
     started = time.monotonic()
+    charged_to = memory.make_sandbox_cgroup(cgroup, memory.share_mb(limits, charged=True))
     process = context.Process(target=_sandbox_main, daemon=False,
                               args=(writer, status_writer, cells, files, limits, probes, confine,
-                                    use_user_namespace))
+                                    use_user_namespace, charged_to))
     with warm.interrupts_held():
         process.start()
     writer.close()
@@ -533,7 +561,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
             if message is None:
                 break
             try:
-                if _take(run, message, pending, limits):
+                if _take(run, message, pending, limits, probes):
                     break
             except (ProtocolError, KeyError, TypeError, ValueError) as error:
                 _stop(process)
@@ -552,6 +580,14 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
         pass
     finally:
         status_reader.close()
+    if charged_to:
+        peak, kills = memory.usage(charged_to)
+        memory.remove(charged_to)
+        run.peak_mb = round(peak / (1024 * 1024), 1)
+        if kills:
+            run.out_of_memory = True
+            run.stopped = run.stopped or (f"the notebook ran out of memory (it may hold "
+                                          f"{memory.share_mb(limits, charged=True)} MB) and was stopped")
     if pending and not run.stopped:
         run.stopped = _describe_exit(process.exitcode)
     if run.stopped:
@@ -560,13 +596,14 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     return run
 
 
-def _take(run, message, pending, limits):
-    """Apply one message to `run`; True when it ends the run."""
+def _take(run, message, pending, limits, probes):
+    """Apply one message to `run`; True when it ends the run. Only what the grader asked for is taken:
+    each cell's report once and in order, and each test's outputs once, after its cell, one per call."""
     kind = message.get("kind")
     if kind == "cell":
         index = message["index"]
-        if type(index) is not int or index not in pending:
-            raise ProtocolError("a report for a cell that is not pending")
+        if type(index) is not int or not pending or index != pending[0]:
+            raise ProtocolError("a report for a cell that is not the next to run")
         run.outputs[index] = clean_outputs(message["outputs"], run.room)
         count = message.get("count")
         run.counts[index] = count if type(count) is int else None
@@ -576,8 +613,10 @@ def _take(run, message, pending, limits):
         run.truncated |= message.get("truncated") is True
     elif kind == "calls":
         index, results = message["index"], message["results"]
-        if type(index) is not int or index in run.calls or not isinstance(results, list):
-            raise ProtocolError("a malformed report of a test's outputs")
+        if type(index) is not int or index not in probes or index in pending or index in run.calls:
+            raise ProtocolError("a report of outputs the grader did not ask for")
+        if not isinstance(results, list) or len(results) != len(probes[index]):
+            raise ProtocolError("a report of a test's outputs with another number of outputs than calls")
         run.calls[index] = results
     elif kind == "budget":
         run.stopped = f"the notebook used up its time budget of {limits.notebook_budget:g} s"

@@ -33,6 +33,7 @@ from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
 from . import review, verdict
+from .plain_text import for_markdown
 from .limits import Limits
 
 # Statuses, from worst to best. Anything but "graded" needs an instructor's attention.
@@ -83,6 +84,8 @@ class Assignment:
     plans: dict = field(default_factory=dict, compare=False)  # test grade_id -> verdict.TestPlan
     helpers: str = ""              # folder for the trusted copies of the helper files (see verdict.py)
     confine: bool = True           # run student code in the sandbox (False only with --unconfined)
+    released_text: frozenset = frozenset()  # text_digest of the release's Markdown and raw cells
+    memory_cgroup: str = field(default="", compare=False)  # the batch's memory cgroup (memory.py), if any
 
     @functools.cached_property
     def fingerprint(self):
@@ -166,6 +169,7 @@ class Result:
     graded_at: str = ""
     late: bool = False                            # the LMS marked the submission late (see intake.py)
     refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
+    peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
     # Set from the gradebook when the results are published (reports.final), never by grading:
     late_penalty: float = 0.0                     # nbgrader's late-submission penalty
     instructor_comments: dict = field(default_factory=dict)  # grade_id -> comment given in formgrader
@@ -276,10 +280,12 @@ def _grade(assignment, submission, result):
             probes[i] = [verdict.Call(c.function, c.inputs, None) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     from . import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
-    run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine)
+    run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine,
+                            cgroup=assignment.memory_cgroup)
     if run.sandbox_error:
         raise SandboxFailure(*run.sandbox_error)
     result.seconds = round(run.seconds, 3)
+    result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
     tampered, probe_timeouts = _judge_outside(nb, assignment, run, result)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
@@ -303,7 +309,11 @@ def _grade(assignment, submission, result):
         result.flags.append(f"{run.stopped}; cells from {where} on did not run")
         result.notes.append(f"Your notebook stopped early ({run.stopped}); the cells from {where} on did not "
                             "run, so their tests score nothing.")
-    if tampered:
+    if run.protocol_error:
+        # Honest code never writes to the grader's channel: only a forged report can break its format.
+        result.flags.append("tampering suspected: the notebook's process wrote to the grader's channel "
+                            "what the grader did not ask for")
+    if tampered or run.protocol_error:
         result.status = TAMPERING
     elif run.stopped and ("budget" in run.stopped):
         result.status = TIMED_OUT
@@ -426,6 +436,23 @@ def _clean_cell(cell):
     return clean
 
 
+def text_digest(source):
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _clean_metadata(metadata):
+    """The notebook's kernel and language, as plain strings; nothing else of the student's metadata is kept."""
+    clean = {}
+    for key in ("kernelspec", "language_info"):
+        value = metadata.get(key) if isinstance(metadata, dict) else None
+        if isinstance(value, dict):
+            clean[key] = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and len(v) < 200}
+    clean.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    clean["kernelspec"].setdefault("name", "python3")
+    clean["kernelspec"].setdefault("display_name", "Python 3")
+    return nbformat.from_dict(clean)
+
+
 def _sanitize(nb, assignment, flags, notes):
     """Clear outputs, drop duplicate ids, overwrite cells from the master, restore missing tests.
 
@@ -433,6 +460,10 @@ def _sanitize(nb, assignment, flags, notes):
     """
     master = {c.grade_id: c for c in assignment.cells}
     cells = [_clean_cell(c) for c in nb.cells if isinstance(c, dict)]
+    for cell in cells:  # formgrader shows them to the instructor: the student's text never as live HTML
+        if cell.cell_type != "code" and text_digest(cell.source) not in assignment.released_text:
+            cell.source = for_markdown(cell.source)
+    nb.metadata = _clean_metadata(nb.get("metadata"))
     ids = set()
     for cell in cells:  # a pasted cell keeps its id: give the copy a new one, as nbformat would
         if cell.id in ids:

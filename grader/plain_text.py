@@ -4,8 +4,9 @@ A student decides much of the text the kit shows: error messages their code rais
 file and folder names, what their notebook prints. On a terminal, a control sequence
 in that text could rewrite the screen; in a chart, `$...$` is read as math (and a
 malformed formula stops the report); in a spreadsheet, a cell that starts with `=`
-is a formula. Each function here makes such text inert for one destination. HTML
-pages escape it where they are built (reports.py).
+is a formula; in a Markdown cell that formgrader renders, HTML is live. Each function
+here makes such text inert for one destination. The kit's own HTML pages escape it
+where they are built (reports.py).
 """
 import re
 
@@ -40,6 +41,16 @@ def for_spreadsheet(text):
     """`text` for a CSV cell that a spreadsheet opens: never read as a formula."""
     text = for_terminal(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+_SCHEME = re.compile(r"(?i)(j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:|d\s*a\s*t\s*a\s*:")
+
+
+def for_markdown(text):
+    """A student's Markdown that renders as Markdown but never as live HTML: raw HTML and entities show as
+    text, and no link can run a script (formgrader renders Markdown cells without cleaning them)."""
+    text = _CONTROL.sub("", str(text)).replace("&", "&amp;").replace("<", "&lt;")
+    return _SCHEME.sub(lambda m: "blocked-" + re.sub(r"\s", "", m.group()), text)
 
 
 def has_control(text):

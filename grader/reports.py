@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import course
+from .plain_text import for_chart, for_spreadsheet, for_terminal
 from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING
 
 GRADES_CSV = "grades.csv"
@@ -166,8 +167,8 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           f"{result.total:g}", f"{result.late_penalty:g}", f"{result.score:g}", f"{max_score:g}",
                           f"{result.part('graded'):g}", f"{result.part('optional'):g}"]
                          + [scores.get(n, "") for n in names]
-                         + ["; ".join(t.function for t in result.tests if t.manual), result.reason,
-                            result.graded_at, "; ".join(result.review), confinement(result)])
+                         + ["; ".join(t.function for t in result.tests if t.manual), for_spreadsheet(result.reason),
+                            result.graded_at, for_spreadsheet("; ".join(result.review)), confinement(result)])
     return path
 
 
@@ -223,8 +224,19 @@ def _normalise(message):
     return first if len(first) <= 110 else first[:107] + "..."
 
 
+# Chart text is plain text: a `$` in a student's error message is a dollar sign, not the start of a formula.
+CHART_STYLE = {"text.parse_math": False, "text.usetex": False}
+
+
 def _charts(scored, assignment, common):
     """(score distribution, pass rate, common failures) as inline SVG."""
+    from matplotlib import rc_context
+
+    with rc_context(CHART_STYLE):
+        return _draw_charts(scored, assignment, common)
+
+
+def _draw_charts(scored, assignment, common):
     from matplotlib.ticker import MaxNLocator
 
     names = functions(assignment)
@@ -264,7 +276,7 @@ def _charts(scored, assignment, common):
     fig = _figure(9, 0.55 * max(len(common), 2) + 1.4)
     ax = fig.subplots()
     # The full messages are in the table below the chart; the chart names the function and the start.
-    labels = [textwrap.shorten(f"{fn}: {msg}", 58, placeholder="...") for (fn, msg), _ in common][::-1]
+    labels = [textwrap.shorten(for_chart(f"{fn}: {msg}"), 58, placeholder="...") for (fn, msg), _ in common][::-1]
     ax.barh(range(len(common)), [n for _, n in common][::-1], color="#b3261e")
     ax.set_yticks(range(len(common)), labels)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -378,6 +390,7 @@ def score_table(results, assignment, limit=40):
         rows.append([student, f"{r.part('graded'):g}", f"{r.part('optional'):g}", late,
                      "-" if r.awaiting_manual_grade else f"{r.score:g}"]
                     + [cells.get(n, "-") for n in names] + [status])
+    rows = [[for_terminal(cell, one_line=True) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in [header] + rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -388,7 +401,7 @@ def score_table(results, assignment, limit=40):
     flags = review_lines(dict(results))
     if flags:
         lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]
-        lines += [f"  {line}" for line in flags]
+        lines += [f"  {for_terminal(line, one_line=True)}" for line in flags]
     loose = unconfined(dict(results))
     if loose:
         lines += ["", "!" * 100, UNCONFINED_WARNING.format(n=len(loose)), "!" * 100]
@@ -410,7 +423,8 @@ class Progress:
         eta = (self.total - self.done) / rate if rate else 0.0
         filled = int(self.width * self.done / self.total)
         text = (f"grading [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
-                f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  {student}: {status}")
+                f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  "
+                + for_terminal(f"{student}: {status}", one_line=True))
         if self.tty:
             self.stream.write("\r" + text[:150].ljust(150))
         elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != GRADED:

@@ -19,7 +19,8 @@ started.
   ordinary user, every capability dropped inside the user namespace;
 - no_new_privs and a seccomp filter that refuses the calls that could undo the above
   or reach other processes (mount, namespaces, ptrace, bpf, keyrings, ...);
-- rlimits on processes, open files and core dumps (memory is capped by the runner).
+- rlimits on processes, open files and core dumps (memory is capped by the runner, and
+  charged to a cgroup of its own where the machine gives one: memory.py).
 
 `preflight()` tries all of it once, so that a machine that cannot confine stops the
 batch before any student is graded, with the reason and what to do.
@@ -57,7 +58,8 @@ _ARCH = {
         248, 249, 250,                     # add_key, request_key, keyctl
         428, 429, 430, 431, 432, 442,      # open_tree, move_mount, fsopen, fsconfig, fsmount, mount_setattr
         163, 167, 168, 304,                # acct, swapon, swapoff, open_by_handle_at
-    ]),
+        447,                               # memfd_secret
+    ], uncharged=[319, 29]),               # memfd_create, shmget: memory outside the address space (memory.py)
     "aarch64": dict(audit=0xC00000B7, pivot_root=41, capset=91, clone=220, clone3=435, refuse=[
         97, 268, 40, 39, 41, 51,
         117, 270, 271,
@@ -66,7 +68,8 @@ _ARCH = {
         217, 218, 219,
         428, 429, 430, 431, 432, 442,
         89, 224, 225, 265,
-    ]),
+        447,
+    ], uncharged=[279, 194]),
 }
 
 
@@ -210,8 +213,9 @@ def write_files(folder, files, uid=None, gid=None):
         os.chown(folder, uid, gid)
 
 
-def confine(files, disk_mb, max_processes, mode, sandbox_uid):
-    """Enter the sandbox (see the module docstring). Call in the child that `isolate` prepared, PID 1."""
+def confine(files, disk_mb, max_processes, mode, sandbox_uid, charged=False):
+    """Enter the sandbox (see the module docstring). Call in the child that `isolate` prepared, PID 1.
+    `charged`: its memory is charged to a cgroup of its own; if not, memfd_create and shmget are refused."""
     die_with_parent()
     uid, gid = (sandbox_uid, sandbox_uid) if mode == "root" else (os.geteuid(), os.getegid())
     size = disk_mb * 1024 * 1024
@@ -265,7 +269,7 @@ def confine(files, disk_mb, max_processes, mode, sandbox_uid):
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl", "PR_SET_NO_NEW_PRIVS")
-    _install_seccomp()
+    _install_seccomp(charged)
 
 
 def _drop_capabilities():
@@ -274,12 +278,12 @@ def _drop_capabilities():
     _check(_libc.syscall(_arch()["capset"], header, data), "capabilities", "capset")
 
 
-def _install_seccomp():
+def _install_seccomp(charged=False):
     arch = _arch()
     LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
     ALLOW, KILL = 0x7FFF0000, 0x80000000
     eperm, enosys = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    refuse = sorted(set(arch["refuse"]))
+    refuse = sorted(set(arch["refuse"] + ([] if charged else arch["uncharged"])))
     program = [(LD, 0, 0, 4), (JEQ, 1, 0, arch["audit"]), (RET, 0, 0, KILL), (LD, 0, 0, 0),
                (JGE, 0, 1, 0x40000000), (RET, 0, 0, eperm)]  # x32 system calls: refused
     for number in refuse:

@@ -1,6 +1,7 @@
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grader import cli, release, submissions  # noqa: E402
 from grader.execute import Limits  # noqa: E402
+
+# The suite's own temporary folder (its subprocesses inherit it): the scratch check at the end counts only
+# what this run made, while another grader or test run works on the same machine.
+os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="rnn-kit-tests-")
+tempfile.tempdir = None
 
 SAMPLES = submissions.sample_submissions()
 # An instructor's secret in the environment of every grading process the tests start: no
@@ -58,7 +64,6 @@ def samples_course(tmp_path_factory):
 def no_scratch_left_behind():
     """The suite leaves none of the kit's scratch folders in the temporary folder (SIGKILLed graders
     included: the next run sweeps theirs, and so does this check at the end)."""
-    import tempfile
     from grader import batch
     folder = Path(tempfile.gettempdir())
     before = set(folder.glob(f"{batch.SCRATCH}*"))

@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from conftest import DEMO_LIMITS, make_course_copy, write_samples
-from grader import cli, course, release, stock
+from grader import cli, course, release, stock, submissions
 
 BIN = Path(sys.executable).parent
 NOTEBOOK_HTML = f"{course.NOTEBOOK}.html"
@@ -112,9 +114,17 @@ def hand_graded(tmp_path_factory):
     course_dir = make_course_copy(scratch / "course")
     release.generate(course_dir)
     write_samples(course_dir)
+    scripted = submissions.fill(submissions.master_solutions())
+    scripted.cells.insert(1, new_markdown_cell(f"My notes <img src=x onerror=\"{SCRIPTED}=1\"> "
+                                               f"<script>{SCRIPTED}=2</script>"))
+    scripted.cells.insert(2, new_code_cell("from IPython.display import HTML, Javascript, display\n"
+                                           f"display(HTML('<b>hi</b><script>{SCRIPTED}=3</script>'))\n"
+                                           f"display(Javascript('{SCRIPTED}=4'))"))
+    submissions.write(scripted, course_dir, "sample_scripted")
     assert cli.grade_and_report(course_dir, limits=DEMO_LIMITS) == cli.NEEDS_ATTENTION
     server = Formgrader(course_dir, scratch)
     try:
+        scripted_page = server.get(f"/formgrader/submissions/{server.submission('sample_scripted')}/")
         # The submission the kit could not open is shown by formgrader (it was an HTTP 500 before).
         status, page = server.request(f"/formgrader/submissions/{server.submission('sample_broken')}/")
         for test in course.PARTS:
@@ -125,11 +135,39 @@ def hand_graded(tmp_path_factory):
     finally:
         server.stop()
     published = kit(course_dir, "publish")
-    return course_dir, status, page, published
+    return course_dir, status, page, published, scripted_page
+
+
+SCRIPTED = "window.ScriptedByAStudent"
+
+
+def test_a_students_html_and_script_stay_inert_in_formgrader(hand_graded):
+    """Formgrader shows a submission in the instructor's browser session: a student's markup in a
+    markdown cell or a display must not become live HTML or script there."""
+    page = hand_graded[4]
+    assert "My notes" in page, "the student's markdown cell is shown"
+
+    class Live(HTMLParser):
+        """Event handlers and scripts as a browser would find them in the page."""
+        handlers, scripts, in_script = [], [], False
+
+        def handle_starttag(self, tag, attrs):
+            self.handlers += [value for name, value in attrs if name.startswith("on")]
+            self.in_script = tag == "script"
+
+        def handle_data(self, data):
+            if self.in_script:
+                self.scripts.append(data)
+
+    live = Live()
+    live.feed(page)
+    assert not any(SCRIPTED in h for h in live.handlers), live.handlers
+    assert not any(SCRIPTED in s for s in live.scripts)
+    assert SCRIPTED + "=1" in page, "the student's text is shown, as text"
 
 
 def test_a_submission_sent_to_manual_grading_opens_in_formgrader(hand_graded):
-    course_dir, status, page, _ = hand_graded
+    course_dir, status, page, *_ = hand_graded
     assert status == 200
     assert "could not grade this submission" in page and "not valid JSON" in page
     kept = course_dir / "autograded" / "sample_broken" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb.as-submitted"
@@ -138,7 +176,7 @@ def test_a_submission_sent_to_manual_grading_opens_in_formgrader(hand_graded):
 
 
 def test_the_kits_csv_agrees_with_nbgrader_export_after_manual_grades_and_extra_credit(hand_graded):
-    course_dir, _, _, published = hand_graded
+    course_dir, _, _, published, _ = hand_graded
     assert published.returncode == 0, published.stderr  # nothing awaits a manual grade any more
     mine, theirs = kit_csv(course_dir), stock.export(course_dir)
     assert set(mine) == set(theirs)
@@ -152,7 +190,7 @@ def test_the_kits_csv_agrees_with_nbgrader_export_after_manual_grades_and_extra_
 
 
 def test_manual_grades_and_comments_reach_the_table_the_report_and_the_feedback_page(hand_graded):
-    course_dir, _, _, published = hand_graded
+    course_dir, _, _, published, _ = hand_graded
     rows = {line.split()[0]: line.split() for line in published.stdout.splitlines()
             if line.startswith("sample_")}
     assert rows["sample_partial"][1:3] == ["70", "0"] and "20*" in rows["sample_partial"]

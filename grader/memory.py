@@ -1,0 +1,253 @@
+"""Memory charged to each submission, however its code holds it.
+
+An address-space limit sees only what a process maps. Memory in a memfd, in System V
+shared memory or in a tmpfs file is charged to no process: under a 256 MB cap one cell
+could hold gigabytes, and the kernel's out-of-memory killer would then pick someone
+else (a grader worker, another student's sandbox, the grader itself). Two ways to
+close that, the first where the machine allows it:
+
+- a memory cgroup per sandbox (cgroup v1, or v2 where this process may create a child
+  of its own cgroup): every page the sandbox's processes use is charged there, tmpfs,
+  memfd and shared memory included, and when it is full the kernel's out-of-memory
+  killer acts inside that cgroup only. The sandboxes sit in one cgroup for the batch,
+  capped at their sum;
+- without one, the sandbox is refused the calls that make memory outside its address
+  space (memfd_create, shmget: sandbox.py), its two tmpfs are counted in its share,
+  and each of its processes is capped by the address-space limit.
+
+Either way `plan` lets no more sandboxes run at once than the machine's memory holds,
+at their full limits: one student's use can never push another's sandbox, a worker
+or the grader out of memory.
+"""
+import os
+import time
+from dataclasses import dataclass
+
+PREFIX = "rnn-grader-"  # the batch cgroup's name, followed by the grader's pid
+RESERVE = 0.8           # share of the available memory the sandboxes may claim in all
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a batch's sandboxes are held: how many at once, each one's share, and where they are charged."""
+    jobs: int
+    share_mb: int        # the most one sandbox can hold, everything counted
+    cgroup: str = ""     # the batch's cgroup folder ("" without one: memfd and shared memory are refused)
+    note: str = ""       # said to the instructor when fewer sandboxes run at once than asked
+
+
+def share_mb(limits, charged):
+    """What one sandbox can hold at most. Charged to a cgroup: its limit, which covers its memory and its
+    two tmpfs. Otherwise: each process's address space, and the two tmpfs."""
+    if charged:
+        return limits.memory_mb + 2 * limits.disk_mb
+    return limits.processes * limits.memory_mb + 2 * limits.disk_mb
+
+
+def available_mb():
+    """Memory this machine can give now: MemAvailable, within this process's own cgroup limit if any."""
+    free = _meminfo().get("MemAvailable", _meminfo().get("MemFree", 0)) // 1024
+    own = _own_folder()
+    if own:
+        limit, usage = _read_int(own, "memory.limit_in_bytes", "memory.max"), \
+            _read_int(own, "memory.usage_in_bytes", "memory.current")
+        if limit and usage is not None and limit < (1 << 60):
+            free = min(free, (limit - usage) // (1024 * 1024))
+    return free
+
+
+def plan(jobs, limits, use_cgroup=True):
+    """A Plan for `jobs` sandboxes at once; fewer when their shares would not fit in memory.
+    Raises MemoryError (with the fix) when not even one fits."""
+    folder = make_batch_cgroup() if use_cgroup else ""
+    share = share_mb(limits, bool(folder))
+    room = int(available_mb() * RESERVE)
+    fits = room // share if share else jobs
+    if fits < 1:
+        remove(folder)
+        raise MemoryError(f"one sandbox may hold up to {share} MB (--memory-mb {limits.memory_mb}"
+                          + ("" if folder else f" for each of its {limits.processes} processes")
+                          + f", and two {limits.disk_mb} MB tmpfs), but only {room} MB of this machine's memory is "
+                          "free for grading. Lower --memory-mb, or free memory.")
+    note = ""
+    if fits < jobs:
+        note = (f"grading {fits} at a time, not {jobs}: each sandbox may hold up to {share} MB and {room} MB is free "
+                "for grading (lower --memory-mb to grade more at once)")
+        jobs = fits
+    if folder:
+        _write(folder, ("memory.limit_in_bytes", "memory.max"), jobs * share * 1024 * 1024)
+    return Plan(jobs, share, folder, note)
+
+
+# ---------------------------------------------------------------- cgroups
+
+def _meminfo():
+    values = {}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                values[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return values
+
+
+def _own_folder():
+    """This process's memory cgroup folder (v1's memory controller, or v2's unified tree), or None."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    mounts = _mounts()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(",") and mounts.get("memory"):
+            return os.path.join(mounts["memory"], path.lstrip("/"))
+    for line in lines:
+        if line.startswith("0::") and mounts.get("unified"):
+            folder = os.path.join(mounts["unified"], line[3:].lstrip("/"))
+            if "memory" in _read(os.path.join(folder, "cgroup.controllers")).split():
+                return folder
+    return None
+
+
+def _mounts():
+    """{"memory": v1 memory controller mount, "unified": cgroup2 mount}, as far as they exist."""
+    found = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                dash = fields.index("-")
+                kind, options = fields[dash + 1], fields[-1].split(",")
+                if kind == "cgroup" and "memory" in options:
+                    found.setdefault("memory", fields[4])
+                elif kind == "cgroup2":
+                    found.setdefault("unified", fields[4])
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+def make_batch_cgroup():
+    """A new cgroup for this batch's sandboxes under this process's own, or "" where none can be made."""
+    own = _own_folder()
+    if not own or not os.access(own, os.W_OK):
+        return ""
+    sweep(own)
+    folder = os.path.join(own, f"{PREFIX}{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.path.exists(os.path.join(own, "cgroup.subtree_control")):  # v2: children need the controller
+            _write(own, ("cgroup.subtree_control",), "+memory")
+            _write(folder, ("cgroup.subtree_control",), "+memory")
+        if os.path.exists(os.path.join(folder, "memory.use_hierarchy")) and _read_int(folder, "memory.use_hierarchy") != 1:
+            raise OSError("memory.use_hierarchy is off: a batch limit would not cover its sandboxes")
+        return folder
+    except OSError:
+        remove(folder)
+        return ""
+
+
+def make_sandbox_cgroup(batch, limit_mb):
+    """A child of the batch cgroup, limited to `limit_mb`, for one sandbox; "" if it cannot be made."""
+    if not batch or not os.path.isdir(batch):
+        return ""
+    folder = os.path.join(batch, f"sandbox-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.mkdir(folder)
+        limit = limit_mb * 1024 * 1024
+        _write(folder, ("memory.limit_in_bytes", "memory.max"), limit)
+        if os.path.exists(os.path.join(folder, "memory.memsw.limit_in_bytes")):  # v1: swap counted too
+            _write(folder, ("memory.memsw.limit_in_bytes",), limit)
+        if os.path.exists(os.path.join(folder, "memory.swap.max")):  # v2: no swap at all
+            _write(folder, ("memory.swap.max",), 0)
+        return folder
+    except OSError:
+        remove(folder)
+        return ""
+
+
+def join(folder):
+    """Move this process (and so every process it starts) into the cgroup `folder`."""
+    _write(folder, ("cgroup.procs",), os.getpid())
+
+
+def usage(folder):
+    """(peak bytes, out-of-memory kills) of a sandbox's cgroup, read once its processes ended."""
+    peak = _read_int(folder, "memory.max_usage_in_bytes", "memory.peak") or 0
+    kills = 0
+    for name in ("memory.oom_control", "memory.events"):
+        for line in _read(os.path.join(folder, name)).splitlines():
+            if line.startswith("oom_kill "):
+                kills = int(line.split()[1])
+    return peak, kills
+
+
+def remove(folder, wait=2.0):
+    """Remove a cgroup folder (its processes are gone, or going: wait a little for them)."""
+    if not folder:
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    remove(entry.path, max(deadline - time.monotonic(), 0))
+            os.rmdir(folder)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return  # sweep() removes it next time
+            time.sleep(0.02)
+
+
+def sweep(own):
+    """Remove the batch cgroups of graders that are gone (killed with SIGKILL, which leaves no time)."""
+    try:
+        entries = list(os.scandir(own))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(PREFIX) and entry.is_dir(follow_symlinks=False):
+            try:
+                os.kill(int(entry.name[len(PREFIX):]), 0)
+            except ValueError:
+                continue
+            except ProcessLookupError:
+                remove(entry.path, wait=0)
+            except PermissionError:
+                pass
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _read_int(folder, *names):
+    for name in names:
+        text = _read(os.path.join(folder, name)).strip()
+        if text == "max":
+            return 1 << 62
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return None
+
+
+def _write(folder, names, value):
+    """Write `value` to the first of `names` that exists in `folder` (v1 and v2 name files differently)."""
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(str(value))
+            return
+    raise OSError(f"no {' or '.join(names)} in {folder}")

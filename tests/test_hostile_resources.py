@@ -1,0 +1,163 @@
+"""One student cannot stop the class: memory held outside the process, forged reports, hostile text.
+
+Real sandboxes, a real memory cgroup where the machine gives one (as root here), and the real
+report and terminal table.
+"""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEMO_LIMITS, ROOT, make_course_copy
+from grader import batch, course, execute, memory, publish, release, reports, submissions
+from grader.grading import CRASHED, GRADED, TAMPERING
+from grader.limits import Limits
+
+SMALL = Limits(cell_timeout=20, notebook_budget=40, memory_mb=256)
+GIGABYTE_IN_A_MEMFD = ("import os\nfd = os.memfd_create('hoard')\nchunk = b'x' * (1 << 20)\n"
+                       "for i in range(1024):\n    os.write(fd, chunk)\nprint('held a gigabyte')\n")
+GIGABYTE_IN_SHM = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                   "key = libc.shmget(0, 1 << 30, 0o1600)\nprint('shmget', key, ctypes.get_errno())\n"
+                   "assert key < 0, 'a gigabyte of shared memory was allocated'\n")
+
+
+def _wrong_answers():
+    answers = submissions.master_solutions()
+    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    return answers
+
+
+def _with_cell(nb, source, before="test_rnn_cell_forward"):
+    from nbformat.v4 import new_code_cell
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before)
+    nb.cells.insert(index, new_code_cell(source))
+    return nb
+
+
+def _machine_gives_a_cgroup():
+    folder = memory.make_batch_cgroup()
+    memory.remove(folder)
+    return bool(folder)
+
+
+needs_cgroup = pytest.mark.skipif(not _machine_gives_a_cgroup(), reason="this machine gives no memory cgroup "
+                                  "(the test below covers the sandbox without one)")
+# Four dollars: matplotlib reads math between pairs, and \frac{1}{ is not valid math.
+HOSTILE_TEXT = "=HYPERLINK(1) $\\frac{1}{$ costs $5 and $x^$ \x1b[2J\x1b[31m red \u202e"
+
+
+@pytest.fixture(scope="module")
+def hoarders(tmp_path_factory):
+    """One batch, 256 MB a sandbox: a memfd hoarder, a shared-memory hoarder and a forger of reports beside
+    honest students."""
+    course_dir = make_course_copy(tmp_path_factory.mktemp("hoarders"))
+    release.generate(course_dir)
+    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
+    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
+    correct = submissions.master_solutions()
+    submissions.write(_with_cell(submissions.fill(correct), GIGABYTE_IN_A_MEMFD, "test_rnn_forward"), course_dir,
+                      "memfd_hoarder")
+    submissions.write(_with_cell(submissions.fill(correct), GIGABYTE_IN_SHM), course_dir, "shm_hoarder")
+    submissions.write(_with_cell(submissions.fill(correct), FORGED_FLOOD), course_dir, "forger")
+    hostile = dict(correct, rnn_cell_forward=f"    raise ValueError({HOSTILE_TEXT!r})\n")
+    for student in ("hostile_text", "hostile_text_too"):  # two: among the most common failures of the report
+        submissions.write(submissions.fill(hostile), course_dir, student)
+    done, assignment = batch.grade_batch(course_dir, limits=SMALL)
+    results, csv_path, report = publish.publish(course_dir, assignment)
+    return dict(course_dir=course_dir, done=done, results=results, report=report, csv=csv_path,
+                table=reports.score_table(results, assignment))
+
+
+# Reports of outputs for cells the grader never asked about: 60 MB in 4 MB messages, every index.
+FORGED_FLOOD = (
+    "import os, struct, json\nnode = {'k': 'list', 'v': [{'k': 'int', 'v': '1'}] * 60000}\n"
+    "body = json.dumps({'kind': 'calls', 'index': 99999, 'results': [node] * 4}).encode()\n"
+    "sent = 0\nfor fd in range(3, 64):\n    for _ in range(15):\n        try:\n"
+    "            os.write(fd, struct.pack('!I', len(body)) + body)\n            sent += 1\n"
+    "        except OSError:\n            break\nprint('sent', sent)\n")
+
+
+def test_the_honest_students_score_as_alone(hoarders):
+    results = hoarders["done"].results
+    assert results["honest_correct"].total == 120 and results["honest_correct"].status == GRADED
+    assert results["honest_wrong"].total == 70
+
+
+@needs_cgroup
+def test_memory_in_a_memfd_is_charged_to_the_submission_and_stops_it_alone(hoarders):
+    result = hoarders["done"].results["memfd_hoarder"]
+    assert result.status == CRASHED and "ran out of memory" in result.reason, result.reason
+    share = memory.share_mb(SMALL, charged=True)
+    assert 0 < result.peak_mb <= share, (result.peak_mb, share)
+    scores = {t.grade_id: t.score for t in result.tests}
+    assert scores["test_rnn_cell_forward"] == 25, "the cells before the hoarding one were graded"
+
+
+def test_shared_memory_beyond_the_share_is_never_handed_out(hoarders):
+    result = hoarders["done"].results["shm_hoarder"]
+    assert result.total == 120, (result.status, result.reason)
+
+
+def test_without_a_cgroup_memfd_and_shared_memory_are_refused_in_the_sandbox():
+    run = execute.run_cells([(0, GIGABYTE_IN_A_MEMFD), (1, GIGABYTE_IN_SHM)], {}, SMALL, cgroup="")
+    memfd, shm = run.outputs[0], run.outputs[1]
+    assert memfd[-1]["output_type"] == "error" and memfd[-1]["ename"] == "PermissionError", memfd
+    assert not any(o["output_type"] == "error" for o in shm), shm
+    assert "shmget -1 1" in shm[0]["text"], shm  # EPERM
+
+
+def test_sandboxes_run_at_once_only_as_many_as_memory_holds():
+    available = memory.available_mb()
+    plan = memory.plan(1000, Limits(memory_mb=1024), use_cgroup=False)
+    share = memory.share_mb(Limits(memory_mb=1024), charged=False)
+    assert plan.jobs * share <= available and plan.jobs < 1000 and "at a time, not 1000" in plan.note
+    with pytest.raises(MemoryError, match="Lower --memory-mb"):
+        memory.plan(1, Limits(memory_mb=available * 2), use_cgroup=False)
+
+
+def test_reports_the_grader_never_asked_for_are_refused_and_flagged(hoarders):
+    result = hoarders["done"].results["forger"]
+    assert result.status == TAMPERING and "did not ask for" in result.reason, result.reason
+    assert result.total < 120
+
+
+def test_a_forged_flood_leaves_the_grading_process_memory_flat(hoarders, tmp_path):
+    """The grading unit, in a process of its own, on the forger's notebook: its peak memory, as the kernel
+    counts it, stays near what grading an honest notebook costs."""
+    course_dir = hoarders["course_dir"]
+    script = (
+        "import resource, sys, tempfile\nfrom grader import batch, grading\nfrom grader.limits import Limits\n"
+        "course_dir, student = sys.argv[1], sys.argv[2]\n"
+        "assignment = batch.load_assignment(course_dir, Limits(cell_timeout=20, notebook_budget=40))\n"
+        "assignment = batch.with_verdict(course_dir, assignment, tempfile.mkdtemp())\n"
+        "result = grading.grade_submission(assignment, batch.read_submission(course_dir, student))\n"
+        "print(result.status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    peaks = {}
+    for student in ("honest_correct", "forger"):
+        done = subprocess.run([sys.executable, "-c", script, str(course_dir), student], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        status, peak = done.stdout.split("\n")[-2].rsplit(" ", 1)
+        peaks[student] = int(peak) // 1024
+    assert peaks["forger"] < peaks["honest_correct"] + 150, peaks
+
+
+def test_student_text_is_text_in_the_chart_the_page_and_the_terminal(hoarders):
+    """An error message with math, a formula and terminal control sequences, raised by the student's code:
+    the class report (charts included) and the feedback page are written, and show it as text."""
+    result = hoarders["results"]["hostile_text"]
+    failed = [t.message for t in result.tests if not t.passed]
+    assert any("$5" in m for m in failed), failed
+    page = hoarders["report"].read_text()
+    assert "<svg" in page and "Most common failure messages" in page
+    assert "$\\frac{#}{$ costs $#" in page  # numbers blanked, to group failures
+    feedback = publish.feedback_folder(hoarders["course_dir"], "hostile_text") / f"{course.NOTEBOOK}.html"
+    assert "costs $5" in feedback.read_text()
+    table = hoarders["table"]
+    assert "\x1b" not in table and "\u202e" not in table
+
+
+def test_a_csv_cell_never_starts_a_formula():
+    from grader.plain_text import for_spreadsheet
+    assert for_spreadsheet("=HYPERLINK(1)") == "'=HYPERLINK(1)" and for_spreadsheet("ok = 1") == "ok = 1"
+    assert for_spreadsheet("-1+2") == "'-1+2" and "\x1b" not in for_spreadsheet("\x1b[2J")
