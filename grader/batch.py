@@ -246,6 +246,7 @@ def _install(assignment):
     global _installed
     _installed = assignment
     warm.context(quiet=True)  # this worker's own fork server for the sandboxes, warming up while the canary runs
+    memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
 def _grade_installed(submission):
@@ -343,15 +344,23 @@ def _keep_previous(previous, result, submission):
 SCRATCH = "rnn-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
 
 
+def scratch_owner(path):
+    """The pid of the process that made the scratch folder `path` (0 if it is not named by this kit)."""
+    try:
+        return int(Path(path).name.removeprefix(SCRATCH).split("-")[1])
+    except (ValueError, IndexError):
+        return 0
+
+
 def sweep_scratch(folder=None):
     """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
     folder = Path(folder or tempfile.gettempdir())
     for path in folder.glob(f"{SCRATCH}*-*-*"):
-        try:
-            owner = int(path.name.removeprefix(SCRATCH).split("-")[1])
-            os.kill(owner, 0)
-        except (ValueError, IndexError):
+        owner = scratch_owner(path)
+        if not owner:
             continue  # not named by this kit
+        try:
+            os.kill(owner, 0)
         except ProcessLookupError:
             shutil.rmtree(path, ignore_errors=True)
         except PermissionError:

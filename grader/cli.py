@@ -53,7 +53,8 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
               "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
     done, assignment = batch.grade_batch(course_dir, students, force, jobs, scheduler, limits or Limits(),
                                          progress=reports.Progress, confine=confine)
-    shown = publish_and_report(course_dir, assignment)
+    published = publish_and_report(course_dir, assignment)
+    shown = published.results
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\nGraded {len(done.graded)} submissions in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading were not graded again"
@@ -70,7 +71,8 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
         print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "
               "to grade them; the ones already graded are kept.", file=sys.stderr)
         return INTERRUPTED
-    if done.needs_attention or any(r is None or r.awaiting_manual_grade for r in shown.values()):
+    if done.needs_attention or published.unwritten or any(r is None or r.awaiting_manual_grade
+                                                          for r in shown.values()):
         print("\nSome submissions need your attention: see the status column and the class report.")
         return NEEDS_ATTENTION
     return 0
@@ -81,21 +83,26 @@ def publish_and_report(course_dir, assignment=None):
     from . import batch, publish, reports
 
     assignment = assignment or batch.load_assignment(course_dir)
-    shown, csv_path, report = publish.publish(course_dir, assignment)
+    done = publish.publish(course_dir, assignment)
+    shown, csv_path, report = done.results, done.csv, done.report
     print()
     print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
+    for student, why in sorted(done.unwritten.items()):
+        print(for_terminal(f"FEEDBACK PAGE NOT WRITTEN for {student}: {why}. Run `{course.hint('publish')}` again "
+                           "once it is fixed; everything else is published."))
     print(f"\nScores are the gradebook's ({course.nbgrader_api(course_dir).coursedir.db_url}): manual grades, "
           "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
           f"Grades CSV:     {csv_path}\nClass report:   {report}\n"
           f"Feedback pages: {Path(course_dir).resolve() / publish.FEEDBACK_DIR}/<student>/{course.ASSIGNMENT}/"
           f"{course.NOTEBOOK}.html (hand them out with `nbgrader release_feedback {course.ASSIGNMENT}`, or "
           "through your LMS)")
-    return shown
+    return done
 
 
 def cmd_publish(args):
-    shown = publish_and_report(args.course_dir)
-    return NEEDS_ATTENTION if any(r is None or r.awaiting_manual_grade for r in shown.values()) else 0
+    done = publish_and_report(args.course_dir)
+    return NEEDS_ATTENTION if done.unwritten or any(r is None or r.awaiting_manual_grade
+                                                    for r in done.results.values()) else 0
 
 
 def cmd_grade(args):

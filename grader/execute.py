@@ -46,6 +46,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from . import memory, sandbox, verdict, wire  # noqa: E402
+from .plain_text import valid_text  # noqa: E402
 from .limits import Limits  # noqa: E402,F401  (part of this module's interface)
 
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
@@ -468,15 +469,15 @@ def clean_outputs(outputs, room):
         if kind == "stream":
             if output.get("name") not in ("stdout", "stderr") or not isinstance(output.get("text"), str):
                 raise ProtocolError("a malformed stream output")
-            item.update(name=output["name"], text=output["text"][:max(room[0], 0)])
+            item.update(name=output["name"], text=valid_text(output["text"][:max(room[0], 0)]))
             room[0] -= len(item["text"])
         elif kind == "error":
             trace = output.get("traceback")
             if not (isinstance(output.get("ename"), str) and isinstance(output.get("evalue"), str)
                     and isinstance(trace, list) and all(isinstance(t, str) for t in trace)):
                 raise ProtocolError("a malformed error output")
-            item.update(ename=output["ename"][:200], evalue=output["evalue"][:5000],
-                        traceback=[t[:5000] for t in trace[:200]])
+            item.update(ename=valid_text(output["ename"][:200]), evalue=valid_text(output["evalue"][:5000]),
+                        traceback=[valid_text(t[:5000]) for t in trace[:200]])
         else:
             data = output.get("data")
             if not isinstance(data, dict) or not all(
@@ -485,9 +486,11 @@ def clean_outputs(outputs, room):
                 raise ProtocolError("a malformed display output")
             # Only inert kinds of display: HTML, SVG, JavaScript and Markdown would run or render in the browser of
             # whoever opens the graded notebook (formgrader, with the instructor's rights).
-            kept = {k: v for k, v in data.items() if k in INERT_DISPLAYS}
+            kept = {k: valid_text(v) if isinstance(v, str) else [valid_text(x) for x in v]
+                    for k, v in data.items() if k in INERT_DISPLAYS}
             if not kept:
-                kept = {"text/plain": f"[a display of type {', '.join(sorted(data))[:200]}: not kept by the grader]"}
+                kinds = valid_text(", ".join(sorted(data))[:200])
+                kept = {"text/plain": f"[a display of type {kinds}: not kept by the grader]"}
             size = sum(len(v) if isinstance(v, str) else sum(map(len, v)) for v in kept.values())
             if size > max(room[1], 0):  # figures share their own allowance, beside the text cap
                 kept = {"text/plain": "[display output dropped: over the output cap]"}
@@ -622,7 +625,7 @@ def _take(run, message, pending, limits, probes):
         run.stopped = f"the notebook used up its time budget of {limits.notebook_budget:g} s"
         return True
     elif kind == "error":
-        run.stopped = f"the grader's runner failed: {str(message.get('message', ''))[:500]}"
+        run.stopped = f"the grader's runner failed: {valid_text(str(message.get('message', ''))[:500])}"
         return True
     elif kind == "done":
         return True

@@ -248,7 +248,8 @@ def _grade(assignment, submission, result):
     if name not in files:
         others = sorted(p for p in files if p.endswith(".ipynb"))
         result.status = MISSING
-        result.reason = f"no {name} in the submission" + (f" (found {', '.join(others)})" if others else "")
+        result.reason = "; ".join([f"no {name} in the submission" + (f" (found {', '.join(others)})" if others
+                                                                      else "")] + result.flags)
         result.tests = _unscored_tests(assignment, f"no {name} was found in the submission")
         return
     nb, problem = _read_notebook(files[name], name)
@@ -392,6 +393,9 @@ def _unscored_tests(assignment, message):
             for c in assignment.tests()]
 
 
+MAX_CELLS = 2000  # far more than any assignment; every cell is checked outside the sandbox, so they are capped
+
+
 def _read_notebook(data, name):
     """(notebook, note) or (None, why it cannot be graded)."""
     try:
@@ -408,6 +412,8 @@ def _read_notebook(data, name):
         return None, f"{name} cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
     if not isinstance(nb.get("cells"), list):
         return None, f"{name} has no list of cells"
+    if len(nb.cells) > MAX_CELLS:
+        return None, f"{name} has {len(nb.cells)} cells, over the {MAX_CELLS} the grader reads"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -470,11 +476,10 @@ def _sanitize(nb, assignment, flags, notes):
             cell.id = random_cell_id()
         ids.add(cell.id)
 
-    seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it
-    for cell in reversed(cells):
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if grade_id is None or not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+    seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it. Unlike it, cells marked as
+    for cell in reversed(cells):  # nothing count too: overwritten from the master, each would be a test again
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
             continue
         if grade_id in seen:
             flags.append(f"duplicate cell id {grade_id!r}: the earlier copy was ignored")
@@ -485,7 +490,7 @@ def _sanitize(nb, assignment, flags, notes):
 
     restored = set()
     present = set()
-    for cell in cells:
+    for index, cell in enumerate(cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id is None:
             continue
@@ -496,7 +501,7 @@ def _sanitize(nb, assignment, flags, notes):
         want = master[grade_id]
         changed = cell.cell_type != want.cell_type
         if changed:
-            cell = _retype(cells, cell, want.cell_type)
+            cell = cells[index] = _retyped(cell, want.cell_type)
         cell.metadata["nbgrader"] = master_metadata(want)
         # The gradebook's copy of a test cell holds its hidden tests, so stock nbgrader always
         # overwrites it; an edit by the student shows against the released text.
@@ -527,11 +532,9 @@ def _normal(source):
     return "\n".join(line.rstrip() for line in source.replace("\r\n", "\n").strip().splitlines())
 
 
-def _retype(cells, cell, cell_type):
-    index = next(i for i, c in enumerate(cells) if c is cell)
+def _retyped(cell, cell_type):
     make = new_code_cell if cell_type == "code" else new_markdown_cell
-    cells[index] = make(source=cell.source, metadata=cell.metadata)
-    return cells[index]
+    return make(source=cell.source, metadata=cell.metadata)
 
 
 def master_metadata(cell):

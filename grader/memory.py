@@ -25,6 +25,10 @@ from dataclasses import dataclass
 
 PREFIX = "rnn-grader-"  # the batch cgroup's name, followed by the grader's pid
 RESERVE = 0.8           # share of the available memory the sandboxes may claim in all
+# What a grading worker may map beyond what it maps when it starts. It reads the student's notebook and
+# replays the tests on the student's outputs (verdict.py), both outside the sandbox: a value built to
+# blow up in a test's arithmetic (an array that broadcasts to gigabytes) meets a MemoryError there.
+WORKER_MB = 1536
 
 
 @dataclass(frozen=True)
@@ -62,21 +66,33 @@ def plan(jobs, limits, use_cgroup=True):
     folder = make_batch_cgroup() if use_cgroup else ""
     share = share_mb(limits, bool(folder))
     room = int(available_mb() * RESERVE)
-    fits = room // share if share else jobs
+    fits = room // (share + WORKER_MB)  # each at once: a worker and its sandbox
     if fits < 1:
         remove(folder)
         raise MemoryError(f"one sandbox may hold up to {share} MB (--memory-mb {limits.memory_mb}"
                           + ("" if folder else f" for each of its {limits.processes} processes")
-                          + f", and two {limits.disk_mb} MB tmpfs), but only {room} MB of this machine's memory is "
-                          "free for grading. Lower --memory-mb, or free memory.")
+                          + f", and two {limits.disk_mb} MB tmpfs) and its worker {WORKER_MB} MB, but only {room} "
+                          "MB of this machine's memory is free for grading. Lower --memory-mb, or free memory.")
     note = ""
     if fits < jobs:
-        note = (f"grading {fits} at a time, not {jobs}: each sandbox may hold up to {share} MB and {room} MB is free "
-                "for grading (lower --memory-mb to grade more at once)")
+        note = (f"grading {fits} at a time, not {jobs}: each sandbox may hold up to {share} MB, its worker "
+                f"{WORKER_MB} MB, and {room} MB is free for grading (lower --memory-mb to grade more at once)")
         jobs = fits
     if folder:
         _write(folder, ("memory.limit_in_bytes", "memory.max"), jobs * share * 1024 * 1024)
     return Plan(jobs, share, folder, note)
+
+
+def cap_this_process(headroom_mb):
+    """Cap this process's address space at what it maps now plus `headroom_mb`."""
+    import resource
+    try:
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * resource.getpagesize()
+        cap = mapped + headroom_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (OSError, ValueError):
+        pass  # no /proc: the worker runs without the cap, as before
 
 
 # ---------------------------------------------------------------- cgroups

@@ -20,6 +20,16 @@ def _escape(match):
     return f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}"
 
 
+def valid_text(text):
+    """`text` as valid Unicode: JSON can carry lone surrogates (half of a character), which no file, page
+    or database takes; each becomes U+FFFD. For every string that arrives from a student's process."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def for_terminal(text, one_line=False):
     """`text` with control characters shown as escapes (\\x1b), so that printing it does nothing but print.
     `one_line`: newlines and tabs too (a table cell, a progress line)."""
@@ -43,14 +53,12 @@ def for_spreadsheet(text):
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-_SCHEME = re.compile(r"(?i)(j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:|d\s*a\s*t\s*a\s*:")
-
-
 def for_markdown(text):
-    """A student's Markdown that renders as Markdown but never as live HTML: raw HTML and entities show as
-    text, and no link can run a script (formgrader renders Markdown cells without cleaning them)."""
-    text = _CONTROL.sub("", str(text)).replace("&", "&amp;").replace("<", "&lt;")
-    return _SCHEME.sub(lambda m: "blocked-" + re.sub(r"\s", "", m.group()), text)
+    """A student's Markdown that renders as Markdown but never as live HTML or a link: raw HTML and
+    entities show as text, and square brackets are written as character references, so no link or image
+    (whose address could run a script, however it is spelt) can form. Formgrader renders Markdown cells without cleaning them."""
+    text = _CONTROL.sub("", valid_text(str(text)))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("[", "&#91;").replace("]", "&#93;")
 
 
 def has_control(text):

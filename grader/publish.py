@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import batch, course, gradebook, reports, student_files
@@ -99,14 +100,22 @@ def _replace(path, text):
     except (OSError, UnicodeDecodeError):
         pass  # unreadable: replace it
     partial = path.with_name(path.name + ".part")
-    partial.write_text(text)
+    partial.write_text(text, encoding="utf-8", errors="backslashreplace")
     os.replace(partial, path)
 
 
-def publish(course_dir, assignment):
-    """Write the grades CSV, the class report and every feedback page from the gradebook.
+@dataclass
+class Published:
+    results: dict         # student -> the result every output shows (None: not graded yet)
+    csv: Path
+    report: Path
+    unwritten: dict = field(default_factory=dict)  # student -> why their feedback page could not be written
 
-    Returns (results shown, CSV path, report path).
+
+def publish(course_dir, assignment):
+    """Write the grades CSV, the class report and every feedback page from the gradebook; returns Published.
+
+    A feedback page that cannot be written is named in `unwritten`; every other output is written.
     """
     api = course.nbgrader_api(course_dir)
     results = final_results(course_dir, api, assignment)
@@ -118,16 +127,21 @@ def publish(course_dir, assignment):
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / PUBLISHED
+    done = Published(results, csv_path, report)
     if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, *pages)):
-        return results, csv_path, report  # nothing changed since the last time: the charts take a second
+        return done  # nothing changed since the last time: the charts take a second
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, assignment, lms_ids)
     reports.write_class_report(out, results, assignment)
     for result in results.values():
         if result is not None and result.reason != NO_SUBMISSION:
-            write_feedback(course_dir, result, assignment)
-    stamp.write_text(digest)
-    return results, csv_path, report
+            try:
+                write_feedback(course_dir, result, assignment)
+            except Exception as error:  # one student's page must not cost everyone else theirs
+                done.unwritten[result.student] = f"{type(error).__name__}: {error}"
+    if not done.unwritten:
+        stamp.write_text(digest)  # otherwise the next publish tries them again
+    return done
 
 
 PUBLISHED = ".published"  # in autograded/: a digest of what the outputs were last written from

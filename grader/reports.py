@@ -151,7 +151,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
     `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
     names = functions(assignment)
     max_score = sum(c.points for c in assignment.tests())
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = csv.writer(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
                      + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement"])
@@ -340,7 +340,7 @@ def write_class_report(folder, results, assignment):
         + (f"<table><tr><th>Student</th><th>Status</th><th>What happened, what to do</th></tr>{attention}</table>"
            if attention else "<p>Nothing: every submission was graded normally.</p>") + "\n" + review)
     page = folder / REPORT_HTML
-    page.write_text(_page(f"Class report: {assignment.name}", body))
+    page.write_text(_page(f"Class report: {assignment.name}", body), encoding="utf-8", errors="backslashreplace")
     old_plots = folder / "class_report_files"  # the PNGs of earlier versions; the charts are inline now
     if old_plots.is_dir():
         shutil.rmtree(old_plots, ignore_errors=True)

@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass
 
 from . import wire
+from .plain_text import valid_text
 
 HIDDEN_BLOCK = re.compile(r"^### BEGIN HIDDEN TESTS[^\n]*\n.*?^### END HIDDEN TESTS[^\n]*(\n|$)", re.S | re.M)
 
@@ -283,7 +284,8 @@ def replay(plan, outputs, files, folder, seconds=30.0):
                 raise ReplayMismatch(f"the test called {name}() with inputs the grader did not run")
             node = outputs[k]
             if isinstance(node, dict) and node.get("k") == "raised":
-                raise raised(str(node.get("ename", "Exception"))[:100], str(node.get("evalue", ""))[:500])
+                raise raised(valid_text(str(node.get("ename", "Exception"))[:100]),
+                             valid_text(str(node.get("evalue", ""))[:500]))
             return wire.decode(node, args)
         return call
 

@@ -19,6 +19,8 @@ import json
 
 import numpy as np
 
+from .plain_text import valid_text
+
 MAX_DEPTH = 32
 MAX_NODES = 100_000
 MAX_WEIGHT = 64 * 1024 * 1024  # bytes of array data a decoded value may reach, shared parts counted each time
@@ -170,9 +172,9 @@ def _decode(node, path, inputs, state, depth):
             raise WireError("bad float") from None
     if kind == "str":
         _want(isinstance(node.get("v"), str) and len(node["v"]) <= MAX_STRING, "bad string")
-        return node["v"]
+        return valid_text(node["v"])
     if kind == "unsupported":
-        return Unsupported(str(node.get("type", "?"))[:100])
+        return Unsupported(valid_text(str(node.get("type", "?"))[:100]))
     if kind == "array":
         value = _decode_array(node)
         _weigh(state, value.nbytes)
@@ -193,7 +195,7 @@ def _decode(node, path, inputs, state, depth):
         for item in items:
             _want(isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
                   and len(item[0]) <= 200, "bad dict entry")
-            value[item[0]] = _decode(item[1], path + [item[0]], inputs, state, depth + 1)
+            value[valid_text(item[0])] = _decode(item[1], path + [item[0]], inputs, state, depth + 1)
         return value
     if kind == "ref":
         return _resolve(node.get("path"), inputs, state)

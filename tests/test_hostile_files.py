@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_LIMITS, make_course_copy
-from grader import batch, course, publish, release, reports, student_files, submissions
+from grader import batch, course, grading, publish, release, reports, student_files, submissions
 from grader.grading import GRADED, INVALID, MISSING
 
 NOTEBOOK = f"{course.NOTEBOOK}.ipynb"
@@ -99,7 +99,39 @@ def _build(course_dir):
     os.mkdir(os.path.join(f, NOTEBOOK.encode()))
     os.symlink(course_dir / "submitted" / "honest_correct",
                os.fsencode(course_dir / "submitted" / "alias_of_another"))
+    _notebook_tricks(course_dir)
     return held
+
+
+# A report in the grader's own format for the cell that sends it, then a runner error whose text is half
+# a character: no page, file or database takes such text as it is.
+HALF_A_CHARACTER = (
+    "import os, struct, json\n"
+    "for body in (json.dumps({{'kind': 'cell', 'index': {index}, 'outputs': [], 'count': 1, 'timed_out': False, "
+    "'truncated': False}}), '{{\"kind\": \"error\", \"message\": \"boom \\\\ud800\"}}'):\n"
+    "    for fd in range(3, 256):\n        try:\n            os.write(fd, struct.pack('!I', len(body)) + body.encode())\n"
+    "        except OSError:\n            pass\nos._exit(0)\n")
+
+
+def _notebook_tricks(course_dir):
+    from nbformat.v4 import new_code_cell, new_markdown_cell
+    correct = submissions.master_solutions()
+    only_first = submissions.fill({"rnn_cell_forward": correct["rnn_cell_forward"]})
+    test = next(c for c in only_first.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_rnn_cell_forward")
+    for _ in range(3):  # copies marked as nothing: overwritten from the master, each would be a test again
+        copy = new_code_cell(test.source)
+        copy.metadata["nbgrader"] = {"grade_id": "test_rnn_cell_forward", "grade": False, "solution": False,
+                                     "locked": False}
+        only_first.cells.append(copy)
+    submissions.write(only_first, course_dir, "duplicated_tests")
+    flood = submissions.fill(correct)
+    flood.cells += [new_markdown_cell("x", metadata={"nbgrader": {"grade_id": "rnn_cell_forward"}})
+                    for _ in range(grading.MAX_CELLS)]
+    submissions.write(flood, course_dir, "cell_flood")
+    half = submissions.fill(correct)
+    position = len(half.cells) - 1
+    half.cells.insert(position, new_code_cell(HALF_A_CHARACTER.format(index=position)))
+    submissions.write(half, course_dir, "half_a_character")
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +145,13 @@ def hostile(tmp_path_factory):
     before = {p: p.read_bytes() for p in watched}
     started = time.monotonic()
     done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
-    results, csv_path, report = publish.publish(course_dir, assignment)
+    published = publish.publish(course_dir, assignment)
+    results, report = published.results, published.report
     seconds = time.monotonic() - started
     for server in held:
         server.close()
     return dict(course_dir=course_dir, done=done, results=results, seconds=seconds, before=before,
-                table=reports.score_table(results, assignment))
+                table=reports.score_table(results, assignment), report=report)
 
 
 def _result(hostile, student):
@@ -201,6 +234,25 @@ def test_nothing_of_the_master_or_the_gradebook_reaches_any_output(hostile):
     assert {p: p.read_bytes() for p in hostile["before"]} == hostile["before"], "source/ changed"
 
 
+def test_copies_of_a_test_cell_count_once_as_in_the_gradebook(hostile):
+    result = _result(hostile, "duplicated_tests")
+    assert result.total == 25 and [t.grade_id for t in result.tests].count("test_rnn_cell_forward") == 1
+    assert "duplicate cell id" in result.reason
+
+
+def test_a_notebook_of_too_many_cells_is_refused_before_any_work(hostile):
+    result = _result(hostile, "cell_flood")
+    assert result.status == INVALID and f"over the {grading.MAX_CELLS} the grader reads" in result.reason
+
+
+def test_half_a_character_from_the_students_process_stops_nothing(hostile):
+    result = _result(hostile, "half_a_character")
+    assert result.status != GRADED and "runner failed: boom \ufffd" in result.reason, result.reason
+    assert hostile["report"].is_file() and "half_a_character" in hostile["report"].read_text()
+    page = publish.feedback_folder(hostile["course_dir"], "half_a_character") / NOTEBOOK.replace(".ipynb", ".html")
+    assert page.is_file()
+
+
 def test_student_text_reaches_the_terminal_without_control_characters(hostile):
     table = hostile["table"]
     assert "\x1b" not in table and "\udcff" not in table
@@ -238,3 +290,59 @@ def test_a_link_swapped_in_while_the_folder_is_read_is_never_followed(tmp_path):
         stop.set()
         thread.join()
     assert swapped, "the swap was never seen: the race was not exercised"
+
+
+def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monkeypatch):
+    """Faults injected into every step that handles one student's data in the grader's own process:
+    reading the folder, writing the gradebook, writing autograded/, writing the feedback page. Each
+    fault becomes that student's status or note; the batch, the CSV, the report and everyone else's
+    pages complete."""
+    from grader import gradebook
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    for student in ("honest_correct", "unreadable", "no_gradebook", "no_folder", "no_page"):
+        submissions.write(submissions.fill(submissions.master_solutions()), course_dir, student)
+
+    real_read, real_write, real_outputs = batch.read_submission, gradebook.Writer.write, batch._write_outputs
+    real_page = publish.write_feedback
+
+    def read(course_dir, student):
+        if student == "unreadable":
+            raise OSError(5, "Input/output error")
+        return real_read(course_dir, student)
+
+    def write(self, result):
+        if result.student == "no_gradebook" and result.status == GRADED:
+            raise ValueError("the gradebook refused this row")
+        return real_write(self, result)
+
+    def outputs(course_dir, assignment, submission, result):
+        if submission.student == "no_folder":
+            raise OSError(28, "No space left on device")
+        return real_outputs(course_dir, assignment, submission, result)
+
+    def page(course_dir, result, assignment):
+        if result.student == "no_page":
+            raise OSError(13, "Permission denied")
+        return real_page(course_dir, result, assignment)
+
+    monkeypatch.setattr(batch, "read_submission", read)
+    monkeypatch.setattr(gradebook.Writer, "write", write)
+    monkeypatch.setattr(batch, "_write_outputs", outputs)
+    monkeypatch.setattr(publish, "write_feedback", page)
+    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
+    published = publish.publish(course_dir, assignment)
+
+    results = done.results
+    assert results["honest_correct"].total == CORRECT_TOTAL and results["no_page"].total == CORRECT_TOTAL
+    assert results["unreadable"].status == MISSING and "Input/output error" in results["unreadable"].reason
+    assert results["no_gradebook"].status == "grader error" and "refused this row" in results["no_gradebook"].reason
+    assert results["no_folder"].status == "grader error" and "No space left" in results["no_folder"].reason
+    assert "Permission denied" in published.unwritten["no_page"] and len(published.unwritten) == 1
+    assert published.csv.is_file() and published.report.is_file()
+    assert (publish.feedback_folder(course_dir, "honest_correct") / f"{course.NOTEBOOK}.html").is_file()
+    # the gradebook holds the grader errors as waiting for a person, not as zeros
+    from grader import stock
+    scores = stock.scores(course_dir)
+    assert sum(scores["honest_correct"].values()) == CORRECT_TOTAL
+    assert all(score is None for score in scores["no_gradebook"].values())

@@ -63,8 +63,9 @@ def hoarders(tmp_path_factory):
     for student in ("hostile_text", "hostile_text_too"):  # two: among the most common failures of the report
         submissions.write(submissions.fill(hostile), course_dir, student)
     done, assignment = batch.grade_batch(course_dir, limits=SMALL)
-    results, csv_path, report = publish.publish(course_dir, assignment)
-    return dict(course_dir=course_dir, done=done, results=results, report=report, csv=csv_path,
+    published = publish.publish(course_dir, assignment)
+    results, report = published.results, published.report
+    return dict(course_dir=course_dir, done=done, results=results, report=report,
                 table=reports.score_table(results, assignment))
 
 
@@ -110,7 +111,8 @@ def test_sandboxes_run_at_once_only_as_many_as_memory_holds():
     available = memory.available_mb()
     plan = memory.plan(1000, Limits(memory_mb=1024), use_cgroup=False)
     share = memory.share_mb(Limits(memory_mb=1024), charged=False)
-    assert plan.jobs * share <= available and plan.jobs < 1000 and "at a time, not 1000" in plan.note
+    assert plan.jobs * (share + memory.WORKER_MB) <= available and plan.jobs < 1000
+    assert "at a time, not 1000" in plan.note
     with pytest.raises(MemoryError, match="Lower --memory-mb"):
         memory.plan(1, Limits(memory_mb=available * 2), use_cgroup=False)
 
@@ -161,3 +163,24 @@ def test_a_csv_cell_never_starts_a_formula():
     from grader.plain_text import for_spreadsheet
     assert for_spreadsheet("=HYPERLINK(1)") == "'=HYPERLINK(1)" and for_spreadsheet("ok = 1") == "ok = 1"
     assert for_spreadsheet("-1+2") == "'-1+2" and "\x1b" not in for_spreadsheet("\x1b[2J")
+
+
+def test_an_output_built_to_blow_up_in_the_replay_meets_a_memory_error_in_a_capped_worker(tmp_path):
+    """The outside verdict runs the test's arithmetic on the student's outputs in a grading worker: an array
+    of 5 MB that broadcasts against the expected value into 2 GB fails the test there, and the worker's
+    memory stays within its cap."""
+    script = (
+        "import resource, numpy as np, sys\nfrom grader import memory, verdict, wire\n"
+        "memory.cap_this_process(memory.WORKER_MB)\n"
+        "source = 'import numpy as np\\nassert np.allclose(f(1), np.ones((5, 10)))\\n'\n"
+        "plan = verdict.TestPlan('t', verdict.split_segments(source), "
+        "(verdict.Call('f', wire.encode((1,)), wire.encode(np.ones((5, 10)))),))\n"
+        "bomb = wire.encode(np.zeros((5_400_000, 1, 1), bool))\n"
+        "judged = verdict.replay(plan, [bomb], [], sys.argv[1])\n"
+        "print(judged.passed, judged.ename, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    passed, ename, peak_mb = done.stdout.split()
+    assert passed == "False" and ename == "MemoryError", done.stdout
+    assert int(peak_mb) < memory.WORKER_MB + 500, peak_mb

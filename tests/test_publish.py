@@ -116,7 +116,8 @@ def hand_graded(tmp_path_factory):
     write_samples(course_dir)
     scripted = submissions.fill(submissions.master_solutions())
     scripted.cells.insert(1, new_markdown_cell(f"My notes <img src=x onerror=\"{SCRIPTED}=1\"> "
-                                               f"<script>{SCRIPTED}=2</script>"))
+                                               f"<script>{SCRIPTED}=2</script> [a](javascript\\:{SCRIPTED}=5) "
+                                               f"[b](javascript&colon;{SCRIPTED}=6) [c]\n\n[c]: javascript\\:{SCRIPTED}=7"))
     scripted.cells.insert(2, new_code_cell("from IPython.display import HTML, Javascript, display\n"
                                            f"display(HTML('<b>hi</b><script>{SCRIPTED}=3</script>'))\n"
                                            f"display(Javascript('{SCRIPTED}=4'))"))
@@ -152,7 +153,8 @@ def test_a_students_html_and_script_stay_inert_in_formgrader(hand_graded):
         handlers, scripts, in_script = [], [], False
 
         def handle_starttag(self, tag, attrs):
-            self.handlers += [value for name, value in attrs if name.startswith("on")]
+            self.handlers += [value for name, value in attrs if name.startswith("on")
+                              or (name in ("href", "src") and "script" in "".join((value or "").split()).lower())]
             self.in_script = tag == "script"
 
         def handle_data(self, data):
