@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -52,7 +51,6 @@ NOT_RUN = (INVALID, MISSING, ERROR)
 FAILURES = {ERROR, CRASHED, TIMED_OUT}
 
 RESTORED_NOTE = "# Restored by the autograder: this test cell was missing from the submission.\n"
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*$", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -107,8 +105,9 @@ class Assignment:
         """The lines of hidden test code, which feedback must never show."""
         lines = set()
         for cell in self.cells:
-            for block in _HIDDEN.findall(cell.source):
-                lines.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 8)
+            source = cell.source.split("\n")
+            for first, last in _hidden_spans(source):
+                lines.update(line.strip() for line in source[first:last + 1] if len(line.strip()) >= 8)
         return lines
 
 
@@ -336,8 +335,27 @@ class SandboxFailure(Exception):
 
 
 def strip_hidden(source):
-    """`source` without its hidden-test blocks, as nbgrader's release has it."""
-    return _HIDDEN.sub("", source)
+    """`source` without its hidden-test blocks, as nbgrader's release has it: each block, from its BEGIN
+    line to its END line, becomes one empty line. Line by line, so that it takes linear time on anything."""
+    lines = source.split("\n")
+    kept, start = [], 0
+    for first, last in _hidden_spans(lines):
+        kept += lines[start:first] + [""]
+        start = last + 1
+    return "\n".join(kept + lines[start:])
+
+
+def _hidden_spans(lines):
+    """(first, last) line index of each hidden-test block: a BEGIN line, up to the next END line."""
+    spans, start = [], None
+    for index, line in enumerate(lines):
+        text = line.lstrip(" \t")
+        if start is None and text.startswith("### BEGIN HIDDEN TESTS"):
+            start = index
+        elif start is not None and text.startswith("### END HIDDEN TESTS"):
+            spans.append((start, index))
+            start = None
+    return spans
 
 
 def _student_code(nb):
@@ -479,7 +497,7 @@ def _sanitize(nb, assignment, flags, notes):
     seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it. Unlike it, cells marked as
     for cell in reversed(cells):  # nothing count too: overwritten from the master, each would be a test again
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id is None:
+        if not isinstance(grade_id, str):
             continue
         if grade_id in seen:
             flags.append(f"duplicate cell id {grade_id!r}: the earlier copy was ignored")
@@ -491,11 +509,11 @@ def _sanitize(nb, assignment, flags, notes):
     restored = set()
     present = set()
     for index, cell in enumerate(cells):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id is None:
+        if "nbgrader" not in cell.metadata:
             continue
-        if grade_id not in master:
-            del cell.metadata["nbgrader"]  # as OverwriteCells: unknown ids are ignored
+        grade_id = cell.metadata["nbgrader"].get("grade_id")
+        if not isinstance(grade_id, str) or grade_id not in master:
+            del cell.metadata["nbgrader"]  # as OverwriteCells: unknown ids are ignored (no id: no nbgrader cell)
             continue
         present.add(grade_id)
         want = master[grade_id]

@@ -63,8 +63,9 @@ def final(result, standing):
     tests = []
     for test in result.tests:
         cell = standing.cells.get(test.grade_id)
-        tests.append(test if cell is None else dataclasses.replace(
-            test, score=cell.score, max_score=cell.max_score, scored=cell.scored, manual=cell.manual))
+        if cell is not None:  # a test the gradebook does not hold is no grade
+            tests.append(dataclasses.replace(test, score=cell.score, max_score=cell.max_score, scored=cell.scored,
+                                             manual=cell.manual))
     return dataclasses.replace(result, tests=tests, late_penalty=standing.late_penalty,
                                instructor_comments=dict(standing.comments),
                                timestamp=standing.timestamp or result.timestamp)

@@ -54,16 +54,20 @@ def scan(sources):
         for node in ast.walk(tree):
             for kind, detail in _look(node):
                 found.setdefault(kind, detail)
-        if re.search(r"^\s*[!%]", source, re.M):
-            line = next(line for line in source.splitlines() if re.match(r"\s*[!%]", line))
-            found.setdefault("shell commands or magics", line.strip()[:60])
+        magic = next((line for line in source.splitlines() if _is_magic(line)), None)  # line by line: linear
+        if magic is not None:
+            found.setdefault("shell commands or magics", magic.strip()[:60])
         if re.search(r"(?<![\w.])open\(\s*['\"](/|\.\.)", source):
             found.setdefault("file access outside the working copy", "open() of an absolute or parent path")
     return [f"{kind}: {detail}" for kind, detail in found.items()]
 
 
+def _is_magic(line):
+    return line.lstrip().startswith(("!", "%"))
+
+
 def _without_magics(source):
-    return "\n".join("pass" if re.match(r"\s*[!%]", line) else line for line in source.splitlines())
+    return "\n".join("pass" if _is_magic(line) else line for line in source.splitlines())
 
 
 def _dotted(node):

@@ -132,6 +132,14 @@ def _notebook_tricks(course_dir):
     position = len(half.cells) - 1
     half.cells.insert(position, new_code_cell(HALF_A_CHARACTER.format(index=position)))
     submissions.write(half, course_dir, "half_a_character")
+    null_id = submissions.fill(_wrong_answers())
+    null_id.cells.append(new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "grade_id": None,
+                                                                      "points": 1000}}))
+    submissions.write(null_id, course_dir, "null_grade_id")
+    slow = submissions.fill(correct)  # each shaped to make a backtracking pattern take hours
+    slow.cells.append(new_code_cell("\n" * 300_000))
+    slow.cells.append(new_code_cell("### BEGIN HIDDEN TESTS\n" * 100_000))
+    submissions.write(slow, course_dir, "slow_patterns")
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +259,18 @@ def test_half_a_character_from_the_students_process_stops_nothing(hostile):
     assert hostile["report"].is_file() and "half_a_character" in hostile["report"].read_text()
     page = publish.feedback_folder(hostile["course_dir"], "half_a_character") / NOTEBOOK.replace(".ipynb", ".html")
     assert page.is_file()
+
+
+def test_a_cell_claiming_to_be_a_test_without_an_id_is_no_test(hostile):
+    result = _result(hostile, "null_grade_id")
+    assert result.total == WRONG_TOTAL and all(t.grade_id for t in result.tests)
+
+
+def test_text_shaped_against_the_graders_patterns_costs_linear_time(hostile):
+    """300,000 blank lines and 100,000 unclosed hidden-test markers: hours for a backtracking pattern,
+    outside the sandbox's limits; the whole batch here takes seconds."""
+    assert _result(hostile, "slow_patterns").total == CORRECT_TOTAL
+    assert hostile["seconds"] < 180
 
 
 def test_student_text_reaches_the_terminal_without_control_characters(hostile):
