@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -287,6 +288,7 @@ def _grade(assignment, submission, result):
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
+    _explain_broken_cells(nb, result)
     tampered, probe_timeouts = _judge_outside(nb, assignment, run, result)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result)
@@ -666,6 +668,29 @@ def _message(outputs, score, max_score, hidden):
         text = "passed"
     kept = [line for line in text.splitlines() if not any(h in line for h in hidden)]
     return "\n".join(kept) if kept else f"{errors[-1].ename if errors else 'the test'} failed"
+
+
+_NOT_THE_CELLS_OWN = {"NotRun", "CellTimeout", "TimedOutBefore"}  # the grader stopped it: said elsewhere
+
+
+def _explain_broken_cells(nb, result):
+    """A cell of the student's that raised (a syntax error in a solution cell, a failed import) defines
+    nothing from the error on, so the tests that use it fail with a NameError that hides the cause.
+    The student's page says which cell, which error and on which line."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error" and o.ename not in _NOT_THE_CELLS_OWN]
+        if not errors:
+            continue
+        error, name = errors[-1], _cell_name(cell, index)
+        lines = re.findall(r"Cell In\[\d+\], line (\d+)", "".join(error.traceback))
+        where = f" on line {lines[-1]}" if lines else ""
+        message = re.sub(r" \(<ipython-input-[^>]*>, line \d+\)$", "", error.evalue[:400])[:300]
+        result.flags.append(f"{name} raised {error.ename}{where}")
+        result.notes.append(f"Your cell {name} stopped with {error.ename}{where}: {message}. Nothing it defines "
+                            "from that line on exists, so the tests that use it fail (often with \"NameError: name "
+                            "... is not defined\"). Fix this error first.")
 
 
 def _cell_name(cell, index):

@@ -235,3 +235,22 @@ def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_
     for _ in range(gradebook.KEEP_BACKUPS + 1):
         gradebook.backup(samples_course)
     assert len(list(folder.glob("*.db"))) == gradebook.KEEP_BACKUPS
+
+
+def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_path):
+    """A solution cell that does not compile defines nothing: its test fails with NameError. The student's
+    page names the cell, the error and its line, so the real cause is where the student looks."""
+    from grader import publish
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir)
+    answers = submissions.master_solutions()
+    answers["rnn_forward"] = answers["rnn_forward"].replace("for t in range(T_x):", "for t in range(T_x)", 1)
+    submissions.write(submissions.fill(answers), course_dir, "forgot_a_colon")
+    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
+    result = done.results["forgot_a_colon"]
+    scores = {t.grade_id: t.score for t in result.tests}
+    assert scores["test_rnn_forward"] == 0 and scores["test_rnn_cell_forward"] == 25
+    assert "rnn_forward raised SyntaxError on line" in result.reason
+    publish.publish(course_dir, assignment)
+    page = (publish.feedback_folder(course_dir, "forgot_a_colon") / f"{course.NOTEBOOK}.html").read_text()
+    assert "Your cell rnn_forward stopped with SyntaxError on line" in page and "ipython-input" not in page
