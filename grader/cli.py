@@ -1,4 +1,5 @@
-"""Command line: python -m grader <command>. Each command calls one function of the package.
+"""Grade a course's notebooks in parallel, each in a sandbox, into nbgrader's gradebook; publish grades,
+reports and feedback from it.
 
 Exit codes: 0 all is well; 1 something needs an instructor's attention (a submission
 not graded normally, a file not matched at intake); 2 bad usage or set-up; 130 interrupted.
@@ -45,6 +46,7 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
                      confine=True):
     """Grade, publish the outputs from the gradebook, print the summary; return the exit code."""
     from . import batch, reports
+    from .reports import counted
     from .limits import Limits
 
     course_dir = Path(course_dir)
@@ -56,19 +58,22 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
     published = publish_and_report(course_dir, assignment)
     shown = published.results
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
-    print(f"\nGraded {len(done.graded)} submissions in {done.seconds:.1f} s{rate}; "
-          f"{len(done.unchanged)} unchanged since their last grading were not graded again"
+    print(f"\nGraded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
+          f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "
+          "not graded again"
           + (f" (use `{course.hint('grade --force')}` to regrade them)." if done.unchanged else "."))
     for note in done.notes:
         print(f"Note: {note}")
     for student, why in sorted(done.kept.items()):
         print(for_terminal(f"KEPT PREVIOUS RESULT for {student}: {why}"))
     if done.misplaced:
-        print(f"\nNOT GRADED ({len(done.misplaced)} notebooks or folders in submitted/ that the grader does not read):")
+        print(f"\nNOT GRADED ({counted(len(done.misplaced), 'notebook or folder', 'notebooks or folders')} in "
+              "submitted/ that the grader does not read):")
         for path, fix in done.misplaced:
             print(for_terminal(f"  {path}: {fix}"))
     if done.pending:
-        print(f"\nInterrupted: {len(done.pending)} submissions were not graded. Run the same command again "
+        print(f"\nInterrupted: {counted(len(done.pending), 'submission')} "
+              f"{'was' if len(done.pending) == 1 else 'were'} not graded. Run the same command again "
               "to grade them; the ones already graded are kept.", file=sys.stderr)
         return INTERRUPTED
     if done.needs_attention or published.unwritten or any(r is None or r.awaiting_manual_grade
@@ -161,25 +166,28 @@ def _add_limits(p):
 
 def build_parser():
     invoked = "rnn-grader" if Path(sys.argv[0] or "").name == "rnn-grader" else "python -m grader"
-    parser = argparse.ArgumentParser(prog=invoked, description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog=invoked, description=" ".join(__doc__.split("\n\n")[0].split()),
                                      epilog="Exit codes: 0 all well, 1 needs attention, 2 bad usage, "
                                             "130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--course-dir", default=None,
                         help="course directory holding nbgrader_config.py, source/ and release/ "
                              "(default: the course that holds the current folder)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, func, text in [
-        ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions"),
-        ("collect", cmd_collect, "lay out submissions from a folder or an LMS zip as submitted/<student>/"),
-        ("grade", cmd_grade, "grade new and changed submissions in parallel, then publish"),
+    for name, func, text, example in [
+        ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions", "demo"),
+        ("collect", cmd_collect, "lay out submissions from a folder or an LMS zip as submitted/<student>/",
+         "collect ~/Downloads/submissions.zip"),
+        ("grade", cmd_grade, "grade new and changed submissions in parallel, then publish", "grade alice bob --force"),
         ("publish", cmd_publish, "rewrite the grades CSV, class report and feedback pages from the gradebook "
-                                 "(after grading by hand in formgrader); grades nothing"),
-        ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment"),
-        ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader"),
-        ("figures", cmd_figures, "redraw the notebook's figures into source/<assignment>/images/"),
-        ("checks-data", cmd_checks_data, "rebuild source/<assignment>/checks_data.json from the master"),
+                                 "(after grading by hand in formgrader); grades nothing", "publish"),
+        ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment", "release"),
+        ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader", "benchmark -n 50"),
+        ("figures", cmd_figures, "redraw the notebook's figures into source/<assignment>/images/", "figures"),
+        ("checks-data", cmd_checks_data, "rebuild source/<assignment>/checks_data.json from the master",
+         "checks-data"),
     ]:
-        p = sub.add_parser(name, help=text, description=text)
+        p = sub.add_parser(name, help=text, description=text, epilog=f"Example: {invoked} {example}")
         p.set_defaults(func=func)
         if name == "grade":
             p.add_argument("students", nargs="*", help="student ids to grade (default: everyone in submitted/)")
@@ -205,7 +213,16 @@ def build_parser():
             p.add_argument("--jobs", type=int, default=None, help="the kit's workers (default: one per core)")
             p.add_argument("--idle", action="store_true",
                            help="only time a `grade` with nothing to do, after grading the batch once")
+    parser.commands = sub.choices  # for mistakes answered with the command's own usage (see main)
     return parser
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("rnn-course-kit")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _check_args(args):
@@ -244,7 +261,10 @@ def main(argv=None):
     # ...and not also printed by Python when it lands in a garbage-collection callback.
     sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else python_hook(u)
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a mistyped option of a command: answered with that command's usage, not the top level's
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         _check_args(args)
         code = args.func(args) or 0

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import archives, course, gradebook, student_files
+from .reports import counted
 from .release import KitError
 
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
@@ -263,14 +264,14 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Ca
 
 
 def describe(found, course_dir):
-    lines = [f"Collected {len(found.files)} submissions into {Path(course_dir) / 'submitted'}/"]
+    lines = [f"Collected {counted(len(found.files), 'submission')} into {Path(course_dir) / 'submitted'}/"]
     lines += [f"  note: {n}" for n in found.notes]
     if found.late:
         lines.append(f"  marked late by the LMS: {', '.join(sorted(found.late))} (the grades CSV's `late` column; "
                      "nbgrader's late penalty needs a timestamp: see the README)")
     if found.unmatched:
-        lines.append(f"NOT COLLECTED ({len(found.unmatched)} files): fix their names, or give --pattern, and run "
-                     "collect again")
+        lines.append(f"NOT COLLECTED ({counted(len(found.unmatched), 'file')}): fix the names, or give --pattern, "
+                     "and run collect again")
         lines += [f"  {path}: {why}" for path, why in found.unmatched]
     if found.files:
         lines.append(f"Next: {course.hint('grade')}")

@@ -325,9 +325,11 @@ def write_class_report(folder, results, assignment):
               "score; they say where to read.</p>"
               + (f"<table><tr><th>Student</th><th>Found</th></tr>{flagged}</table>" if flagged
                  else "<p>None.</p>"))
-    summary = (f"{len(results)} submissions: {len(scored)} have a score ({hand} of them changed by hand in "
-               f"formgrader), {waiting} await a manual grade, {len(results) - len(known)} are not graded yet; "
-               f"{late} are late. Mean of the graded part over the {len(scored)} with a score: {mean:.1f} / "
+    pending = len(results) - len(known)
+    summary = (f"{counted(len(results), 'submission')}: {len(scored)} {_verb(len(scored), 'has', 'have')} a score "
+               f"({hand} of them changed by hand in formgrader), {waiting} {_verb(waiting, 'awaits', 'await')} a "
+               f"manual grade, {pending} {_verb(pending, 'is', 'are')} not graded yet; {late} "
+               f"{_verb(late, 'is', 'are')} late. Mean of the graded part over the {len(scored)} with a score: {mean:.1f} / "
                f"{graded_max:g}. Scores are the gradebook's, as <code>nbgrader export</code> reports them.")
     body = alarm + (
         f"<p>{summary}</p>\n"
@@ -346,6 +348,15 @@ def write_class_report(folder, results, assignment):
     if old_plots.is_dir():
         shutil.rmtree(old_plots, ignore_errors=True)
     return page
+
+
+def counted(n, noun, plural=None):
+    """'1 submission', '2 submissions'."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _verb(n, one, many):
+    return one if n == 1 else many
 
 
 def _attention(result):

@@ -61,6 +61,30 @@ def test_help_lists_every_command():
         assert command in text
 
 
+def test_help_speaks_to_instructors_with_an_example_and_mistakes_get_the_commands_own_usage():
+    version = run("--version")
+    assert version.returncode == 0 and "1.0.0" in version.stdout
+    top = run("--help")
+    assert "Grade a course's notebooks" in top.stdout and "function of the package" not in top.stdout
+    for command, example in [("grade", "grade alice bob --force"), ("collect", "collect ~/Downloads/"),
+                             ("publish", "publish")]:
+        assert f"Example: python -m grader {example}" in run(command, "--help").stdout, command
+    mistake = run("grade", "--forse")
+    assert mistake.returncode == 2 and "usage: python -m grader grade" in mistake.stderr
+    assert "unrecognized arguments: --forse" in mistake.stderr
+
+
+def test_counts_in_messages_agree_with_their_nouns(tmp_path):
+    from grader import intake, reports, submissions
+    assert reports.counted(1, "submission") == "1 submission" and reports.counted(2, "file") == "2 files"
+    course_dir = make_course_copy(tmp_path / "course")
+    source = tmp_path / "download"
+    source.mkdir()
+    submissions.write(submissions.fill({}), source, "alice")
+    found = intake.collect(source / "submitted", course_dir)
+    assert intake.describe(found, course_dir).startswith("Collected 1 submission into")
+
+
 def test_bad_flag_values_and_a_missing_course_folder_get_a_message_and_exit_2(tmp_path):
     course_dir = make_course_copy(tmp_path / "course")
     for args, message in [(("--course-dir", str(course_dir), "grade", "--jobs", "0"), "--jobs must be at least 1"),
