@@ -76,8 +76,8 @@ def grade_and_report(course_dir, students=None, force=False, jobs=None, schedule
               f"{'was' if len(done.pending) == 1 else 'were'} not graded. Run the same command again "
               "to grade them; the ones already graded are kept.", file=sys.stderr)
         return INTERRUPTED
-    if done.needs_attention or published.unwritten or any(r is None or r.awaiting_manual_grade
-                                                          for r in shown.values()):
+    if done.pending or done.kept or done.misplaced or published.unwritten \
+            or any(reports.needs_attention(r) for r in shown.values()):
         print("\nSome submissions need your attention: see the status column and the class report.")
         return NEEDS_ATTENTION
     return 0
@@ -101,6 +101,11 @@ def publish_and_report(course_dir, assignment=None):
           f"Feedback pages: {Path(course_dir).resolve() / publish.FEEDBACK_DIR}/<student>/{course.ASSIGNMENT}/"
           f"{course.NOTEBOOK}.html (hand them out with `nbgrader release_feedback {course.ASSIGNMENT}`, or "
           "through your LMS)")
+    setup = publish.exchange_setup(course.nbgrader_api(course_dir))
+    if setup:
+        print(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "
+              f"Create it once, for you and your students:\n    {setup}\nor set c.Exchange.root in "
+              "nbgrader_config.py to a folder they all can write.")
     return done
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -142,6 +143,17 @@ def publish(course_dir, assignment):
     if not done.unwritten:
         stamp.write_text(digest)  # otherwise the next publish tries them again
     return done
+
+
+def exchange_setup(api):
+    """The shell command that creates nbgrader's exchange, where `nbgrader release_feedback` puts the pages,
+    or None when it is there and writable. The folder is the config's `c.Exchange.root`."""
+    from nbgrader.exchange.default.exchange import Exchange
+    root = Exchange(config=api.config, coursedir=api.coursedir).root
+    if os.path.isdir(root) and os.access(root, os.W_OK):
+        return None
+    command = f"mkdir -p {shlex.quote(root)} && chmod 1777 {shlex.quote(root)}"
+    return command if os.geteuid() == 0 else f"sudo sh -c {shlex.quote(command)}"
 
 
 PUBLISHED = ".published"  # in autograded/: a digest of what the outputs were last written from

@@ -90,6 +90,17 @@ _STUDENT_STATUS = {
 }
 
 
+def graded_by_hand(result):
+    """An instructor has scored every test of a submission the grader did not grade normally: done."""
+    return result.status != GRADED and bool(result.tests) and all(t.manual for t in result.tests)
+
+
+def needs_attention(result):
+    """Whether a submission, as published, still needs the instructor."""
+    return (result is None or result.awaiting_manual_grade or bool(result.refused)
+            or (result.status != GRADED and not graded_by_hand(result)))
+
+
 def feedback_page(result, assignment):
     """The student's page: scores as the gradebook has them, what to look at, the instructor's comments."""
     graded_max, optional_max = _parts(assignment)
@@ -106,7 +117,9 @@ def feedback_page(result, assignment):
         rows.append(f"<tr><td><code>{html.escape(test.function)}</code>{part}</td><td>{verdict}</td>"
                     f"<td class=\"num\">{_points(test)}</td><td><pre>{message}</pre></td></tr>")
     notes = []
-    if result.status in _STUDENT_STATUS:
+    if graded_by_hand(result):
+        notes.append("Your instructor graded this submission by hand: the scores below are theirs.")
+    elif result.status in _STUDENT_STATUS:
         notes.append(_STUDENT_STATUS[result.status].format(reason=result.reason, notebook=assignment.notebook))
     if result.status != TAMPERING:
         notes += result.notes
@@ -164,9 +177,13 @@ def write_grades_csv(path, results, assignment, lms_ids):
                 continue
             scores = {t.function: (f"{t.score:g}" if t.scored else "") for t in result.tests}
             status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
+            # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
+            # grade rather than a zero.
+            def number(value, blank=result.awaiting_manual_grade):
+                return "" if blank else f"{value:g}"
             out.writerow([student, lms, status, "late" if result.late else "", result.timestamp or "",
-                          f"{result.total:g}", f"{result.late_penalty:g}", f"{result.score:g}", f"{max_score:g}",
-                          f"{result.part('graded'):g}", f"{result.part('optional'):g}"]
+                          number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
+                          number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
                          + ["; ".join(t.function for t in result.tests if t.manual), for_spreadsheet(result.reason),
                             result.graded_at, for_spreadsheet("; ".join(result.review)), confinement(result)])
@@ -311,7 +328,7 @@ def write_class_report(folder, results, assignment):
                            f"<td class=\"num\">{n}</td></tr>" for (fn, msg), n in common)
     attention = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(r.status if r else PENDING)}</td>"
                         f"<td>{html.escape(_attention(r))}</td></tr>"
-                        for s, r in sorted(results.items()) if r is None or r.status != GRADED)
+                        for s, r in sorted(results.items()) if needs_attention(r))
     mean = sum(r.part("graded") for r in scored) / max(len(scored), 1)
     hand = sum(1 for r in scored if any(t.manual for t in r.tests))
     waiting = len(known) - len(scored)

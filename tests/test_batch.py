@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, write_samples
-from grader import batch, course, release, stock, submissions
+from grader import batch, course, release, reports, stock, submissions
 from grader.execute import Limits
 from grader.release import KitError
 
@@ -30,7 +30,7 @@ def test_every_sample_ends_with_the_right_status_and_scores(samples_course):
     rows = read_csv(samples_course)
     expected = {"sample_correct": ("graded", "100", "20"), "sample_partial": ("graded", "50", "0"),
                 "sample_blank": ("graded", "0", "0"), "sample_warning": ("graded", "100", "20"),
-                "sample_broken": ("invalid notebook (awaiting a manual grade)", "0", "0"),
+                "sample_broken": ("invalid notebook (awaiting a manual grade)", "", ""),
                 "sample_tampered": ("test cells restored", "100", "20"),
                 "sample_duplicate": ("graded", "100", "20"), "sample_endless": ("timed out", "100", "10")}
     for student, (status, graded, optional) in expected.items():
@@ -161,7 +161,7 @@ def test_killed_batch_is_finished_by_the_next_run(tmp_path):
     rows = read_csv(course_dir)
     assert all(r["status"] == "graded" and r["score"] == "120" for r in rows.values())
     assert not list(Path(tempfile.gettempdir()).glob(f"rnn-grader-*-{process.pid}-*")), "the killed run's scratch"
-    assert f"Graded {16 - len(done)} submissions" in result.stdout
+    assert f"Graded {reports.counted(16 - len(done), 'submission')}" in result.stdout
     assert all(v["test_lstm_backward"] == 5 for v in stock.scores(course_dir).values())
 
 

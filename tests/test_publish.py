@@ -202,8 +202,12 @@ def test_manual_grades_and_comments_reach_the_table_the_report_and_the_feedback_
     assert "scored by your instructor" in page and "70 / 100" in page
     broken = (course_dir / "feedback" / "sample_broken" / course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
     assert "40 / 120" in broken and "waiting for your instructor" not in broken
+    # graded by hand in full: the loop is closed, no "no score yet" banner, nothing left for the instructor
+    assert "graded this submission by hand" in broken and "until then it has no score" not in broken
     report = (course_dir / "autograded" / "class_report.html").read_text()
     assert "0 await a manual grade" in report and "(2 of them changed by hand" in report
+    attention = report.split("Needs your attention", 1)[1].split("Review flags", 1)[0]
+    assert "sample_broken" not in attention and "sample_endless" in attention
 
 
 def test_regrading_keeps_the_manual_grades(hand_graded, tmp_path):
@@ -258,3 +262,19 @@ def test_feedback_reaches_students_through_nbgrader_release_and_fetch_feedback(g
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
     pages = list((student_home / course.ASSIGNMENT / "feedback").rglob(NOTEBOOK_HTML))
     assert len(pages) == 1 and pages[0].read_text() == ours
+
+
+def test_publish_says_how_to_create_nbgraders_exchange_and_the_command_works_as_printed(graded_course, tmp_path):
+    """On a fresh machine nbgrader's exchange does not exist, and `release_feedback` fails with "Unwritable
+    directory". Publishing says what to run; run as printed, it makes the exchange, and the hint goes."""
+    course_dir = tmp_path / "course"
+    shutil.copytree(graded_course, course_dir)
+    exchange = tmp_path / "not yet" / "exchange"
+    with open(course_dir / "nbgrader_config.py", "a") as f:
+        f.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    first = kit(course_dir, "publish")
+    assert "does not exist yet" in first.stdout, first.stdout
+    command = first.stdout.split("does not exist yet", 1)[1].splitlines()[1].strip()
+    assert subprocess.run(command, shell=True).returncode == 0, command
+    assert exchange.is_dir() and (exchange.stat().st_mode & 0o7777) == 0o1777
+    assert "does not exist yet" not in kit(course_dir, "publish").stdout
