@@ -130,41 +130,37 @@ def _unpack_zip(path, into, budget, where):
         return
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            if not _take(budget, where, info.filename):
+            regular = stat.S_IFMT(info.external_attr >> 16) in (0, stat.S_IFREG)
+            if not _member(budget, where, into, info.filename, info.is_dir(), regular, lambda: archive.open(info)):
                 return
-            if info.is_dir():
-                continue
-            label = f"{where}/{shown(info.filename)}"
-            if stat.S_IFMT(info.external_attr >> 16) not in (0, stat.S_IFREG):
-                budget.notes.append((label, "a link or special file: skipped"))
-                continue
-            try:
-                with archive.open(info) as source:
-                    _write_member(source, info.filename, into, budget, label)
-            except MEMBER_ERRORS as error:
-                _damaged(budget, label, into, info.filename, error)
 
 
 def _unpack_tar(path, into, budget, where):
     with tarfile.open(path, "r:*") as archive:
-        while True:
-            member = archive.next()
-            if member is None:
-                return
+        while (member := archive.next()) is not None:
             archive.members = []  # the module keeps every header read: drop them, memory stays flat
-            if not _take(budget, where, member.name):
+            if not _member(budget, where, into, member.name, member.isdir(), member.isreg(),
+                           lambda: archive.extractfile(member)):
                 return
-            if member.isdir():
-                continue
-            label = f"{where}/{shown(member.name)}"
-            if not member.isreg():
-                budget.notes.append((label, "a link or special file: skipped"))
-                continue
-            try:
-                with archive.extractfile(member) as source:
-                    _write_member(source, member.name, into, budget, label)
-            except MEMBER_ERRORS as error:
-                _damaged(budget, label, into, member.name, error)
+
+
+def _member(budget, where, into, name, is_folder, regular, open_member):
+    """Unpack one member under the rules (only regular files, within the caps); False once no more members
+    may be read."""
+    if not _take(budget, where, name):
+        return False
+    if is_folder:
+        return True
+    label = f"{where}/{shown(name)}"
+    if not regular:
+        budget.notes.append((label, "a link or special file: skipped"))
+        return True
+    try:
+        with open_member() as source:
+            _write_member(source, name, into, budget, label)
+    except MEMBER_ERRORS as error:
+        _damaged(budget, label, into, name, error)
+    return True
 
 
 def _damaged(budget, label, into, name, error):
