@@ -587,8 +587,8 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
         peak, kills = memory.usage(charged_to)
         memory.remove(charged_to)
         run.peak_mb = round(peak / (1024 * 1024), 1)
-        if kills:
-            run.out_of_memory = True
+        run.out_of_memory = kills > 0
+        if kills and pending:  # the runner itself was stopped (a process it started is the cell's business)
             run.stopped = run.stopped or (f"the notebook ran out of memory (it may hold "
                                           f"{memory.share_mb(limits, charged=True)} MB) and was stopped")
     if pending and not run.stopped:
