@@ -19,7 +19,6 @@ Whatever cannot be matched to a student, or to this assignment, or breaks a rule
 (a link, a damaged archive, a file over a cap), is listed with the reason; nothing
 is guessed, and everyone else is collected.
 """
-import logging
 import os
 import re
 import shutil

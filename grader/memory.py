@@ -50,7 +50,8 @@ def share_mb(limits, charged):
 
 def available_mb():
     """Memory this machine can give now: MemAvailable, within this process's own cgroup limit if any."""
-    free = _meminfo().get("MemAvailable", _meminfo().get("MemFree", 0)) // 1024
+    info = _meminfo()
+    free = info.get("MemAvailable", info.get("MemFree", 0)) // 1024
     own = _own_folder()
     if own:
         limit, usage = _read_int(own, "memory.limit_in_bytes", "memory.max"), \

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import DEMO_LIMITS, ROOT, make_course_copy
+from conftest import ROOT, make_course_copy
 from grader import batch, course, execute, memory, publish, release, reports, submissions
 from grader.grading import CRASHED, GRADED, TAMPERING
 from grader.limits import Limits
