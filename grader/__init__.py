@@ -1,7 +1,10 @@
-"""Course kit for "Building your Recurrent Neural Network — Step by Step".
+"""A trusted batch grader for any nbgrader assignment.
 
-Build the release, draw the figures, make the self-check data, and grade
-submissions with nbgrader. `python -m grader --help` lists the commands.
+It grades a course directory's submissions in parallel, each in a sandbox, with a
+verdict the student's code cannot forge, into nbgrader's own gradebook, and publishes
+grades, reports and feedback from it. It names no assignment: everything it grades
+comes from the course directory (assignments.py). `python -m grader --help` lists
+the commands.
 """
 
 import os as _os

@@ -1,7 +1,8 @@
 """Batch grading: find what needs grading, grade it in parallel, write every result once.
 
 The flow of `grade_batch`:
-1. the assignment's master cells come from the gradebook, its other files from source/;
+1. the assignment's master cells come from the gradebook, its other files from source/
+   (assignments.py says where each of its folders is);
 2. every submitted/<student>/<assignment>/ folder is read and fingerprinted;
 3. a submission is graded again only if it is new, changed, graded against another
    master, missing from the gradebook, or if --force says so;
@@ -13,6 +14,7 @@ The flow of `grade_batch`:
 """
 import contextlib
 import dataclasses
+import glob
 import html
 import json
 import os
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import (course, gradebook, grading, intake, memory, notebook, sandbox, student_files, submissions, verdict,
+from . import (assignments, coursedir, gradebook, grading, intake, memory, notebook, sandbox, solutions, student_files, verdict,
                warm)
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
@@ -58,32 +60,40 @@ class Batch:
 
 # ---------------------------------------------------------------- inputs
 
-def load_assignment(course_dir, limits=Limits(), confine=True):
+def load_assignment(layout, limits=Limits(), confine=True):
     """The assignment as plain data, without the outside verdict's recording (see `with_verdict`)."""
-    api = course.nbgrader_api(course_dir)
-    source_dir = Path(course_dir) / "source" / course.ASSIGNMENT
-    master = source_dir / f"{course.NOTEBOOK}.ipynb"
-    if not master.exists():
-        raise KitError(f"{master} is missing: the master notebook is needed to grade.")
-    release = Path(course_dir) / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    api = coursedir.nbgrader_api(layout.course_dir)
+    name = the_notebook(layout)
+    source_dir, master, release = layout.source_dir, layout.master(name), layout.release(name)
     if not release.exists():
-        raise KitError(f"{release} is missing: run `{course.hint('release')}` first.")
-    order = [notebook.nbgrader_meta(c).get("grade_id") for c in notebook.read(master).cells]
+        raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
+    master_nb = notebook.read(master)
+    order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
     release_cells = notebook.read(release).cells
     released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
     # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
     text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
-    cells = gradebook.master_cells(api, course.ASSIGNMENT, course.NOTEBOOK, order, released)
+    cells = gradebook.master_cells(api, layout.name, name, order, released)
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    return Assignment(course.ASSIGNMENT, course.NOTEBOOK, cells, files, course.PARTS, limits, confine=confine,
-                      released_text=text)
+    parts = tuple(assignments.parts(master_nb).items())
+    return Assignment(layout.name, name, cells, files, parts, limits, confine=confine, released_text=text)
 
 
-def with_verdict(course_dir, assignment, helpers):
+def the_notebook(layout):
+    """The name of the assignment's one notebook; KitError when it has none or several."""
+    found = layout.notebooks
+    if len(found) != 1:
+        raise KitError(f"{layout.source_dir} holds {len(found)} notebooks ({', '.join(found) or 'none'}): the kit "
+                       "grades assignments of one notebook so far. Grade this one with `nbgrader autograde "
+                       f"{layout.name}`.")
+    return found[0]
+
+
+def with_verdict(layout, assignment, helpers):
     """`assignment` with the outside verdict recorded from the master's solution (verdict.py), its trusted
     helper files kept in `helpers`."""
-    master = Path(course_dir) / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    master = layout.master(assignment.notebook)
     try:
         plans = verdict.record(assignment.cells, notebook.read(master).cells, assignment.files, helpers)
     except Exception as error:
@@ -91,23 +101,20 @@ def with_verdict(course_dir, assignment, helpers):
     return dataclasses.replace(assignment, plans=plans, helpers=helpers)
 
 
-def run_canary(course_dir, assignment):
+def run_canary(layout, assignment):
     """Grade the master's own solution under the same confinement; raise KitError unless it gets full marks.
 
     A sandbox that cannot start, or a verdict that rejects correct code, would otherwise
     zero a whole class: this stops the batch before any student is touched.
     """
-    folder = Path(course_dir)
     # The release, as a student who wrote the master's solution would hand it in.
+    name = assignment.notebook
     try:
-        filled = submissions.fill(
-            submissions.master_solutions(folder / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"),
-            folder / "release" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+        filled = solutions.fill(solutions.master_solutions(layout.master(name)), layout.release(name))
     except (KeyError, ValueError) as error:
         raise KitError(f"the master's solution cannot be put into the release for the canary ({error}); "
-                       f"run `{course.hint('release')}` after editing the master.") from None
-    canary = Submission("(canary: the master's solution)",
-                        ((f"{course.NOTEBOOK}.ipynb", nbformat.writes(filled).encode()),))
+                       f"run `{coursedir.hint('release ' + layout.name)}` after editing the master.") from None
+    canary = Submission("(canary: the master's solution)", ((f"{name}.ipynb", nbformat.writes(filled).encode()),))
     try:
         result = grade_submission(assignment, canary)
     except SandboxFailure as error:
@@ -115,8 +122,9 @@ def run_canary(course_dir, assignment):
                        f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
     lost = [f"{t.grade_id}: {t.message}" for t in result.tests if not t.passed]
     if lost or result.status != GRADED:
-        raise KitError("the master's own solution, graded under the same confinement as the students, did not get "
-                       "full marks, so no submission was graded (a broken set-up must not zero a class).\n  "
+        raise KitError(f"{layout.name}: the master's own solution, graded under the same confinement as the "
+                       "students, did not get full marks, so no submission was graded (a broken set-up must not zero "
+                       "a class).\n  "
                        + "\n  ".join(lost + ([f"status: {result.status} ({result.reason})"]
                                               if result.status != GRADED else [])))
     return result
@@ -127,43 +135,43 @@ def _files(folder, ignore):
     return sorted(find_all_files(str(folder), ignore))
 
 
-def submission_folder(course_dir, student):
-    return Path(course_dir) / "submitted" / student / course.ASSIGNMENT
-
-
-def autograded_folder(course_dir, student):
-    return Path(course_dir) / "autograded" / student / course.ASSIGNMENT
-
-
-def misplaced_files(course_dir):
-    """(path, what to do) for notebooks in submitted/ that the grader will not grade."""
-    folder = Path(course_dir) / "submitted"
-    notebook_name = f"{course.NOTEBOOK}.ipynb"
+def misplaced_files(layout):
+    """(path, what to do) for notebooks in submitted/ that the grader will not grade as part of `layout`'s
+    assignment: loose ones, and ones in its folders that are not among its notebooks."""
+    folder = layout.course_dir / "submitted"
+    only = assignments.names(layout.course_dir) == [layout.name]
+    target = layout.name if only else "<assignment>"
     found = []
     for path in sorted(folder.glob("*/*.ipynb")) + sorted(folder.glob("*.ipynb")):
         where = shown(path.relative_to(folder.parent))
         student = shown(path.parent.name if path.parent != folder else path.stem)
-        found.append((where, f"not in an assignment folder: move it to submitted/{student}/{course.ASSIGNMENT}/"
-                             f"{notebook_name}"))
-    for path in sorted(folder.glob(f"*/{course.ASSIGNMENT}/*.ipynb")):
-        if path.name != notebook_name:
+        found.append((where, f"not in an assignment folder: move it to submitted/{student}/{target}/"
+                             f"{_notebook_for(layout, path.name) if only else path.name}"))
+    expected = {f"{name}.ipynb" for name in layout.notebooks}
+    for path in sorted(folder.glob(f"*/{glob.escape(layout.name)}/*.ipynb")):
+        if path.name not in expected:
             found.append((shown(path.relative_to(folder.parent)),
-                          f"a second notebook: only {notebook_name} is graded; if this is the one to grade, "
-                          f"rename it to {notebook_name}"))
+                          f"not a notebook of {layout.name}, whose notebooks are {', '.join(sorted(expected))}: if "
+                          f"this is one of them, rename it"))
     return found
 
 
-def submitted_students(course_dir, refused=None):
+def _notebook_for(layout, name):
+    notebooks = [f"{n}.ipynb" for n in layout.notebooks]
+    return name if name in notebooks or len(notebooks) != 1 else notebooks[0]
+
+
+def submitted_students(layout, refused=None):
     """The students with a submitted/<student>/<assignment>/ folder. A student or assignment folder that is
     a link, or whose name cannot be used, is left out; `refused`, a list, gets (path, why) for each."""
-    folder = Path(course_dir) / "submitted"
+    folder = layout.course_dir / "submitted"
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return []
     students = []
     for entry in entries:
-        inner = Path(entry.path) / course.ASSIGNMENT
+        inner = Path(entry.path) / layout.name
         if not os.path.lexists(inner):
             continue
         why = unusable_name(entry.name)
@@ -171,7 +179,7 @@ def submitted_students(course_dir, refused=None):
             why = "it is a link, or not a folder (links are never followed)"
         if why:
             if refused is not None:
-                refused.append((f"submitted/{shown(entry.name)}/{course.ASSIGNMENT}", why))
+                refused.append((f"submitted/{shown(entry.name)}/{layout.name}", why))
             continue
         students.append(entry.name)
     return students
@@ -182,12 +190,12 @@ def submitted_students(course_dir, refused=None):
 RECORDS = ("timestamp.txt", "submission_secret.txt", intake.LATE_FILE)
 
 
-def read_submission(course_dir, student):
+def read_submission(layout, student):
     """The submission as plain data. Never raises for what is in the folder: whatever breaks a rule of
     student_files.py is left out and listed in `refused`, and a timestamp that is not a date is ignored."""
-    folder = submission_folder(course_dir, student)
+    folder = layout.submitted(student)
     found = student_files.read_folder(folder, skip=[".ipynb_checkpoints", "__pycache__", "*.pyc", *RECORDS],
-                                      first=[f"{course.NOTEBOOK}.ipynb"])
+                                      first=[f"{name}.ipynb" for name in layout.notebooks])
     refused = list(found.refused)
     text, why = student_files.read_record(folder, "timestamp.txt", limit=200)
     timestamp = (text or "").strip() or None
@@ -211,8 +219,8 @@ def valid_timestamp(text):
         return False
 
 
-def stored_result(course_dir, student):
-    path = autograded_folder(course_dir, student) / RESULT_FILE
+def stored_result(layout, student):
+    path = layout.autograded(student) / RESULT_FILE
     try:
         return Result.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -279,10 +287,10 @@ def _result_of(future, submission, assignment):
 
 # ---------------------------------------------------------------- writing
 
-def _write_outputs(course_dir, assignment, submission, result):
+def _write_outputs(layout, assignment, submission, result):
     """autograded/<student>/<assignment>/, replaced whole; the result record is written last."""
-    final = autograded_folder(course_dir, submission.student)
-    staging = final.parent / f".{course.ASSIGNMENT}.new"
+    final = layout.autograded(submission.student)
+    staging = final.parent / f".{layout.name}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # As stock autograde: the submission's files, the master's files over them, the graded notebook.
@@ -297,7 +305,7 @@ def _write_outputs(course_dir, assignment, submission, result):
     write_files(staging, files)
     if submission.timestamp:
         (staging / "timestamp.txt").write_text(submission.timestamp)
-    old = final.parent / f".{course.ASSIGNMENT}.old"
+    old = final.parent / f".{layout.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
@@ -341,7 +349,7 @@ def _keep_previous(previous, result, submission):
             and previous.assignment_fingerprint == result.assignment_fingerprint)
 
 
-SCRATCH = "rnn-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
+SCRATCH = "trusted-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
 
 
 def scratch_owner(path):
@@ -367,47 +375,47 @@ def sweep_scratch(folder=None):
             pass  # alive, someone else's
 
 
-def grade_batch(course_dir=course.COURSE_DIR, students=None, force=False, jobs=None, scheduler=None,
-                limits=Limits(), progress=None, confine=True):
+def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
+                confine=True):
     """Grade what needs grading; return a Batch. See the module docstring."""
     sweep_scratch()
     helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
     try:
         with contextlib.ExitStack() as cleanup:  # what the run set up, taken down whatever happens
-            return _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers,
+            return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers,
                                 cleanup)
     finally:
         shutil.rmtree(helpers, ignore_errors=True)
 
 
-def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
+def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
     started = time.monotonic()
-    course_dir = Path(course_dir)
     refused_folders = []
-    everyone = submitted_students(course_dir, refused_folders)
+    everyone = submitted_students(layout, refused_folders)
     if students:
         unknown = [s for s in students if s not in everyone]
         if unknown:
-            raise KitError(f"no submission for {', '.join(unknown)}: expected "
-                           f"submitted/<student>/{course.ASSIGNMENT}/ folders under {course_dir}.")
+            raise KitError(f"no submission of {layout.name} for {', '.join(unknown)}: expected "
+                           f"submitted/<student>/{layout.name}/ folders under {layout.course_dir}.")
     else:
         students = everyone
-    misplaced = misplaced_files(course_dir)
+    misplaced = misplaced_files(layout)
     if not students:
-        raise KitError(f"nothing to grade: {course_dir / 'submitted'} holds no <student>/{course.ASSIGNMENT}/ "
-                       f"folders. Put each submission at submitted/<student>/{course.ASSIGNMENT}/"
-                       f"{course.NOTEBOOK}.ipynb, or collect them with `{course.hint('collect <folder or zip>')}`."
+        raise KitError(f"nothing to grade: {layout.course_dir / 'submitted'} holds no <student>/{layout.name}/ "
+                       f"folders. Put each submission at submitted/<student>/{layout.name}/"
+                       f"{_notebook_for(layout, '<notebook>')}, or collect them with "
+                       f"`{coursedir.hint('collect <folder or zip> --assignment ' + layout.name)}`."
                        + "".join(f"\n  {path}: {fix}" for path, fix in misplaced))
     # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
-    assignment = load_assignment(course_dir, limits, confine)
-    api = course.nbgrader_api(course_dir)
-    in_gradebook = gradebook.graded_students(api, course.ASSIGNMENT)
+    assignment = load_assignment(layout, limits, confine)
+    api = coursedir.nbgrader_api(layout.course_dir)
+    in_gradebook = gradebook.graded_students(api, layout.name)
 
     batch = Batch(misplaced=misplaced + refused_folders)
     todo = []
     for student in students:
-        submission = _read_or_refuse(course_dir, student)
-        previous = stored_result(course_dir, student)
+        submission = _read_or_refuse(layout, student)
+        previous = stored_result(layout, student)
         current = (previous is not None and student in in_gradebook
                    and previous.submission_fingerprint == submission.fingerprint
                    and previous.assignment_fingerprint == assignment.fingerprint)
@@ -429,9 +437,9 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
         cleanup.callback(memory.remove, held.cgroup)
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
-        assignment = dataclasses.replace(with_verdict(course_dir, assignment, helpers), memory_cgroup=held.cgroup)
-        run_canary(course_dir, assignment)
-        gradebook.backup(course_dir)
+        assignment = dataclasses.replace(with_verdict(layout, assignment, helpers), memory_cgroup=held.cgroup)
+        run_canary(layout, assignment)
+        gradebook.backup(layout.course_dir)
     if not submissions:
         results = []
     elif scheduler:
@@ -439,7 +447,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     else:
         results = _local_results(assignment, submissions, jobs)
     bar = progress(len(submissions)) if progress and submissions else None
-    writer = gradebook.Writer(api, course.ASSIGNMENT, course.NOTEBOOK) if submissions else None
+    writer = gradebook.Writer(api, layout.name, assignment.notebook) if submissions else None
     done = set()
     try:
         for submission, result in results:
@@ -449,7 +457,7 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
                                                  f"of {previous.graded_at}"
                 batch.results[submission.student] = previous
             else:
-                batch.results[submission.student] = _record(course_dir, assignment, writer, submission, result)
+                batch.results[submission.student] = _record(layout, assignment, writer, submission, result)
             batch.graded.append(submission.student)
             done.add(submission.student)
             if bar:
@@ -470,17 +478,17 @@ def _grade_batch(course_dir, students, force, jobs, scheduler, limits, progress,
     return batch, assignment
 
 
-def _read_or_refuse(course_dir, student):
+def _read_or_refuse(layout, student):
     """read_submission, or, should reading fail in a way no rule foresaw, a submission with nothing readable
     that says why: the student then gets a status with the reason, and the batch goes on."""
     try:
-        return read_submission(course_dir, student)
+        return read_submission(layout, student)
     except Exception as error:
         return Submission(student, (), refused=((".", f"the folder cannot be read ({type(error).__name__}: "
                                                       f"{shown(str(error)[:200])})"),))
 
 
-def _record(course_dir, assignment, writer, submission, result):
+def _record(layout, assignment, writer, submission, result):
     """Write one result to the gradebook and autograded/; returns the result that stands.
 
     If writing fails, the student gets a grader error with the reason (written the same way, which asks
@@ -489,7 +497,7 @@ def _record(course_dir, assignment, writer, submission, result):
     """
     try:
         writer.write(result)
-        _write_outputs(course_dir, assignment, submission, result)
+        _write_outputs(layout, assignment, submission, result)
         return result
     except Exception as error:
         writer.rollback()
@@ -497,14 +505,14 @@ def _record(course_dir, assignment, writer, submission, result):
                                                     f"({type(error).__name__}: {shown(str(error)[:200])})")
     try:
         writer.write(failed)
-        _write_outputs(course_dir, assignment, submission, failed)
+        _write_outputs(layout, assignment, submission, failed)
     except Exception as error:
         writer.rollback()
         failed.reason += f"; nor the grader error itself ({type(error).__name__})"
     return failed
 
 
-def all_results(course_dir):
-    """student -> stored Result for every submission in submitted/ (None when not graded yet)."""
-    return {s: stored_result(course_dir, s) for s in submitted_students(course_dir)}
+def all_results(layout):
+    """student -> stored Result for every submission of the assignment in submitted/ (None: not graded yet)."""
+    return {s: stored_result(layout, s) for s in submitted_students(layout)}
 

@@ -1,13 +1,14 @@
 """Benchmark: stock `nbgrader autograde` against the kit's grader, side by side, in one run.
 
-`python -m grader benchmark -n 200` builds N mixed submissions (correct, typical
-mistakes, forward-only, blank, broken files, and endless loops), copies them into
-two identical course directories, grades one with stock nbgrader's command and the
-others with the kit, all with the same per-cell timeout: once as it grades by default
-(each submission sandboxed, every test re-judged outside it) and once with
---unconfined, to measure what confinement costs per submission. It prints the
-times, the ratio, and whether every per-test score in the gradebooks is the same.
-It writes docs/benchmark.json and docs/benchmark.png.
+`python -m grader benchmark <assignment> -n 200` builds a class of N submissions (the
+master's solution, the release, half the answers, files cut short; a course can bring
+its own class, see rnn_course), copies it into three identical course directories,
+grades one with stock nbgrader's command and the others with the kit, all with the
+same per-cell timeout: once as it grades by default (each submission sandboxed, every
+test re-judged outside it) and once with --unconfined, to measure what confinement
+costs per submission. It prints the times, the ratio, and whether every per-test
+score in the gradebooks is the same; with --docs, it writes
+benchmark_<assignment>.json and .png there.
 """
 import json
 import shutil
@@ -15,58 +16,41 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import batch, course, release, stock, submissions
-from .execute import Limits
+from . import assignments, batch, release, solutions, stock
 from .grading import INVALID
+from .release import KitError
+from .limits import Limits
 
-DOCS = course.COURSE_DIR / "docs"
 
-
-def build_batch(n):
-    """student id -> (kind, notebook or text): a mix like a real class's, with a few broken ones."""
-    correct = submissions.master_solutions()
-    mistakes = sorted(submissions.MISTAKES)
-    loops = max(1, n // 100)
+def build_batch(layout, n):
+    """student id -> (kind, notebook or text) for any single-notebook assignment: the master's solution, the
+    release as handed out, half the answers, and a few notebooks cut short (which stock cannot grade)."""
+    name = layout.notebooks[0]
+    correct = solutions.master_solutions(layout.master(name))
+    half = dict(list(correct.items())[: len(correct) // 2])
     broken = max(1, n // 50)
-    plan = ["endless"] * loops + ["broken"] * broken
-    cycle = ["correct", "mistake", "correct", "blank", "mistake", "forward_only", "correct", "mistake", "warning"]
-    plan += [cycle[i % len(cycle)] for i in range(n - len(plan))]
+    cycle = ["correct", "blank", "correct", "half"]
+    plan = ["broken"] * broken + [cycle[i % len(cycle)] for i in range(n - broken)]
     made = {}
     for i, kind in enumerate(plan):
-        student = f"s{i:04d}_{kind}"
-        if kind == "correct":
-            nb = submissions.fill(correct)
-        elif kind == "mistake":
-            name = mistakes[i % len(mistakes)]
-            function, old, new = submissions.MISTAKES[name]
-            nb = submissions.fill({**correct, function: submissions.mutate(correct[function], old, new)})
-            student = f"s{i:04d}_{name}"
-        elif kind == "forward_only":
-            nb = submissions.fill({k: v for k, v in correct.items() if k in course.GRADED_FUNCTIONS})
-        elif kind == "blank":
-            nb = submissions.fill({})
-        elif kind == "warning":
-            nb = submissions.fill({**correct, "rnn_forward": "    import warnings\n    warnings.warn('harmless', "
-                                   "RuntimeWarning)\n" + correct["rnn_forward"]})
-        elif kind == "broken":
-            text = submissions.fill({}).dict()
-            nb = json.dumps(text)[:5000]  # cut short, as by a failed upload
-        else:  # endless: a loop in the optional part, so the graded part still counts
-            nb = submissions.fill({**correct, "rnn_cell_backward": "    while True:\n        pass\n"})
-        made[student] = (kind, nb)
+        if kind == "broken":
+            nb = json.dumps(solutions.fill({}, layout.release(name)).dict())[:5000]
+        else:
+            nb = solutions.fill({"correct": correct, "half": half, "blank": {}}[kind], layout.release(name))
+        made[f"s{i:04d}_{kind}"] = (kind, nb)
     return made
 
 
-def prepare(workdir, made):
-    """Three identical course directories, released, holding the same submissions."""
+def prepare(workdir, layout, made):
+    """Three identical course directories, released, holding the same submissions of `layout`'s assignment."""
     stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
     stock_dir.mkdir(parents=True)
-    shutil.copy(course.COURSE_DIR / "nbgrader_config.py", stock_dir)
-    shutil.copytree(course.SOURCE_DIR, stock_dir / "source" / course.ASSIGNMENT,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    release.generate(stock_dir)
+    shutil.copy(layout.course_dir / "nbgrader_config.py", stock_dir)
+    shutil.copytree(layout.source_dir, stock_dir / "source" / layout.name, ignore=shutil.ignore_patterns("__pycache__"))
+    release.generate(stock_dir, layout.name)
+    notebook = layout.notebooks[0]
     for student, (_, nb) in made.items():
-        submissions.write(nb, stock_dir, student)
+        solutions.write(nb, stock_dir, student, layout.name, notebook)
     shutil.copytree(stock_dir, kit_dir)
     shutil.copytree(stock_dir, loose_dir)
     return stock_dir, kit_dir, loose_dir
@@ -101,7 +85,7 @@ def plot(measured, path):
     ax.bar_label(bars, [f"{v:.1f} s" for v in values], padding=4)
     ax.set_xlim(0, max(values) * 1.2)
     ax.set_xlabel("seconds to grade the batch (lower is better)")
-    ax.set_title(f"{measured['n']} mixed submissions, {measured['cores']} cores\n"
+    ax.set_title(f"{measured['assignment']}: {measured['n']} mixed submissions, {measured['cores']} cores\n"
                  f"sandboxed kit {measured['ratio']:.1f}x faster than stock; per-test scores "
                  + ("identical" if not measured["differences"] else "DIFFERENT"), fontsize=10)
     fig.tight_layout()
@@ -124,49 +108,65 @@ def idle_seconds(course_dir, repeats=5):
     return round(statistics.median(times), 2)
 
 
-def idle_only(n=200, jobs=None, write_docs=True):
+def _layout(course_dir, assignment):
+    layout = assignments.find(course_dir, assignment)
+    if len(layout.notebooks) != 1:
+        raise KitError(f"the benchmark builds its class for assignments of one notebook; {layout.name} has "
+                       f"{len(layout.notebooks)}.")
+    return layout
+
+
+def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=None):
     """`benchmark --idle`: grade n submissions once, then time a `grade` with nothing to do."""
     import os
 
-    made = build_batch(n)
-    workdir = Path(tempfile.mkdtemp(prefix=f"rnn-grader-benchmark-{os.getpid()}-"))
+    layout = _layout(course_dir, assignment)
+    made = made or build_batch(layout, n)
+    workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
-        _, kit_dir, _ = prepare(workdir, made)
+        _, kit_dir, _ = prepare(workdir, layout, made)
         from . import cli
-        print(f"Grading {n} submissions once ...", flush=True)
-        cli.grade_and_report(kit_dir, jobs=jobs)
+        print(f"Grading {len(made)} submissions once ...", flush=True)
+        cli.grade_and_report(kit_dir, layout.name, jobs=jobs)
         seconds = idle_seconds(kit_dir)
-        print(f"\n`grade` with nothing to do, {n} students graded: {seconds:.2f} s (median of 5 runs)")
-        if write_docs:
-            DOCS.mkdir(exist_ok=True)
-            (DOCS / "benchmark_idle.json").write_text(json.dumps({"n": n, "idle_seconds": seconds}, indent=1) + "\n")
-            print(f"wrote {DOCS / 'benchmark_idle.json'}")
+        print(f"\n`grade` with nothing to do, {len(made)} students graded: {seconds:.2f} s (median of 5 runs)")
+        if docs:
+            docs = Path(docs)
+            docs.mkdir(exist_ok=True)
+            path = docs / f"benchmark_{layout.name}_idle.json"
+            path.write_text(json.dumps({"n": len(made), "idle_seconds": seconds}, indent=1) + "\n")
+            print(f"wrote {path}")
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
+def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None):
+    """Grade one class with stock and with the kit, side by side; print the times and the ratio.
+
+    `made` is the class (see build_batch); `docs`, a folder for benchmark.json and benchmark.png (the
+    files are named after the assignment)."""
     import os
 
-    made = build_batch(n)
+    layout = _layout(course_dir, assignment)
+    made = made or build_batch(layout, n)
+    n = len(made)
     kinds = {s: k for s, (k, _) in made.items()}
     owned = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"rnn-grader-benchmark-{os.getpid()}-"))
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
-        print(f"Building {n} submissions in {workdir} ...", flush=True)
-        stock_dir, kit_dir, loose_dir = prepare(workdir, made)
-
+        print(f"Building {n} submissions of {layout.name} in {workdir} ...", flush=True)
+        stock_dir, kit_dir, loose_dir = prepare(workdir, layout, made)
         print(f"Stock: nbgrader autograde, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
-        stock.autograde(stock_dir, timeout=int(cell_timeout))
+        stock.autograde(stock_dir, layout.name, timeout=int(cell_timeout))
         stock_seconds = time.monotonic() - started
         print(f"  {stock_seconds:.1f} s", flush=True)
 
         from . import cli
         print(f"Kit: python -m grader grade (sandboxed), per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
-        cli.grade_and_report(kit_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout))
+        cli.grade_and_report(kit_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout))
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
@@ -175,16 +175,16 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
 
         print(f"Kit: python -m grader grade --unconfined, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
-        cli.grade_and_report(loose_dir, jobs=jobs, limits=Limits(cell_timeout=cell_timeout), confine=False)
+        cli.grade_and_report(loose_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout), confine=False)
         loose_seconds = time.monotonic() - started
         print(f"  {loose_seconds:.1f} s", flush=True)
 
-        stock_scores = stock.scores(stock_dir)
-        identical, differences = compare(stock_scores, stock.scores(kit_dir), kinds)
-        differences += compare(stock_scores, stock.scores(loose_dir), kinds)[1]
-        results = batch.all_results(kit_dir)
+        stock_scores = stock.scores(stock_dir, layout.name)
+        identical, differences = compare(stock_scores, stock.scores(kit_dir, layout.name), kinds)
+        differences += compare(stock_scores, stock.scores(loose_dir, layout.name), kinds)[1]
+        results = batch.all_results(kit_dir, layout)
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
-        measured = {"n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
+        measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
                     "unconfined_seconds": round(loose_seconds, 1), "idle_seconds": idle,
                     "confinement_ms_per_submission": round(1000 * (kit_seconds - loose_seconds) / n, 1),
@@ -205,11 +205,13 @@ def main(n=200, workdir=None, cell_timeout=10.0, jobs=None, write_docs=True):
         for student, a, b in differences[:20]:
             print(f"  {student}: stock {a} kit {b}")
         print(f"broken notebooks reported as invalid by the kit: {invalid} of {measured['broken']}")
-        if write_docs:
-            DOCS.mkdir(exist_ok=True)
-            (DOCS / "benchmark.json").write_text(json.dumps(measured, indent=1) + "\n")
-            plot(measured, DOCS / "benchmark.png")
-            print(f"wrote {DOCS / 'benchmark.json'} and {DOCS / 'benchmark.png'}")
+        if docs:
+            docs = Path(docs)
+            docs.mkdir(exist_ok=True)
+            stem = docs / f"benchmark_{layout.name}"
+            stem.with_suffix(".json").write_text(json.dumps(measured, indent=1) + "\n")
+            plot(measured, stem.with_suffix(".png"))
+            print(f"wrote {stem}.json and {stem}.png")
         return 0 if not differences else 1
     finally:
         if owned:

@@ -260,7 +260,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
-            workdir = tempfile.mkdtemp(prefix=f"rnn-grader-work-{os.getpid()}-")  # batch.sweep_scratch
+            workdir = tempfile.mkdtemp(prefix=f"trusted-grader-work-{os.getpid()}-")  # batch.sweep_scratch
             sandbox.write_files(workdir, files)
         sandbox_uid = sandbox.SANDBOX_UID_BASE + os.getpid()
     except sandbox.SandboxError as error:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from . import course
+from . import coursedir
 from .grading import NOT_RUN, MasterCell, Result
 from .release import KitError
 
@@ -40,7 +40,7 @@ def master_cells(api, assignment, notebook, order, released):
             nb = gb.find_notebook(notebook, assignment)
         except MissingEntry:
             raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
-                           f"{assignment!r}. Run `{course.hint('release')}` (nbgrader generate_assignment) "
+                           f"{assignment!r}. Run `{coursedir.hint('release ' + assignment)}` (nbgrader generate_assignment) "
                            "first; it records the master's test cells in the gradebook.") from None
         points = {c.name: float(c.max_score) for c in nb.grade_cells}
         solutions = {c.name for c in nb.solution_cells}
@@ -51,17 +51,27 @@ def master_cells(api, assignment, notebook, order, released):
     return tuple(sorted(cells.values(), key=lambda c: position.get(c.grade_id, len(position))))
 
 
+def database_file(course_dir):
+    """The gradebook's file, as the config's `c.CourseDirectory.db_url` names it (None: not an SQLite file)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(coursedir.nbgrader_api(course_dir).coursedir.db_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(course_dir, url.database)  # a relative path is nbgrader's, from the course directory
+
+
 def check(course_dir):
-    """Refuse, with the fix, a gradebook.db that is damaged, foreign or locked, before anything is written."""
-    database = Path(course_dir) / "gradebook.db"
-    if not database.exists():
-        return  # nbgrader creates it
+    """Refuse, with the fix, a gradebook that is damaged, foreign or locked, before anything is written."""
+    database = database_file(course_dir)
+    if database is None or not database.exists():
+        return  # another database server checks its own; nbgrader creates a missing file
     with open(database, "rb") as f:
         header = f.read(16)
     if header and header != b"SQLite format 3\x00":
         raise KitError(f"{database} is not an SQLite database (damaged, or another kind of file); it was left as it "
                        f"is. Restore a copy from {BACKUPS}/ (see the README), or move it aside and run "
-                       f"`{course.hint('release')}` to start a new gradebook.")
+                       f"`{coursedir.hint('release')}` to start a new gradebook.")
     try:
         connection = sqlite3.connect(database, timeout=2)
         try:
@@ -78,10 +88,10 @@ def check(course_dir):
         if "locked" in str(error):
             raise KitError(locked_message(database)) from None
         raise KitError(f"{database} cannot be read ({error}); it was left as it is. Restore a copy from "
-                       f"{BACKUPS}/ (see the README), or move it aside and run `{course.hint('release')}`.") from None
+                       f"{BACKUPS}/ (see the README), or move it aside and run `{coursedir.hint('release')}`.") from None
     except sqlite3.DatabaseError as error:
         raise KitError(f"{database} is damaged ({error}); it was left as it is. Restore a copy from {BACKUPS}/ "
-                       f"(see the README), or move it aside and run `{course.hint('release')}`.") from None
+                       f"(see the README), or move it aside and run `{coursedir.hint('release')}`.") from None
 
 
 def locked_message(database):
@@ -95,9 +105,9 @@ KEEP_BACKUPS = 5
 
 
 def backup(course_dir, keep=KEEP_BACKUPS):
-    """Copy gradebook.db with SQLite's backup API (consistent even while in use); keep the last `keep`."""
-    database = Path(course_dir) / "gradebook.db"
-    if not database.exists():
+    """Copy the gradebook with SQLite's backup API (consistent even while in use); keep the last `keep`."""
+    database = database_file(course_dir)
+    if database is None or not database.exists():
         return None
     folder = Path(course_dir) / BACKUPS
     folder.mkdir(exist_ok=True)

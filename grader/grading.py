@@ -142,7 +142,8 @@ class TestResult:
     manual: bool = False  # the score was given by an instructor in formgrader (see gradebook.standings)
 
     @property
-    def function(self):
+    def label(self):
+        """The test's name in columns and charts (see reports.labels)."""
         return self.grade_id.removeprefix("test_")
 
     @property

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archives, course, gradebook, student_files
+from . import archives, coursedir, gradebook, student_files
 from .reports import counted
 from .release import KitError
 
@@ -87,15 +87,15 @@ def _copy_folder(source, target, budget):
             archives.write_member(source_file, path, budget, relative)
 
 
-def _resubmission(name):
+def _resubmission(name, notebooks):
     """(name without the LMS's resubmission suffix, resubmission number)."""
     match = _RESUBMISSION.match(name)
-    if match and match["stem"] + match["ext"] == f"{course.NOTEBOOK}.ipynb":
+    if match and match["stem"] + match["ext"] in notebooks:
         return match["stem"] + match["ext"], int(match["n"])
     return name, 0
 
 
-def match_files(root, pattern=None, scratch=None, budget=None):
+def match_files(root, layout, pattern=None, scratch=None, budget=None):
     """An Intake describing where each file under `root` belongs; nothing is copied to the course.
 
     An upload that is an archive (a student's zip) is unpacked into `scratch`, and its files are
@@ -103,7 +103,7 @@ def match_files(root, pattern=None, scratch=None, budget=None):
     """
     lms_name = re.compile(pattern or CANVAS)
     budget = budget or archives.Budget()
-    notebook = f"{course.NOTEBOOK}.ipynb"
+    notebooks = [f"{name}.ipynb" for name in layout.notebooks]
     found = Intake()
     version = {}
     uploads = iter(range(1, 1 << 30))
@@ -111,24 +111,25 @@ def match_files(root, pattern=None, scratch=None, budget=None):
         relative = path.relative_to(root)
         if any(part.startswith(_SKIP) for part in relative.parts):
             continue
-        owner = _owner(relative, lms_name)
+        owner = _owner(relative, lms_name, layout)
         if isinstance(owner, str):
             found.unmatched.append((str(relative), owner))
             continue
         student, name, lms_id, late, timestamp = owner
         if archives.named_like_one(name):
-            files = _unpack_upload(path, Path(scratch) / f"upload-{next(uploads)}", f"{relative}", budget, found)
+            files = _unpack_upload(path, Path(scratch) / f"upload-{next(uploads)}", f"{relative}", budget, found,
+                                   layout)
         else:
             files = [(name, path, str(relative))]
         for name, path, label in files:
-            name, number = _resubmission(name)
+            name, number = _resubmission(name, notebooks)
             if Path(name).name in RESERVED:
                 found.unmatched.append((label, f"{Path(name).name} is the grader's own record of a submission "
                                         "(its time, its late mark): it is never taken from what a student hands in"))
                 continue
-            if name.endswith(".ipynb") and name != notebook:
-                found.unmatched.append((label, f"{name} is not this assignment's notebook: rename it to "
-                                        f"{notebook} if it is the one to grade, and collect again"))
+            if name.endswith(".ipynb") and name not in notebooks:
+                found.unmatched.append((label, f"{name} is not a notebook of {layout.name}: rename it to "
+                                        f"{' or '.join(notebooks)} if it is one to grade, and collect again"))
                 continue
             mine = (number, path, late, timestamp, label)
             if (student, name) in version:
@@ -141,13 +142,13 @@ def match_files(root, pattern=None, scratch=None, budget=None):
                 found.lms_ids[student] = lms_id
     found.unmatched += [(where, why) for where, why in budget.notes]
     for student, files in list(found.files.items()):
-        if notebook not in files:
+        if not files.keys() & set(notebooks):
             for name, path in files.items():
-                found.unmatched.append((found.labels[path], f"{student} sent no {notebook}"))
+                found.unmatched.append((found.labels[path], f"{student} sent no {' or '.join(notebooks)}"))
             del found.files[student]
-    # The LMS's marks of the notebook that is kept; students with nothing kept are not students here.
+    # The LMS's marks of the notebooks that are kept; students with nothing kept are not students here.
     for (student, name), (_, _, late, timestamp, _) in version.items():
-        if student in found.files and name == notebook:
+        if student in found.files and name in notebooks:
             if late:
                 found.late.add(student)
             if timestamp:
@@ -156,7 +157,7 @@ def match_files(root, pattern=None, scratch=None, budget=None):
     return found
 
 
-def _owner(relative, lms_name):
+def _owner(relative, lms_name, layout):
     """(student, name in the assignment, LMS id, late, timestamp) of a file in the download, or why none."""
     groups = lms_name.match(relative.name) if len(relative.parts) == 1 else None
     lms_id, late, timestamp = None, False, None
@@ -166,9 +167,9 @@ def _owner(relative, lms_name):
         lms_id, late, timestamp = extra.get("lms_id"), bool(extra.get("late")), extra.get("timestamp")
     elif len(relative.parts) > 1:
         student = relative.parts[0]
-        name = str(_inside_assignment(Path(*relative.parts[1:])))
-    elif relative.suffix == ".ipynb" and relative.stem != course.NOTEBOOK:
-        student, name = relative.stem, f"{course.NOTEBOOK}.ipynb"
+        name = str(_inside_assignment(Path(*relative.parts[1:]), layout))
+    elif relative.suffix == ".ipynb" and relative.stem not in layout.notebooks and len(layout.notebooks) == 1:
+        student, name = relative.stem, f"{layout.notebooks[0]}.ipynb"
     else:
         return ("the name does not say whose it is (expected an LMS file name, <student>.ipynb, or a <student>/ "
                 "folder)")
@@ -177,14 +178,14 @@ def _owner(relative, lms_name):
     return student, name, lms_id, late, timestamp
 
 
-def _inside_assignment(inner):
+def _inside_assignment(inner, layout):
     """An earlier submitted/ layout, <assignment>/<files>: the files' names without the assignment folder."""
-    if inner.parts[0] == course.ASSIGNMENT and len(inner.parts) > 1:
+    if inner.parts[0] == layout.name and len(inner.parts) > 1:
         return Path(*inner.parts[1:])
     return inner
 
 
-def _unpack_upload(path, into, label, budget, found, depth=2):
+def _unpack_upload(path, into, label, budget, found, layout, depth=2):
     """[(name in the assignment, path, label)] for the files of a student's archive; archives inside it are
     unpacked too, into a folder of their name, down to the depth cap."""
     if not archives.unpack(path, into, budget, label):
@@ -203,15 +204,16 @@ def _unpack_upload(path, into, label, budget, found, depth=2):
                 found.unmatched.append((where, f"an archive inside archives {budget.caps.depth} deep: not opened, "
                                         "not collected"))
                 continue
-            nested = _unpack_upload(inner, inner.with_name(inner.name + ".unpacked"), where, budget, found, depth + 1)
-            folder = str(_inside_assignment(relative.parent / archives.strip_suffix(inner.name)))
+            nested = _unpack_upload(inner, inner.with_name(inner.name + ".unpacked"), where, budget, found, layout,
+                                    depth + 1)
+            folder = str(_inside_assignment(relative.parent / archives.strip_suffix(inner.name), layout))
             files += [(f"{folder}/{name}", p, w) for name, p, w in nested]
             continue
-        files.append((str(_inside_assignment(relative)), inner, where))
+        files.append((str(_inside_assignment(relative, layout)), inner, where))
     return files
 
 
-def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Caps()):
+def collect(source, layout, pattern=None, caps=archives.Caps()):
     """Match the files of `source` and copy them to submitted/<student>/<assignment>/, within `caps`."""
     if pattern:
         try:
@@ -221,13 +223,13 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Ca
         if not {"student_id", "file_id"} <= set(compiled.groupindex):
             raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
     # Named like the grader's scratch folders, so that batch.sweep_scratch removes it after a SIGKILL.
-    with tempfile.TemporaryDirectory(prefix=f"rnn-grader-intake-{os.getpid()}-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"trusted-grader-intake-{os.getpid()}-") as scratch:
         budget = archives.Budget(caps)
         root = _unpack(source, scratch, budget)
         if not any(p.is_file() for p in Path(root).rglob("*")):
             raise KitError(f"nothing to collect: {source} holds no files that could be read. Give the folder or zip "
                            "the LMS gave you." + "".join(f"\n  {where}: {why}" for where, why in budget.notes[:20]))
-        found = match_files(root, pattern, scratch, budget)
+        found = match_files(root, layout, pattern, scratch, budget)
         from nbgrader.utils import parse_utc
         for student, when in list(found.timestamps.items()):
             try:
@@ -236,7 +238,7 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Ca
                 found.notes.append(f"{student}: the time {when!r} in the file name cannot be read; no timestamp kept")
                 del found.timestamps[student]
         for student, files in found.files.items():
-            folder = Path(course_dir) / "submitted" / student / course.ASSIGNMENT
+            folder = layout.submitted(student)
             if folder.exists():
                 shutil.rmtree(folder)  # a new download replaces the old submission whole
             for name, path in list(files.items()):
@@ -255,15 +257,16 @@ def collect(source, course_dir=course.COURSE_DIR, pattern=None, caps=archives.Ca
             if student in found.timestamps:
                 (folder / "timestamp.txt").write_text(found.timestamps[student])
     if found.lms_ids:
-        api = course.nbgrader_api(course_dir)
+        api = coursedir.nbgrader_api(layout.course_dir)
         with gradebook.open_gradebook(api) as gb:
             for student, lms_id in found.lms_ids.items():
                 gb.update_or_create_student(student, lms_user_id=lms_id)
     return found
 
 
-def describe(found, course_dir):
-    lines = [f"Collected {counted(len(found.files), 'submission')} into {Path(course_dir) / 'submitted'}/"]
+def describe(found, layout):
+    lines = [f"Collected {counted(len(found.files), 'submission')} of {layout.name} into "
+             f"{layout.course_dir / 'submitted'}/<student>/{layout.name}/"]
     lines += [f"  note: {n}" for n in found.notes]
     if found.late:
         lines.append(f"  marked late by the LMS: {', '.join(sorted(found.late))} (the grades CSV's `late` column; "
@@ -273,5 +276,5 @@ def describe(found, course_dir):
                      "and run collect again")
         lines += [f"  {path}: {why}" for path, why in found.unmatched]
     if found.files:
-        lines.append(f"Next: {course.hint('grade')}")
+        lines.append(f"Next: {coursedir.hint('grade ' + layout.name)}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
-PREFIX = "rnn-grader-"  # the batch cgroup's name, followed by the grader's pid
+PREFIX = "trusted-grader-"  # the batch cgroup's name, followed by the grader's pid
 RESERVE = 0.8           # share of the available memory the sandboxes may claim in all
 # What a grading worker may map beyond what it maps when it starts. It reads the student's notebook and
 # replays the tests on the student's outputs (verdict.py), both outside the sandbox: a value built to

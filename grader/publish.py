@@ -19,45 +19,40 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batch, course, gradebook, reports, student_files
+from . import batch, coursedir, gradebook, reports, student_files
 from .grading import GRADED, MISSING, Result
 
 FEEDBACK_DIR = "feedback"
 NO_SUBMISSION = "no submission"  # the reason of a student the gradebook knows who handed nothing in
 
 
-def feedback_folder(course_dir, student):
-    return Path(course_dir) / FEEDBACK_DIR / student / course.ASSIGNMENT
-
-
-def final_results(course_dir, api, assignment):
+def final_results(layout, api, assignment):
     """student -> the result every output shows (None: in submitted/ but not graded yet).
 
     Covers everyone `nbgrader export` lists for the assignment: the kit's records, scores
     from the gradebook; a gradebook submission without a kit record (graded by stock
     autograde, say) still gets its row.
     """
-    standing = gradebook.standings(api, course.ASSIGNMENT, course.NOTEBOOK)
-    results = batch.all_results(course_dir)
+    standing = gradebook.standings(api, layout.name, assignment.notebook)
+    results = batch.all_results(layout)
     for student in standing.keys() - results.keys():
-        results[student] = batch.stored_result(course_dir, student)
+        results[student] = batch.stored_result(layout, student)
     final = {student: _no_submission(student, assignment) for student in gradebook.roster(api) - results.keys()}
     for student, result in results.items():
         mine = standing.get(student)
         if result is None and mine is not None:
-            result = _from_gradebook(mine)
+            result = _from_gradebook(mine, assignment)
         elif result is not None and mine is None:
             result = None  # a record the gradebook no longer has (a new gradebook): grade it again
         final[student] = reports.final(result, mine) if result is not None else None
     return final
 
 
-def _from_gradebook(standing):
+def _from_gradebook(standing, assignment):
     from .grading import TestResult
-    parts = dict(course.PARTS)
-    tests = [TestResult(name, parts.get(name, "graded"), cell.score, cell.max_score, "", cell.scored, cell.manual)
+    tests = [TestResult(name, assignment.part_of(name), cell.score, cell.max_score, "", cell.scored, cell.manual)
              for name, cell in standing.cells.items()]
-    order = [grade_id for grade_id, _ in course.PARTS]
+    order = [cell.grade_id for cell in assignment.cells]
     tests.sort(key=lambda t: order.index(t.grade_id) if t.grade_id in order else len(order))
     return Result(standing.student, GRADED, "graded outside the kit (no record in autograded/)", tests=tests,
                   timestamp=standing.timestamp)
@@ -71,9 +66,9 @@ def _no_submission(student, assignment):
     return Result(student, MISSING, NO_SUBMISSION, tests=tests)
 
 
-def write_feedback(course_dir, result, assignment):
+def write_feedback(layout, result, assignment):
     """feedback/<student>/<assignment>/: the page, and what nbgrader release_feedback needs beside it."""
-    folder = feedback_folder(course_dir, result.student)
+    folder = layout.feedback(result.student)
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / f"{assignment.notebook}.html"
     _replace(page, reports.feedback_page(result, assignment))
@@ -81,8 +76,7 @@ def write_feedback(course_dir, result, assignment):
     # submission; the secret is the student's own (it names their feedback in the exchange) when it is a
     # plain token, read under the rules for student files, and a new one otherwise (an LMS has none).
     _replace(folder / "timestamp.txt", result.timestamp or result.graded_at)
-    secret, _ = student_files.read_record(batch.submission_folder(course_dir, result.student),
-                                          "submission_secret.txt", limit=256)
+    secret, _ = student_files.read_record(layout.submitted(result.student), "submission_secret.txt", limit=256)
     if not SECRET.fullmatch(secret or ""):  # kept byte for byte: nbgrader hashes it as it reads it
         secret, _ = student_files.read_record(folder, "submission_secret.txt", limit=256)
         secret = secret if SECRET.fullmatch(secret or "") else secrets.token_hex(32)
@@ -110,39 +104,59 @@ class Published:
     results: dict         # student -> the result every output shows (None: not graded yet)
     csv: Path
     report: Path
+    course_csv: Path = None  # every assignment's scores, as `nbgrader export` writes them
     unwritten: dict = field(default_factory=dict)  # student -> why their feedback page could not be written
 
 
-def publish(course_dir, assignment):
+def publish(layout, assignment):
     """Write the grades CSV, the class report and every feedback page from the gradebook; returns Published.
 
     A feedback page that cannot be written is named in `unwritten`; every other output is written.
     """
-    api = course.nbgrader_api(course_dir)
-    results = final_results(course_dir, api, assignment)
+    api = coursedir.nbgrader_api(layout.course_dir)
+    results = final_results(layout, api, assignment)
     lms_ids = gradebook.lms_ids(api)
-    out = Path(course_dir) / "autograded"
+    out = layout.course_dir / "autograded"
     out.mkdir(exist_ok=True)
-    csv_path, report = out / reports.GRADES_CSV, out / reports.REPORT_HTML
-    pages = [feedback_folder(course_dir, s) / f"{assignment.notebook}.html"
+    csv_path, report = out / reports.grades_csv(layout.name), out / reports.report_html(layout.name)
+    pages = [layout.feedback(s) / f"{assignment.notebook}.html"
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
-    stamp = out / PUBLISHED
-    done = Published(results, csv_path, report)
+    stamp = out / f"{PUBLISHED}-{layout.name}"
+    done = Published(results, csv_path, report, write_course_csv(api, out / reports.COURSE_CSV))
     if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, *pages)):
         return done  # nothing changed since the last time: the charts take a second
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, assignment, lms_ids)
-    reports.write_class_report(out, results, assignment)
+    reports.write_class_report(report, results, assignment)
     for result in results.values():
         if result is not None and result.reason != NO_SUBMISSION:
             try:
-                write_feedback(course_dir, result, assignment)
+                write_feedback(layout, result, assignment)
             except Exception as error:  # one student's page must not cost everyone else theirs
                 done.unwritten[result.student] = f"{type(error).__name__}: {error}"
     if not done.unwritten:
         stamp.write_text(digest)  # otherwise the next publish tries them again
     return done
+
+
+def write_course_csv(api, path):
+    """Every assignment's scores in one file, written by nbgrader's own export plugin: the same columns and
+    numbers as `nbgrader export`."""
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    partial = path.with_name(path.name + ".part")
+    with gradebook.open_gradebook(api) as gb:
+        CsvExportPlugin(to=str(partial), log=_quiet()).export(gb)
+    os.replace(partial, path)
+    return path
+
+
+def _quiet():
+    import logging
+    log = logging.getLogger("trusted-grader.export")
+    log.setLevel(logging.WARNING)  # the plugin says "Exporting grades to ..." at INFO: the summary says where
+    return log
 
 
 def exchange_setup(api):

@@ -9,19 +9,27 @@ import csv
 import dataclasses
 import html
 import re
-import shutil
 import sys
 import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
-from . import course
+from . import coursedir
 from .plain_text import for_chart, for_spreadsheet, for_terminal
 from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING
 
-GRADES_CSV = "grades.csv"
-REPORT_HTML = "class_report.html"
+COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
+
+
+def grades_csv(assignment):
+    return f"{assignment}_grades.csv"
+
+
+def report_html(assignment):
+    return f"{assignment}_report.html"
+
+
 PENDING = "not graded yet"
 
 _STYLE = """
@@ -114,7 +122,7 @@ def feedback_page(result, assignment):
             if test.manual:
                 verdict += " (scored by your instructor)"
         part = " (optional)" if test.part == "optional" else ""
-        rows.append(f"<tr><td><code>{html.escape(test.function)}</code>{part}</td><td>{verdict}</td>"
+        rows.append(f"<tr><td><code>{html.escape(test.label)}</code>{part}</td><td>{verdict}</td>"
                     f"<td class=\"num\">{_points(test)}</td><td><pre>{message}</pre></td></tr>")
     notes = []
     if graded_by_hand(result):
@@ -140,20 +148,21 @@ def feedback_page(result, assignment):
     body = (f"<p>Student <b>{html.escape(result.student)}</b>, assignment <b>{html.escape(assignment.name)}</b>, "
             f"graded {html.escape(result.graded_at)}.</p>\n{late}{notes}"
             f"<table><tr><th>Part</th><th>Score</th></tr>"
-            f"<tr><td>Graded functions</td><td class=\"num\">{result.part('graded'):g} / {graded_max:g}</td></tr>"
-            f"<tr><td>Optional backward pass (scored separately)</td>"
+            f"<tr><td>Graded part</td><td class=\"num\">{result.part('graded'):g} / {graded_max:g}</td></tr>"
+            f"<tr><td>Optional part (scored separately)</td>"
             f"<td class=\"num\">{result.part('optional'):g} / {optional_max:g}</td></tr>{penalty}"
             f"<tr><th>Total</th><th class=\"num\">{total}</th></tr></table>\n{comments}"
-            "<table><tr><th>Function</th><th>Result</th><th>Points</th><th>What to look at</th></tr>\n"
+            "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What to look at</th></tr>\n"
             + "\n".join(rows) + "</table>\n"
-            "<p>Each test also runs your function on inputs you have not seen. A message here tells you "
-            "what to look at; the checks in your notebook tell you more.</p>")
+            "<p>Tests may also check your work on cases you have not seen. A message here tells you what to "
+            "look at; the checks in your notebook tell you more.</p>")
     return _page(f"Feedback: {assignment.name}", body)
 
 
 # ---------------------------------------------------------------- grades CSV
 
-def functions(assignment):
+def labels(assignment):
+    """A name per test cell, for columns and charts: its grade_id, without a `test_` prefix."""
     return [c.grade_id.removeprefix("test_") for c in assignment.tests()]
 
 
@@ -163,7 +172,7 @@ CSV_NUMBERS = ["raw_score", "late_submission_penalty", "score", "max_score"]  # 
 def write_grades_csv(path, results, assignment, lms_ids):
     """One row per student. Every number is the gradebook's (see `final`), so that this file and
     `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
-    names = functions(assignment)
+    names = labels(assignment)
     max_score = sum(c.points for c in assignment.tests())
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = csv.writer(f)
@@ -173,9 +182,9 @@ def write_grades_csv(path, results, assignment, lms_ids):
             lms = lms_ids.get(student, "")
             if result is None:
                 out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
-                             + [""] * len(names) + ["", f"run `{course.hint('grade')}` to grade it", "", "", ""])
+                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade it", "", "", ""])
                 continue
-            scores = {t.function: (f"{t.score:g}" if t.scored else "") for t in result.tests}
+            scores = {t.label: (f"{t.score:g}" if t.scored else "") for t in result.tests}
             status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
             # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
             # grade rather than a zero.
@@ -185,7 +194,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
                           number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
-                         + ["; ".join(t.function for t in result.tests if t.manual), for_spreadsheet(result.reason),
+                         + ["; ".join(t.label for t in result.tests if t.manual), for_spreadsheet(result.reason),
                             result.graded_at, for_spreadsheet("; ".join(result.review)), confinement(result)])
     return path
 
@@ -257,7 +266,7 @@ def _charts(scored, assignment, common):
 def _draw_charts(scored, assignment, common):
     from matplotlib.ticker import MaxNLocator
 
-    names = functions(assignment)
+    names = labels(assignment)
     graded_max, optional_max = _parts(assignment)
     with_size = {"fontsize": LABEL_PT}
 
@@ -279,24 +288,24 @@ def _draw_charts(scored, assignment, common):
 
     fig = _figure(9, 4.2)
     ax = fig.subplots()
-    rates = [100 * sum(t.passed for r in scored for t in r.tests if t.function == n) / max(len(scored), 1)
+    rates = [100 * sum(t.passed for r in scored for t in r.tests if t.label == n) / max(len(scored), 1)
              for n in names]
-    colors = ["#3b6ea5" if assignment.part_of(f"test_{n}") == "graded" else "#8a63b3" for n in names]
+    colors = ["#3b6ea5" if assignment.part_of(c.grade_id) == "graded" else "#8a63b3" for c in assignment.tests()]
     bars = ax.bar(range(len(names)), rates, color=colors)
     ax.bar_label(bars, fmt="%.0f%%", fontsize=LABEL_PT)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_ylim(0, 115)
     ax.set_ylabel("% of students passing", **with_size)
-    ax.set_title("Pass rate per function (purple: optional)", **with_size)
+    ax.set_title("Pass rate per test (purple: optional)", **with_size)
     ax.tick_params(labelsize=LABEL_PT)
     pass_rate = _svg(fig)
 
     fig = _figure(9, 0.55 * max(len(common), 2) + 1.4)
     ax = fig.subplots()
-    # The full messages are in the table below the chart; the chart names the function and the start.
-    labels = [textwrap.shorten(for_chart(f"{fn}: {msg}"), 58, placeholder="...") for (fn, msg), _ in common][::-1]
+    # The full messages are in the table below the chart; the chart names the test and the start.
+    ticks = [textwrap.shorten(for_chart(f"{fn}: {msg}"), 58, placeholder="...") for (fn, msg), _ in common][::-1]
     ax.barh(range(len(common)), [n for _, n in common][::-1], color="#b3261e")
-    ax.set_yticks(range(len(common)), labels)
+    ax.set_yticks(range(len(common)), ticks)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("students", **with_size)
     ax.set_title("Most common failure messages", **with_size)
@@ -305,17 +314,17 @@ def _draw_charts(scored, assignment, common):
     return distribution, pass_rate, failures
 
 
-def write_class_report(folder, results, assignment):
-    """class_report.html in `folder`, its charts inline; returns the page's path.
+def write_class_report(page, results, assignment):
+    """The class report at `page`, its charts inline; returns its path.
 
     Counts use one vocabulary: every submission has one status; "scored" are those with a score
     (automatic, or manual where the grader could not run them); the rest await a manual grade.
     """
-    folder = Path(folder)
+    page = Path(page)
     graded_max, _ = _parts(assignment)
     known = {s: r for s, r in results.items() if r is not None}
     scored = [r for r in known.values() if not r.awaiting_manual_grade]
-    failures = Counter((t.function, _normalise(t.message)) for r in scored for t in r.tests
+    failures = Counter((t.label, _normalise(t.message)) for r in scored for t in r.tests
                        if t.scored and not t.passed and not t.manual)
     common = failures.most_common(10)
     distribution, pass_rate, failure_chart = _charts(scored, assignment, common)
@@ -352,18 +361,14 @@ def write_class_report(folder, results, assignment):
         f"<p>{summary}</p>\n"
         f"<h2>Status</h2><table><tr><th>Status</th><th>Submissions</th></tr>{status_rows}</table>\n"
         f"<h2>Score distribution</h2><figure>{distribution}</figure>\n"
-        f"<h2>Pass rate per function</h2><figure>{pass_rate}</figure>\n"
+        f"<h2>Pass rate per test</h2><figure>{pass_rate}</figure>\n"
         f"<h2>Most common failure messages</h2><figure>{failure_chart}</figure>\n"
-        f"<table><tr><th>Function</th><th>Message (numbers blanked)</th><th>Students</th></tr>"
+        f"<table><tr><th>Test</th><th>Message (numbers blanked)</th><th>Students</th></tr>"
         f"{failure_rows}</table>\n"
         "<h2>Needs your attention</h2>"
         + (f"<table><tr><th>Student</th><th>Status</th><th>What happened, what to do</th></tr>{attention}</table>"
            if attention else "<p>Nothing: every submission was graded normally.</p>") + "\n" + review)
-    page = folder / REPORT_HTML
     page.write_text(_page(f"Class report: {assignment.name}", body), encoding="utf-8", errors="backslashreplace")
-    old_plots = folder / "class_report_files"  # the PNGs of earlier versions; the charts are inline now
-    if old_plots.is_dir():
-        shutil.rmtree(old_plots, ignore_errors=True)
     return page
 
 
@@ -379,7 +384,7 @@ def _verb(n, one, many):
 def _attention(result):
     """The instructor's line for a submission that was not graded normally: what happened, what to do."""
     if result is None:
-        return f"not graded yet: run `{course.hint('grade')}`"
+        return f"not graded yet: run `{coursedir.hint('grade')}`"
     text = result.reason
     if result.status in NOT_RUN:
         text += (". Grade it by hand in formgrader" + (" (done)" if not result.awaiting_manual_grade else "")
@@ -389,18 +394,13 @@ def _attention(result):
 
 # ---------------------------------------------------------------- terminal
 
-SHORT = {"rnn_cell_forward": "rnn_cell", "rnn_forward": "rnn", "lstm_cell_forward": "lstm_cell",
-         "lstm_forward": "lstm", "rnn_cell_backward": "rnn_cell_bw", "rnn_backward": "rnn_bw",
-         "lstm_cell_backward": "lstm_cell_bw", "lstm_backward": "lstm_bw"}
-
-
 def score_table(results, assignment, limit=40):
     """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
     Beyond `limit` rows only the ones needing attention."""
-    names = functions(assignment)
+    names = labels(assignment)
     graded_max, optional_max = _parts(assignment)
     header = (["student", f"graded/{graded_max:g}", f"optional/{optional_max:g}", "late", "score"]
-              + [SHORT.get(n, n) for n in names] + ["status"])
+              + names + ["status"])
     chosen = sorted(results.items())
     hidden = 0
     if len(chosen) > limit:
@@ -411,7 +411,7 @@ def score_table(results, assignment, limit=40):
         if r is None:
             rows.append([student, "-", "-", "", "-"] + ["-"] * len(names) + [PENDING])
             continue
-        cells = {t.function: (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
+        cells = {t.label: (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
         if r.awaiting_manual_grade:
             status = "AWAITING MANUAL GRADE, " + status

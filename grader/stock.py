@@ -11,32 +11,32 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from . import course
+from . import coursedir
 
 
-def autograde(course_dir, timeout=None):
-    """Run `nbgrader autograde` on every submission of the course directory, in one command.
+def autograde(course_dir, assignment, timeout=None):
+    """Run `nbgrader autograde <assignment>` on every submission of the course directory, in one command.
 
     `timeout` sets nbgrader's per-cell timeout in seconds. Returns the finished process.
     """
-    command = [sys.executable, "-m", "nbgrader", "autograde", course.ASSIGNMENT, "--force"]
+    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
     if timeout is not None:
         command.append(f"--ExecutePreprocessor.timeout={timeout}")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     return subprocess.run(command, cwd=course_dir, env=env, capture_output=True, text=True)
 
 
-def scores(course_dir):
-    """student -> {test grade_id: auto score} for every graded submission in the gradebook."""
+def scores(course_dir, assignment):
+    """student -> {(notebook, grade_id): auto score} for every graded submission of `assignment` in the gradebook."""
     from nbgrader.api import Gradebook
 
     warnings.filterwarnings("ignore", category=SAWarning)
-    api = course.nbgrader_api(course_dir)
+    api = coursedir.nbgrader_api(course_dir)
     found = {}
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        for submission in gb.find_assignment(course.ASSIGNMENT).submissions:
-            notebook = submission.notebooks[0]
-            found[submission.student_id] = {g.name: g.auto_score for g in notebook.grades}
+        for submission in gb.find_assignment(assignment).submissions:
+            found[submission.student_id] = {(nb.name, g.name): g.auto_score
+                                            for nb in submission.notebooks for g in nb.grades}
     return found
 
 
@@ -46,7 +46,7 @@ def export(course_dir):
     import tempfile
 
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    with tempfile.TemporaryDirectory(prefix=f"rnn-grader-export-{os.getpid()}-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"trusted-grader-export-{os.getpid()}-") as scratch:
         target = Path(scratch) / "grades.csv"
         subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CsvExportPlugin.to={target}"],
                        cwd=course_dir, env=env, capture_output=True, text=True, check=True)

@@ -49,7 +49,7 @@ def corpus(graded_course):
 
 
 def scores(result):
-    return {t.function: t.score for t in result.tests}
+    return {t.label: t.score for t in result.tests}
 
 
 def test_kit_and_stock_nbgrader_give_identical_per_test_scores(corpus):
@@ -79,8 +79,8 @@ def test_mistake_costs_exactly_the_points_of_what_it_breaks(corpus, mistake):
     assert r.status == "graded", r.reason
     broken = _broken_functions(function)
     for t in r.tests:
-        expected = 0 if t.function in broken else t.max_score
-        assert t.score == expected, f"{mistake}: {t.function} scored {t.score}, expected {expected}"
+        expected = 0 if t.label in broken else t.max_score
+        assert t.score == expected, f"{mistake}: {t.label} scored {t.score}, expected {expected}"
 
 
 def test_every_function_has_a_mistake_in_the_corpus():

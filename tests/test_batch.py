@@ -160,7 +160,7 @@ def test_killed_batch_is_finished_by_the_next_run(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     rows = read_csv(course_dir)
     assert all(r["status"] == "graded" and r["score"] == "120" for r in rows.values())
-    assert not list(Path(tempfile.gettempdir()).glob(f"rnn-grader-*-{process.pid}-*")), "the killed run's scratch"
+    assert not list(Path(tempfile.gettempdir()).glob(f"trusted-grader-*-{process.pid}-*")), "the killed run's scratch"
     assert f"Graded {reports.counted(16 - len(done), 'submission')}" in result.stdout
     assert all(v["test_lstm_backward"] == 5 for v in stock.scores(course_dir).values())
 

@@ -1,30 +1,12 @@
-"""Where things live in the course directory (nbgrader's layout, rooted at the repository)."""
+"""The course directory: nbgrader's configuration and API for it, and command lines that work from where the user is."""
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
 
-COURSE_DIR = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "rnn_step_by_step"
-NOTEBOOK = "rnn_step_by_step"  # notebook name without .ipynb
 
-SOURCE_DIR = COURSE_DIR / "source" / ASSIGNMENT
-RELEASE_DIR = COURSE_DIR / "release" / ASSIGNMENT
-MASTER_NOTEBOOK = SOURCE_DIR / f"{NOTEBOOK}.ipynb"
-RELEASE_NOTEBOOK = RELEASE_DIR / f"{NOTEBOOK}.ipynb"
-CHECKS_DATA = SOURCE_DIR / "checks_data.json"
-IMAGES_DIR = SOURCE_DIR / "images"
-
-# Test cells of the graded part and of the optional part, by nbgrader grade_id.
-GRADED_FUNCTIONS = ["rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward"]
-OPTIONAL_FUNCTIONS = ["rnn_cell_backward", "rnn_backward", "lstm_cell_backward", "lstm_backward"]
-# (test cell grade_id, the part it counts towards), as the grader reports them.
-PARTS = tuple([(f"test_{f}", "graded") for f in GRADED_FUNCTIONS]
-              + [(f"test_{f}", "optional") for f in OPTIONAL_FUNCTIONS])
-
-
-def nbgrader_api(root=COURSE_DIR):
+def nbgrader_api(root):
     """nbgrader's Python API for the course directory `root`, configured by its nbgrader_config.py."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -58,24 +40,28 @@ def find_course(start=None):
 
 
 _chosen_course = None  # the --course-dir of this command, for the hints it prints
+_command = None  # the installed command this one was started as (a course's own, e.g. rnn-grader), if any
 
 
-def choose(course_dir):
-    global _chosen_course
+def choose(course_dir, command=None):
+    global _chosen_course, _command
     _chosen_course = Path(course_dir).resolve()
+    _command = command
 
 
 def hint(subcommand):
     """`subcommand` as a command line that works as printed, from the folder the user is in."""
-    name = os.path.basename(sys.argv[0] or "")
-    if name == "rnn-grader":
-        found = shutil.which(name)
-        prefix = name if found and os.path.samefile(found, sys.argv[0]) else os.path.abspath(sys.argv[0])
-    else:
+    script = sys.argv[0] or ""
+    if _command and os.path.basename(script) == _command:
+        found = shutil.which(_command)
+        prefix = _command if found and os.path.samefile(found, script) else shlex.quote(os.path.abspath(script))
+    else:  # `python -m <package>`; from anywhere else (a test, a script), the engine's
         python = shutil.which("python")
         # The bare `python` works only if it is this environment's (a venv's python is a symlink: no resolving).
         same = python and os.path.abspath(python) == os.path.abspath(sys.executable)
-        prefix = f"{'python' if same else shlex.quote(sys.executable)} -m grader"
+        package = (os.path.basename(os.path.dirname(os.path.abspath(script)))
+                   if os.path.basename(script) == "__main__.py" else "grader")
+        prefix = f"{'python' if same else shlex.quote(sys.executable)} -m {package}"
     if _chosen_course is not None and find_course() != _chosen_course:
         prefix += f" --course-dir {shlex.quote(str(_chosen_course))}"
     return f"{prefix} {subcommand}"

@@ -10,11 +10,13 @@ import json
 
 import numpy as np
 
-from . import course, notebook
+from grader import notebook
+
+from . import CHECKS_DATA, MASTER_NOTEBOOK, SOURCE_DIR
 
 
 def _load_checks_module():
-    spec = importlib.util.spec_from_file_location("rnn_checks", course.SOURCE_DIR / "rnn_checks.py")
+    spec = importlib.util.spec_from_file_location("rnn_checks", SOURCE_DIR / "rnn_checks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -113,7 +115,7 @@ def to_json(data):
     return json.dumps(plain, indent=1, sort_keys=True) + "\n"
 
 
-def write(path=course.CHECKS_DATA, master=course.MASTER_NOTEBOOK):
+def write(path=CHECKS_DATA, master=MASTER_NOTEBOOK):
     text = to_json(compute(notebook.load_functions(master)))
     path.write_text(text)
     return path

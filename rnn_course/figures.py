@@ -1,6 +1,6 @@
 """Draw the notebook's Figures 1-5 (block diagrams) with matplotlib.
 
-`python -m grader figures` rewrites source/<assignment>/images/*.png. The drawing
+`rnn-grader figures` rewrites source/<assignment>/images/*.png. The drawing
 is deterministic: the same matplotlib version writes the same bytes.
 """
 from pathlib import Path
@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from . import course  # noqa: E402
+from . import IMAGES_DIR  # noqa: E402
 
 CELL = "#dbe8f6"
 OP = "#fbe3c8"
@@ -213,7 +213,7 @@ FIGURES = {
 }
 
 
-def draw_all(out_dir=course.IMAGES_DIR):
+def draw_all(out_dir=IMAGES_DIR):
     """Write every figure to out_dir; return the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

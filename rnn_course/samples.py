@@ -1,20 +1,18 @@
-"""Build submissions from the release, as a student would fill it in.
+"""Submissions of this assignment, as students would fill in the release.
 
-Used for the bundled sample submissions of the demo and for the tests' corpus of
-wrong submissions. A submission is the release notebook with some solution cells
-filled with code: the master's solution, or the master's solution with a mistake.
+The demo's sample students, the benchmark's class and the tests' corpus of wrong
+submissions: the release with some solution cells filled with the master's solution,
+or with the master's solution and a typical mistake.
 """
 import copy
-import re
-from pathlib import Path
+import json
 
 import nbformat
 from nbformat.v4.nbbase import random_cell_id
 
-from . import course, notebook
+from grader import notebook, solutions
 
-_SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n", re.S | re.M)
-_STUB = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*\n?", re.M)
+from . import ASSIGNMENT, GRADED_FUNCTIONS, MASTER_NOTEBOOK, NOTEBOOK, RELEASE_NOTEBOOK
 
 
 # Typical mistakes, for the tests and the benchmark.
@@ -42,19 +40,6 @@ MISTAKES = {
 }
 
 
-def master_solutions(master=course.MASTER_NOTEBOOK):
-    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION in the master notebook."""
-    bodies = {}
-    for cell in notebook.read(master).cells:
-        meta = notebook.nbgrader_meta(cell)
-        if meta.get("solution") and cell.cell_type == "code":
-            match = _SOLUTION.search(cell.source)
-            if match is None:
-                raise ValueError(f"solution cell {meta['grade_id']!r} has no BEGIN/END SOLUTION region")
-            bodies[meta["grade_id"]] = match.group(1)
-    return bodies
-
-
 def mutate(body, old, new):
     """body with `old` replaced by `new` once; fails loudly if `old` is not there."""
     if old not in body:
@@ -62,32 +47,19 @@ def mutate(body, old, new):
     return body.replace(old, new, 1)
 
 
-def fill(answers, release=course.RELEASE_NOTEBOOK):
-    """The release notebook with the solution cells in `answers` (grade_id -> code) filled in."""
-    nb = notebook.read(release)
-    unknown = set(answers)
-    for cell in nb.cells:
-        grade_id = notebook.nbgrader_meta(cell).get("grade_id")
-        if grade_id in answers:
-            if not _STUB.search(cell.source):
-                raise ValueError(f"release cell {grade_id!r} has no '# YOUR CODE HERE' stub to fill")
-            cell.source = _STUB.sub(lambda _: answers[grade_id], cell.source, count=1)
-            unknown.discard(grade_id)
-    if unknown:
-        raise KeyError(f"the release has no solution cells called {sorted(unknown)}")
-    return nb
+def master_solutions():
+    """grade_id -> the master's solution code, for this assignment."""
+    return solutions.master_solutions(MASTER_NOTEBOOK)
 
 
-def write(nb_or_text, course_dir, student, assignment=course.ASSIGNMENT, name=course.NOTEBOOK):
-    """Place a submission at submitted/<student>/<assignment>/<name>.ipynb; return its path."""
-    folder = Path(course_dir) / "submitted" / student / assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.ipynb"
-    if isinstance(nb_or_text, str):
-        path.write_text(nb_or_text)
-    else:
-        nbformat.write(nb_or_text, str(path))
-    return path
+def fill(answers):
+    """This assignment's release with the solution cells in `answers` (grade_id -> code) filled in."""
+    return solutions.fill(answers, RELEASE_NOTEBOOK)
+
+
+def write(nb_or_text, course_dir, student):
+    """Place a submission of this assignment at submitted/<student>/rnn_step_by_step/; return its path."""
+    return solutions.write(nb_or_text, course_dir, student, ASSIGNMENT, NOTEBOOK)
 
 
 def sample_submissions():
@@ -119,3 +91,38 @@ def sample_submissions():
         "sample_duplicate": ("right, a solution cell pasted twice, schema_version edited", duplicated),
         "sample_endless": ("right, but an endless loop in rnn_cell_backward", fill(endless)),
     }
+
+
+def benchmark_class(n):
+    """student id -> (kind, notebook or text): correct, typical mistakes, forward only, blank, a warning,
+    notebooks cut short and endless loops."""
+    correct = master_solutions()
+    mistakes = sorted(MISTAKES)
+    loops = max(1, n // 100)
+    broken = max(1, n // 50)
+    plan = ["endless"] * loops + ["broken"] * broken
+    cycle = ["correct", "mistake", "correct", "blank", "mistake", "forward_only", "correct", "mistake", "warning"]
+    plan += [cycle[i % len(cycle)] for i in range(n - len(plan))]
+    made = {}
+    for i, kind in enumerate(plan):
+        student = f"s{i:04d}_{kind}"
+        if kind == "correct":
+            nb = fill(correct)
+        elif kind == "mistake":
+            name = mistakes[i % len(mistakes)]
+            function, old, new = MISTAKES[name]
+            nb = fill({**correct, function: mutate(correct[function], old, new)})
+            student = f"s{i:04d}_{name}"
+        elif kind == "forward_only":
+            nb = fill({k: v for k, v in correct.items() if k in GRADED_FUNCTIONS})
+        elif kind == "blank":
+            nb = fill({})
+        elif kind == "warning":
+            nb = fill({**correct, "rnn_forward": "    import warnings\n    warnings.warn('harmless', "
+                               "RuntimeWarning)\n" + correct["rnn_forward"]})
+        elif kind == "broken":
+            nb = json.dumps(fill({}).dict())[:5000]  # cut short, as by a failed upload
+        else:  # endless: a loop in the optional part, so the graded part still counts
+            nb = fill({**correct, "rnn_cell_backward": "    while True:\n        pass\n"})
+        made[student] = (kind, nb)
+    return made

@@ -1,0 +1,55 @@
+"""Notebooks as a student who wrote the master's solution would hand them in.
+
+The canary grades one before any student, and the benchmark and the tests build
+submissions the same way: the release notebook with some solution cells filled in.
+"""
+import re
+from pathlib import Path
+
+import nbformat
+
+from . import notebook
+
+_SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n", re.S | re.M)
+_STUB = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*\n?", re.M)
+
+
+def master_solutions(master):
+    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION in each solution code cell of `master`."""
+    bodies = {}
+    for cell in notebook.read(master).cells:
+        meta = notebook.nbgrader_meta(cell)
+        if meta.get("solution") and cell.cell_type == "code":
+            match = _SOLUTION.search(cell.source)
+            if match is None:
+                raise ValueError(f"solution cell {meta['grade_id']!r} has no BEGIN/END SOLUTION region")
+            bodies[meta["grade_id"]] = match.group(1)
+    return bodies
+
+
+def fill(answers, release):
+    """The `release` notebook with the solution cells in `answers` (grade_id -> code) filled in."""
+    nb = notebook.read(release)
+    unknown = set(answers)
+    for cell in nb.cells:
+        grade_id = notebook.nbgrader_meta(cell).get("grade_id")
+        if grade_id in answers:
+            if not _STUB.search(cell.source):
+                raise ValueError(f"release cell {grade_id!r} has no '# YOUR CODE HERE' stub to fill")
+            cell.source = _STUB.sub(lambda _: answers[grade_id], cell.source, count=1)
+            unknown.discard(grade_id)
+    if unknown:
+        raise KeyError(f"the release has no solution cells called {sorted(unknown)}")
+    return nb
+
+
+def write(nb_or_text, course_dir, student, assignment, name):
+    """Place a submission at submitted/<student>/<assignment>/<name>.ipynb; return its path."""
+    folder = Path(course_dir) / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.ipynb"
+    if isinstance(nb_or_text, str):
+        path.write_text(nb_or_text)
+    else:
+        nbformat.write(nb_or_text, str(path))
+    return path

@@ -1,0 +1,86 @@
+"""`rnn-grader`: the engine's commands (grader/cli.py), plus this course's own.
+
+The course's commands build this assignment (figures, self-check data), show the
+grader on the bundled sample submissions (demo), and time it on a class made of
+this assignment's typical mistakes (benchmark). Run outside any course, they use the
+repository's own.
+"""
+import shutil
+import sys
+from pathlib import Path
+
+from grader import cli as engine
+
+from . import ASSIGNMENT, HOME
+
+DESCRIPTION = ("Build and grade 'Building your Recurrent Neural Network - Step by Step', and grade any other "
+               "nbgrader assignment of the course: each submission in a sandbox, in parallel, into nbgrader's "
+               "gradebook.")
+
+
+def cmd_demo(args):
+    """Regenerate the release, write the sample submissions, grade them, print the table."""
+    from grader import release
+    from grader.limits import Limits
+
+    from . import samples
+    course_dir = Path(args.course_dir)
+    print("1. Regenerating the release with nbgrader generate_assignment ...")
+    release.generate(course_dir, ASSIGNMENT)
+    print(f"2. Writing the sample submissions to {course_dir / 'submitted'}/ ...")
+    made = samples.sample_submissions()
+    for student, (what, nb) in made.items():
+        shutil.rmtree(course_dir / "autograded" / student, ignore_errors=True)
+        samples.write(nb, course_dir, student)
+        print(f"   {student:18} {what}")
+    limits = Limits(cell_timeout=5, notebook_budget=10)
+    print("3. Grading them in parallel with the kit's grader, into the SQLite gradebook "
+          f"(demo limits: {limits.cell_timeout:g} s a cell, {limits.notebook_budget:g} s a notebook) ...")
+    code = engine.grade_and_report(course_dir, ASSIGNMENT, list(made), force=True, limits=limits)
+    print("\nThe samples include broken ones on purpose: each is reported with its reason, and "
+          "the others are graded regardless.")
+    return 0 if code == engine.NEEDS_ATTENTION else code
+
+
+def cmd_figures(args):
+    from . import figures
+    for path in figures.draw_all():
+        print(f"wrote {path}")
+
+
+def cmd_checks_data(args):
+    from . import checks_data
+    print(f"wrote {checks_data.write()}")
+
+
+def cmd_benchmark(args):
+    """This assignment with the class of typical mistakes (docs/ gets the results); any other with the engine's."""
+    from . import samples
+    if (args.assignment or ASSIGNMENT) == ASSIGNMENT and Path(args.course_dir).resolve() == HOME:
+        args.assignment = ASSIGNMENT
+        return engine.cmd_benchmark(args, made=samples.benchmark_class(args.n), docs=args.docs or HOME / "docs")
+    return engine.cmd_benchmark(args)
+
+
+def _home(arguments=None):
+    def add(p):
+        p.set_defaults(uses_home=True)
+        if arguments:
+            arguments(p)
+    return add
+
+
+COMMANDS = [
+    ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions", "demo", _home()),
+    ("figures", cmd_figures, f"redraw the notebook's figures into source/{ASSIGNMENT}/images/", "figures", _home()),
+    ("checks-data", cmd_checks_data, f"rebuild source/{ASSIGNMENT}/checks_data.json from the master", "checks-data",
+     _home()),
+    ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side (this "
+                                 "assignment: a class of its typical mistakes, results in docs/)", "benchmark -n 50",
+     _home(engine._benchmark_arguments)),
+]
+
+
+def main(argv=None):
+    prog = "rnn-grader" if Path(sys.argv[0] or "").name == "rnn-grader" else "python -m rnn_course"
+    return engine.main(argv, prog=prog, description=DESCRIPTION, commands=COMMANDS, home=HOME)
