@@ -1,4 +1,4 @@
-"""`python -m grader`: the engine's command line (a course's own command starts the same way, see rnn_course)."""
+"""`python -m grader`: the engine's command line (a course's own command starts the same way)."""
 import importlib
 import sys
 

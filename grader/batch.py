@@ -95,10 +95,20 @@ def with_verdict(layout, assignment, helpers):
     helper files kept in `helpers`."""
     master = layout.master(assignment.notebook)
     try:
-        plans = verdict.record(assignment.cells, notebook.read(master).cells, assignment.files, helpers)
+        plans, inside = verdict.record(assignment.cells, notebook.read(master).cells, assignment.files, helpers)
     except Exception as error:
         raise KitError(f"the outside verdict cannot be prepared from the master: {error}") from None
-    return dataclasses.replace(assignment, plans=plans, helpers=helpers)
+    return dataclasses.replace(assignment, plans=plans, inside=inside, helpers=helpers)
+
+
+def inside_note(assignment):
+    """The instructor's line on the test cells judged inside the sandbox only, or None."""
+    if not assignment.inside:
+        return None
+    return (f"{len(assignment.inside)} test cell(s) of {assignment.name} cannot be replayed outside the student's "
+            "process, so they are judged inside the sandbox only, as stock nbgrader judges them (a determined "
+            "student could forge their result): "
+            + "; ".join(f"{grade_id}: {why}" for grade_id, why in sorted(assignment.inside.items())))
 
 
 def run_canary(layout, assignment):
@@ -439,6 +449,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         batch.notes += [held.note] if held.note else []
         assignment = dataclasses.replace(with_verdict(layout, assignment, helpers), memory_cgroup=held.cgroup)
         run_canary(layout, assignment)
+        batch.notes += [inside_note(assignment)] if assignment.inside else []
         gradebook.backup(layout.course_dir)
     if not submissions:
         results = []

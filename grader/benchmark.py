@@ -2,7 +2,7 @@
 
 `python -m grader benchmark <assignment> -n 200` builds a class of N submissions (the
 master's solution, the release, half the answers, files cut short; a course can bring
-its own class, see rnn_course), copies it into three identical course directories,
+its own class), copies it into three identical course directories,
 grades one with stock nbgrader's command and the others with the kit, all with the
 same per-cell timeout: once as it grades by default (each submission sandboxed, every
 test re-judged outside it) and once with --unconfined, to measure what confinement

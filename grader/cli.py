@@ -5,7 +5,6 @@ Exit codes: 0 all is well; 1 something needs an instructor's attention (a submis
 not graded normally, a file not matched at intake); 2 bad usage or set-up; 130 interrupted.
 """
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -260,8 +259,8 @@ def _version():
 
 
 def _check_args(args, home=None, prog=None):
-    """Bad flag values and a missing course folder, said before any work starts. `home`: the course a command
-    of `home_commands` uses when run outside any course (see rnn_course)."""
+    """Bad flag values and a missing course folder, said before any work starts. `home`: the course that a
+    course's own commands (marked `uses_home`) use when run outside any course."""
     if args.course_dir is None:
         found = coursedir.find_course()
         if found is None and not (home and getattr(args, "uses_home", False)):

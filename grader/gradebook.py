@@ -195,7 +195,7 @@ class Writer:
         extra = {"timestamp": result.timestamp} if result.timestamp else {}
         gb.update_or_create_submission(self.assignment, result.student, **extra)
         submitted = gb.find_submission_notebook(self.notebook, self.assignment, result.student)
-        scores = {t.grade_id: t.score for t in result.tests}
+        scores = {**result.answers, **{t.grade_id: t.score for t in result.tests}}
         for grade in submitted.grades:
             if result.status in NOT_RUN:
                 # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.

@@ -26,6 +26,7 @@ import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
@@ -81,6 +82,7 @@ class Assignment:
     parts: tuple = ()              # (test grade_id, "graded" or "optional")
     limits: Limits = Limits()
     plans: dict = field(default_factory=dict, compare=False)  # test grade_id -> verdict.TestPlan
+    inside: dict = field(default_factory=dict, compare=False)  # test grade_id -> why it is judged inside only
     helpers: str = ""              # folder for the trusted copies of the helper files (see verdict.py)
     confine: bool = True           # run student code in the sandbox (False only with --unconfined)
     released_text: frozenset = frozenset()  # text_digest of the release's Markdown and raw cells
@@ -160,6 +162,7 @@ class Result:
     notes: list = field(default_factory=list)    # the same, in words for the student's feedback page
     tests: list = field(default_factory=list)    # TestResult per test cell, in notebook order
     comments: dict = field(default_factory=dict)  # solution grade_id -> nbgrader auto comment
+    answers: dict = field(default_factory=dict)   # hand-graded answer grade_id -> 0 if left as released, else None
     review: list = field(default_factory=list)    # what the code scan found worth a look (never scored)
     confined: bool = True                         # False when graded with --unconfined
     notebook: str = None                          # the graded notebook (JSON text) for autograded/
@@ -263,7 +266,8 @@ def _grade(assignment, submission, result):
         result.notes.append("Your notebook file had a small format problem; the grader repaired it and graded "
                             "the repaired copy.")
     restored = _sanitize(nb, assignment, result.flags, result.notes)
-    result.review = review.scan(_student_code(nb))
+    helpers = [Path(path).stem for path, _ in assignment.files if path.endswith(".py") and "/" not in path]
+    result.review = review.scan(_student_code(nb), helpers)
     working_copy = submission_with_master_files(submission, assignment)
     dropped = sorted(p for p, _ in submission.files if p not in working_copy)  # the master's own are there
     if dropped:
@@ -274,7 +278,9 @@ def _grade(assignment, submission, result):
                             "file the assignment provides, or are too large): " + ", ".join(dropped[:5]))
 
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
-    cells = [(i, strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
+    cells = [(i, c.source if _grade_id(c) in assignment.inside else strip_hidden(c.source))
+             for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     probes = {}
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -335,6 +341,10 @@ class SandboxFailure(Exception):
     def __init__(self, step, message):
         super().__init__(message)
         self.step = step
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def strip_hidden(source):
@@ -582,7 +592,7 @@ MAX_EXTRA_FILES_MB = 16  # files handed in beside the notebook, in all; more is 
 def submission_with_master_files(submission, assignment):
     """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out.
 
-    A student file that would clash with a master file or folder (`rnn_checks.py/x`, a file named
+    A student file that would clash with a master file or folder (`helpers.py/x`, a file named
     `images`) is left out, and so is what lies beyond MAX_EXTRA_FILES_MB.
     """
     master = dict(assignment.files)
@@ -625,6 +635,10 @@ def _score(nb, assignment, result):
         if meta.get("solution") and cell.cell_type == "code":
             unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
             result.comments[meta["grade_id"]] = "No response." if unchanged else None
+        if meta.get("grade") and meta.get("solution"):
+            # An answer graded by hand: nbgrader's own rule, 0 when left as released, else a person's to grade.
+            result.answers[meta["grade_id"]] = nbutils.determine_grade(cell)[0]
+            continue
         if not meta.get("grade") or cell.cell_type != "code":
             continue
         judged = copy.deepcopy(cell)

@@ -7,7 +7,8 @@ none; a finding is a reason to read the code, not proof of anything.
 import ast
 import re
 
-PROVIDED_MODULES = {"np", "numpy", "builtins", "__builtins__", "rnn_utils", "rnn_checks", "math", "IPython"}
+# Modules whose patching is worth a look; the assignment's own helper modules are added (see `scan`).
+PROVIDED_MODULES = {"np", "numpy", "builtins", "__builtins__", "math", "IPython"}
 
 # (what it means, attribute or function names whose use alone is worth a look)
 NAMES = [
@@ -43,8 +44,10 @@ MODULES = {"ctypes": "ctypes or native code", "cffi": "ctypes or native code", "
            "importlib": "patching the provided modules"}
 
 
-def scan(sources):
-    """Findings for a list of code cell sources; each finding is a short phrase, at most one per kind."""
+def scan(sources, helpers=()):
+    """Findings for a list of code cell sources; each finding is a short phrase, at most one per kind.
+    `helpers`: the module names of the Python files the assignment ships, which are patched like numpy."""
+    provided = PROVIDED_MODULES | set(helpers)
     found = {}
     for source in sources:
         try:
@@ -52,7 +55,7 @@ def scan(sources):
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            for kind, detail in _look(node):
+            for kind, detail in _look(node, provided):
                 found.setdefault(kind, detail)
         magic = next((line for line in source.splitlines() if _is_magic(line)), None)  # line by line: linear
         if magic is not None:
@@ -81,7 +84,7 @@ def _dotted(node):
     return None
 
 
-def _look(node):
+def _look(node, provided):
     # Assignments to an attribute of a provided module, or of the builtins: np.allclose = ...
     targets = []
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
@@ -92,14 +95,14 @@ def _look(node):
         if isinstance(target, (ast.Attribute, ast.Subscript)):
             name = _dotted(target.value if isinstance(target, ast.Subscript) else target)
             root = (name or "").split(".")[0]
-            if root in PROVIDED_MODULES or root in ("sys", "os"):
+            if root in provided or root in ("sys", "os"):
                 what = "patching builtins" if "builtins" in root else f"patching {root}"
                 yield what, f"{name} = ..."
     if isinstance(node, ast.Call):
         name = _dotted(node.func) or ""
         if name in ("setattr", "delattr") and node.args:
             root = (_dotted(node.args[0]) or "").split(".")[0]
-            if root in PROVIDED_MODULES:
+            if root in provided:
                 yield f"patching {root}", f"{name}({root}, ...)"
         if name in ("eval", "exec", "compile", "__import__"):
             yield "dynamic code", f"{name}(...)"

@@ -25,6 +25,7 @@ depend on what those functions returned (the recording and the replay would then
 differ, and the replay says so and fails). The canary proves it for every test cell.
 """
 import ast
+import builtins
 import contextlib
 import io
 import os
@@ -190,27 +191,37 @@ def _run_segment(code, namespace):
 # ---------------------------------------------------------------- 1. record, with the master's solution
 
 def master_namespace(master_cells):
-    """The master's imports and solution functions, run in a namespace of their own (trusted code).
+    """What the master notebook defines, its test cells left out, run in a namespace of its own (trusted code).
 
-    `master_cells` are the master notebook's cells (the gradebook keeps solution cells
-    only as students got them).
+    `master_cells` are the master notebook's cells (the gradebook keeps solution cells only as students got
+    them). A cell that cannot run outside Jupyter (a magic, a plot) only defines less.
     """
     namespace = {"__name__": "__master__"}
+    quiet = io.StringIO()
     for cell in master_cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or meta.get("grade"):
+        if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
-        if meta.get("solution") or (meta.get("locked") and is_import_cell(cell.source)):
-            exec(compile(cell.source, f"<master {meta.get('grade_id')}>", "exec"), namespace)
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(compile(cell.source, f"<master {meta.get('grade_id')}>", "exec"), namespace)
+        except Exception:
+            if meta.get("solution"):
+                raise
+        quiet.seek(0)
+        quiet.truncate()
     return namespace
 
 
 def record(cells, master_cells, files, folder):
-    """TestPlan per test grade_id: the master's test cells (`cells`, from the gradebook) run on the
-    functions of the master notebook (`master_cells`)."""
+    """(plans, inside): TestPlan per test grade_id that the grader can replay, and {grade_id: why} for the test
+    cells it cannot, which are judged inside the sandbox only. The master's test cells (`cells`, from the
+    gradebook) run on the functions of the master notebook (`master_cells`); everything else they use
+    (numpy, helpers, names the notebook defines) comes from the master's own run."""
     functions = [name for cell in master_cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
                  and cell.get("cell_type") == "code" for name in defined_functions(cell.source)]
-    plans = {}
+    plans, inside = {}, {}
     with trusted_files(files, folder):
         master = master_namespace(master_cells)
         for cell in cells:
@@ -228,13 +239,42 @@ def record(cells, master_cells, files, folder):
 
             namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
             segments = split_segments(cell.source)
-            for code, hidden in segments:
+            why = _not_replayable(cell.source, functions)
+            for code, hidden in segments if why is None else ():
                 failed = _run_segment(code, namespace)
                 if failed:
-                    raise RuntimeError(f"the master's own solution fails its test cell {cell.grade_id} "
-                                       f"outside the notebook: {failed[0]}: {failed[1]}")
-            plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls), ends_in_expression(cell.source))
-    return plans
+                    why = f"its checks do not run outside the notebook ({failed[0]}: {failed[1][:120]})"
+                    break
+            if why:
+                inside[cell.grade_id] = why
+            else:
+                plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls),
+                                                ends_in_expression(cell.source))
+    return plans, inside
+
+
+def _not_replayable(source, functions):
+    """Why the test cell `source` cannot be judged outside the student's process, or None.
+
+    The replay gives a test the student's functions (through their recorded outputs) and nothing else of the
+    student's: a test that reads a name the notebook defines otherwise (a variable, a class) is judged inside.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        return f"it is not valid Python ({error.msg})"
+    names = list(ast.walk(tree))
+    defined = {n.id for n in names if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    defined |= {n.name for n in names if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    defined |= {(a.asname or a.name).split(".")[0] for n in names if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    defined |= {a.arg for n in names if isinstance(n, ast.arguments) for a in n.posonlyargs + n.args + n.kwonlyargs}
+    defined |= {n.name for n in names if isinstance(n, ast.ExceptHandler) and n.name}
+    read = sorted({n.id for n in names if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                  - defined - set(functions) - set(dir(builtins)))
+    if read:
+        return f"it reads {', '.join(read[:5])} from the notebook, not only the functions it calls"
+    return None
 
 
 # ---------------------------------------------------------------- 3. replay, with the student's outputs

@@ -10,10 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grader import cli, release, submissions  # noqa: E402
-from grader.execute import Limits  # noqa: E402
+import rnn_course  # noqa: E402
+from grader import assignments, cli, release, stock  # noqa: E402
+from grader.limits import Limits  # noqa: E402
+from rnn_course import samples  # noqa: E402
 
-SAMPLES = submissions.sample_submissions()
+SAMPLES = samples.sample_submissions()
 # An instructor's secret in the environment of every grading process the tests start: no
 # sandboxed process may see it (tests/test_trusted.py looks for it in their outputs).
 INSTRUCTOR_SECRET = "instructor-secret-4711"
@@ -21,10 +23,21 @@ os.environ["RNN_KIT_TEST_SECRET"] = INSTRUCTOR_SECRET
 DEMO_LIMITS = Limits(cell_timeout=5, notebook_budget=10)
 
 
+def rnn(course_dir):
+    """Where the RNN assignment's files are in the course directory `course_dir`."""
+    return assignments.Layout(Path(course_dir), rnn_course.ASSIGNMENT)
+
+
+def rnn_scores(course_dir):
+    """student -> {test grade_id: auto score} of the RNN assignment in `course_dir`'s gradebook (one notebook)."""
+    return {student: {grade_id: score for (_, grade_id), score in scores.items()}
+            for student, scores in stock.scores(course_dir, rnn_course.ASSIGNMENT).items()}
+
+
 def write_samples(course_dir, names=None):
     for student, (_, nb) in SAMPLES.items():
         if names is None or student in names:
-            submissions.write(nb, course_dir, student)
+            samples.write(nb, course_dir, student)
 
 
 def make_course_copy(target):
@@ -40,7 +53,7 @@ def make_course_copy(target):
 def graded_course(tmp_path_factory):
     """A course copy whose release was regenerated there (so its gradebook knows the assignment)."""
     course_dir = make_course_copy(tmp_path_factory.mktemp("course"))
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     return course_dir
 
 
@@ -48,7 +61,7 @@ def graded_course(tmp_path_factory):
 def samples_course(tmp_path_factory):
     """The demo's samples graded once by the kit (in-process, so the fixture is quick to reuse)."""
     course_dir = make_course_copy(tmp_path_factory.mktemp("samples"))
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     write_samples(course_dir)
     code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
     assert code == cli.NEEDS_ATTENTION  # the broken samples need attention

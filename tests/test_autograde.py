@@ -4,8 +4,11 @@ import shutil
 
 import pytest
 
-from grader import batch, course, stock, submissions
-from grader.submissions import MISTAKES
+from grader import batch, stock
+import rnn_course
+from rnn_course import samples
+from rnn_course.samples import MISTAKES
+from conftest import rnn, rnn_scores
 
 # Which functions call which: a broken function also costs the points of its callers.
 CALLERS = {"rnn_cell_forward": {"rnn_forward"}, "lstm_cell_forward": {"lstm_forward"},
@@ -16,7 +19,7 @@ CELL_MISTAKES = {
     "cache_in_wrong_order": ("rnn_cell_forward", "cache = (a_next, a_prev, xt, parameters)",
                              "cache = (a_prev, a_next, xt, parameters)"),
 }
-ALL_FUNCTIONS = course.GRADED_FUNCTIONS + course.OPTIONAL_FUNCTIONS
+ALL_FUNCTIONS = rnn_course.GRADED_FUNCTIONS + rnn_course.OPTIONAL_FUNCTIONS
 
 
 def _broken_functions(function):
@@ -25,27 +28,27 @@ def _broken_functions(function):
 
 @pytest.fixture(scope="module")
 def corpus(graded_course):
-    correct = submissions.master_solutions()
-    built = {"correct": submissions.fill(correct), "blank": submissions.fill({})}
+    correct = samples.master_solutions()
+    built = {"correct": samples.fill(correct), "blank": samples.fill({})}
     for name, (function, old, new) in MISTAKES.items():
-        built[name] = submissions.fill({**correct, function: submissions.mutate(correct[function], old, new)})
+        built[name] = samples.fill({**correct, function: samples.mutate(correct[function], old, new)})
     for name, (function, old, new) in CELL_MISTAKES.items():
-        nb = submissions.fill(correct)
+        nb = samples.fill(correct)
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == function)
-        cell.source = submissions.mutate(cell.source, old, new)
+        cell.source = samples.mutate(cell.source, old, new)
         built[name] = nb
     # Correct answers that warn or write to stderr: nbgrader alone would give these 0.
-    built["correct_with_warning"] = submissions.fill({**correct, "rnn_forward": (
+    built["correct_with_warning"] = samples.fill({**correct, "rnn_forward": (
         "    import warnings\n    warnings.warn('overflow, but harmless', RuntimeWarning)\n" + correct["rnn_forward"])})
-    built["correct_with_stderr"] = submissions.fill({**correct, "lstm_forward": (
+    built["correct_with_stderr"] = samples.fill({**correct, "lstm_forward": (
         "    import sys\n    print('debug output', file=sys.stderr)\n" + correct["lstm_forward"])})
     for student, nb in built.items():
-        submissions.write(nb, graded_course, student)
+        samples.write(nb, graded_course, student)
     stock_dir = graded_course.parent / "stock_copy"
     shutil.copytree(graded_course, stock_dir)
-    stock.autograde(stock_dir)
-    done, _ = batch.grade_batch(graded_course, list(built))
-    return {"kit": done.results, "stock": stock.scores(stock_dir)}
+    stock.autograde(stock_dir, rnn_course.ASSIGNMENT)
+    done, _ = batch.grade_batch(rnn(graded_course), list(built))
+    return {"kit": done.results, "stock": rnn_scores(stock_dir)}
 
 
 def scores(result):

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, write_samples
-from grader import batch, course, release, reports, stock, submissions
+from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, rnn, rnn_scores, write_samples
+from grader import batch, release, reports
+import rnn_course
+from rnn_course import samples
 from grader.execute import Limits
 from grader.release import KitError
+from grader import coursedir
 
 def grade(course_dir, *args):
     return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade", *args],
@@ -22,7 +25,7 @@ def grade(course_dir, *args):
 
 
 def read_csv(course_dir):
-    with open(course_dir / "autograded" / "grades.csv") as f:
+    with open(course_dir / "autograded" / "rnn_step_by_step_grades.csv") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
@@ -43,7 +46,7 @@ def test_every_sample_ends_with_the_right_status_and_scores(samples_course):
 
 
 def test_gradebook_holds_the_same_scores_as_the_csv(samples_course):
-    scores = stock.scores(samples_course)
+    scores = rnn_scores(samples_course)
     rows = read_csv(samples_course)
     for student, per_test in scores.items():
         for grade_id, score in per_test.items():
@@ -67,24 +70,24 @@ def test_nbgrader_export_reads_the_kit_gradebook(samples_course, tmp_path):
 
 
 def test_a_second_run_grades_nothing_and_a_changed_submission_is_regraded(samples_course):
-    before = batch.stored_result(samples_course, "sample_correct").graded_at
-    done, _ = batch.grade_batch(samples_course, limits=DEMO_LIMITS)
+    before = batch.stored_result(rnn(samples_course), "sample_correct").graded_at
+    done, _ = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
     assert done.graded == [] and len(done.unchanged) == len(SAMPLES)
-    correct = submissions.master_solutions()
-    submissions.write(submissions.fill({k: correct[k] for k in ("rnn_cell_forward",)}), samples_course,
+    correct = samples.master_solutions()
+    samples.write(samples.fill({k: correct[k] for k in ("rnn_cell_forward",)}), samples_course,
                       "sample_partial")
-    done, _ = batch.grade_batch(samples_course, limits=DEMO_LIMITS)
+    done, _ = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
     assert done.graded == ["sample_partial"]
     assert done.results["sample_partial"].part("graded") == 25
-    assert batch.stored_result(samples_course, "sample_correct").graded_at == before
+    assert batch.stored_result(rnn(samples_course), "sample_correct").graded_at == before
 
 
 def test_feedback_pages_never_show_hidden_tests(samples_course):
     from grader.batch import load_assignment
-    hidden = load_assignment(samples_course).hidden_lines()
+    hidden = load_assignment(rnn(samples_course)).hidden_lines()
     assert len(hidden) > 50
     for student in SAMPLES:
-        page = (samples_course / "feedback" / student / course.ASSIGNMENT / f"{course.NOTEBOOK}.html").read_text()
+        page = (samples_course / "feedback" / student / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html").read_text()
         leaked = [line for line in hidden if line in page]
         assert not leaked, f"{student}: {leaked[:3]}"
         assert "Traceback" not in page
@@ -92,77 +95,77 @@ def test_feedback_pages_never_show_hidden_tests(samples_course):
 
 def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
     from nbgrader.api import Gradebook
-    api = course.nbgrader_api(samples_course)
+    api = coursedir.nbgrader_api(samples_course)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        nb = gb.find_submission_notebook(course.NOTEBOOK, course.ASSIGNMENT, "sample_partial")
+        nb = gb.find_submission_notebook(rnn_course.NOTEBOOK, rnn_course.ASSIGNMENT, "sample_partial")
         grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
         grade.manual_score = 10
         comment = next(c for c in nb.comments if c.name == "lstm_forward")
         comment.manual_comment = "Good try: see the cell state."
         gb.db.commit()
-    done, _ = batch.grade_batch(samples_course, ["sample_partial"], force=True, limits=DEMO_LIMITS)
+    done, _ = batch.grade_batch(rnn(samples_course), ["sample_partial"], force=True, limits=DEMO_LIMITS)
     assert done.graded == ["sample_partial"]
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        nb = gb.find_submission_notebook(course.NOTEBOOK, course.ASSIGNMENT, "sample_partial")
+        nb = gb.find_submission_notebook(rnn_course.NOTEBOOK, rnn_course.ASSIGNMENT, "sample_partial")
         grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
         assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (10, 0, True)
         assert next(c for c in nb.comments if c.name == "lstm_forward").manual_comment.startswith("Good try")
 
 
 def test_limits_that_fail_the_masters_solution_stop_the_batch_before_any_student(samples_course):
-    before = batch.stored_result(samples_course, "sample_correct")
+    before = batch.stored_result(rnn(samples_course), "sample_correct")
     with pytest.raises(KitError, match="master's own solution"):
-        batch.grade_batch(samples_course, ["sample_correct"], force=True,
+        batch.grade_batch(rnn(samples_course), ["sample_correct"], force=True,
                           limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
-    assert batch.stored_result(samples_course, "sample_correct").graded_at == before.graded_at
+    assert batch.stored_result(rnn(samples_course), "sample_correct").graded_at == before.graded_at
 
 
 def test_a_forced_regrade_that_fails_keeps_the_previous_result(samples_course, monkeypatch):
-    before = batch.stored_result(samples_course, "sample_correct")
+    before = batch.stored_result(rnn(samples_course), "sample_correct")
     # A machine so slow that every cell times out: the regrade fails, the old result stays. (The canary
     # would stop such a batch first; this checks the writer's own rule behind it.)
     monkeypatch.setattr(batch, "run_canary", lambda *args: None)
-    done, _ = batch.grade_batch(samples_course, ["sample_correct"], force=True,
+    done, _ = batch.grade_batch(rnn(samples_course), ["sample_correct"], force=True,
                                 limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
     assert "sample_correct" in done.kept and done.needs_attention
-    after = batch.stored_result(samples_course, "sample_correct")
+    after = batch.stored_result(rnn(samples_course), "sample_correct")
     assert after.graded_at == before.graded_at and after.total == 120
-    assert stock.scores(samples_course)["sample_correct"]["test_rnn_forward"] == 25
+    assert rnn_scores(samples_course)["sample_correct"]["test_rnn_forward"] == 25
 
 
 def test_class_report_has_its_charts_inline(samples_course):
-    page = (samples_course / "autograded" / "class_report.html").read_text()
-    assert page.count("<svg") == 3 and "Pass rate per function" in page
+    page = (samples_course / "autograded" / "rnn_step_by_step_report.html").read_text()
+    assert page.count("<svg") == 3 and "Pass rate per test" in page
     assert "sample_broken" in page  # listed under "needs your attention"
 
 
 def test_killed_batch_is_finished_by_the_next_run(tmp_path):
     """SIGKILL the grader midway: no student is left at zero, and the next run grades the rest."""
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
-    correct = submissions.master_solutions()
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    correct = samples.master_solutions()
     for i in range(16):
-        submissions.write(submissions.fill(correct), course_dir, f"student{i:02d}")
+        samples.write(samples.fill(correct), course_dir, f"student{i:02d}")
     process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade",
                                 "--jobs", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        done = [s for s in batch.submitted_students(course_dir) if batch.stored_result(course_dir, s)]
+        done = [s for s in batch.submitted_students(rnn(course_dir)) if batch.stored_result(rnn(course_dir), s)]
         if len(done) >= 2:
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done = [s for s in batch.submitted_students(course_dir) if batch.stored_result(course_dir, s)]
+    done = [s for s in batch.submitted_students(rnn(course_dir)) if batch.stored_result(rnn(course_dir), s)]
     assert 2 <= len(done) < 16, "the kill should land midway"
     result = grade(course_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = read_csv(course_dir)
     assert all(r["status"] == "graded" and r["score"] == "120" for r in rows.values())
     assert not list(Path(tempfile.gettempdir()).glob(f"trusted-grader-*-{process.pid}-*")), "the killed run's scratch"
-    assert f"Graded {reports.counted(16 - len(done), 'submission')}" in result.stdout
-    assert all(v["test_lstm_backward"] == 5 for v in stock.scores(course_dir).values())
+    assert f"{rnn_course.ASSIGNMENT}: graded {reports.counted(16 - len(done), 'submission')}" in result.stdout
+    assert all(v["test_lstm_backward"] == 5 for v in rnn_scores(course_dir).values())
 
 
 def test_grade_flags_are_checked(tmp_path):
@@ -184,12 +187,12 @@ def test_grading_on_a_local_dask_cluster_gives_the_same_results(samples_course, 
     from distributed import LocalCluster
 
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     write_samples(course_dir)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        done, _ = batch.grade_batch(course_dir, scheduler=cluster.scheduler_address, limits=DEMO_LIMITS)
+        done, _ = batch.grade_batch(rnn(course_dir), scheduler=cluster.scheduler_address, limits=DEMO_LIMITS)
     assert sorted(done.graded) == sorted(SAMPLES)
-    local = {s: batch.stored_result(samples_course, s) for s in SAMPLES}
+    local = {s: batch.stored_result(rnn(samples_course), s) for s in SAMPLES}
     for student, result in done.results.items():
         if student == "sample_partial":
             continue  # changed by an earlier test in this module
@@ -198,16 +201,17 @@ def test_grading_on_a_local_dask_cluster_gives_the_same_results(samples_course, 
 
 
 def test_result_record_is_written_last(samples_course):
-    folder = batch.autograded_folder(samples_course, "sample_correct")
+    folder = rnn(samples_course).autograded("sample_correct")
     record = json.loads((folder / batch.RESULT_FILE).read_text())
-    assert record["status"] == "graded" and (folder / f"{course.NOTEBOOK}.ipynb").exists()
+    assert record["status"] == "graded" and (folder / f"{rnn_course.NOTEBOOK}.ipynb").exists()
     assert not list(folder.parent.glob(".*.new")) and not list(folder.glob("*.part"))
 
 
 def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsys):
     """The benchmark's machinery on 5 submissions (one endless loop, one broken file)."""
     from grader import benchmark
-    code = benchmark.main(n=5, workdir=tmp_path / "bench", cell_timeout=2, write_docs=False)
+    code = benchmark.main(ROOT, rnn_course.ASSIGNMENT, workdir=tmp_path / "bench", cell_timeout=2,
+                          made=samples.benchmark_class(5))
     out = capsys.readouterr().out
     assert code == 0, out
     assert "per-test scores identical on 4 of 4 submissions" in out
@@ -219,7 +223,7 @@ def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):
     result = grade(samples_course, "--force", "--scheduler", "tcp://127.0.0.1:9")
     assert result.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
-    assert batch.stored_result(samples_course, "sample_correct").total == 120, "earlier results are kept"
+    assert batch.stored_result(rnn(samples_course), "sample_correct").total == 120, "earlier results are kept"
 
 
 def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_few(samples_course):
@@ -227,7 +231,7 @@ def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_
     from grader import gradebook
     folder = samples_course / gradebook.BACKUPS
     before = set(folder.glob("*.db")) if folder.exists() else set()
-    batch.grade_batch(samples_course, ["sample_blank"], force=True, limits=DEMO_LIMITS)
+    batch.grade_batch(rnn(samples_course), ["sample_blank"], force=True, limits=DEMO_LIMITS)
     made = set(folder.glob("*.db")) - before
     assert len(made) == 1
     rows = sqlite3.connect(made.pop()).execute("select count(*) from submitted_assignment").fetchone()[0]
@@ -242,15 +246,15 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
     page names the cell, the error and its line, so the real cause is where the student looks."""
     from grader import publish
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
-    answers = submissions.master_solutions()
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    answers = samples.master_solutions()
     answers["rnn_forward"] = answers["rnn_forward"].replace("for t in range(T_x):", "for t in range(T_x)", 1)
-    submissions.write(submissions.fill(answers), course_dir, "forgot_a_colon")
-    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
+    samples.write(samples.fill(answers), course_dir, "forgot_a_colon")
+    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
     result = done.results["forgot_a_colon"]
     scores = {t.grade_id: t.score for t in result.tests}
     assert scores["test_rnn_forward"] == 0 and scores["test_rnn_cell_forward"] == 25
     assert "rnn_forward raised SyntaxError on line" in result.reason
-    publish.publish(course_dir, assignment)
-    page = (publish.feedback_folder(course_dir, "forgot_a_colon") / f"{course.NOTEBOOK}.html").read_text()
+    publish.publish(rnn(course_dir), assignment)
+    page = (rnn(course_dir).feedback("forgot_a_colon") / f"{rnn_course.NOTEBOOK}.html").read_text()
     assert "Your cell rnn_forward stopped with SyntaxError on line" in page and "ipython-input" not in page

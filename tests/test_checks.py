@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import reference as ref
-from grader import course
+import rnn_course
 
-sys.path.insert(0, str(course.SOURCE_DIR))
+sys.path.insert(0, str(rnn_course.SOURCE_DIR))
 import rnn_checks  # noqa: E402
 import rnn_utils  # noqa: E402
 
@@ -147,14 +147,14 @@ def _run_test_cell(grade_id, functions, drop_visible_check=False):
     """Run the master's test cell `grade_id` (visible and hidden parts) with `functions`."""
     import os
     from grader import notebook
-    cell = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id)
+    cell = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id)
     source = cell.source
     if drop_visible_check:
         source = "\n".join(line for line in source.splitlines() if not line.startswith("check_"))
     namespace = dict(ref.FUNCTIONS, np=np)
     namespace.update(functions)
     here = os.getcwd()
-    os.chdir(course.SOURCE_DIR)
+    os.chdir(rnn_course.SOURCE_DIR)
     try:
         exec(compile(source, grade_id, "exec"), namespace)
     finally:
@@ -304,9 +304,9 @@ def test_a_missing_bias_and_a_reversed_concatenation_get_their_own_hints():
 def _master_with(*mistakes):
     """The master's functions, with each (function, text, replacement) made in its solution cell."""
     from grader import notebook
-    nb = notebook.read(course.MASTER_NOTEBOOK)
+    nb = notebook.read(rnn_course.MASTER_NOTEBOOK)
     namespace = {"__name__": "student"}
-    sys.path.insert(0, str(course.SOURCE_DIR))
+    sys.path.insert(0, str(rnn_course.SOURCE_DIR))
     try:
         for cell in nb.cells:
             meta = notebook.nbgrader_meta(cell)
@@ -319,7 +319,7 @@ def _master_with(*mistakes):
                     source = source.replace(old, new)
             exec(compile(source, str(meta.get("grade_id")), "exec"), namespace)
     finally:
-        sys.path.remove(str(course.SOURCE_DIR))
+        sys.path.remove(str(rnn_course.SOURCE_DIR))
     return namespace
 
 
@@ -327,9 +327,9 @@ def _cell_message(grade_id, namespace, capsys=None):
     """What the master's test cell `grade_id` says when run on `namespace`'s functions (it must fail)."""
     import os
     from grader import notebook
-    source = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id).source
+    source = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id).source
     here = os.getcwd()
-    os.chdir(course.SOURCE_DIR)
+    os.chdir(rnn_course.SOURCE_DIR)
     try:
         with pytest.raises(Exception) as info:
             exec(compile(source, grade_id, "exec"), dict(namespace))
@@ -406,9 +406,9 @@ def test_another_error_keeps_its_own_traceback():
 def _run_namespace_cell(grade_id, namespace):
     import os
     from grader import notebook
-    source = notebook.cell_by_id(notebook.read(course.MASTER_NOTEBOOK), grade_id).source
+    source = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id).source
     here = os.getcwd()
-    os.chdir(course.SOURCE_DIR)
+    os.chdir(rnn_course.SOURCE_DIR)
     try:
         exec(compile(source, grade_id, "exec"), dict(namespace))
     finally:
@@ -464,6 +464,6 @@ def test_the_ungraded_gradient_checks_say_what_to_finish_first(capsys):
     from grader import notebook
     namespace = _master_with(("rnn_cell_backward", "dz = (1", "raise NotImplementedError()\n    dz = (1"))
     namespace.update(np=np, gradient_check=rnn_utils.gradient_check)
-    cell = next(c for c in notebook.read(course.MASTER_NOTEBOOK).cells if c.get("id") == "gradcheck-rnn-cell")
+    cell = next(c for c in notebook.read(rnn_course.MASTER_NOTEBOOK).cells if c.get("id") == "gradcheck-rnn-cell")
     exec(compile(cell.source, "gradcheck", "exec"), namespace)
     assert "Finish rnn_cell_forward and rnn_cell_backward first" in capsys.readouterr().out

@@ -5,19 +5,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_course_copy
+from conftest import ROOT, make_course_copy, rnn
 from grader import cli
 
 
-def run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True,
+def run(*args, cwd=ROOT, module="grader"):
+    """The engine's command line (`python -m grader`), or with module="rnn_course" this course's."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600)
 
 
 def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
-    """Does `python -m grader demo` release, grade the samples and print the table and the outputs?"""
+    """Does `python -m rnn_course demo` release, grade the samples and print the table and the outputs?"""
     course_dir = make_course_copy(tmp_path / "course")
-    result = run("--course-dir", str(course_dir), "demo")
+    result = run("--course-dir", str(course_dir), "demo", module="rnn_course")
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("sample_")}
     assert rows["sample_correct"][1:3] == ["100", "20"]
@@ -28,7 +29,7 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert "not valid JSON" in result.stdout
     assert (course_dir / "gradebook.db").exists()
     assert (course_dir / "autograded" / "sample_correct" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").exists()
-    for name in ("grades.csv", "class_report.html"):
+    for name in ("rnn_step_by_step_grades.csv", "rnn_step_by_step_report.html", "course_grades.csv"):
         assert str(course_dir / "autograded" / name) in result.stdout
     noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")]
     assert noise == [], f"the demo should print nothing but its progress on stderr: {noise}"
@@ -49,14 +50,19 @@ def test_missing_config_names_the_file_and_the_fix(tmp_path):
 
 
 def test_unknown_command_or_flag_is_refused_with_usage():
-    for args in (["regrade"], ["demo", "--fast"]):
+    for args in (["regrade"], ["grade", "--fast"]):
         result = run(*args)
         assert result.returncode == 2
         assert "usage: python -m grader" in result.stderr
 
 
-def test_help_lists_every_command():
-    text = cli.build_parser().format_help()
+def test_help_lists_every_command_the_engines_and_the_courses():
+    from rnn_course import cli as course_cli
+    engine = cli.build_parser().format_help()
+    for command in ("collect", "grade", "publish", "release", "benchmark"):
+        assert command in engine
+    assert "demo" not in engine and "figures" not in engine, "the engine has no assignment of its own"
+    text = cli.build_parser(commands=course_cli.COMMANDS).format_help()
     for command in ("demo", "collect", "grade", "release", "benchmark", "figures", "checks-data"):
         assert command in text
 
@@ -66,8 +72,8 @@ def test_help_speaks_to_instructors_with_an_example_and_mistakes_get_the_command
     assert version.returncode == 0 and "1.0.0" in version.stdout
     top = run("--help")
     assert "Grade a course's notebooks" in top.stdout and "function of the package" not in top.stdout
-    for command, example in [("grade", "grade alice bob --force"), ("collect", "collect ~/Downloads/"),
-                             ("publish", "publish")]:
+    for command, example in [("grade", "grade ps1 --student alice --student bob --force"),
+                             ("collect", "collect ~/Downloads/"), ("publish", "publish ps1")]:
         assert f"Example: python -m grader {example}" in run(command, "--help").stdout, command
     mistake = run("grade", "--forse")
     assert mistake.returncode == 2 and "usage: python -m grader grade" in mistake.stderr
@@ -75,14 +81,15 @@ def test_help_speaks_to_instructors_with_an_example_and_mistakes_get_the_command
 
 
 def test_counts_in_messages_agree_with_their_nouns(tmp_path):
-    from grader import intake, reports, submissions
+    from grader import intake, reports
+    from rnn_course import samples
     assert reports.counted(1, "submission") == "1 submission" and reports.counted(2, "file") == "2 files"
     course_dir = make_course_copy(tmp_path / "course")
     source = tmp_path / "download"
     source.mkdir()
-    submissions.write(submissions.fill({}), source, "alice")
-    found = intake.collect(source / "submitted", course_dir)
-    assert intake.describe(found, course_dir).startswith("Collected 1 submission into")
+    samples.write(samples.fill({}), source, "alice")
+    found = intake.collect(source / "submitted", rnn(course_dir))
+    assert intake.describe(found, rnn(course_dir)).startswith("Collected 1 submission into")
 
 
 def test_bad_flag_values_and_a_missing_course_folder_get_a_message_and_exit_2(tmp_path):
@@ -184,11 +191,13 @@ def _session_processes(sid):
 def busy_course(tmp_path_factory):
     """A released course with 16 submissions: a few seconds of grading to interrupt."""
     from conftest import SAMPLES
-    from grader import release, submissions
+    import rnn_course
+    from grader import release
+    from rnn_course import samples
     course_dir = make_course_copy(tmp_path_factory.mktemp("busy") / "course")
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     for i in range(16):
-        submissions.write(SAMPLES["sample_correct"][1], course_dir, f"student{i:02}")
+        samples.write(SAMPLES["sample_correct"][1], course_dir, f"student{i:02}")
     return course_dir
 
 
@@ -221,14 +230,15 @@ def test_a_release_that_would_change_graded_cells_is_refused_and_the_old_release
     """Once the gradebook holds a submission, nbgrader refuses a master whose nbgrader cells changed.
     The kit says why and what to do, exits 2, and keeps the release students already have."""
     from nbgrader.api import Gradebook
-    from grader import course, notebook
+    from grader import notebook
+    import rnn_course
     course_dir = make_course_copy(tmp_path / "course")
     assert run("--course-dir", str(course_dir), "release").returncode == 0
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
         gradebook.add_student("someone")
-        gradebook.add_submission(course.ASSIGNMENT, "someone")
+        gradebook.add_submission(rnn_course.ASSIGNMENT, "someone")
     release_before = {p.relative_to(course_dir): p.read_bytes() for p in (course_dir / "release").rglob("*") if p.is_file()}
-    master = course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    master = course_dir / "source" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"
     nb = notebook.read(master)
     nb.cells.remove(notebook.cell_by_id(nb, "test_lstm_backward"))
     import nbformat

@@ -15,17 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_LIMITS, make_course_copy
-from grader import batch, course, grading, publish, release, reports, student_files, submissions
+from conftest import DEMO_LIMITS, make_course_copy, rnn, rnn_scores
+from grader import batch, grading, publish, release, reports, student_files
+import rnn_course
+from rnn_course import samples
 from grader.grading import GRADED, INVALID, MISSING
 
-NOTEBOOK = f"{course.NOTEBOOK}.ipynb"
+NOTEBOOK = f"{rnn_course.NOTEBOOK}.ipynb"
 CORRECT_TOTAL, WRONG_TOTAL = 120.0, 70.0
 
 
 def _wrong_answers():
-    answers = submissions.master_solutions()
-    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    answers = samples.master_solutions()
+    answers["rnn_cell_forward"] = samples.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
     return answers
 
 
@@ -33,12 +35,12 @@ def _folder(course_dir, student):
     """submitted/<student>/<assignment>/ with a correct notebook in it; `student` may be bytes."""
     root = os.fsencode(course_dir / "submitted")
     name = student if isinstance(student, bytes) else student.encode()
-    folder = os.path.join(root, name, course.ASSIGNMENT.encode())
+    folder = os.path.join(root, name, rnn_course.ASSIGNMENT.encode())
     os.makedirs(folder)
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "_scratch")
-    os.replace(os.fsencode(course_dir / "submitted" / "_scratch" / course.ASSIGNMENT / NOTEBOOK),
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "_scratch")
+    os.replace(os.fsencode(course_dir / "submitted" / "_scratch" / rnn_course.ASSIGNMENT / NOTEBOOK),
                os.path.join(folder, NOTEBOOK.encode()))
-    os.rmdir(course_dir / "submitted" / "_scratch" / course.ASSIGNMENT)
+    os.rmdir(course_dir / "submitted" / "_scratch" / rnn_course.ASSIGNMENT)
     os.rmdir(course_dir / "submitted" / "_scratch")
     return folder
 
@@ -51,7 +53,7 @@ def _bind_socket(path):
 
 # What each hostile student's folder holds, beside a correct notebook (or instead of it).
 def _build(course_dir):
-    master = course_dir / "source" / course.ASSIGNMENT / NOTEBOOK
+    master = course_dir / "source" / rnn_course.ASSIGNMENT / NOTEBOOK
     gradebook = course_dir / "gradebook.db"
     held = []
     f = _folder(course_dir, "pipe_beside")
@@ -115,45 +117,45 @@ HALF_A_CHARACTER = (
 
 def _notebook_tricks(course_dir):
     from nbformat.v4 import new_code_cell, new_markdown_cell
-    correct = submissions.master_solutions()
-    only_first = submissions.fill({"rnn_cell_forward": correct["rnn_cell_forward"]})
+    correct = samples.master_solutions()
+    only_first = samples.fill({"rnn_cell_forward": correct["rnn_cell_forward"]})
     test = next(c for c in only_first.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_rnn_cell_forward")
     for _ in range(3):  # copies marked as nothing: overwritten from the master, each would be a test again
         copy = new_code_cell(test.source)
         copy.metadata["nbgrader"] = {"grade_id": "test_rnn_cell_forward", "grade": False, "solution": False,
                                      "locked": False}
         only_first.cells.append(copy)
-    submissions.write(only_first, course_dir, "duplicated_tests")
-    flood = submissions.fill(correct)
+    samples.write(only_first, course_dir, "duplicated_tests")
+    flood = samples.fill(correct)
     flood.cells += [new_markdown_cell("x", metadata={"nbgrader": {"grade_id": "rnn_cell_forward"}})
                     for _ in range(grading.MAX_CELLS)]
-    submissions.write(flood, course_dir, "cell_flood")
-    half = submissions.fill(correct)
+    samples.write(flood, course_dir, "cell_flood")
+    half = samples.fill(correct)
     position = len(half.cells) - 1
     half.cells.insert(position, new_code_cell(HALF_A_CHARACTER.format(index=position)))
-    submissions.write(half, course_dir, "half_a_character")
-    null_id = submissions.fill(_wrong_answers())
+    samples.write(half, course_dir, "half_a_character")
+    null_id = samples.fill(_wrong_answers())
     null_id.cells.append(new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "grade_id": None,
                                                                       "points": 1000}}))
-    submissions.write(null_id, course_dir, "null_grade_id")
-    slow = submissions.fill(correct)  # each shaped to make a backtracking pattern take hours
+    samples.write(null_id, course_dir, "null_grade_id")
+    slow = samples.fill(correct)  # each shaped to make a backtracking pattern take hours
     slow.cells.append(new_code_cell("\n" * 300_000))
     slow.cells.append(new_code_cell("### BEGIN HIDDEN TESTS\n" * 100_000))
-    submissions.write(slow, course_dir, "slow_patterns")
+    samples.write(slow, course_dir, "slow_patterns")
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     course_dir = make_course_copy(tmp_path_factory.mktemp("hostile"))
-    release.generate(course_dir)
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
-    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "honest_correct")
+    samples.write(samples.fill(_wrong_answers()), course_dir, "honest_wrong")
     held = _build(course_dir)
     watched = [p for p in (course_dir / "source").rglob("*") if p.is_file()]
     before = {p: p.read_bytes() for p in watched}
     started = time.monotonic()
-    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
-    published = publish.publish(course_dir, assignment)
+    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     seconds = time.monotonic() - started
     for server in held:
@@ -212,9 +214,9 @@ def test_student_folders_with_unusable_names_or_links_are_left_out_and_named(hos
     assert "alias_of_another" not in graded
     assert not any("\x1b" in s or "\udcff" in s for s in graded)
     misplaced = dict(hostile["done"].misplaced)
-    assert "not valid UTF-8" in misplaced[f"submitted/student-\\xff/{course.ASSIGNMENT}"]
-    assert "control characters" in misplaced[f"submitted/control\\x1b[2Jchars/{course.ASSIGNMENT}"]
-    assert "link" in misplaced[f"submitted/alias_of_another/{course.ASSIGNMENT}"]
+    assert "not valid UTF-8" in misplaced[f"submitted/student-\\xff/{rnn_course.ASSIGNMENT}"]
+    assert "control characters" in misplaced[f"submitted/control\\x1b[2Jchars/{rnn_course.ASSIGNMENT}"]
+    assert "link" in misplaced[f"submitted/alias_of_another/{rnn_course.ASSIGNMENT}"]
 
 
 def test_a_timestamp_that_is_not_a_date_grades_without_one_and_says_so(hostile):
@@ -224,7 +226,7 @@ def test_a_timestamp_that_is_not_a_date_grades_without_one_and_says_so(hostile):
 
 def test_nothing_of_the_master_or_the_gradebook_reaches_any_output(hostile):
     course_dir = hostile["course_dir"]
-    master = (course_dir / "source" / course.ASSIGNMENT / NOTEBOOK).read_bytes()
+    master = (course_dir / "source" / rnn_course.ASSIGNMENT / NOTEBOOK).read_bytes()
     for folder in ("autograded", "feedback"):
         for path in (course_dir / folder).rglob("*"):
             if path.is_symlink():
@@ -237,7 +239,7 @@ def test_nothing_of_the_master_or_the_gradebook_reaches_any_output(hostile):
                 assert not data.startswith(b"SQLite format 3"), path
                 assert data != master, path
     for student in ("secret_link", "secret_binary", "timestamp_link"):
-        secret = (course_dir / "feedback" / student / course.ASSIGNMENT / "submission_secret.txt").read_text()
+        secret = (course_dir / "feedback" / student / rnn_course.ASSIGNMENT / "submission_secret.txt").read_text()
         assert secret.isalnum() and len(secret) == 64, "a new secret where the student's was not a plain token"
     assert {p: p.read_bytes() for p in hostile["before"]} == hostile["before"], "source/ changed"
 
@@ -257,7 +259,7 @@ def test_half_a_character_from_the_students_process_stops_nothing(hostile):
     result = _result(hostile, "half_a_character")
     assert result.status != GRADED and "runner failed: boom \ufffd" in result.reason, result.reason
     assert hostile["report"].is_file() and "half_a_character" in hostile["report"].read_text()
-    page = publish.feedback_folder(hostile["course_dir"], "half_a_character") / NOTEBOOK.replace(".ipynb", ".html")
+    page = rnn(hostile["course_dir"]).feedback("half_a_character") / NOTEBOOK.replace(".ipynb", ".html")
     assert page.is_file()
 
 
@@ -283,7 +285,7 @@ def test_a_link_swapped_in_while_the_folder_is_read_is_never_followed(tmp_path):
     Thousands of swaps while the grader reads the folder: the master's bytes are never read."""
     course_dir = make_course_copy(tmp_path / "course")
     folder = Path(os.fsdecode(_folder(course_dir, "racer")))
-    master = course_dir / "source" / course.ASSIGNMENT / NOTEBOOK
+    master = course_dir / "source" / rnn_course.ASSIGNMENT / NOTEBOOK
     regular, link = folder / "regular.tmp", folder / "link.tmp"
     target = folder / "swapped.ipynb"
     stop = threading.Event()
@@ -300,7 +302,7 @@ def test_a_link_swapped_in_while_the_folder_is_read_is_never_followed(tmp_path):
         reads, swapped = 0, 0
         deadline = time.monotonic() + 20
         while (reads < 3000 or swapped < 50) and time.monotonic() < deadline:
-            submission = batch.read_submission(course_dir, "racer")
+            submission = batch.read_submission(rnn(course_dir), "racer")
             files = dict(submission.files)
             assert files.get("swapped.ipynb", b"my own notes") == b"my own notes"
             assert master.read_bytes() not in files.values()
@@ -319,9 +321,9 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     pages complete."""
     from grader import gradebook
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     for student in ("honest_correct", "unreadable", "no_gradebook", "no_folder", "no_page"):
-        submissions.write(submissions.fill(submissions.master_solutions()), course_dir, student)
+        samples.write(samples.fill(samples.master_solutions()), course_dir, student)
 
     real_read, real_write, real_outputs = batch.read_submission, gradebook.Writer.write, batch._write_outputs
     real_page = publish.write_feedback
@@ -350,8 +352,8 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     monkeypatch.setattr(gradebook.Writer, "write", write)
     monkeypatch.setattr(batch, "_write_outputs", outputs)
     monkeypatch.setattr(publish, "write_feedback", page)
-    done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
-    published = publish.publish(course_dir, assignment)
+    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    published = publish.publish(rnn(course_dir), assignment)
 
     results = done.results
     assert results["honest_correct"].total == CORRECT_TOTAL and results["no_page"].total == CORRECT_TOTAL
@@ -360,9 +362,8 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     assert results["no_folder"].status == "grader error" and "No space left" in results["no_folder"].reason
     assert "Permission denied" in published.unwritten["no_page"] and len(published.unwritten) == 1
     assert published.csv.is_file() and published.report.is_file()
-    assert (publish.feedback_folder(course_dir, "honest_correct") / f"{course.NOTEBOOK}.html").is_file()
+    assert (rnn(course_dir).feedback("honest_correct") / f"{rnn_course.NOTEBOOK}.html").is_file()
     # the gradebook holds the grader errors as waiting for a person, not as zeros
-    from grader import stock
-    scores = stock.scores(course_dir)
+    scores = rnn_scores(course_dir)
     assert sum(scores["honest_correct"].values()) == CORRECT_TOTAL
     assert all(score is None for score in scores["no_gradebook"].values())

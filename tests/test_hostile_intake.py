@@ -15,15 +15,17 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT, make_course_copy
-from grader import archives, course, intake, submissions
+from conftest import ROOT, make_course_copy, rnn
+from grader import archives, intake
+import rnn_course
+from rnn_course import samples
 
-NOTEBOOK = f"{course.NOTEBOOK}.ipynb"
+NOTEBOOK = f"{rnn_course.NOTEBOOK}.ipynb"
 
 
 @pytest.fixture(scope="module")
 def notebook():
-    return json.dumps(submissions.fill({}).dict())
+    return json.dumps(samples.fill({}).dict())
 
 
 @pytest.fixture()
@@ -76,29 +78,29 @@ def test_bad_uploads_are_skipped_with_a_note_and_everyone_else_is_collected(cour
         z.writestr("grace_1007_5007_deep.zip", _nested(5, notebook.encode()))
         z.writestr("heidi_1008_5008_folder.zip", _zip({f"heidi-hw/{NOTEBOOK}": notebook, "heidi-hw/data.csv": "1,2"}))
         z.writestr("ivan_1009_5009_tricks.tar.gz", tar.getvalue())
-    found = intake.collect(download, course_dir)
+    found = intake.collect(download, rnn(course_dir))
 
     assert sorted(found.files) == ["alice", "bob", "erin", "heidi", "ivan"]
     submitted = course_dir / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == ["alice", "bob", "erin", "heidi", "ivan"]
-    assert (submitted / "alice" / course.ASSIGNMENT / NOTEBOOK).read_text() == notebook, "a classmate's zip wrote it"
+    assert (submitted / "alice" / rnn_course.ASSIGNMENT / NOTEBOOK).read_text() == notebook, "a classmate's zip wrote it"
     assert "not one that can be read" in _unmatched_for(found, "carol_1003_5003_homework.zip")[0]
     assert "not one that can be read" in _unmatched_for(found, "dave_1004_5004_homework.tar.gz")[0]
     assert any("over 64 MB once unpacked" in why for why in _unmatched_for(found, "erin_1005_5005_bomb.zip"))
-    assert not (submitted / "erin" / course.ASSIGNMENT / "zeros.bin").exists()
-    assert (submitted / "erin" / course.ASSIGNMENT / NOTEBOOK).exists(), "the rest of erin's upload is kept"
+    assert not (submitted / "erin" / rnn_course.ASSIGNMENT / "zeros.bin").exists()
+    assert (submitted / "erin" / rnn_course.ASSIGNMENT / NOTEBOOK).exists(), "the rest of erin's upload is kept"
     frank = _unmatched_for(found, "frank_1006_5006_classmates.zip/")
     assert len(frank) == 2 and all("not this assignment's notebook" in why for why in frank), frank
     assert any("3 deep: not opened" in why for why in _unmatched_for(found, "grace_1007_5007_deep.zip"))
-    assert (submitted / "heidi" / course.ASSIGNMENT / "data.csv").read_text() == "1,2", "a zipped folder is opened"
+    assert (submitted / "heidi" / rnn_course.ASSIGNMENT / "data.csv").read_text() == "1,2", "a zipped folder is opened"
     tricks = dict((where.rsplit("/", 1)[-1], why) for where, why in found.unmatched if where.startswith("ivan"))
     assert "link or special file" in tricks["escape"] and "link or special file" in tricks["fifo"]
     assert "outside the archive" in tricks["outside.py"]
     assert "not valid UTF-8" in tricks["bad-\\xff.txt"]
-    ivan = submitted / "ivan" / course.ASSIGNMENT
+    ivan = submitted / "ivan" / rnn_course.ASSIGNMENT
     assert sorted(p.name for p in ivan.rglob("*")) == [NOTEBOOK]
     assert not (tmp_path / "outside.py").exists() and not list(course_dir.rglob("outside.py"))
-    text = intake.describe(found, course_dir)
+    text = intake.describe(found, rnn(course_dir))
     assert "carol_1003_5003_homework.zip" in text and "NOT COLLECTED" in text
 
 
@@ -107,7 +109,7 @@ def test_member_count_and_total_size_caps_skip_the_rest_with_a_note(course_dir, 
     with zipfile.ZipFile(download, "w") as z:
         z.writestr(f"alice_1001_5001_{NOTEBOOK}", notebook)
         z.writestr("bob_1002_5002_many.zip", _zip({f"f{i}.txt": "x" for i in range(200)}))
-    found = intake.collect(download, course_dir, caps=archives.Caps(members=50))
+    found = intake.collect(download, rnn(course_dir), caps=archives.Caps(members=50))
     assert sorted(found.files) == ["alice"]
     assert any("over what is left of the cap of 50" in why for why in _unmatched_for(found, "bob_1002_5002_many.zip"))
 
@@ -115,7 +117,7 @@ def test_member_count_and_total_size_caps_skip_the_rest_with_a_note(course_dir, 
     (folder / "carol").mkdir(parents=True)
     (folder / "carol" / NOTEBOOK).write_text(notebook)
     (folder / "carol" / "big.bin").write_bytes(bytes(3 * len(notebook)))
-    found = intake.collect(folder, course_dir, caps=archives.Caps(total_bytes=2 * len(notebook)))
+    found = intake.collect(folder, rnn(course_dir), caps=archives.Caps(total_bytes=2 * len(notebook)))
     assert any("reached its cap" in why for where, why in found.unmatched if where == "carol/big.bin")
     assert sorted(found.files) == ["carol"]
 
@@ -124,12 +126,12 @@ def test_a_folder_download_skips_links_and_special_files(course_dir, tmp_path, n
     folder = tmp_path / "folder"
     (folder / "alice").mkdir(parents=True)
     (folder / "alice" / NOTEBOOK).write_text(notebook)
-    (folder / "alice" / "master.py").symlink_to(ROOT / "source" / course.ASSIGNMENT / "rnn_checks.py")
+    (folder / "alice" / "master.py").symlink_to(ROOT / "source" / rnn_course.ASSIGNMENT / "rnn_checks.py")
     os.mkfifo(folder / "alice" / "pipe")
     (folder / "bob").symlink_to(folder / "alice")
-    found = intake.collect(folder, course_dir)
+    found = intake.collect(folder, rnn(course_dir))
     assert sorted(found.files) == ["alice"]
-    assert sorted(p.name for p in (course_dir / "submitted" / "alice" / course.ASSIGNMENT).iterdir()) == [NOTEBOOK]
+    assert sorted(p.name for p in (course_dir / "submitted" / "alice" / rnn_course.ASSIGNMENT).iterdir()) == [NOTEBOOK]
     notes = dict(found.unmatched)
     assert "link" in notes["alice/master.py"] and "named pipe" in notes["alice/pipe"] and "link" in notes["bob"]
 
@@ -146,7 +148,7 @@ def test_an_archive_bomb_is_unpacked_in_flat_memory(course_dir, tmp_path, notebo
             for i in range(4 if bombed else 0):
                 z.writestr(f"mallory_1002_500{i}_bomb{i}.zip", zeros)
     assert bombs.stat().st_size < 2 * 1024 * 1024
-    script = ("import resource, sys; from grader import intake; found = intake.collect(sys.argv[1], sys.argv[2]); "
+    script = ("import resource, sys; from grader import assignments, intake; found = intake.collect(sys.argv[1], assignments.find(sys.argv[2])); "
               "print(sorted(found.files)); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     peaks = {}
     for download in (plain, bombs):

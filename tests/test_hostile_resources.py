@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, make_course_copy
-from grader import batch, course, execute, memory, publish, release, reports, submissions
+from conftest import ROOT, make_course_copy, rnn
+from grader import batch, execute, memory, publish, release, reports
+import rnn_course
+from rnn_course import samples
 from grader.grading import CRASHED, GRADED, TAMPERING
 from grader.limits import Limits
 
@@ -22,8 +24,8 @@ GIGABYTE_IN_SHM = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 
 def _wrong_answers():
-    answers = submissions.master_solutions()
-    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    answers = samples.master_solutions()
+    answers["rnn_cell_forward"] = samples.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
     return answers
 
 
@@ -51,19 +53,19 @@ def hoarders(tmp_path_factory):
     """One batch, 256 MB a sandbox: a memfd hoarder, a shared-memory hoarder and a forger of reports beside
     honest students."""
     course_dir = make_course_copy(tmp_path_factory.mktemp("hoarders"))
-    release.generate(course_dir)
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
-    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
-    correct = submissions.master_solutions()
-    submissions.write(_with_cell(submissions.fill(correct), GIGABYTE_IN_A_MEMFD, "test_rnn_forward"), course_dir,
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "honest_correct")
+    samples.write(samples.fill(_wrong_answers()), course_dir, "honest_wrong")
+    correct = samples.master_solutions()
+    samples.write(_with_cell(samples.fill(correct), GIGABYTE_IN_A_MEMFD, "test_rnn_forward"), course_dir,
                       "memfd_hoarder")
-    submissions.write(_with_cell(submissions.fill(correct), GIGABYTE_IN_SHM), course_dir, "shm_hoarder")
-    submissions.write(_with_cell(submissions.fill(correct), FORGED_FLOOD), course_dir, "forger")
+    samples.write(_with_cell(samples.fill(correct), GIGABYTE_IN_SHM), course_dir, "shm_hoarder")
+    samples.write(_with_cell(samples.fill(correct), FORGED_FLOOD), course_dir, "forger")
     hostile = dict(correct, rnn_cell_forward=f"    raise ValueError({HOSTILE_TEXT!r})\n")
     for student in ("hostile_text", "hostile_text_too"):  # two: among the most common failures of the report
-        submissions.write(submissions.fill(hostile), course_dir, student)
-    done, assignment = batch.grade_batch(course_dir, limits=SMALL)
-    published = publish.publish(course_dir, assignment)
+        samples.write(samples.fill(hostile), course_dir, student)
+    done, assignment = batch.grade_batch(rnn(course_dir), limits=SMALL)
+    published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     return dict(course_dir=course_dir, done=done, results=results, report=report,
                 table=reports.score_table(results, assignment))
@@ -128,11 +130,12 @@ def test_a_forged_flood_leaves_the_grading_process_memory_flat(hoarders, tmp_pat
     counts it, stays near what grading an honest notebook costs."""
     course_dir = hoarders["course_dir"]
     script = (
-        "import resource, sys, tempfile\nfrom grader import batch, grading\nfrom grader.limits import Limits\n"
-        "course_dir, student = sys.argv[1], sys.argv[2]\n"
-        "assignment = batch.load_assignment(course_dir, Limits(cell_timeout=20, notebook_budget=40))\n"
-        "assignment = batch.with_verdict(course_dir, assignment, tempfile.mkdtemp())\n"
-        "result = grading.grade_submission(assignment, batch.read_submission(course_dir, student))\n"
+        "import resource, sys, tempfile\nfrom grader import assignments, batch, grading\n"
+        "from grader.limits import Limits\n"
+        "layout, student = assignments.find(sys.argv[1]), sys.argv[2]\n"
+        "assignment = batch.load_assignment(layout, Limits(cell_timeout=20, notebook_budget=40))\n"
+        "assignment = batch.with_verdict(layout, assignment, tempfile.mkdtemp())\n"
+        "result = grading.grade_submission(assignment, batch.read_submission(layout, student))\n"
         "print(result.status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     peaks = {}
     for student in ("honest_correct", "forger"):
@@ -153,7 +156,7 @@ def test_student_text_is_text_in_the_chart_the_page_and_the_terminal(hoarders):
     page = hoarders["report"].read_text()
     assert "<svg" in page and "Most common failure messages" in page
     assert "$\\frac{#}{$ costs $#" in page  # numbers blanked, to group failures
-    feedback = publish.feedback_folder(hoarders["course_dir"], "hostile_text") / f"{course.NOTEBOOK}.html"
+    feedback = rnn(hoarders["course_dir"]).feedback("hostile_text") / f"{rnn_course.NOTEBOOK}.html"
     assert "costs $5" in feedback.read_text()
     table = hoarders["table"]
     assert "\x1b" not in table and "\u202e" not in table

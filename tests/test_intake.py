@@ -5,24 +5,27 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_course_copy
-from grader import course, intake, release, stock, submissions
+from conftest import make_course_copy, rnn, rnn_scores
+from grader import intake, release, stock
+import rnn_course
+from rnn_course import samples
 from grader.release import KitError
+from grader import coursedir
 
 
 @pytest.fixture()
 def course_dir(tmp_path):
     target = make_course_copy(tmp_path / "course")
-    release.generate(target)
+    release.generate(target, rnn_course.ASSIGNMENT)
     return target
 
 
 def notebook_text():
-    return json.dumps(submissions.fill({}).dict())
+    return json.dumps(samples.fill({}).dict())
 
 
 def test_canvas_zip_is_laid_out_and_unmatched_files_are_listed(course_dir, tmp_path):
-    archive = tmp_path / "submissions.zip"
+    archive = tmp_path / "samples.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("doejane_1001_5001_rnn_step_by_step.ipynb", notebook_text())
         z.writestr("doejane_LATE_1001_5002_rnn_step_by_step-1.ipynb", notebook_text() + " ")
@@ -30,16 +33,16 @@ def test_canvas_zip_is_laid_out_and_unmatched_files_are_listed(course_dir, tmp_p
         z.writestr("smithal_1003_5004_rnn_step_by_step.ipynb", notebook_text())
         z.writestr("smithal_1003_5004_helpers.py", "x = 1\n")
         z.writestr("notes.txt", "hello")
-    found = intake.collect(archive, course_dir)
+    found = intake.collect(archive, rnn(course_dir))
     assert sorted(found.files) == ["doejane", "smithal"]
-    folder = course_dir / "submitted" / "doejane" / course.ASSIGNMENT
+    folder = course_dir / "submitted" / "doejane" / rnn_course.ASSIGNMENT
     assert (folder / "rnn_step_by_step.ipynb").read_text().endswith(" "), "the newest resubmission is kept"
-    assert (course_dir / "submitted" / "smithal" / course.ASSIGNMENT / "helpers.py").exists()
+    assert (course_dir / "submitted" / "smithal" / rnn_course.ASSIGNMENT / "helpers.py").exists()
     unmatched = dict(found.unmatched)
     assert "not this assignment's notebook" in unmatched["roebob_1002_5003_homework.ipynb"]
     assert "does not say whose it is" in unmatched["notes.txt"]
     assert found.lms_ids == {"doejane": "1001", "smithal": "1003"}
-    text = intake.describe(found, course_dir)
+    text = intake.describe(found, rnn(course_dir))
     assert "NOT COLLECTED (2 files)" in text and "roebob" in text
 
 
@@ -50,19 +53,19 @@ def test_folder_per_student_and_notebook_per_student(course_dir, tmp_path):
     (source / "bob.ipynb").write_text(notebook_text())
     (source / "carol").mkdir()
     (source / "carol" / "draft.py").write_text("")
-    found = intake.collect(source, course_dir)
+    found = intake.collect(source, rnn(course_dir))
     assert sorted(found.files) == ["alice", "bob"]
-    assert ("carol/draft.py", f"carol sent no {course.NOTEBOOK}.ipynb") in found.unmatched
+    assert ("carol/draft.py", f"carol sent no {rnn_course.NOTEBOOK}.ipynb") in found.unmatched
 
 
 def test_bad_sources_and_patterns_are_refused_with_the_fix(course_dir, tmp_path):
     with pytest.raises(KitError, match="does not exist"):
-        intake.collect(tmp_path / "nowhere.zip", course_dir)
+        intake.collect(tmp_path / "nowhere.zip", rnn(course_dir))
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(KitError, match="cannot unpack broken.zip"):
-        intake.collect(tmp_path / "broken.zip", course_dir)
+        intake.collect(tmp_path / "broken.zip", rnn(course_dir))
     with pytest.raises(KitError, match="named groups"):
-        intake.collect(tmp_path, course_dir, pattern=r"(?P<student>\w+)")
+        intake.collect(tmp_path, rnn(course_dir), pattern=r"(?P<student>\w+)")
 
 
 def test_lms_ids_reach_the_gradebook_and_the_csv(course_dir, tmp_path):
@@ -70,15 +73,15 @@ def test_lms_ids_reach_the_gradebook_and_the_csv(course_dir, tmp_path):
     archive = tmp_path / "dl.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("doejane_1001_5001_rnn_step_by_step.ipynb", notebook_text())
-    intake.collect(archive, course_dir)
+    intake.collect(archive, rnn(course_dir))
     cli.grade_and_report(course_dir)
-    assert "doejane,1001,graded,," in (course_dir / "autograded" / "grades.csv").read_text()
-    assert stock.scores(course_dir)["doejane"]["test_rnn_forward"] == 0
+    assert "doejane,1001,graded,," in (course_dir / "autograded" / "rnn_step_by_step_grades.csv").read_text()
+    assert rnn_scores(course_dir)["doejane"]["test_rnn_forward"] == 0
 
 
 def _csv(course_dir):
     import csv
-    with open(course_dir / "autograded" / "grades.csv") as f:
+    with open(course_dir / "autograded" / "rnn_step_by_step_grades.csv") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
@@ -93,17 +96,17 @@ def test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradeboo
         z.writestr("roebob_1002_5003_homework.ipynb", notebook_text())  # rejected: the wrong notebook
         # A student's own "timestamp" would move the deadline: never taken.
         z.writestr("smithal_1003_5005_timestamp.txt", "2020-01-01 00:00:00 UTC")
-    found = intake.collect(archive, course_dir)
-    assert not (course_dir / "submitted" / "smithal" / course.ASSIGNMENT / "timestamp.txt").exists()
+    found = intake.collect(archive, rnn(course_dir))
+    assert not (course_dir / "submitted" / "smithal" / rnn_course.ASSIGNMENT / "timestamp.txt").exists()
     assert "the grader's own record" in dict(found.unmatched)["smithal_1003_5005_timestamp.txt"]
     assert found.late == {"doejane"} and "roebob" not in found.lms_ids
-    assert "marked late by the LMS: doejane" in intake.describe(found, course_dir)
+    assert "marked late by the LMS: doejane" in intake.describe(found, rnn(course_dir))
     assert cli.grade_and_report(course_dir) == 0
-    api = course.nbgrader_api(course_dir)
+    api = coursedir.nbgrader_api(course_dir)
     assert gradebook.roster(api) == {"doejane", "smithal"}, "a rejected-only student was added to the gradebook"
     rows = _csv(course_dir)
     assert rows["doejane"]["late"] == "late" and rows["smithal"]["late"] == ""
-    page = (course_dir / "feedback" / "doejane" / course.ASSIGNMENT / f"{course.NOTEBOOK}.html").read_text()
+    page = (course_dir / "feedback" / "doejane" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html").read_text()
     assert "Your submission was late" in page
 
 
@@ -116,16 +119,16 @@ def test_a_timestamp_in_the_file_name_applies_the_courses_late_penalty_as_stock_
     with open(course_dir / "nbgrader_config.py", "a") as f:
         f.write("\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
     env_bin = str(Path(sys.executable).parent)
-    subprocess.run([f"{env_bin}/nbgrader", "db", "assignment", "add", course.ASSIGNMENT,
+    subprocess.run([f"{env_bin}/nbgrader", "db", "assignment", "add", rnn_course.ASSIGNMENT,
                     "--duedate=2026-11-01 12:00:00 UTC"], cwd=course_dir, check=True, capture_output=True)
-    correct = json.dumps(submissions.fill(submissions.master_solutions()).dict())
+    correct = json.dumps(samples.fill(samples.master_solutions()).dict())
     source = tmp_path / "dl"
     source.mkdir()
     (source / "early--2026-10-30 10:00:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
     (source / "tardy--2026-11-02 09:30:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
     pattern = r"^(?P<student_id>[a-z]+)--(?P<timestamp>.+?)--(?P<file_id>.+)$"
-    intake.collect(source, course_dir, pattern=pattern)
-    stamp = course_dir / "submitted" / "tardy" / course.ASSIGNMENT / "timestamp.txt"
+    intake.collect(source, rnn(course_dir), pattern=pattern)
+    stamp = course_dir / "submitted" / "tardy" / rnn_course.ASSIGNMENT / "timestamp.txt"
     assert stamp.read_text() == "2026-11-02 09:30:00 UTC"
     cli.grade_and_report(course_dir)
     rows = _csv(course_dir)
@@ -133,7 +136,7 @@ def test_a_timestamp_in_the_file_name_applies_the_courses_late_penalty_as_stock_
     assert (rows["tardy"]["raw_score"], rows["tardy"]["late_submission_penalty"], rows["tardy"]["score"]) \
         == ("120", "120", "0")
     assert stock.export(course_dir)["tardy"]["late_submission_penalty"] == 120.0
-    page = (course_dir / "feedback" / "tardy" / course.ASSIGNMENT / f"{course.NOTEBOOK}.html").read_text()
+    page = (course_dir / "feedback" / "tardy" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html").read_text()
     assert "takes 120 points off" in page
 
 
@@ -156,8 +159,8 @@ def test_misplaced_extra_and_empty_input_are_named_with_the_fix(course_dir, tmp_
     result = run("grade")
     assert result.returncode == 2 and "submitted/alice/rnn_step_by_step.ipynb" in result.stderr
     assert "move it to submitted/alice/rnn_step_by_step/" in result.stderr
-    submissions.write(submissions.fill({}), course_dir, "bob")
-    submissions.write(submissions.fill({}), course_dir, "bob", name="rnn_step_by_step-Copy1")
+    samples.write(samples.fill({}), course_dir, "bob")
+    samples.write(samples.fill({}), course_dir, "bob", name="rnn_step_by_step-Copy1")
     result = run("grade")
     assert result.returncode == 1, result.stderr
     assert "submitted/bob/rnn_step_by_step/rnn_step_by_step-Copy1.ipynb: a second notebook" in result.stdout

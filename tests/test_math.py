@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 
 import reference as ref
-from grader import checks_data, course, notebook
+from grader import notebook
+import rnn_course
+from rnn_course import checks_data
 
 SHAPES = [(3, 5, 2, 10, 4), (2, 4, 3, 1, 1), (6, 1, 4, 3, 5)]  # (n_x, n_a, n_y, m, T_x)
 
 
 @pytest.fixture(scope="module")
 def master():
-    return notebook.load_functions(course.MASTER_NOTEBOOK)
+    return notebook.load_functions(rnn_course.MASTER_NOTEBOOK)
 
 
 @pytest.mark.parametrize("n_x,n_a,n_y,m,T_x", SHAPES)
@@ -71,7 +73,7 @@ def test_master_solution_agrees_with_reference(master, n_x, n_a, n_y, m, T_x):
 
 
 def _test_cells():
-    nb = notebook.read(course.MASTER_NOTEBOOK)
+    nb = notebook.read(rnn_course.MASTER_NOTEBOOK)
     return [(notebook.nbgrader_meta(c)["grade_id"], c.source) for c in nb.cells if notebook.nbgrader_meta(c).get("grade")]
 
 
@@ -84,19 +86,19 @@ def test_every_graded_value_holds_for_the_independent_derivation(grade_id, sourc
     """
     namespace = dict(ref.FUNCTIONS, np=np)
     here = os.getcwd()
-    sys.path.insert(0, str(course.SOURCE_DIR))
-    os.chdir(course.SOURCE_DIR)
+    sys.path.insert(0, str(rnn_course.SOURCE_DIR))
+    os.chdir(rnn_course.SOURCE_DIR)
     try:
         exec(compile(source, grade_id, "exec"), namespace)
     finally:
         os.chdir(here)
-        sys.path.remove(str(course.SOURCE_DIR))
+        sys.path.remove(str(rnn_course.SOURCE_DIR))
     assert "all checks passed" in capsys.readouterr().out
 
 
 def test_checks_data_is_what_the_reference_gives():
     """Is every array in checks_data.json (the visible checks' expectations) right?"""
-    stored = json.loads(course.CHECKS_DATA.read_text())
+    stored = json.loads(rnn_course.CHECKS_DATA.read_text())
     fresh = checks_data.compute(ref.FUNCTIONS)
     assert set(stored) == set(fresh)
     for case, arrays in fresh.items():
@@ -111,7 +113,7 @@ def test_stored_backward_steps_add_up_to_the_whole_backward_pass(name):
     """The per-step gradients the sequence checks judge a step function against are a decomposition
     of the whole pass: they sum to its weight gradients, give dx step by step, end in da0, and each
     step's upstream gradient is da plus what the later step sent back."""
-    stored = json.loads(course.CHECKS_DATA.read_text())
+    stored = json.loads(rnn_course.CHECKS_DATA.read_text())
     steps = {k: np.array(v) for k, v in stored[name + "_steps"].items()}
     whole = {k: np.array(v) for k, v in stored[name + "_grads"].items()}
     for key in whole:
@@ -119,11 +121,11 @@ def test_stored_backward_steps_add_up_to_the_whole_backward_pass(name):
             np.testing.assert_allclose(steps[key].sum(axis=-1), whole[key], rtol=1e-10, atol=1e-12, err_msg=key)
     np.testing.assert_allclose(steps["dxt"], whole["dx"], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(steps["da_prev"][:, :, 0], whole["da0"], rtol=1e-12, atol=1e-14)
-    sys.path.insert(0, str(course.SOURCE_DIR))
+    sys.path.insert(0, str(rnn_course.SOURCE_DIR))
     try:
         import rnn_checks
     finally:
-        sys.path.remove(str(course.SOURCE_DIR))
+        sys.path.remove(str(rnn_course.SOURCE_DIR))
     case = rnn_checks.seeded_case(name.replace("_2", ""), second=name.endswith("_2"))
     T_x = case["da"].shape[2]
     later = [steps["da_prev"][:, :, t + 1] if t + 1 < T_x else 0 for t in range(T_x)]
@@ -136,8 +138,8 @@ def test_stored_backward_steps_add_up_to_the_whole_backward_pass(name):
 
 def test_checks_data_is_up_to_date_with_the_master():
     """Would `python -m grader checks-data` write the same values from the master's solution?"""
-    stored = json.loads(course.CHECKS_DATA.read_text())
-    fresh = json.loads(checks_data.to_json(checks_data.compute(notebook.load_functions(course.MASTER_NOTEBOOK))))
+    stored = json.loads(rnn_course.CHECKS_DATA.read_text())
+    fresh = json.loads(checks_data.to_json(checks_data.compute(notebook.load_functions(rnn_course.MASTER_NOTEBOOK))))
     for case in fresh:
         for name in fresh[case]:
             np.testing.assert_allclose(stored[case][name], fresh[case][name], rtol=1e-12, atol=1e-14)
@@ -170,11 +172,11 @@ SEED_LSTM_BACKWARD_TABLE_ONLY = {'dbi[4]': [-0.06997391], 'dbc[4]': [-0.27441821
 
 
 def _seeded_gradients(case, functions):
-    sys.path.insert(0, str(course.SOURCE_DIR))
+    sys.path.insert(0, str(rnn_course.SOURCE_DIR))
     try:
         import rnn_checks
     finally:
-        sys.path.remove(str(course.SOURCE_DIR))
+        sys.path.remove(str(rnn_course.SOURCE_DIR))
     c = rnn_checks.seeded_case(case)
     if case == "rnn_cell_backward":
         return functions["rnn_cell_backward"](c["da_next"], functions["rnn_cell_forward"](c["xt"], c["a_prev"], c["parameters"])[2])

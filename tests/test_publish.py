@@ -22,10 +22,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from conftest import DEMO_LIMITS, make_course_copy, write_samples
-from grader import cli, course, release, stock, submissions
+from grader import cli, release, stock
+import rnn_course
+from rnn_course import samples
 
 BIN = Path(sys.executable).parent
-NOTEBOOK_HTML = f"{course.NOTEBOOK}.html"
+NOTEBOOK_HTML = f"{rnn_course.NOTEBOOK}.html"
 
 
 def kit(course_dir, *args, cwd=None):
@@ -40,7 +42,7 @@ def nbgrader(course_dir, *args):
 
 
 def kit_csv(course_dir):
-    with open(course_dir / "autograded" / "grades.csv") as f:
+    with open(course_dir / "autograded" / "rnn_step_by_step_grades.csv") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
@@ -83,7 +85,7 @@ class Formgrader:
         return json.loads(self.request(path, method, body)[1])
 
     def submission(self, student):
-        for item in self.api(f"/formgrader/api/submitted_notebooks/{course.ASSIGNMENT}/{course.NOTEBOOK}"):
+        for item in self.api(f"/formgrader/api/submitted_notebooks/{rnn_course.ASSIGNMENT}/{rnn_course.NOTEBOOK}"):
             if item["student"] == student:
                 return item["id"]
         raise KeyError(student)
@@ -112,24 +114,24 @@ def hand_graded(tmp_path_factory):
     """The samples graded by the kit, then graded by hand in formgrader, then published."""
     scratch = tmp_path_factory.mktemp("formgrader")
     course_dir = make_course_copy(scratch / "course")
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     write_samples(course_dir)
-    scripted = submissions.fill(submissions.master_solutions())
+    scripted = samples.fill(samples.master_solutions())
     scripted.cells.insert(1, new_markdown_cell(f"My notes <img src=x onerror=\"{SCRIPTED}=1\"> "
                                                f"<script>{SCRIPTED}=2</script> [a](javascript\\:{SCRIPTED}=5) "
                                                f"[b](javascript&colon;{SCRIPTED}=6) [c]\n\n[c]: javascript\\:{SCRIPTED}=7"))
     scripted.cells.insert(2, new_code_cell("from IPython.display import HTML, Javascript, display\n"
                                            f"display(HTML('<b>hi</b><script>{SCRIPTED}=3</script>'))\n"
                                            f"display(Javascript('{SCRIPTED}=4'))"))
-    submissions.write(scripted, course_dir, "sample_scripted")
+    samples.write(scripted, course_dir, "sample_scripted")
     assert cli.grade_and_report(course_dir, limits=DEMO_LIMITS) == cli.NEEDS_ATTENTION
     server = Formgrader(course_dir, scratch)
     try:
         scripted_page = server.get(f"/formgrader/submissions/{server.submission('sample_scripted')}/")
         # The submission the kit could not open is shown by formgrader (it was an HTTP 500 before).
         status, page = server.request(f"/formgrader/submissions/{server.submission('sample_broken')}/")
-        for test in course.PARTS:
-            server.grade("sample_broken", test[0], manual_score=5.0)
+        for function in rnn_course.GRADED_FUNCTIONS + rnn_course.OPTIONAL_FUNCTIONS:
+            server.grade("sample_broken", f"test_{function}", manual_score=5.0)
         server.grade("sample_partial", "test_lstm_forward", manual_score=20.0)
         server.comment("sample_partial", "lstm_forward", "Close: the cell state must come from the last step.")
         server.grade("sample_blank", "test_rnn_cell_forward", extra_credit=3.0)
@@ -172,9 +174,9 @@ def test_a_submission_sent_to_manual_grading_opens_in_formgrader(hand_graded):
     course_dir, status, page, *_ = hand_graded
     assert status == 200
     assert "could not grade this submission" in page and "not valid JSON" in page
-    kept = course_dir / "autograded" / "sample_broken" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb.as-submitted"
-    assert kept.read_bytes() == (course_dir / "submitted" / "sample_broken" / course.ASSIGNMENT /
-                                 f"{course.NOTEBOOK}.ipynb").read_bytes(), "the student's file is kept as sent"
+    kept = course_dir / "autograded" / "sample_broken" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb.as-submitted"
+    assert kept.read_bytes() == (course_dir / "submitted" / "sample_broken" / rnn_course.ASSIGNMENT /
+                                 f"{rnn_course.NOTEBOOK}.ipynb").read_bytes(), "the student's file is kept as sent"
 
 
 def test_the_kits_csv_agrees_with_nbgrader_export_after_manual_grades_and_extra_credit(hand_graded):
@@ -197,14 +199,14 @@ def test_manual_grades_and_comments_reach_the_table_the_report_and_the_feedback_
             if line.startswith("sample_")}
     assert rows["sample_partial"][1:3] == ["70", "0"] and "20*" in rows["sample_partial"]
     assert "* a score given by hand in formgrader" in published.stdout
-    page = (course_dir / "feedback" / "sample_partial" / course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
+    page = (course_dir / "feedback" / "sample_partial" / rnn_course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
     assert "Close: the cell state must come from the last step." in page
     assert "scored by your instructor" in page and "70 / 100" in page
-    broken = (course_dir / "feedback" / "sample_broken" / course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
+    broken = (course_dir / "feedback" / "sample_broken" / rnn_course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
     assert "40 / 120" in broken and "waiting for your instructor" not in broken
     # graded by hand in full: the loop is closed, no "no score yet" banner, nothing left for the instructor
     assert "graded this submission by hand" in broken and "until then it has no score" not in broken
-    report = (course_dir / "autograded" / "class_report.html").read_text()
+    report = (course_dir / "autograded" / "rnn_step_by_step_report.html").read_text()
     assert "0 await a manual grade" in report and "(2 of them changed by hand" in report
     attention = report.split("Needs your attention", 1)[1].split("Review flags", 1)[0]
     assert "sample_broken" not in attention and "sample_endless" in attention
@@ -213,7 +215,7 @@ def test_manual_grades_and_comments_reach_the_table_the_report_and_the_feedback_
 def test_regrading_keeps_the_manual_grades(hand_graded, tmp_path):
     course_dir = tmp_path / "course"
     shutil.copytree(hand_graded[0], course_dir)
-    result = kit(course_dir, "grade", "--force", "sample_partial", "sample_broken", "--cell-timeout", "5",
+    result = kit(course_dir, "grade", "--force", "--student", "sample_partial", "--student", "sample_broken", "--cell-timeout", "5",
                  "--budget", "10")
     assert result.returncode in (0, 1), result.stderr
     mine = kit_csv(course_dir)
@@ -223,15 +225,15 @@ def test_regrading_keeps_the_manual_grades(hand_graded, tmp_path):
 def test_nbgrader_generate_feedback_works_on_every_submission_including_the_placeholder(hand_graded, tmp_path):
     course_dir = tmp_path / "course"
     shutil.copytree(hand_graded[0], course_dir)
-    result = nbgrader(course_dir, "generate_feedback", course.ASSIGNMENT, "--force")
+    result = nbgrader(course_dir, "generate_feedback", rnn_course.ASSIGNMENT, "--force")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (course_dir / "feedback" / "sample_broken" / course.ASSIGNMENT / NOTEBOOK_HTML).exists()
+    assert (course_dir / "feedback" / "sample_broken" / rnn_course.ASSIGNMENT / NOTEBOOK_HTML).exists()
 
 
 def test_feedback_reaches_students_through_nbgrader_release_and_fetch_feedback(graded_course, tmp_path):
     """The nbgrader exchange end to end: release, fetch, submit, collect, grade with the kit,
     `nbgrader release_feedback`, and the student's `nbgrader fetch_feedback` gets the kit's page."""
-    from grader import submissions
+    from rnn_course import samples
 
     course_dir = tmp_path / "course"
     shutil.copytree(graded_course, course_dir)
@@ -243,24 +245,24 @@ def test_feedback_reaches_students_through_nbgrader_release_and_fetch_feedback(g
         f.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
     (student_home / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\nc.CourseDirectory.course_id = 'rnn_step_by_step'\n")
-    assert nbgrader(course_dir, "release_assignment", course.ASSIGNMENT).returncode == 0
-    assert nbgrader(student_home, "fetch_assignment", course.ASSIGNMENT).returncode == 0
+    assert nbgrader(course_dir, "release_assignment", rnn_course.ASSIGNMENT).returncode == 0
+    assert nbgrader(student_home, "fetch_assignment", rnn_course.ASSIGNMENT).returncode == 0
     # The student solves the forward RNN and submits.
-    solved = submissions.fill({k: v for k, v in submissions.master_solutions().items() if k == "rnn_cell_forward"})
+    solved = samples.fill({k: v for k, v in samples.master_solutions().items() if k == "rnn_cell_forward"})
     import nbformat
-    nbformat.write(solved, str(student_home / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"))
+    nbformat.write(solved, str(student_home / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"))
     student = os.environ.get("USER") or __import__("getpass").getuser()
-    assert nbgrader(student_home, "submit", course.ASSIGNMENT).returncode == 0
-    assert nbgrader(course_dir, "collect", course.ASSIGNMENT).returncode == 0
+    assert nbgrader(student_home, "submit", rnn_course.ASSIGNMENT).returncode == 0
+    assert nbgrader(course_dir, "collect", rnn_course.ASSIGNMENT).returncode == 0
     graded = kit(course_dir, "grade", "--cell-timeout", "5", "--budget", "10")
     assert graded.returncode in (0, 1), graded.stderr
-    ours = (course_dir / "feedback" / student / course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
+    ours = (course_dir / "feedback" / student / rnn_course.ASSIGNMENT / NOTEBOOK_HTML).read_text()
     assert "rnn_cell_forward" in ours and "25 / 25" in ours
-    released = nbgrader(course_dir, "release_feedback", course.ASSIGNMENT)
+    released = nbgrader(course_dir, "release_feedback", rnn_course.ASSIGNMENT)
     assert released.returncode == 0, released.stdout + released.stderr
-    fetched = nbgrader(student_home, "fetch_feedback", course.ASSIGNMENT)
+    fetched = nbgrader(student_home, "fetch_feedback", rnn_course.ASSIGNMENT)
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
-    pages = list((student_home / course.ASSIGNMENT / "feedback").rglob(NOTEBOOK_HTML))
+    pages = list((student_home / rnn_course.ASSIGNMENT / "feedback").rglob(NOTEBOOK_HTML))
     assert len(pages) == 1 and pages[0].read_text() == ours
 
 

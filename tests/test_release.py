@@ -7,7 +7,8 @@ from nbclient import NotebookClient
 from nbgrader.validator import Validator
 
 from conftest import make_course_copy
-from grader import course, notebook, release
+from grader import notebook, release
+import rnn_course
 
 
 def _files(folder):
@@ -18,9 +19,9 @@ def _files(folder):
 def test_regenerating_the_release_changes_nothing(tmp_path):
     """Does nbgrader generate_assignment reproduce the committed release byte for byte?"""
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
-    fresh = _files(course_dir / "release" / course.ASSIGNMENT)
-    committed = _files(course.RELEASE_DIR)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    fresh = _files(course_dir / "release" / rnn_course.ASSIGNMENT)
+    committed = _files(rnn_course.RELEASE_DIR)
     assert sorted(fresh) == sorted(committed), "the release holds other files than a fresh one"
     changed = [str(name) for name in fresh if fresh[name] != committed[name]]
     assert not changed, f"release/ is out of date in {changed}: run `make release` and commit"
@@ -30,7 +31,7 @@ def _region_only_lines(begin, end):
     """Lines inside the master's begin/end regions that stand nowhere else in the master."""
     inside, outside = set(), set()
     pattern = re.compile(rf"{begin}\n(.*?){end}\n?", re.S)
-    for cell in notebook.read(course.MASTER_NOTEBOOK).cells:
+    for cell in notebook.read(rnn_course.MASTER_NOTEBOOK).cells:
         for block in pattern.findall(cell.source):
             inside |= {line.strip() for line in block.splitlines()
                        if len(line.strip()) > 20 and not line.strip().startswith("#")}
@@ -47,7 +48,7 @@ def test_release_holds_no_solution_and_no_hidden_test():
     solution_lines = _solution_only_lines()
     hidden_lines = _region_only_lines("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
     assert solution_lines and hidden_lines
-    for path in course.RELEASE_DIR.rglob("*"):
+    for path in rnn_course.RELEASE_DIR.rglob("*"):
         if path.suffix not in (".ipynb", ".py"):
             continue
         text = path.read_text()
@@ -61,12 +62,12 @@ def test_release_holds_no_solution_and_no_hidden_test():
 
 def test_master_passes_every_test():
     """nbgrader validate on the master: does every test cell pass?"""
-    assert Validator().validate(str(course.MASTER_NOTEBOOK)) == {}
+    assert Validator().validate(str(rnn_course.MASTER_NOTEBOOK)) == {}
 
 
 def test_release_passes_no_test():
     """nbgrader validate --invert on the release: does every test cell fail before any work is done?"""
-    assert Validator(invert=True).validate(str(course.RELEASE_NOTEBOOK)) == {}
+    assert Validator(invert=True).validate(str(rnn_course.RELEASE_NOTEBOOK)) == {}
 
 
 def _numbers_and_words(text):
@@ -75,8 +76,8 @@ def _numbers_and_words(text):
 
 def test_expected_output_cells_show_what_the_master_prints():
     """Does each 'Expected output' cell show exactly what the test above it prints for a correct solution?"""
-    nb = notebook.read(course.MASTER_NOTEBOOK)
-    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(course.SOURCE_DIR)}}).execute()
+    nb = notebook.read(rnn_course.MASTER_NOTEBOOK)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(rnn_course.SOURCE_DIR)}}).execute()
     printed = {notebook.nbgrader_meta(c).get("grade_id", c.id): "".join(o.get("text", "") for o in c.outputs
                                                               if o.get("name") == "stdout")
                for c in nb.cells if c.cell_type == "code"}
@@ -102,17 +103,17 @@ def test_helper_modules_hold_no_solution():
     """Are the files copied verbatim into the release (rnn_utils.py, rnn_checks.py) free of solution code?"""
     solution_lines = _solution_only_lines()
     for name in ("rnn_utils.py", "rnn_checks.py"):
-        lines = {line.strip() for line in (course.SOURCE_DIR / name).read_text().splitlines()}
+        lines = {line.strip() for line in (rnn_course.SOURCE_DIR / name).read_text().splitlines()}
         assert not (solution_lines & lines), name
 
 
 def test_every_test_cell_is_locked_and_scored_as_documented():
     """Do the four forward tests carry 25 points each and the four backward tests 5 each?"""
     points = {notebook.nbgrader_meta(c)["grade_id"]: notebook.nbgrader_meta(c)["points"]
-              for c in notebook.read(course.MASTER_NOTEBOOK).cells if notebook.nbgrader_meta(c).get("grade")}
-    assert points == {**{f"test_{f}": 25 for f in course.GRADED_FUNCTIONS},
-                      **{f"test_{f}": 5 for f in course.OPTIONAL_FUNCTIONS}}
-    for cell in notebook.read(course.MASTER_NOTEBOOK).cells:
+              for c in notebook.read(rnn_course.MASTER_NOTEBOOK).cells if notebook.nbgrader_meta(c).get("grade")}
+    assert points == {**{f"test_{f}": 25 for f in rnn_course.GRADED_FUNCTIONS},
+                      **{f"test_{f}": 5 for f in rnn_course.OPTIONAL_FUNCTIONS}}
+    for cell in notebook.read(rnn_course.MASTER_NOTEBOOK).cells:
         meta = notebook.nbgrader_meta(cell)
         if meta:  # cells without nbgrader metadata are the student's to edit: the experiments
             assert meta.get("locked") != meta.get("solution"), f"{meta['grade_id']}: solution cells only are editable"
@@ -126,20 +127,20 @@ def test_validate_on_a_release_without_the_optional_part_says_it_is_optional(tmp
     import subprocess
     import sys
     from pathlib import Path
-    from grader import submissions
+    from rnn_course import samples
     folder = tmp_path / "student"
-    shutil.copytree(course.RELEASE_DIR, folder)
-    correct = submissions.master_solutions()
-    nb = submissions.fill({name: correct[name] for name in course.GRADED_FUNCTIONS})
+    shutil.copytree(rnn_course.RELEASE_DIR, folder)
+    correct = samples.master_solutions()
+    nb = samples.fill({name: correct[name] for name in rnn_course.GRADED_FUNCTIONS})
     experiment = [c for c in nb.cells if "FORGET_BIAS = 3.0" in c.source]
     assert len(experiment) == 1 and not notebook.nbgrader_meta(experiment[0]), "the experiment cell is editable"
     experiment[0].source = experiment[0].source.replace("FORGET_BIAS = 3.0", "FORGET_BIAS = 0.0")
-    nbformat.write(nb, str(folder / f"{course.NOTEBOOK}.ipynb"))
+    nbformat.write(nb, str(folder / f"{rnn_course.NOTEBOOK}.ipynb"))
     nbgrader = Path(sys.executable).with_name("nbgrader")
-    out = subprocess.run([str(nbgrader), "validate", f"{course.NOTEBOOK}.ipynb"], cwd=folder,
+    out = subprocess.run([str(nbgrader), "validate", f"{rnn_course.NOTEBOOK}.ipynb"], cwd=folder,
                          capture_output=True, text=True, timeout=600).stdout
     assert "HAVE CHANGED" not in out and "has changed" not in out
     assert "VALIDATION FAILED ON 4 CELL(S)" in out
-    for name in course.OPTIONAL_FUNCTIONS:
+    for name in rnn_course.OPTIONAL_FUNCTIONS:
         assert f"{name} is not written yet." in out and f"{name} is OPTIONAL: leaving it out scores 0" in out
     assert out.count("takes nothing from the 100 points of parts 1 and 2.") == 4

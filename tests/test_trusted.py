@@ -16,26 +16,28 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, make_course_copy
-from grader import batch, course, publish, release, stock, submissions
+from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, make_course_copy, rnn, rnn_scores
+from grader import batch, publish, release
+import rnn_course
+from rnn_course import samples
 from grader.grading import TAMPERING
 
 HONEST_WRONG_TOTAL = 70  # rnn_cell_forward and rnn_forward lost (25 + 25), everything else right
 
 
 def _wrong_answers():
-    answers = submissions.master_solutions()
-    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    answers = samples.master_solutions()
+    answers["rnn_cell_forward"] = samples.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
     return answers
 
 
 def _different_but_right():
     """Correct answers written another way: their outputs differ from the master's in the last bits,
     so the outside verdict replays every test instead of recognising the master's outputs."""
-    answers = submissions.master_solutions()
-    answers["rnn_cell_forward"] = submissions.mutate(answers["rnn_cell_forward"], "np.tanh(Waa @ a_prev + Wax @ xt + ba)",
+    answers = samples.master_solutions()
+    answers["rnn_cell_forward"] = samples.mutate(answers["rnn_cell_forward"], "np.tanh(Waa @ a_prev + Wax @ xt + ba)",
                                                      "np.tanh(ba + np.dot(Wax, xt) + np.dot(Waa, a_prev))")
-    answers["lstm_cell_forward"] = submissions.mutate(answers["lstm_cell_forward"], "c_next = ft * c_prev + it * cct",
+    answers["lstm_cell_forward"] = samples.mutate(answers["lstm_cell_forward"], "c_next = ft * c_prev + it * cct",
                                                       "c_next = it * cct + c_prev * ft")
     return answers
 
@@ -116,7 +118,7 @@ REACH_TRIES = {
         "    except OSError as error:\n        print(path, type(error).__name__)\nprint(dict(os.environ))\n"
         "import gc\nprint('master outputs', sum(1 for o in gc.get_objects() if type(o).__name__ == 'Call'"
         " and getattr(o, 'master_output', None) is not None))\n"
-        "try:\n    import grader.submissions\n    print(grader.submissions.master_solutions())\n"
+        "try:\n    import rnn_course.samples\n    print(rnn_course.samples.master_solutions())\n"
         "except Exception as error:\n    print('grader', type(error).__name__)\n"),
     "writes_the_course": (
         "for path in {targets}:\n    try:\n        with open(path, 'a') as f:\n            f.write('owned')\n"
@@ -188,7 +190,7 @@ def _sandbox_processes():
 def attacked(tmp_path_factory):
     """One batch: the attacks, an honest correct and an honest wrong submission, graded together."""
     course_dir = make_course_copy(tmp_path_factory.mktemp("attacked"))
-    release.generate(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
     marker = tmp_path_factory.mktemp("host") / "PWNED"
     late_file = tmp_path_factory.mktemp("late") / "late.txt"
     listener = socket.socket()
@@ -207,19 +209,19 @@ def attacked(tmp_path_factory):
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
 
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "honest_correct")
-    submissions.write(submissions.fill(_wrong_answers()), course_dir, "honest_wrong")
-    submissions.write(submissions.fill(_different_but_right()), course_dir, "honest_different")
-    probe = submissions.fill(_wrong_answers())
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "honest_correct")
+    samples.write(samples.fill(_wrong_answers()), course_dir, "honest_wrong")
+    samples.write(samples.fill(_different_but_right()), course_dir, "honest_different")
+    probe = samples.fill(_wrong_answers())
     test_indexes = [i for i, c in enumerate(probe.cells) if c.metadata.get("nbgrader", {}).get("grade")]
     for name, trick in VERDICT_TRICKS.items():
         source = trick.format(marker=marker, test_indexes=[i + 1 for i in test_indexes])
-        submissions.write(_with_cell(submissions.fill(_wrong_answers()), source), course_dir, name)
+        samples.write(_with_cell(samples.fill(_wrong_answers()), source), course_dir, name)
 
-    master = course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
-    other = course_dir / "submitted" / "honest_correct" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+    master = course_dir / "source" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"
+    other = course_dir / "submitted" / "honest_correct" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"
     secrets = [str(master), str(course_dir / "gradebook.db"), str(other), "/root/.bashrc", "/proc/1/environ",
-               str(ROOT / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")]
+               str(ROOT / "source" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb")]
     gradebook = course_dir / "gradebook.db"  # the grader writes it; the student must not
     protected = [course_dir / "nbgrader_config.py", master, other, ROOT / "grader" / "__init__.py",
                  ROOT / "nbgrader_config.py"]
@@ -227,13 +229,13 @@ def attacked(tmp_path_factory):
                   gradebook=str(course_dir / "gradebook.db"), linger=LINGER, late_file=str(late_file),
                   port=listener.getsockname()[1], own_index=test_indexes[0])
     for name, trick in REACH_TRIES.items():
-        submissions.write(_with_cell(submissions.fill(_wrong_answers()), trick.format(**values)), course_dir, name)
-    submissions.write(_with_cell(submissions.fill(submissions.master_solutions()),
+        samples.write(_with_cell(samples.fill(_wrong_answers()), trick.format(**values)), course_dir, name)
+    samples.write(_with_cell(samples.fill(samples.master_solutions()),
                                  SHARED_STRUCTURE.format(test_index=test_indexes[0] + 1)),
                       course_dir, "forges_a_shared_structure")
     # Files handed in beside the notebook: one where the assignment has a file, one where it has a
     # folder, and one far too big. None may stop the grading of anyone else.
-    extra = submissions.write(submissions.fill(_wrong_answers()), course_dir, "hands_in_clashing_files").parent
+    extra = samples.write(samples.fill(_wrong_answers()), course_dir, "hands_in_clashing_files").parent
     (extra / "rnn_checks.py").mkdir()
     (extra / "rnn_checks.py" / "x").write_text("x")
     (extra / "images").write_text("not a folder")
@@ -243,8 +245,8 @@ def attacked(tmp_path_factory):
     before = _digest(watched)
     old_handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        done, assignment = batch.grade_batch(course_dir, limits=DEMO_LIMITS)
-        publish.publish(course_dir, assignment)  # the CSV, the report and the feedback pages, as `grade` does
+        done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+        publish.publish(rnn(course_dir), assignment)  # the CSV, the report and the feedback pages, as `grade` does
     finally:
         signal.signal(signal.SIGTERM, old_handler)
     import time
@@ -271,7 +273,7 @@ def test_no_trick_scores_more_than_the_honest_work_under_it(attacked, name):
     scores = {t.grade_id: t.score for t in result.tests}
     assert scores["test_rnn_cell_forward"] == 0 and scores["test_rnn_forward"] == 0
     # The gradebook, which formgrader and nbgrader export read, says the same.
-    assert stock.scores(attacked["course_dir"])[name]["test_rnn_cell_forward"] == 0
+    assert rnn_scores(attacked["course_dir"])[name]["test_rnn_cell_forward"] == 0
 
 
 @pytest.mark.parametrize("name", ["patches_numpy_and_checks", "replaces_import_builtin",
@@ -323,7 +325,7 @@ def test_nothing_of_the_course_changed_and_no_process_is_left(attacked):
     assert attacked["connections"] == []
     assert "WROTE" not in _outputs(attacked, "writes_the_course")
     for student in REACH_TRIES:  # no flood reached the autograded notebooks
-        notebook = attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb"
+        notebook = attacked["course_dir"] / "autograded" / student / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"
         assert notebook.stat().st_size < 2_000_000, student
 
 
@@ -332,14 +334,14 @@ def test_the_batch_survived_and_every_other_result_stands(attacked):
     assert not done.pending and len(done.graded) == len(VERDICT_TRICKS) + len(REACH_TRIES) + 5
     clashing = done.results["hands_in_clashing_files"]
     assert clashing.total == HONEST_WRONG_TOTAL and "files left out" in clashing.reason, clashing.reason
-    gradebook = stock.scores(attacked["course_dir"])
+    gradebook = rnn_scores(attacked["course_dir"])
     assert sum(gradebook["honest_correct"].values()) == 120
     assert sum(gradebook["honest_wrong"].values()) == HONEST_WRONG_TOTAL
 
 
 def _outputs(attacked, student):
-    nb = nbformat.read(str(attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT
-                           / f"{course.NOTEBOOK}.ipynb"), as_version=4)
+    nb = nbformat.read(str(attacked["course_dir"] / "autograded" / student / rnn_course.ASSIGNMENT
+                           / f"{rnn_course.NOTEBOOK}.ipynb"), as_version=4)
     return "\n".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
@@ -348,8 +350,8 @@ def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
     numbers = {n for line in hidden for n in re.findall(r"-?\d+\.\d{5,}", line)}
     assert hidden and numbers
     for student in list(VERDICT_TRICKS) + list(REACH_TRIES):
-        folder = attacked["course_dir"] / "autograded" / student / course.ASSIGNMENT
-        page = attacked["course_dir"] / "feedback" / student / course.ASSIGNMENT / f"{course.NOTEBOOK}.html"
+        folder = attacked["course_dir"] / "autograded" / student / rnn_course.ASSIGNMENT
+        page = attacked["course_dir"] / "feedback" / student / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html"
         texts = [_outputs(attacked, student), page.read_text(),
                  (folder / batch.RESULT_FILE).read_text()]
         for text in texts:
@@ -404,8 +406,8 @@ def test_a_machine_that_cannot_sandbox_stops_before_any_student_with_what_to_do(
 
     from grader import sandbox
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "student")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "student")
     done = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade"], cwd=ROOT,
                           capture_output=True, text=True, preexec_fn=sandbox._install_seccomp, timeout=300)
     assert done.returncode == 2, done.stderr
@@ -417,14 +419,14 @@ def test_a_machine_that_cannot_sandbox_stops_before_any_student_with_what_to_do(
 def test_grading_unconfined_takes_a_flag_and_every_report_says_so(tmp_path, capsys):
     from grader import cli
     course_dir = make_course_copy(tmp_path / "course")
-    release.generate(course_dir)
-    submissions.write(submissions.fill(submissions.master_solutions()), course_dir, "student")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "student")
     cli.grade_and_report(course_dir, limits=DEMO_LIMITS, confine=False)
     printed = capsys.readouterr()
     assert "graded with --unconfined" in printed.out and "--unconfined" in printed.err
-    csv_text = (course_dir / "autograded" / "grades.csv").read_text()
+    csv_text = (course_dir / "autograded" / "rnn_step_by_step_grades.csv").read_text()
     assert "UNCONFINED" in csv_text
-    assert "graded with --unconfined" in (course_dir / "autograded" / "class_report.html").read_text()
+    assert "graded with --unconfined" in (course_dir / "autograded" / "rnn_step_by_step_report.html").read_text()
 
 
 def test_an_ordinary_user_is_confined_too_where_the_machine_lets_them_run_python():
@@ -480,12 +482,12 @@ def test_the_fork_servers_that_start_sandboxes_never_had_the_instructors_environ
 
 def test_a_link_in_a_submission_folder_is_not_followed(tmp_path):
     course_dir = make_course_copy(tmp_path / "course")
-    folder = course_dir / "submitted" / "linker" / course.ASSIGNMENT
-    submissions.write(submissions.fill({}), course_dir, "linker")
-    (folder / "master.ipynb").symlink_to(course_dir / "source" / course.ASSIGNMENT / f"{course.NOTEBOOK}.ipynb")
+    folder = course_dir / "submitted" / "linker" / rnn_course.ASSIGNMENT
+    samples.write(samples.fill({}), course_dir, "linker")
+    (folder / "master.ipynb").symlink_to(course_dir / "source" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb")
     (folder / "up").symlink_to(course_dir / "source")
-    names = [path for path, _ in batch.read_submission(course_dir, "linker").files]
-    assert names == [f"{course.NOTEBOOK}.ipynb"]
+    names = [path for path, _ in batch.read_submission(rnn(course_dir), "linker").files]
+    assert names == [f"{rnn_course.NOTEBOOK}.ipynb"]
 
 
 def test_a_timeout_the_student_process_reports_is_not_caught_by_a_tests_except_exception(tmp_path):

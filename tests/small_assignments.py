@@ -1,0 +1,63 @@
+"""Small assignments of our own, each built for a kind of nbgrader cell the engine must grade as stock does.
+
+`warmup` (one notebook): a function with visible and hidden tests, a function reading a data file the
+assignment ships, a test that reads a variable the student defines, a manually graded answer in Markdown,
+and a read-only cell. Nothing in it is about RNNs: the engine must grade it knowing nothing of it.
+"""
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cell(kind, source, grade_id, *, grade=False, solution=False, locked=False, points=None, tags=()):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if points is not None:
+        meta["points"] = points
+    made = (new_code_cell if kind == "code" else new_markdown_cell)(source)
+    made.metadata["nbgrader"] = meta
+    if tags:
+        made.metadata["tags"] = list(tags)
+    return made
+
+
+def warmup_notebook():
+    return new_notebook(cells=[
+        _cell("markdown", "# Warm-up\nRead-only instructions: write the three answers below.", "intro", locked=True),
+        new_code_cell("import numpy as np"),
+        _cell("code", "def square(x):\n    \"\"\"x times x.\"\"\"\n    ### BEGIN SOLUTION\n    return x * x\n"
+                      "    ### END SOLUTION", "square", solution=True),
+        _cell("code", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\nassert square(-4) == 16\n"
+                      "### END HIDDEN TESTS", "test_square", grade=True, locked=True, points=2),
+        _cell("code", "def mean_of_data():\n    \"\"\"The mean of the numbers in data.txt.\"\"\"\n"
+                      "    ### BEGIN SOLUTION\n    return float(np.loadtxt('data.txt').mean())\n"
+                      "    ### END SOLUTION", "mean_of_data", solution=True),
+        _cell("code", "assert abs(mean_of_data() - 2.5) < 1e-9", "test_mean_of_data", grade=True, locked=True,
+              points=3),
+        _cell("code", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION", "answer", solution=True),
+        _cell("code", "assert answer == 42", "test_answer", grade=True, locked=True, points=1),
+        _cell("markdown", "Why does `square(-4)` give a positive number?", "why_question", locked=True),
+        _cell("markdown", "A negative times a negative is positive.", "why", grade=True, solution=True, points=2),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def add_warmup(course_dir):
+    """Put the `warmup` assignment into `course_dir`'s source/ (the notebook and its data file)."""
+    folder = Path(course_dir) / "source" / "warmup"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(warmup_notebook(), str(folder / "warmup.ipynb"))
+    (folder / "data.txt").write_text("1\n2\n3\n4\n")
+    return folder
+
+
+def two_assignment_course(target):
+    """A course with this repository's RNN assignment and `warmup`, neither released yet."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", target / "nbgrader_config.py")
+    shutil.copytree(ROOT / "source", target / "source", ignore=shutil.ignore_patterns("__pycache__"))
+    add_warmup(target)
+    return target

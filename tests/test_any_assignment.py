@@ -1,0 +1,126 @@
+"""Does the engine grade any assignment of a course, knowing nothing of it, as stock nbgrader does?"""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SAMPLES, write_samples
+from grader import assignments, solutions, stock
+from small_assignments import two_assignment_course
+
+ENGINE = ROOT / "grader"
+
+
+def kit(course_dir, *args):
+    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_no_engine_module_names_this_assignment_or_its_functions():
+    """The engine knows no assignment: the RNN assignment's names appear only in rnn_course/ and source/."""
+    import rnn_course
+    names = [rnn_course.ASSIGNMENT, "rnn_course", *rnn_course.GRADED_FUNCTIONS, *rnn_course.OPTIONAL_FUNCTIONS,
+             "lstm", "rnn_checks", "checks_data"]
+    found = [(path.name, name) for path in sorted(ENGINE.glob("*.py")) for name in names
+             if re.search(rf"\b{re.escape(name)}\b", path.read_text(), re.I)]
+    assert found == []
+
+
+def test_the_engine_imports_nothing_of_the_course_and_has_no_cycles():
+    """Each engine module imports only engine modules, and only from lower floors (no cycle)."""
+    imports = {}
+    for path in ENGINE.glob("*.py"):
+        text = path.read_text()
+        assert "rnn_course" not in text, path.name
+        found = set(re.findall(r"^\s*from \. import \(?([\w, \n]+)\)?", text, re.M))
+        modules = {m.strip() for group in found for m in group.replace("\n", " ").split(",") if m.strip()}
+        modules |= set(re.findall(r"^\s*from \.(\w+) import", text, re.M))
+        imports[path.stem] = modules - {path.stem}
+    seen, path_stack = set(), []
+
+    def visit(module):
+        assert module not in path_stack, f"import cycle: {' -> '.join(path_stack + [module])}"
+        if module in seen:
+            return
+        path_stack.append(module)
+        for other in imports.get(module, ()):
+            visit(other)
+        path_stack.pop()
+        seen.add(module)
+    for module in imports:
+        visit(module)
+
+
+@pytest.fixture(scope="module")
+def two_assignments(tmp_path_factory):
+    """A course with the RNN assignment and `warmup`: released with one `release`, four warmup submissions
+    and two RNN ones, graded with one `grade` (the kit) and with `nbgrader autograde` (stock, a copy)."""
+    course_dir = two_assignment_course(tmp_path_factory.mktemp("two") / "course")
+    released = kit(course_dir, "release")
+    assert released.returncode == 0, released.stderr
+    layout = assignments.find(course_dir, "warmup")
+    right = solutions.master_solutions(layout.master("warmup"))
+    wrong = {
+        "warmup_correct": right,
+        "warmup_blank": {},
+        "warmup_wrong_square": {**right, "square": "    return x + x\n"},
+        "warmup_hidden_only": {**right, "square": "    return abs(x) * x\n"},
+        "warmup_wrong_answer": {**right, "answer": "answer = 41\n"},
+    }
+    for student, answers in wrong.items():
+        solutions.write(solutions.fill(answers, layout.release("warmup")), course_dir, student, "warmup", "warmup")
+    write_samples(course_dir, ["sample_correct", "sample_partial"])
+    stock_dir = course_dir.parent / "stock"
+    shutil.copytree(course_dir, stock_dir)
+    for name in ("warmup", "rnn_step_by_step"):
+        done = stock.autograde(stock_dir, name)
+        assert done.returncode == 0, done.stderr[-3000:]
+    graded = kit(course_dir, "grade", "--cell-timeout", "10")
+    return {"course_dir": course_dir, "stock_dir": stock_dir, "graded": graded, "students": list(wrong)}
+
+
+def test_grade_without_a_name_grades_every_assignment_with_submissions(two_assignments):
+    graded = two_assignments["graded"]
+    assert graded.returncode in (0, 1), graded.stderr[-3000:]
+    assert "=== rnn_step_by_step ===" in graded.stdout and "=== warmup ===" in graded.stdout
+    course_dir = two_assignments["course_dir"]
+    for name in ("warmup", "rnn_step_by_step"):
+        assert (course_dir / "autograded" / f"{name}_grades.csv").is_file()
+        assert (course_dir / "autograded" / f"{name}_report.html").is_file()
+    assert (course_dir / "feedback" / "warmup_correct" / "warmup" / "warmup.html").is_file()
+
+
+def test_per_cell_scores_are_stock_nbgraders_on_an_assignment_the_engine_never_saw(two_assignments):
+    kit_scores = stock.scores(two_assignments["course_dir"], "warmup")
+    stock_scores = stock.scores(two_assignments["stock_dir"], "warmup")
+    assert set(kit_scores) == set(two_assignments["students"])
+    assert kit_scores == stock_scores
+    assert kit_scores["warmup_correct"][("warmup", "test_square")] == 2
+    assert kit_scores["warmup_hidden_only"][("warmup", "test_square")] == 0, "the hidden test counts"
+    assert kit_scores["warmup_wrong_answer"][("warmup", "test_answer")] == 0
+    assert kit_scores["warmup_correct"][("warmup", "test_mean_of_data")] == 3, "the shipped data file is there"
+
+
+def test_the_course_csv_is_nbgrader_exports_for_every_assignment(two_assignments, tmp_path):
+    import csv
+    course_dir = two_assignments["course_dir"]
+    target = tmp_path / "export.csv"
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CsvExportPlugin.to={target}"], cwd=course_dir,
+                   check=True, capture_output=True)
+    with open(course_dir / "autograded" / "course_grades.csv") as mine, open(target) as theirs:
+        rows, exported = list(csv.DictReader(mine)), list(csv.DictReader(theirs))
+    assert {r["assignment"] for r in rows} == {"warmup", "rnn_step_by_step"}
+    assert rows == exported
+    scores = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
+    assert scores[("warmup", "warmup_correct")] == 6.0 and scores[("rnn_step_by_step", "sample_correct")] == 120.0
+
+
+def test_an_assignment_of_several_notebooks_is_refused_with_the_way_to_grade_it(two_assignments, tmp_path):
+    course_dir = tmp_path / "course"
+    shutil.copytree(two_assignments["course_dir"], course_dir)
+    shutil.copy(course_dir / "source" / "warmup" / "warmup.ipynb", course_dir / "source" / "warmup" / "part2.ipynb")
+    result = kit(course_dir, "grade", "warmup", "--force")
+    assert result.returncode == 2 and "nbgrader autograde warmup" in result.stderr, result.stderr
