@@ -18,7 +18,7 @@ $(BIN)/.installed: requirements.txt
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m grader demo
+	$(BIN)/python -m rnn_course demo
 
 test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
@@ -32,16 +32,16 @@ browser:
 
 # Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
 benchmark: $(BIN)/.installed
-	$(BIN)/python -m grader benchmark
+	$(BIN)/python -m rnn_course benchmark
 
 release: $(BIN)/.installed
-	$(BIN)/python -m grader release
+	$(BIN)/python -m rnn_course release
 
 figures: $(BIN)/.installed
-	$(BIN)/python -m grader figures
+	$(BIN)/python -m rnn_course figures
 
 checks-data: $(BIN)/.installed
-	$(BIN)/python -m grader checks-data
+	$(BIN)/python -m rnn_course checks-data
 
 clean:
-	rm -rf submitted autograded/sample_* autograded/grades.csv autograded/class_report* gradebook.db .pytest_cache
+	rm -rf submitted autograded/sample_* autograded/*_grades.csv autograded/*_report.html autograded/.published-* gradebook.db .pytest_cache

@@ -30,8 +30,8 @@ import nbformat
 from . import (assignments, coursedir, gradebook, grading, intake, memory, notebook, sandbox, solutions, student_files, verdict,
                warm)
 from .limits import Limits
-from .grading import (FAILURES, GRADED, Assignment, Result, SandboxFailure, Submission, grade_submission,
-                      not_graded, submission_with_master_files)
+from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
+                      grade_submission, not_graded, submission_with_master_files)
 from .sandbox import write_files
 from .plain_text import unusable_name
 from .release import KitError
@@ -61,54 +61,56 @@ class Batch:
 # ---------------------------------------------------------------- inputs
 
 def load_assignment(layout, limits=Limits(), confine=True):
-    """The assignment as plain data, without the outside verdict's recording (see `with_verdict`)."""
+    """The assignment as plain data, every notebook of it, without the outside verdict's recording (see
+    `with_verdict`)."""
     api = coursedir.nbgrader_api(layout.course_dir)
-    name = the_notebook(layout)
-    source_dir, master, release = layout.source_dir, layout.master(name), layout.release(name)
-    if not release.exists():
-        raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
-    master_nb = notebook.read(master)
-    order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
-    release_cells = notebook.read(release).cells
-    released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
-    # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
-    text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
-    cells = gradebook.master_cells(api, layout.name, name, order, released)
+    if not layout.notebooks:
+        raise KitError(f"{layout.source_dir} holds no notebook: the assignment's master notebooks go there.")
+    source_dir = layout.source_dir
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    parts = tuple(assignments.parts(master_nb).items())
-    return Assignment(layout.name, name, cells, files, parts, limits, confine=confine, released_text=text)
-
-
-def the_notebook(layout):
-    """The name of the assignment's one notebook; KitError when it has none or several."""
-    found = layout.notebooks
-    if len(found) != 1:
-        raise KitError(f"{layout.source_dir} holds {len(found)} notebooks ({', '.join(found) or 'none'}): the kit "
-                       "grades assignments of one notebook so far. Grade this one with `nbgrader autograde "
-                       f"{layout.name}`.")
-    return found[0]
+    tasks = []
+    for name in layout.notebooks:
+        release = layout.release(name)
+        if not release.exists():
+            raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
+        master_nb = notebook.read(layout.master(name))
+        order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
+        release_cells = notebook.read(release).cells
+        released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
+        # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
+        text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
+        cells = gradebook.master_cells(api, layout.name, name, order, released)
+        parts = tuple(assignments.parts(master_nb).items())
+        tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
+                                  released_text=text, release=release.read_bytes()))
+    return Assignment(tuple(tasks))
 
 
 def with_verdict(layout, assignment, helpers):
     """`assignment` with the outside verdict recorded from the master's solution (verdict.py), its trusted
     helper files kept in `helpers`."""
-    master = layout.master(assignment.notebook)
-    try:
-        plans, inside = verdict.record(assignment.cells, notebook.read(master).cells, assignment.files, helpers)
-    except Exception as error:
-        raise KitError(f"the outside verdict cannot be prepared from the master: {error}") from None
-    return dataclasses.replace(assignment, plans=plans, inside=inside, helpers=helpers)
+    tasks = []
+    for task in assignment.notebooks:
+        try:
+            plans, inside = verdict.record(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files,
+                                           helpers)
+        except Exception as error:
+            raise KitError(f"the outside verdict cannot be prepared from the master {task.notebook}.ipynb: "
+                           f"{error}") from None
+        tasks.append(dataclasses.replace(task, plans=plans, inside=inside, helpers=helpers))
+    return Assignment(tuple(tasks))
 
 
 def inside_note(assignment):
     """The instructor's line on the test cells judged inside the sandbox only, or None."""
-    if not assignment.inside:
+    inside = [(t.notebook, grade_id, why) for t in assignment.notebooks for grade_id, why in sorted(t.inside.items())]
+    if not inside:
         return None
-    return (f"{len(assignment.inside)} test cell(s) of {assignment.name} cannot be replayed outside the student's "
-            "process, so they are judged inside the sandbox only, as stock nbgrader judges them (a determined "
-            "student could forge their result): "
-            + "; ".join(f"{grade_id}: {why}" for grade_id, why in sorted(assignment.inside.items())))
+    return (f"{len(inside)} test cell(s) of {assignment.name} cannot be replayed outside the student's process, so "
+            "they are judged inside the sandbox only, as stock nbgrader judges them (a determined student could "
+            "forge their result): "
+            + "; ".join(f"{nb + ': ' if assignment.several else ''}{grade_id}: {why}" for nb, grade_id, why in inside))
 
 
 def run_canary(layout, assignment):
@@ -118,19 +120,22 @@ def run_canary(layout, assignment):
     zero a whole class: this stops the batch before any student is touched.
     """
     # The release, as a student who wrote the master's solution would hand it in.
-    name = assignment.notebook
-    try:
-        filled = solutions.fill(solutions.master_solutions(layout.master(name)), layout.release(name))
-    except (KeyError, ValueError) as error:
-        raise KitError(f"the master's solution cannot be put into the release for the canary ({error}); "
-                       f"run `{coursedir.hint('release ' + layout.name)}` after editing the master.") from None
-    canary = Submission("(canary: the master's solution)", ((f"{name}.ipynb", nbformat.writes(filled).encode()),))
+    files = []
+    for name in layout.notebooks:
+        try:
+            filled = solutions.fill(solutions.master_solutions(layout.master(name)), layout.release(name))
+        except (KeyError, ValueError) as error:
+            raise KitError(f"the master's solution of {name}.ipynb cannot be put into the release for the canary "
+                           f"({error}); run `{coursedir.hint('release ' + layout.name)}` after editing the "
+                           "master.") from None
+        files.append((f"{name}.ipynb", nbformat.writes(filled).encode()))
+    canary = Submission("(canary: the master's solution)", tuple(files))
     try:
         result = grade_submission(assignment, canary)
     except SandboxFailure as error:
         raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
                        f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
-    lost = [f"{t.grade_id}: {t.message}" for t in result.tests if not t.passed]
+    lost = [f"{t.notebook}/{t.grade_id}: {t.message}" for t in result.tests if not t.passed]
     if lost or result.status != GRADED:
         raise KitError(f"{layout.name}: the master's own solution, graded under the same confinement as the "
                        "students, did not get full marks, so no submission was graded (a broken set-up must not zero "
@@ -232,9 +237,13 @@ def valid_timestamp(text):
 def stored_result(layout, student):
     path = layout.autograded(student) / RESULT_FILE
     try:
-        return Result.from_dict(json.loads(path.read_text()))
+        result = Result.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None  # never graded, or a record cut short by a kill: grade again
+    for test in result.tests:
+        if not test.notebook and len(layout.notebooks) == 1:
+            test.notebook = layout.notebooks[0]  # a record from before tests named their notebook
+    return result
 
 
 # ---------------------------------------------------------------- running
@@ -303,15 +312,18 @@ def _write_outputs(layout, assignment, submission, result):
     staging = final.parent / f".{layout.name}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    # As stock autograde: the submission's files, the master's files over them, the graded notebook.
-    files = submission_with_master_files(submission, assignment)
-    if result.notebook is None:
-        # Nothing could be graded: the student's notebooks are kept under a name no nbgrader command
-        # opens, beside a placeholder that formgrader and generate_feedback can.
-        files = {(f"{p}{AS_SUBMITTED}" if p.endswith(".ipynb") else p): data for p, data in files.items()}
-        files[f"{assignment.notebook}.ipynb"] = nbformat.writes(placeholder(assignment, result)).encode()
-    else:
-        files[f"{assignment.notebook}.ipynb"] = result.notebook.encode()
+    # As stock autograde: the submission's files, the master's files over them, the graded notebooks.
+    files = submission_with_master_files(submission, assignment.notebooks[0])
+    for task in assignment.notebooks:
+        name = f"{task.notebook}.ipynb"
+        if task.notebook in result.notebooks:
+            files[name] = result.notebooks[task.notebook].encode()
+        else:
+            # Nothing could be graded: the student's notebook is kept under a name no nbgrader command
+            # opens, beside a placeholder that formgrader and generate_feedback can.
+            if name in files:
+                files[name + AS_SUBMITTED] = files.pop(name)
+            files[name] = nbformat.writes(placeholder(task, result)).encode()
     write_files(staging, files)
     if submission.timestamp:
         (staging / "timestamp.txt").write_text(submission.timestamp)
@@ -330,20 +342,20 @@ def _write_outputs(layout, assignment, submission, result):
 AS_SUBMITTED = ".as-submitted"  # suffix of a notebook kept as the student sent it (see placeholder)
 
 
-def placeholder(assignment, result):
+def placeholder(task, result):
     """A notebook for manual grading in formgrader when the student's could not be graded: every cell
     the gradebook knows (tests as autograde leaves them, answers as released), after a note on what
     was wrong and where the student's file is."""
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    kept = f"{assignment.notebook}.ipynb{AS_SUBMITTED}"
+    kept = f"{task.notebook}.ipynb{AS_SUBMITTED}"
     cells = [new_markdown_cell(
         # The reason quotes the file's parser, which can echo the student's text: escaped, never markup.
         f"**The autograder could not grade this submission: {result.status}.** {html.escape(result.reason)}.\n\n"
         f"What the student handed in is kept beside this notebook (`{kept}`, if there was a notebook). "
         "Read it, then give each test a score here (and a comment on the answer cells); the kit's "
         "`publish` command then puts your grades on the student's feedback page.")]
-    for cell in assignment.cells:
+    for cell in task.cells:
         source = cell.release_source if cell.solution and cell.release_source is not None else cell.source
         made = (new_code_cell if cell.cell_type == "code" else new_markdown_cell)(source=source)
         made.metadata["nbgrader"] = grading.master_metadata(cell)
@@ -447,9 +459,9 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         cleanup.callback(memory.remove, held.cgroup)
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
-        assignment = dataclasses.replace(with_verdict(layout, assignment, helpers), memory_cgroup=held.cgroup)
+        assignment = with_verdict(layout, assignment, helpers).replace(memory_cgroup=held.cgroup)
         run_canary(layout, assignment)
-        batch.notes += [inside_note(assignment)] if assignment.inside else []
+        batch.notes += [inside_note(assignment)] if inside_note(assignment) else []
         gradebook.backup(layout.course_dir)
     if not submissions:
         results = []
@@ -458,7 +470,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     else:
         results = _local_results(assignment, submissions, jobs)
     bar = progress(len(submissions)) if progress and submissions else None
-    writer = gradebook.Writer(api, layout.name, assignment.notebook) if submissions else None
+    writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
     done = set()
     try:
         for submission, result in results:

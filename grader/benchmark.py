@@ -18,26 +18,26 @@ from pathlib import Path
 
 from . import assignments, batch, release, solutions, stock
 from .grading import INVALID
-from .release import KitError
 from .limits import Limits
 
 
 def build_batch(layout, n):
-    """student id -> (kind, notebook or text) for any single-notebook assignment: the master's solution, the
+    """student id -> (kind, {notebook name: notebook or text}) for any assignment: the master's solutions, the
     release as handed out, half the answers, and a few notebooks cut short (which stock cannot grade)."""
-    name = layout.notebooks[0]
-    correct = solutions.master_solutions(layout.master(name))
-    half = dict(list(correct.items())[: len(correct) // 2])
+    correct = {name: solutions.master_solutions(layout.master(name)) for name in layout.notebooks}
+    half = {name: dict(list(answers.items())[: len(answers) // 2]) for name, answers in correct.items()}
+    blank = {name: {} for name in layout.notebooks}
     broken = max(1, n // 50)
     cycle = ["correct", "blank", "correct", "half"]
     plan = ["broken"] * broken + [cycle[i % len(cycle)] for i in range(n - broken)]
     made = {}
     for i, kind in enumerate(plan):
-        if kind == "broken":
-            nb = json.dumps(solutions.fill({}, layout.release(name)).dict())[:5000]
-        else:
-            nb = solutions.fill({"correct": correct, "half": half, "blank": {}}[kind], layout.release(name))
-        made[f"s{i:04d}_{kind}"] = (kind, nb)
+        answers = {"correct": correct, "half": half, "blank": blank, "broken": blank}[kind]
+        notebooks = {name: solutions.fill(answers[name], layout.release(name)) for name in layout.notebooks}
+        if kind == "broken":  # the first notebook cut short, as by a failed upload
+            first = layout.notebooks[0]
+            notebooks[first] = json.dumps(notebooks[first].dict())[:5000]
+        made[f"s{i:04d}_{kind}"] = (kind, notebooks)
     return made
 
 
@@ -48,9 +48,11 @@ def prepare(workdir, layout, made):
     shutil.copy(layout.course_dir / "nbgrader_config.py", stock_dir)
     shutil.copytree(layout.source_dir, stock_dir / "source" / layout.name, ignore=shutil.ignore_patterns("__pycache__"))
     release.generate(stock_dir, layout.name)
-    notebook = layout.notebooks[0]
-    for student, (_, nb) in made.items():
-        solutions.write(nb, stock_dir, student, layout.name, notebook)
+    for student, (_, notebooks) in made.items():
+        if not isinstance(notebooks, dict):  # a class of a one-notebook assignment may give the notebook alone
+            notebooks = {layout.notebooks[0]: notebooks}
+        for name, nb in notebooks.items():
+            solutions.write(nb, stock_dir, student, layout.name, name)
     shutil.copytree(stock_dir, kit_dir)
     shutil.copytree(stock_dir, loose_dir)
     return stock_dir, kit_dir, loose_dir
@@ -108,19 +110,11 @@ def idle_seconds(course_dir, repeats=5):
     return round(statistics.median(times), 2)
 
 
-def _layout(course_dir, assignment):
-    layout = assignments.find(course_dir, assignment)
-    if len(layout.notebooks) != 1:
-        raise KitError(f"the benchmark builds its class for assignments of one notebook; {layout.name} has "
-                       f"{len(layout.notebooks)}.")
-    return layout
-
-
 def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=None):
     """`benchmark --idle`: grade n submissions once, then time a `grade` with nothing to do."""
     import os
 
-    layout = _layout(course_dir, assignment)
+    layout = assignments.find(course_dir, assignment)
     made = made or build_batch(layout, n)
     workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
@@ -148,7 +142,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
     files are named after the assignment)."""
     import os
 
-    layout = _layout(course_dir, assignment)
+    layout = assignments.find(course_dir, assignment)
     made = made or build_batch(layout, n)
     n = len(made)
     kinds = {s: k for s, (k, _) in made.items()}
@@ -182,7 +176,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         stock_scores = stock.scores(stock_dir, layout.name)
         identical, differences = compare(stock_scores, stock.scores(kit_dir, layout.name), kinds)
         differences += compare(stock_scores, stock.scores(loose_dir, layout.name), kinds)[1]
-        results = batch.all_results(kit_dir, layout)
+        results = batch.all_results(assignments.Layout(kit_dir, layout.name))
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
         measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),

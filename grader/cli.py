@@ -107,7 +107,7 @@ def publish_and_report(layout, assignment=None):
           f"Grades CSV:     {csv_path}\nClass report:   {report}\nCourse CSV:     {done.course_csv} "
           "(every assignment, as `nbgrader export` writes it)\n"
           f"Feedback pages: {layout.course_dir.resolve() / 'feedback'}/<student>/{layout.name}/"
-          f"{assignment.notebook}.html (hand them out with `nbgrader release_feedback {layout.name}`, or "
+          f"<notebook>.html (hand them out with `nbgrader release_feedback {layout.name}`, or "
           "through your LMS)")
     setup = publish.exchange_setup(api)
     if setup:

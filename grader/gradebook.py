@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.exc import SAWarning
 
 from . import coursedir
-from .grading import NOT_RUN, MasterCell, Result
+from .grading import ERROR, MasterCell, Result
 from .release import KitError
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
@@ -159,11 +159,11 @@ def lms_ids(api):
 class Writer:
     """Writes results into the gradebook; one instance, in the process that collects results."""
 
-    def __init__(self, api, assignment, notebook):
+    def __init__(self, api, assignment, notebooks):
         from nbgrader.preprocessors import AssignLatePenalties
 
         self.gb = open_gradebook(api)
-        self.assignment, self.notebook = assignment, notebook
+        self.assignment, self.notebooks = assignment, list(notebooks)
         # The course's late-penalty settings (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...).
         late = AssignLatePenalties(config=api.config)
         late.init_plugin()
@@ -194,20 +194,24 @@ class Writer:
             gb.add_student(result.student)  # as stock autograde's create_student
         extra = {"timestamp": result.timestamp} if result.timestamp else {}
         gb.update_or_create_submission(self.assignment, result.student, **extra)
-        submitted = gb.find_submission_notebook(self.notebook, self.assignment, result.student)
-        scores = {**result.answers, **{t.grade_id: t.score for t in result.tests}}
-        for grade in submitted.grades:
-            if result.status in NOT_RUN:
-                # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
-                grade.auto_score, grade.needs_manual_grade = None, True
-                continue
-            grade.auto_score = scores.get(grade.name)
-            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-        for comment in submitted.comments:
-            if comment.name in result.comments:
-                comment.auto_comment = result.comments[comment.name]
-        gb.db.commit()
-        self._late_penalty(result.student, submitted)
+        tests = {f"{t.notebook}/{t.grade_id}": t for t in result.tests}
+        for notebook in self.notebooks:
+            submitted = gb.find_submission_notebook(notebook, self.assignment, result.student)
+            for grade in submitted.grades:
+                name = f"{notebook}/{grade.name}"
+                test = tests.get(name)
+                if result.status == ERROR or (test is not None and not test.scored):
+                    # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
+                    grade.auto_score, grade.needs_manual_grade = None, True
+                    continue
+                grade.auto_score = test.score if test is not None else result.answers.get(name)
+                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in submitted.comments:
+                name = f"{notebook}/{comment.name}"
+                if name in result.comments:
+                    comment.auto_comment = result.comments[name]
+            gb.db.commit()
+            self._late_penalty(result.student, submitted)
 
     def _late_penalty(self, student, submitted):
         """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped."""
@@ -238,8 +242,8 @@ class CellGrade:
 class Standing:
     """A student's grades for the assignment, read back from the gradebook: the one source of scores."""
     student: str
-    cells: dict          # grade_id -> CellGrade
-    comments: dict       # grade_id -> the instructor's comment from formgrader
+    cells: dict          # "<notebook>/<grade_id>" -> CellGrade
+    comments: dict       # "<notebook>/<grade_id>" -> the instructor's comment from formgrader
     raw_score: float     # nbgrader's submission score (sum of the cells, extra credit included)
     late_penalty: float
     max_score: float
@@ -252,8 +256,8 @@ class Standing:
         return max(0.0, self.raw_score - self.late_penalty)
 
 
-def standings(api, assignment, notebook):
-    """student -> Standing, for every submission of `assignment` in the gradebook.
+def standings(api, assignment):
+    """student -> Standing, for every submission of `assignment` in the gradebook, all its notebooks.
 
     Three queries over nbgrader's own mapped tables (walking the ORM objects instead costs a query per
     grade: seconds for a class). Scores follow nbgrader's `Grade.score`: the manual score if there is
@@ -268,17 +272,19 @@ def standings(api, assignment, notebook):
                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                     .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
                     .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
-                    .filter(Assignment.name == assignment, Notebook.name == notebook))
+                    .filter(Assignment.name == assignment))
 
-        found = {student: Standing(student, {}, {}, 0.0, float(penalty or 0.0), 0.0, str(stamp or ""))
-                 for student, penalty, stamp in query(SubmittedAssignment.student_id,
-                                                      SubmittedNotebook.late_submission_penalty,
-                                                      SubmittedAssignment.timestamp)}
-        grades = (query(SubmittedAssignment.student_id, GradeCell.name, GradeCell.max_score, Grade.auto_score,
-                        Grade.manual_score, Grade.extra_credit, Grade.needs_manual_grade)
+        found = {}
+        for student, penalty, stamp in query(SubmittedAssignment.student_id, SubmittedNotebook.late_submission_penalty,
+                                             SubmittedAssignment.timestamp):
+            mine = found.setdefault(student, Standing(student, {}, {}, 0.0, 0.0, 0.0, str(stamp or "")))
+            mine.late_penalty += float(penalty or 0.0)  # nbgrader export: the notebooks' penalties, summed
+        grades = (query(SubmittedAssignment.student_id, Notebook.name, GradeCell.name, GradeCell.max_score,
+                        Grade.auto_score, Grade.manual_score, Grade.extra_credit, Grade.needs_manual_grade)
                   .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
                   .join(GradeCell, Grade.cell_id == GradeCell.id))
-        for student, name, max_score, auto, manual, extra, needs_manual in grades:
+        for student, notebook, name, max_score, auto, manual, extra, needs_manual in grades:
+            name = f"{notebook}/{name}"
             extra = float(extra or 0.0)
             given = manual if manual is not None else auto
             score = float(given) + extra if given is not None else 0.0
@@ -287,10 +293,10 @@ def standings(api, assignment, notebook):
             mine.raw_score += score
             mine.max_score += float(max_score)
             mine.needs_manual_grade |= bool(needs_manual)
-        comments = (query(SubmittedAssignment.student_id, BaseCell.name, Comment.manual_comment)
+        comments = (query(SubmittedAssignment.student_id, Notebook.name, BaseCell.name, Comment.manual_comment)
                     .join(Comment, Comment.notebook_id == SubmittedNotebook.id)
                     .join(BaseCell, Comment.cell_id == BaseCell.id))
-        for student, name, text in comments:
+        for student, notebook, name, text in comments:
             if (text or "").strip():
-                found[student].comments[name] = text
+                found[student].comments[f"{notebook}/{name}"] = text
     return found

@@ -18,6 +18,7 @@ in the README:
 - cells run in a sandboxed IPython shell instead of a Jupyter kernel.
 """
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -73,9 +74,9 @@ class MasterCell:
 
 
 @dataclass(frozen=True)
-class Assignment:
-    """Everything a worker needs to grade one assignment's notebook, as plain data."""
-    name: str
+class NotebookTask:
+    """Everything a worker needs to grade one notebook of an assignment, as plain data."""
+    name: str                      # the assignment's
     notebook: str                  # notebook name without .ipynb
     cells: tuple                   # MasterCell, in the master's order
     files: tuple                   # (relative path, bytes): the source folder's other files
@@ -87,6 +88,7 @@ class Assignment:
     confine: bool = True           # run student code in the sandbox (False only with --unconfined)
     released_text: frozenset = frozenset()  # text_digest of the release's Markdown and raw cells
     memory_cgroup: str = field(default="", compare=False)  # the batch's memory cgroup (memory.py), if any
+    release: bytes = field(default=b"", compare=False, repr=False)  # the released notebook, for one not handed in
 
     @functools.cached_property
     def fingerprint(self):
@@ -112,6 +114,49 @@ class Assignment:
             for first, last in _hidden_spans(source):
                 lines.update(line.strip() for line in source[first:last + 1] if len(line.strip()) >= 8)
         return lines
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment as workers grade it: one NotebookTask per notebook, each run in a process of its own
+    (as stock autograde runs each notebook in a kernel of its own), all sharing the assignment's files."""
+    notebooks: tuple  # NotebookTask, in the order of their names
+
+    @property
+    def name(self):
+        return self.notebooks[0].name
+
+    @property
+    def confine(self):
+        return self.notebooks[0].confine
+
+    @property
+    def several(self):
+        return len(self.notebooks) > 1
+
+    @functools.cached_property
+    def fingerprint(self):
+        if not self.several:
+            return self.notebooks[0].fingerprint  # as before notebooks were counted: records stay current
+        return hashlib.sha256(" ".join(f"{t.notebook}:{t.fingerprint}" for t in self.notebooks).encode()
+                              ).hexdigest()[:16]
+
+    def replace(self, **changes):
+        """The same assignment with `changes` made to every notebook's task."""
+        return Assignment(tuple(dataclasses.replace(t, **changes) for t in self.notebooks))
+
+    def task(self, notebook):
+        return next(t for t in self.notebooks if t.notebook == notebook)
+
+    def tests(self):
+        """(notebook, MasterCell) of every test cell, notebook by notebook."""
+        return [(t.notebook, c) for t in self.notebooks for c in t.tests()]
+
+    def part_of(self, grade_id):
+        return self.notebooks[0].part_of(grade_id)
+
+    def hidden_lines(self):
+        return set().union(*(t.hidden_lines() for t in self.notebooks))
 
 
 @dataclass(frozen=True)
@@ -142,6 +187,7 @@ class TestResult:
     message: str = ""    # for the student: what failed, never the hidden test code
     scored: bool = True  # False while the test waits for a manual grade (nothing could run)
     manual: bool = False  # the score was given by an instructor in formgrader (see gradebook.standings)
+    notebook: str = ""   # the notebook it is in (its name without .ipynb)
 
     @property
     def label(self):
@@ -161,11 +207,12 @@ class Result:
     flags: list = field(default_factory=list)    # everything worth a look, for the instructor
     notes: list = field(default_factory=list)    # the same, in words for the student's feedback page
     tests: list = field(default_factory=list)    # TestResult per test cell, in notebook order
-    comments: dict = field(default_factory=dict)  # solution grade_id -> nbgrader auto comment
-    answers: dict = field(default_factory=dict)   # hand-graded answer grade_id -> 0 if left as released, else None
+    comments: dict = field(default_factory=dict)  # "<notebook>/<solution grade_id>" -> nbgrader auto comment
+    answers: dict = field(default_factory=dict)   # "<notebook>/<grade_id>" of a hand-graded answer -> 0 if left
+    #                                               as released, else None (a person grades it)
     review: list = field(default_factory=list)    # what the code scan found worth a look (never scored)
     confined: bool = True                         # False when graded with --unconfined
-    notebook: str = None                          # the graded notebook (JSON text) for autograded/
+    notebooks: dict = field(default_factory=dict)  # notebook name -> the graded notebook (JSON text), for autograded/
     seconds: float = 0.0
     submission_fingerprint: str = ""
     assignment_fingerprint: str = ""
@@ -197,7 +244,7 @@ class Result:
 
     def to_dict(self):
         data = asdict(self)
-        data.pop("notebook")
+        data.pop("notebooks")
         return data
 
     @classmethod
@@ -210,28 +257,77 @@ class Result:
 # ---------------------------------------------------------------- the pure function
 
 def grade_submission(assignment, submission):
-    """Grade one submission of `assignment`; never raises for anything the student did."""
+    """Grade one submission of `assignment`, every notebook of it; never raises for anything the student did.
+
+    A notebook missing beside others that were handed in is graded as released, as stock autograde does
+    (its tests fail, its answers are unanswered), and flagged; with none handed in, the submission is missing.
+    """
+    handed_in = {path for path, _ in submission.files} | {path for path, _ in submission.refused}
+    some = any(f"{task.notebook}.ipynb" in handed_in for task in assignment.notebooks)
+    results = []
+    for task in assignment.notebooks:
+        name = f"{task.notebook}.ipynb"
+        if name in handed_in or not some or not task.release:
+            results.append(_grade_notebook(task, submission))
+            continue
+        result = _grade_notebook(task, dataclasses.replace(submission, files=submission.files + ((name, task.release),)))
+        result.flags.append(f"{name} was not handed in: graded as released, as stock nbgrader does")
+        result.reason = "; ".join(["not handed in, graded as released"] + ([result.reason] if result.reason else []))
+        result.notes.append(f"Your submission had no {name}: it was graded as it was handed out to you.")
+        results.append(result)
+    return _merged(assignment, submission, results)
+
+
+def _grade_notebook(task, submission):
     result = Result(submission.student, GRADED, submission_fingerprint=submission.fingerprint,
-                    assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
+                    assignment_fingerprint=task.fingerprint, timestamp=submission.timestamp,
                     graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    confined=assignment.confine, late=submission.late,
+                    confined=task.confine, late=submission.late,
                     refused=[path for path, _ in submission.refused])
     try:
-        _grade(assignment, submission, result)
+        _grade(task, submission, result)
     except SandboxFailure:
         raise
     except Exception as error:  # a bug in the kit must not cost the batch, nor pass silently
-        return not_graded(assignment, submission, f"{type(error).__name__}: {error}")
+        return _not_graded(task, submission, f"{type(error).__name__}: {error}")
     return result
+
+
+def _merged(assignment, submission, results):
+    """One result for the submission from its notebooks' results: the worst status, every test."""
+    if len(results) == 1:
+        merged = results[0]
+    else:
+        merged = dataclasses.replace(results[0], tests=[], flags=[], notes=[], review=[], comments={}, answers={},
+                                     notebooks={}, seconds=0.0, peak_mb=0.0)
+        merged.status = min((r.status for r in results), key=STATUSES.index)
+        merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
+                                  if r.reason)
+        for r in results:
+            merged.tests += r.tests
+            merged.flags += [f for f in r.flags if f not in merged.flags]
+            merged.notes += [n for n in r.notes if n not in merged.notes]
+            merged.review += [f for f in r.review if f not in merged.review]
+            merged.comments.update(r.comments)
+            merged.answers.update(r.answers)
+            merged.notebooks.update(r.notebooks)
+            merged.seconds += r.seconds
+            merged.peak_mb = max(merged.peak_mb, r.peak_mb)
+    merged.assignment_fingerprint = assignment.fingerprint
+    return merged
 
 
 def not_graded(assignment, submission, reason):
     """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
-    return Result(submission.student, ERROR, reason, confined=assignment.confine,
+    return _merged(assignment, submission, [_not_graded(task, submission, reason) for task in assignment.notebooks])
+
+
+def _not_graded(task, submission, reason):
+    return Result(submission.student, ERROR, reason, confined=task.confine,
                   refused=[path for path, _ in submission.refused],
-                  tests=_unscored_tests(assignment, "not graded automatically: your instructor will grade it"),
+                  tests=_unscored_tests(task, "not graded automatically: your instructor will grade it"),
                   submission_fingerprint=submission.fingerprint,
-                  assignment_fingerprint=assignment.fingerprint, timestamp=submission.timestamp,
+                  assignment_fingerprint=task.fingerprint, timestamp=submission.timestamp,
                   late=submission.late, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -300,7 +396,7 @@ def _grade(assignment, submission, result):
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result)
     _limit_output(nb)
-    result.notebook = nbformat.writes(nb)
+    result.notebooks[assignment.notebook] = nbformat.writes(nb)
 
     code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
     if run.truncated:
@@ -418,10 +514,10 @@ def strip_hidden_lines(text, assignment):
     return "\n".join(line for line in text.splitlines() if not any(h in line for h in hidden))
 
 
-def _unscored_tests(assignment, message):
-    """Every test without a score: the gradebook leaves them for a manual grade."""
-    return [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), message, scored=False)
-            for c in assignment.tests()]
+def _unscored_tests(task, message):
+    """Every test of the notebook without a score: the gradebook leaves them for a manual grade."""
+    return [TestResult(c.grade_id, task.part_of(c.grade_id), 0.0, float(c.points), message, scored=False,
+                       notebook=task.notebook) for c in task.tests()]
 
 
 MAX_CELLS = 2000  # far more than any assignment; every cell is checked outside the sandbox, so they are capped
@@ -634,10 +730,10 @@ def _score(nb, assignment, result):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
-            result.comments[meta["grade_id"]] = "No response." if unchanged else None
+            result.comments[f"{assignment.notebook}/{meta['grade_id']}"] = "No response." if unchanged else None
         if meta.get("grade") and meta.get("solution"):
             # An answer graded by hand: nbgrader's own rule, 0 when left as released, else a person's to grade.
-            result.answers[meta["grade_id"]] = nbutils.determine_grade(cell)[0]
+            result.answers[f"{assignment.notebook}/{meta['grade_id']}"] = nbutils.determine_grade(cell)[0]
             continue
         if not meta.get("grade") or cell.cell_type != "code":
             continue
@@ -656,7 +752,7 @@ def _score(nb, assignment, result):
                                                        traceback=[f"ValueError: {error}"]))
         result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]),
                                        float(score or 0.0), float(max_score),
-                                       _message(cell.outputs, score, max_score, hidden)))
+                                       _message(cell.outputs, score, max_score, hidden), notebook=assignment.notebook))
 
 
 def _message(outputs, score, max_score, hidden):

@@ -33,7 +33,7 @@ def final_results(layout, api, assignment):
     from the gradebook; a gradebook submission without a kit record (graded by stock
     autograde, say) still gets its row.
     """
-    standing = gradebook.standings(api, layout.name, assignment.notebook)
+    standing = gradebook.standings(api, layout.name)
     results = batch.all_results(layout)
     for student in standing.keys() - results.keys():
         results[student] = batch.stored_result(layout, student)
@@ -50,10 +50,13 @@ def final_results(layout, api, assignment):
 
 def _from_gradebook(standing, assignment):
     from .grading import TestResult
-    tests = [TestResult(name, assignment.part_of(name), cell.score, cell.max_score, "", cell.scored, cell.manual)
-             for name, cell in standing.cells.items()]
-    order = [cell.grade_id for cell in assignment.cells]
-    tests.sort(key=lambda t: order.index(t.grade_id) if t.grade_id in order else len(order))
+    tests = {}
+    for key, cell in standing.cells.items():
+        notebook, name = key.split("/", 1)
+        tests[key] = TestResult(name, assignment.part_of(name), cell.score, cell.max_score, "", cell.scored,
+                                cell.manual, notebook=notebook)
+    order = [f"{notebook}/{cell.grade_id}" for notebook, cell in assignment.tests()]
+    tests = [tests[key] for key in order if key in tests]  # answers graded by hand are not tests
     return Result(standing.student, GRADED, "graded outside the kit (no record in autograded/)", tests=tests,
                   timestamp=standing.timestamp)
 
@@ -61,8 +64,8 @@ def _from_gradebook(standing, assignment):
 def _no_submission(student, assignment):
     """A student on the gradebook's roster who handed nothing in: 0, as `nbgrader export` lists them."""
     from .grading import TestResult
-    tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "nothing handed in")
-             for c in assignment.tests()]
+    tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "nothing handed in",
+                        notebook=notebook) for notebook, c in assignment.tests()]
     return Result(student, MISSING, NO_SUBMISSION, tests=tests)
 
 
@@ -70,8 +73,8 @@ def write_feedback(layout, result, assignment):
     """feedback/<student>/<assignment>/: the page, and what nbgrader release_feedback needs beside it."""
     folder = layout.feedback(result.student)
     folder.mkdir(parents=True, exist_ok=True)
-    page = folder / f"{assignment.notebook}.html"
-    _replace(page, reports.feedback_page(result, assignment))
+    for task in assignment.notebooks:  # a page per notebook, as nbgrader writes feedback
+        _replace(folder / f"{task.notebook}.html", reports.feedback_page(result, assignment, task.notebook))
     # release_feedback reads both for every student. The time is the one the grader checked when it read the
     # submission; the secret is the student's own (it names their feedback in the exchange) when it is a
     # plain token, read under the rules for student files, and a new one otherwise (an LMS has none).
@@ -81,7 +84,7 @@ def write_feedback(layout, result, assignment):
         secret, _ = student_files.read_record(folder, "submission_secret.txt", limit=256)
         secret = secret if SECRET.fullmatch(secret or "") else secrets.token_hex(32)
     _replace(folder / "submission_secret.txt", secret)
-    return page
+    return folder
 
 
 SECRET = re.compile(r"[A-Za-z0-9_\-]{8,200}")  # what nbgrader's submit writes (a hex token), and no more
@@ -119,7 +122,7 @@ def publish(layout, assignment):
     out = layout.course_dir / "autograded"
     out.mkdir(exist_ok=True)
     csv_path, report = out / reports.grades_csv(layout.name), out / reports.report_html(layout.name)
-    pages = [layout.feedback(s) / f"{assignment.notebook}.html"
+    pages = [layout.feedback(s) / f"{task.notebook}.html" for task in assignment.notebooks
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / f"{PUBLISHED}-{layout.name}"

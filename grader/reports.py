@@ -53,7 +53,7 @@ def _page(title, body):
 
 def _parts(assignment):
     """(graded max, optional max) from the test cells."""
-    tests = assignment.tests()
+    tests = [c for _, c in assignment.tests()]
     graded = sum(c.points for c in tests if assignment.part_of(c.grade_id) == "graded")
     return graded, sum(c.points for c in tests) - graded
 
@@ -70,13 +70,18 @@ def final(result, standing):
         return result
     tests = []
     for test in result.tests:
-        cell = standing.cells.get(test.grade_id)
+        cell = standing.cells.get(f"{test.notebook}/{test.grade_id}")
         if cell is not None:  # a test the gradebook does not hold is no grade
             tests.append(dataclasses.replace(test, score=cell.score, max_score=cell.max_score, scored=cell.scored,
                                              manual=cell.manual))
     return dataclasses.replace(result, tests=tests, late_penalty=standing.late_penalty,
                                instructor_comments=dict(standing.comments),
                                timestamp=standing.timestamp or result.timestamp)
+
+
+def _cell_name(key, assignment):
+    """A "<notebook>/<grade_id>" key as people read it: without the notebook when there is only one."""
+    return key if assignment.several else key.split("/", 1)[-1]
 
 
 def _points(test):
@@ -109,11 +114,14 @@ def needs_attention(result):
             or (result.status != GRADED and not graded_by_hand(result)))
 
 
-def feedback_page(result, assignment):
-    """The student's page: scores as the gradebook has them, what to look at, the instructor's comments."""
+def feedback_page(result, assignment, notebook=None):
+    """The student's page: scores as the gradebook has them, what to look at, the instructor's comments.
+    With `notebook`, the tests of that notebook only (the scores stay the assignment's)."""
     graded_max, optional_max = _parts(assignment)
     rows = []
     for test in result.tests:
+        if notebook and assignment.several and test.notebook != notebook:
+            continue
         if not test.scored:
             verdict, message = "waiting for your instructor", ""
         else:
@@ -122,13 +130,14 @@ def feedback_page(result, assignment):
             if test.manual:
                 verdict += " (scored by your instructor)"
         part = " (optional)" if test.part == "optional" else ""
-        rows.append(f"<tr><td><code>{html.escape(test.label)}</code>{part}</td><td>{verdict}</td>"
+        rows.append(f"<tr><td><code>{html.escape(label_of(assignment, test))}</code>{part}</td><td>{verdict}</td>"
                     f"<td class=\"num\">{_points(test)}</td><td><pre>{message}</pre></td></tr>")
     notes = []
     if graded_by_hand(result):
         notes.append("Your instructor graded this submission by hand: the scores below are theirs.")
     elif result.status in _STUDENT_STATUS:
-        notes.append(_STUDENT_STATUS[result.status].format(reason=result.reason, notebook=assignment.notebook))
+        notes.append(_STUDENT_STATUS[result.status].format(
+            reason=result.reason, notebook=" or ".join(t.notebook for t in assignment.notebooks)))
     if result.status != TAMPERING:
         notes += result.notes
     notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>\n" for n in notes)
@@ -138,7 +147,7 @@ def feedback_page(result, assignment):
                 + (f" (handed in {html.escape(str(result.timestamp))})" if result.timestamp else "")
                 + (f". The course's late policy takes {result.late_penalty:g} points off." if result.late_penalty
                    else ". No points were taken off for it.") + "</p>\n")
-    comments = "".join(f"<li><code>{html.escape(name)}</code>: {html.escape(text)}</li>"
+    comments = "".join(f"<li><code>{html.escape(_cell_name(name, assignment))}</code>: {html.escape(text)}</li>"
                        for name, text in sorted(result.instructor_comments.items()))
     comments = f"<h2>Comments from your instructor</h2><ul>{comments}</ul>\n" if comments else ""
     total = (f"{result.score:g} / {graded_max + optional_max:g}" if not result.awaiting_manual_grade
@@ -162,8 +171,18 @@ def feedback_page(result, assignment):
 # ---------------------------------------------------------------- grades CSV
 
 def labels(assignment):
-    """A name per test cell, for columns and charts: its grade_id, without a `test_` prefix."""
-    return [c.grade_id.removeprefix("test_") for c in assignment.tests()]
+    """A name per test cell, for columns and charts: its grade_id without a `test_` prefix, after its notebook's
+    name when the assignment has several."""
+    return [_label(assignment, notebook, c.grade_id) for notebook, c in assignment.tests()]
+
+
+def _label(assignment, notebook, grade_id):
+    name = grade_id.removeprefix("test_")
+    return f"{notebook}:{name}" if assignment.several else name
+
+
+def label_of(assignment, test):
+    return _label(assignment, test.notebook, test.grade_id)
 
 
 CSV_NUMBERS = ["raw_score", "late_submission_penalty", "score", "max_score"]  # as `nbgrader export` names them
@@ -173,7 +192,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
     """One row per student. Every number is the gradebook's (see `final`), so that this file and
     `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
     names = labels(assignment)
-    max_score = sum(c.points for c in assignment.tests())
+    max_score = sum(c.points for _, c in assignment.tests())
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = csv.writer(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
@@ -184,7 +203,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
                 out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
                              + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade it", "", "", ""])
                 continue
-            scores = {t.label: (f"{t.score:g}" if t.scored else "") for t in result.tests}
+            scores = {label_of(assignment, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
             status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
             # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
             # grade rather than a zero.
@@ -194,7 +213,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
                           number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
-                         + ["; ".join(t.label for t in result.tests if t.manual), for_spreadsheet(result.reason),
+                         + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual), for_spreadsheet(result.reason),
                             result.graded_at, for_spreadsheet("; ".join(result.review)), confinement(result)])
     return path
 
@@ -288,9 +307,9 @@ def _draw_charts(scored, assignment, common):
 
     fig = _figure(9, 4.2)
     ax = fig.subplots()
-    rates = [100 * sum(t.passed for r in scored for t in r.tests if t.label == n) / max(len(scored), 1)
+    rates = [100 * sum(t.passed for r in scored for t in r.tests if label_of(assignment, t) == n) / max(len(scored), 1)
              for n in names]
-    colors = ["#3b6ea5" if assignment.part_of(c.grade_id) == "graded" else "#8a63b3" for c in assignment.tests()]
+    colors = ["#3b6ea5" if assignment.part_of(c.grade_id) == "graded" else "#8a63b3" for _, c in assignment.tests()]
     bars = ax.bar(range(len(names)), rates, color=colors)
     ax.bar_label(bars, fmt="%.0f%%", fontsize=LABEL_PT)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
@@ -324,7 +343,7 @@ def write_class_report(page, results, assignment):
     graded_max, _ = _parts(assignment)
     known = {s: r for s, r in results.items() if r is not None}
     scored = [r for r in known.values() if not r.awaiting_manual_grade]
-    failures = Counter((t.label, _normalise(t.message)) for r in scored for t in r.tests
+    failures = Counter((label_of(assignment, t), _normalise(t.message)) for r in scored for t in r.tests
                        if t.scored and not t.passed and not t.manual)
     common = failures.most_common(10)
     distribution, pass_rate, failure_chart = _charts(scored, assignment, common)
@@ -411,7 +430,7 @@ def score_table(results, assignment, limit=40):
         if r is None:
             rows.append([student, "-", "-", "", "-"] + ["-"] * len(names) + [PENDING])
             continue
-        cells = {t.label: (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
+        cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
         if r.awaiting_manual_grade:
             status = "AWAITING MANUAL GRADE, " + status

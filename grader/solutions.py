@@ -16,15 +16,15 @@ _STUB = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\
 
 
 def master_solutions(master):
-    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION in each solution code cell of `master`."""
+    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION in each solution code cell of `master` (the
+    whole cell where there are no such lines)."""
     bodies = {}
     for cell in notebook.read(master).cells:
         meta = notebook.nbgrader_meta(cell)
         if meta.get("solution") and cell.cell_type == "code":
             match = _SOLUTION.search(cell.source)
-            if match is None:
-                raise ValueError(f"solution cell {meta['grade_id']!r} has no BEGIN/END SOLUTION region")
-            bodies[meta["grade_id"]] = match.group(1)
+            # Without the markers, nbgrader releases the whole cell as the stub: the whole cell is the answer.
+            bodies[meta["grade_id"]] = match.group(1) if match else cell.source.rstrip("\n") + "\n"
     return bodies
 
 

@@ -1,4 +1,5 @@
 """Does the engine grade any assignment of a course, knowing nothing of it, as stock nbgrader does?"""
+import os
 import re
 import shutil
 import subprocess
@@ -118,9 +119,62 @@ def test_the_course_csv_is_nbgrader_exports_for_every_assignment(two_assignments
     assert scores[("warmup", "warmup_correct")] == 6.0 and scores[("rnn_step_by_step", "sample_correct")] == 120.0
 
 
-def test_an_assignment_of_several_notebooks_is_refused_with_the_way_to_grade_it(two_assignments, tmp_path):
-    course_dir = tmp_path / "course"
-    shutil.copytree(two_assignments["course_dir"], course_dir)
-    shutil.copy(course_dir / "source" / "warmup" / "warmup.ipynb", course_dir / "source" / "warmup" / "part2.ipynb")
-    result = kit(course_dir, "grade", "warmup", "--force")
-    assert result.returncode == 2 and "nbgrader autograde warmup" in result.stderr, result.stderr
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    """nbgrader's own example course (`nbgrader quickstart`): ps1, two notebooks, answers graded by hand, a
+    task, an image. Four students: the master's answers, the release, a wrong `squares`, and one who handed in
+    problem1 only. Graded by the kit and, on a copy, by stock nbgrader."""
+    home = tmp_path_factory.mktemp("quickstart")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    subprocess.run([sys.executable, "-m", "nbgrader", "quickstart", "course101"], cwd=home, env=env, check=True,
+                   capture_output=True)
+    course_dir = home / "course101"
+    released = kit(course_dir, "release", "ps1")
+    assert released.returncode == 0, released.stderr
+    layout = assignments.find(course_dir, "ps1")
+    assert layout.notebooks == ("problem1", "problem2")
+    right = {name: solutions.master_solutions(layout.master(name)) for name in layout.notebooks}
+    wrong = {**right, "problem1": {**right["problem1"],
+                                   "squares": right["problem1"]["squares"].replace("i ** 2", "i * 2")}}
+    assert wrong != right
+    made = {"alice": right, "bob": {name: {} for name in layout.notebooks}, "carol": wrong,
+            "dave": {"problem1": right["problem1"]}}
+    for student, answers in made.items():
+        for name, filled in answers.items():
+            solutions.write(solutions.fill(filled, layout.release(name)), course_dir, student, "ps1", name)
+    stock_dir = home / "stock"
+    shutil.copytree(course_dir, stock_dir)
+    done = stock.autograde(stock_dir, "ps1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    graded = kit(course_dir, "grade", "ps1")
+    return {"course_dir": course_dir, "stock_dir": stock_dir, "graded": graded}
+
+
+def test_nbgraders_quickstart_course_is_graded_cell_for_cell_as_stock_grades_it(quickstart):
+    graded = quickstart["graded"]
+    assert graded.returncode in (0, 1), graded.stderr[-3000:]
+    mine, theirs = stock.scores(quickstart["course_dir"], "ps1"), stock.scores(quickstart["stock_dir"], "ps1")
+    assert set(mine) == {"alice", "bob", "carol", "dave"}
+    assert mine == theirs
+    assert mine["alice"][("problem1", "correct_squares")] == 1 and mine["carol"][("problem1", "correct_squares")] == 0
+    assert mine["alice"][("problem1", "sum_of_squares_application")] is None, "an answer waits for a person"
+    assert mine["alice"][("problem2", "part-a")] == 0, "...unless it is left as released"
+    assert mine["dave"][("problem2", "part-a")] == 0, "a notebook not handed in is graded as released"
+    assert "problem2: not handed in, graded as released" in graded.stdout
+
+
+def test_every_notebook_gets_its_graded_copy_and_its_feedback_page(quickstart):
+    course_dir = quickstart["course_dir"]
+    for name in ("problem1", "problem2"):
+        assert (course_dir / "autograded" / "alice" / "ps1" / f"{name}.ipynb").is_file()
+        page = (course_dir / "feedback" / "alice" / "ps1" / f"{name}.html").read_text()
+        assert "ps1" in page
+    assert (course_dir / "autograded" / "alice" / "ps1" / "jupyter.png").is_file(), "the assignment's image"
+    assert "problem1:correct_squares" in (course_dir / "autograded" / "ps1_grades.csv").read_text()
+
+
+def test_the_test_that_deletes_a_function_is_judged_inside_and_named(quickstart):
+    """`sum_of_squares_uses_squares` deletes the student's `squares` to see that `sum_of_squares` needs it: no
+    replay outside the student's process can do that, so it is judged inside, and the summary says so."""
+    out = quickstart["graded"].stdout
+    assert "judged inside the sandbox only" in out and "problem1: sum_of_squares_uses_squares" in out
