@@ -392,9 +392,9 @@ def _grade(assignment, submission, result):
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
     _explain_broken_cells(nb, result)
-    tampered, probe_timeouts = _judge_outside(nb, assignment, run, result)
+    tampered, probe_timeouts, credit = _judge_outside(nb, assignment, run, result)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
-    _score(nb, assignment, result)
+    _score(nb, assignment, result, credit)
     _limit_output(nb)
     result.notebooks[assignment.notebook] = nbformat.writes(nb)
 
@@ -476,12 +476,12 @@ def _student_code(nb):
 def _judge_outside(nb, assignment, run, result):
     """Replay each test cell here on the student's outputs; a failure becomes the cell's last error.
 
-    Returns (tampered, timed out): tampered is True when a test passed in the student's process but
+    Returns (tampered, timed out, credit): tampered is True when a test passed in the student's process but
     its visible checks failed here on the same outputs (something in that process changed what the
     test saw); timed out lists the test cells whose functions ran out of time when the grader's calls
-    were answered.
+    were answered; credit maps a partial-credit cell's index to its value as computed here.
     """
-    tampered, timed_out = False, []
+    tampered, timed_out, credit = False, [], {}
     for index, cell in enumerate(nb.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         plan = assignment.plans.get(grade_id)
@@ -495,6 +495,8 @@ def _judge_outside(nb, assignment, run, result):
         judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers,
                                 max(assignment.limits.cell_timeout, verdict.REPLAY_SECONDS))
         if judged.passed:
+            if plan.partial_credit:
+                credit[index] = judged.value
             continue
         if judged.kind == "missing" or judged.ename in ("CellTimeout", "TimedOutBefore"):
             timed_out.append(index)  # the student's function ran out of time on the grader's calls
@@ -506,7 +508,7 @@ def _judge_outside(nb, assignment, run, result):
             result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "
                                 f"but the grader's own run of its checks on the same outputs failed "
                                 f"({judged.ename}: {evalue[:200]})")
-    return tampered, timed_out
+    return tampered, timed_out, credit
 
 
 def strip_hidden_lines(text, assignment):
@@ -723,10 +725,11 @@ def _fill_outputs(nb, run):
                                                    traceback=[f"NotRun: {why}"])]
 
 
-def _score(nb, assignment, result):
-    """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README)."""
+def _score(nb, assignment, result, credit):
+    """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README). A partial credit
+    is the value the grader computed (`credit`, by cell index), never one the student's process displayed."""
     hidden = assignment.hidden_lines()
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
@@ -740,10 +743,14 @@ def _score(nb, assignment, result):
         judged = copy.deepcopy(cell)
         judged.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
         plan = assignment.plans.get(meta["grade_id"])
-        if plan is not None and not plan.partial_credit:
+        if plan is not None:
             # nbgrader takes the first displayed value as the score, before any error: a value the
-            # student's code displayed must not stand in for a test that does not compute one.
+            # student's code displayed must not stand in for a test that does not compute one, nor for
+            # the one the grader computed.
             judged.outputs = [o for o in judged.outputs if o.output_type not in ("execute_result", "display_data")]
+            if plan.partial_credit and credit.get(index) is not None:
+                judged.outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": credit[index]},
+                                                             execution_count=None))
         try:
             score, max_score = nbutils.determine_grade(judged)
         except ValueError as error:  # a displayed score out of range: the student's doing, not ours

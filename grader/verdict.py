@@ -44,9 +44,13 @@ HIDDEN_BLOCK = re.compile(r"^### BEGIN HIDDEN TESTS[^\n]*\n.*?^### END HIDDEN TE
 
 @dataclass(frozen=True)
 class Call:
-    function: str
-    inputs: dict        # wire-encoded (args tuple)
-    master_output: dict  # wire-encoded, what the master's solution returned
+    function: str        # the student's function called, or the name read (see `reads`)
+    inputs: dict         # wire-encoded (args tuple); None for a name the test reads
+    master_output: dict  # wire-encoded, what the master's solution returned (or the master's value of the name)
+
+    @property
+    def reads(self):
+        return self.inputs is None
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class TestPlan:
     """One test cell, as the outside verdict runs it."""
     grade_id: str
     segments: tuple  # (code, hidden?) in order: the cell split at its hidden-test blocks
-    calls: tuple     # Call, in the order the master's run made them
+    calls: tuple     # Call: first the names the test reads (values), then the calls in the order the master made them
     partial_credit: bool = False  # the cell ends in an expression: nbgrader reads a score from its value
 
 
@@ -136,7 +140,7 @@ def is_import_cell(source):
 
 @contextlib.contextmanager
 def trusted_files(files, folder):
-    """The assignment's own helper files (from source/), importable first, from `folder`.
+    """The assignment's own helper files (from source/), importable first, from `folder`, the current folder.
 
     They are written once and imported once per process; a module of the same name
     imported from anywhere else is dropped first, so a student's copy never stands in.
@@ -160,14 +164,18 @@ def trusted_files(files, folder):
         if module is not None and os.path.dirname(os.path.abspath(getattr(module, "__file__", "") or "")) != folder:
             del sys.modules[name]
     sys.path.insert(0, folder)
+    here = os.getcwd()
+    os.chdir(folder)  # the assignment's files are where its code (the master's, the tests') looks for them
     try:
         yield
     finally:
+        os.chdir(here)
         sys.path.remove(folder)
 
 
-def _run_segment(code, namespace):
-    """Run one piece of a test cell; None, or (ename, evalue, kind) of what it raised.
+def _run_segment(code, namespace, value=None):
+    """Run one piece of a test cell; None, or (ename, evalue, kind) of what it raised. With a list as `value`,
+    the piece's last statement, an expression, is evaluated and its value appended (the partial credit).
 
     kind is "checks" when the test's own code failed on the outputs, "raised" when the
     student's function raised, "mismatch" or "protocol" when the outputs could not be used.
@@ -176,7 +184,13 @@ def _run_segment(code, namespace):
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exec(compile(code, "<test cell>", "exec"), namespace)
+            if value is None:
+                exec(compile(code, "<test cell>", "exec"), namespace)
+            else:
+                tree = ast.parse(code)
+                last = ast.Expression(tree.body.pop().value)
+                exec(compile(tree, "<test cell>", "exec"), namespace)
+                value.append(eval(compile(last, "<test cell>", "eval"), namespace))
     except (StudentRaised, StudentRaisedBase) as error:
         return error.ename, error.evalue, "raised"
     except ReplayMismatch as error:
@@ -217,10 +231,12 @@ def master_namespace(master_cells):
 def record(cells, master_cells, files, folder):
     """(plans, inside): TestPlan per test grade_id that the grader can replay, and {grade_id: why} for the test
     cells it cannot, which are judged inside the sandbox only. The master's test cells (`cells`, from the
-    gradebook) run on the functions of the master notebook (`master_cells`); everything else they use
-    (numpy, helpers, names the notebook defines) comes from the master's own run."""
-    functions = [name for cell in master_cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-                 and cell.get("cell_type") == "code" for name in defined_functions(cell.source)]
+    gradebook) run on the functions of the master notebook (`master_cells`) and on the values its solution
+    cells define (names the test reads: numbers, strings, lists, dicts, arrays, whatever travels as data)."""
+    solutions = [cell.source for cell in master_cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                 and cell.get("cell_type") == "code"]
+    functions = [name for source in solutions for name in defined_functions(source)]
+    values = {name for source in solutions for name in defined_names(source)} - set(functions)
     plans, inside = {}, {}
     with trusted_files(files, folder):
         master = master_namespace(master_cells)
@@ -239,7 +255,15 @@ def record(cells, master_cells, files, folder):
 
             namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
             segments = split_segments(cell.source)
-            why = _not_replayable(cell.source, functions)
+            why = _not_replayable(cell.source, functions + sorted(values))
+            for name in read_names(cell.source) & values if why is None else ():
+                try:
+                    encoded = wire.encode(master[name])
+                    namespace[name] = wire.decode(encoded)  # the test gets a copy, as it will in the replay
+                except Exception as error:
+                    why = f"it reads {name}, which cannot travel as plain data ({type(error).__name__})"
+                    break
+                calls.append(Call(name, None, encoded))
             for code, hidden in segments if why is None else ():
                 failed = _run_segment(code, namespace)
                 if failed:
@@ -253,27 +277,50 @@ def record(cells, master_cells, files, folder):
     return plans, inside
 
 
-def _not_replayable(source, functions):
-    """Why the test cell `source` cannot be judged outside the student's process, or None.
-
-    The replay gives a test the student's functions (through their recorded outputs) and nothing else of the
-    student's: a test that reads a name the notebook defines otherwise (a variable, a class) is judged inside.
-    """
+def defined_names(source):
+    """Names a cell binds at its top level (assignments, imports, definitions)."""
     try:
         tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in tree.body:
+        for sub in ast.walk(node) if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For,
+                                                       ast.With)) else ():
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                found.add(sub.id)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return found
+
+
+def read_names(source):
+    """Names a cell reads that it does not bind itself."""
+    tree = ast.parse(source)
+    nodes = list(ast.walk(tree))
+    bound = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    bound |= {n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    bound |= {(a.asname or a.name).split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    bound |= {a.arg for n in nodes if isinstance(n, ast.arguments) for a in n.posonlyargs + n.args + n.kwonlyargs}
+    bound |= {n.name for n in nodes if isinstance(n, ast.ExceptHandler) and n.name}
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound - set(dir(builtins))
+
+
+def _not_replayable(source, known):
+    """Why the test cell `source` cannot be judged outside the student's process, or None.
+
+    The replay gives a test the student's functions (through their recorded outputs) and the values their
+    solution cells define (`known` names both); a test that reads anything else of the notebook is judged inside.
+    """
+    try:
+        read = sorted(read_names(source) - set(known))
     except SyntaxError as error:
         return f"it is not valid Python ({error.msg})"
-    names = list(ast.walk(tree))
-    defined = {n.id for n in names if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
-    defined |= {n.name for n in names if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    defined |= {(a.asname or a.name).split(".")[0] for n in names if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in n.names}
-    defined |= {a.arg for n in names if isinstance(n, ast.arguments) for a in n.posonlyargs + n.args + n.kwonlyargs}
-    defined |= {n.name for n in names if isinstance(n, ast.ExceptHandler) and n.name}
-    read = sorted({n.id for n in names if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-                  - defined - set(functions) - set(dir(builtins)))
     if read:
-        return f"it reads {', '.join(read[:5])} from the notebook, not only the functions it calls"
+        return f"it reads {', '.join(read[:5])} from the notebook, beyond the answers it checks"
     return None
 
 
@@ -290,6 +337,7 @@ class Verdict:
     evalue: str = ""
     kind: str = ""                 # see _run_segment; "missing" when no outputs came back
     in_visible_part: bool = False  # the failure came from the part of the cell students can see
+    value: str = None              # a partial-credit cell's value as IPython shows it, computed here
 
     @property
     def contradicts_the_notebook(self):
@@ -309,11 +357,12 @@ def replay(plan, outputs, files, folder, seconds=30.0):
     if len(outputs) != len(plan.calls):
         return Verdict(plan.grade_id, False, "ProtocolError", f"{len(outputs)} outputs for {len(plan.calls)} calls",
                        "protocol")
-    if all(got == call.master_output for got, call in zip(outputs, plan.calls)):
+    reads = [c for c in plan.calls if c.reads]
+    if not plan.partial_credit and all(got == call.master_output for got, call in zip(outputs, plan.calls)):
         # Bit for bit what the master returned (sharing included): the replay would run exactly as the
         # recording did, which passed. The test code is deterministic, so this is the same verdict, sooner.
         return Verdict(plan.grade_id, True)
-    position = [0]
+    position = [len(reads)]
 
     def stand_in(name):
         def call(*args):
@@ -329,18 +378,35 @@ def replay(plan, outputs, files, folder, seconds=30.0):
             return wire.decode(node, args)
         return call
 
-    functions = sorted({c.function for c in plan.calls})
+    functions = sorted({c.function for c in plan.calls if not c.reads})
     namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
+    for k, call in enumerate(reads):  # the values the student's cells defined, as plain data
+        node = outputs[k]
+        if isinstance(node, dict) and node.get("k") == "raised":
+            return Verdict(plan.grade_id, False, "NameError", f"name '{call.function}' is not defined", "raised")
+        try:
+            namespace[call.function] = wire.decode(node)
+        except wire.WireError as error:
+            return Verdict(plan.grade_id, False, "ProtocolError", f"the student's process sent malformed data: "
+                           f"{error}", "protocol")
+    value = []
     with trusted_files(files, folder), _time_limit(seconds):
         try:
-            for code, hidden in plan.segments:
-                failed = _run_segment(code, namespace)
+            for number, (code, hidden) in enumerate(plan.segments, 1):
+                last = plan.partial_credit and number == len(plan.segments)
+                failed = _run_segment(code, namespace, value if last else None)
                 if failed:
                     return Verdict(plan.grade_id, False, *failed, in_visible_part=not hidden)
         except ReplayTimeout:
             return Verdict(plan.grade_id, False, "ProtocolError",
                            f"the grader's own run of this test took over {seconds:g} s on these outputs", "protocol")
-    return Verdict(plan.grade_id, True)
+    return Verdict(plan.grade_id, True, value=_shown(value[0]) if value else None)
+
+
+def _shown(value):
+    """`value` as IPython displays it (text/plain), which is what nbgrader reads a partial credit from."""
+    from IPython.lib.pretty import pretty
+    return None if value is None else pretty(value)[:200]
 
 
 @contextlib.contextmanager
@@ -371,6 +437,11 @@ def run_calls(namespace, calls):
     results = []
     for call in calls:
         try:
+            if call.inputs is None:  # a name the test reads: its value
+                if call.function not in namespace:
+                    raise NameError(f"name '{call.function}' is not defined")
+                results.append(wire.encode(namespace[call.function]))
+                continue
             args = wire.decode(call.inputs)
             function = namespace.get(call.function)
             if function is None:

@@ -1,8 +1,9 @@
 """Small assignments of our own, each built for a kind of nbgrader cell the engine must grade as stock does.
 
-`warmup` (one notebook): a function with visible and hidden tests, a function reading a data file the
-assignment ships, a test that reads a variable the student defines, a manually graded answer in Markdown,
-and a read-only cell. Nothing in it is about RNNs: the engine must grade it knowing nothing of it.
+`warmup` (two notebooks, one named with a space and non-ASCII letters): a function with visible and hidden
+tests, a function reading a data file the assignment ships, a test that reads a variable the student defines,
+a test whose value is its partial credit, a manually graded answer in Markdown, and a read-only cell. Nothing
+in it is about RNNs: the engine must grade it knowing nothing of it.
 """
 import shutil
 from pathlib import Path
@@ -40,16 +41,34 @@ def warmup_notebook():
               points=3),
         _cell("code", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION", "answer", solution=True),
         _cell("code", "assert answer == 42", "test_answer", grade=True, locked=True, points=1),
+        _cell("code", "earned = 0\nif square(2) == 4:\n    earned += 1\nif square(5) == 25:\n    earned += 1\n"
+                      "earned", "test_square_partly", grade=True, locked=True, points=2),
         _cell("markdown", "Why does `square(-4)` give a positive number?", "why_question", locked=True),
         _cell("markdown", "A negative times a negative is positive.", "why", grade=True, solution=True, points=2),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 
 
+SECOND = "Teil zwei – Übung"  # the second notebook's name: a space, a dash and non-ASCII letters
+
+
+def second_notebook():
+    return new_notebook(cells=[
+        _cell("code", "def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION", "cube",
+              solution=True),
+        _cell("code", "assert cube(2) == 8\nassert cube(-1) == -1", "test_cube", grade=True, locked=True, points=1),
+        _cell("code", "### BEGIN SOLUTION\nfavourite = {'colour': 'green', 'numbers': [1, 2, 3]}\n### END SOLUTION",
+              "favourite", solution=True),
+        _cell("code", "assert favourite['numbers'] == [1, 2, 3] and favourite['colour'] == 'green'",
+              "test_favourite", grade=True, locked=True, points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
 def add_warmup(course_dir):
-    """Put the `warmup` assignment into `course_dir`'s source/ (the notebook and its data file)."""
+    """Put the `warmup` assignment into `course_dir`'s source/ (two notebooks and a data file)."""
     folder = Path(course_dir) / "source" / "warmup"
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(warmup_notebook(), str(folder / "warmup.ipynb"))
+    nbformat.write(second_notebook(), str(folder / f"{SECOND}.ipynb"))
     (folder / "data.txt").write_text("1\n2\n3\n4\n")
     return folder
 

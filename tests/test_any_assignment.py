@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, SAMPLES, write_samples
 from grader import assignments, solutions, stock
-from small_assignments import two_assignment_course
+from small_assignments import SECOND, two_assignment_course
 
 ENGINE = ROOT / "grader"
 
@@ -63,16 +63,35 @@ def two_assignments(tmp_path_factory):
     released = kit(course_dir, "release")
     assert released.returncode == 0, released.stderr
     layout = assignments.find(course_dir, "warmup")
-    right = solutions.master_solutions(layout.master("warmup"))
-    wrong = {
+    right = {name: solutions.master_solutions(layout.master(name)) for name in layout.notebooks}
+    first, second = right["warmup"], right[SECOND]
+    made = {
         "warmup_correct": right,
         "warmup_blank": {},
-        "warmup_wrong_square": {**right, "square": "    return x + x\n"},
-        "warmup_hidden_only": {**right, "square": "    return abs(x) * x\n"},
-        "warmup_wrong_answer": {**right, "answer": "answer = 41\n"},
+        "warmup_wrong_square": {"warmup": {**first, "square": "    return x + x\n"}, SECOND: second},
+        "warmup_hidden_only": {"warmup": {**first, "square": "    return abs(x) * x\n"}, SECOND: second},
+        "warmup_wrong_answer": {"warmup": {**first, "answer": "answer = 41\n"},
+                                SECOND: {**second, "favourite": "favourite = {'colour': 'green', 'numbers': [1, 2]}\n"}},
+        "warmup_half_square": {"warmup": {**first, "square": "    return x * x if x < 4 else 0\n"}, SECOND: second},
+        "warmup_first_only": {"warmup": first},
     }
-    for student, answers in wrong.items():
-        solutions.write(solutions.fill(answers, layout.release("warmup")), course_dir, student, "warmup", "warmup")
+    # Two who tamper: one shows every whole number as 2 (its partial credit is 1 of 2), one hands in an answer
+    # that equals anything. Stock nbgrader gives both full marks.
+    forgers = {
+        "forger_partial_credit": {"warmup": {**first, "square": "    return x * x if x < 4 else 0\n", "answer": (
+            "answer = 42\nget_ipython().display_formatter.formatters['text/plain'].for_type(\n"
+            "    int, lambda value, printer, cycle: printer.text('2'))\n")}, SECOND: second},
+        "forger_variable": {"warmup": {**first, "answer": (
+            "class Anything(int):\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = int.__hash__\nanswer = Anything(41)\n")}, SECOND: second},
+    }
+    made.update(forgers)
+    for student, answers in made.items():
+        for name in layout.notebooks:
+            if student == "warmup_first_only" and name == SECOND:
+                continue
+            filled = solutions.fill(answers.get(name, {}), layout.release(name))
+            solutions.write(filled, course_dir, student, "warmup", name)
     write_samples(course_dir, ["sample_correct", "sample_partial"])
     stock_dir = course_dir.parent / "stock"
     shutil.copytree(course_dir, stock_dir)
@@ -80,7 +99,8 @@ def two_assignments(tmp_path_factory):
         done = stock.autograde(stock_dir, name)
         assert done.returncode == 0, done.stderr[-3000:]
     graded = kit(course_dir, "grade", "--cell-timeout", "10")
-    return {"course_dir": course_dir, "stock_dir": stock_dir, "graded": graded, "students": list(wrong)}
+    return {"course_dir": course_dir, "stock_dir": stock_dir, "graded": graded, "students": list(made),
+            "forgers": list(forgers)}
 
 
 def test_grade_without_a_name_grades_every_assignment_with_submissions(two_assignments):
@@ -98,11 +118,34 @@ def test_per_cell_scores_are_stock_nbgraders_on_an_assignment_the_engine_never_s
     kit_scores = stock.scores(two_assignments["course_dir"], "warmup")
     stock_scores = stock.scores(two_assignments["stock_dir"], "warmup")
     assert set(kit_scores) == set(two_assignments["students"])
-    assert kit_scores == stock_scores
+    honest = set(kit_scores) - set(two_assignments["forgers"])
+    assert {s: kit_scores[s] for s in honest} == {s: stock_scores[s] for s in honest}
     assert kit_scores["warmup_correct"][("warmup", "test_square")] == 2
     assert kit_scores["warmup_hidden_only"][("warmup", "test_square")] == 0, "the hidden test counts"
     assert kit_scores["warmup_wrong_answer"][("warmup", "test_answer")] == 0
     assert kit_scores["warmup_correct"][("warmup", "test_mean_of_data")] == 3, "the shipped data file is there"
+    assert kit_scores["warmup_half_square"][("warmup", "test_square_partly")] == 1, "partial credit"
+    assert kit_scores["warmup_correct"][(SECOND, "test_favourite")] == 1
+    assert kit_scores["warmup_wrong_answer"][(SECOND, "test_favourite")] == 0
+    assert kit_scores["warmup_first_only"][(SECOND, "test_cube")] == 0
+
+
+def test_tests_reading_variables_and_partial_credit_are_judged_outside(two_assignments):
+    """No test cell of warmup needs the student's process to judge it: the summary names none."""
+    assert "judged inside the sandbox only" not in two_assignments["graded"].stdout.split("=== warmup ===")[1]
+
+
+def test_tampering_with_a_partial_credit_or_a_variable_read_gains_nothing(two_assignments):
+    """Stock nbgrader takes the partial credit the student's process displays and the variable it holds; the
+    kit computes both outside it, from plain data."""
+    kit_scores = stock.scores(two_assignments["course_dir"], "warmup")
+    stock_scores = stock.scores(two_assignments["stock_dir"], "warmup")
+    partly, answer = ("warmup", "test_square_partly"), ("warmup", "test_answer")
+    assert stock_scores["forger_partial_credit"][partly] == 2, "the trick works on stock nbgrader"
+    assert kit_scores["forger_partial_credit"][partly] == 1
+    assert stock_scores["forger_variable"][answer] == 1, "the trick works on stock nbgrader"
+    assert kit_scores["forger_variable"][answer] == 0
+    assert "forger_variable" in two_assignments["graded"].stdout.split("=== warmup ===")[1]
 
 
 def test_the_course_csv_is_nbgrader_exports_for_every_assignment(two_assignments, tmp_path):
@@ -116,7 +159,7 @@ def test_the_course_csv_is_nbgrader_exports_for_every_assignment(two_assignments
     assert {r["assignment"] for r in rows} == {"warmup", "rnn_step_by_step"}
     assert rows == exported
     scores = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
-    assert scores[("warmup", "warmup_correct")] == 6.0 and scores[("rnn_step_by_step", "sample_correct")] == 120.0
+    assert scores[("warmup", "warmup_correct")] == 10.0 and scores[("rnn_step_by_step", "sample_correct")] == 120.0
 
 
 @pytest.fixture(scope="module")
