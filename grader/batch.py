@@ -164,10 +164,16 @@ def misplaced_files(layout):
                              f"{_notebook_for(layout, path.name) if only else path.name}"))
     expected = {f"{name}.ipynb" for name in layout.notebooks}
     for path in sorted(folder.glob(f"*/{glob.escape(layout.name)}/*.ipynb")):
-        if path.name not in expected:
-            found.append((shown(path.relative_to(folder.parent)),
-                          f"not a notebook of {layout.name}, whose notebooks are {', '.join(sorted(expected))}: if "
-                          f"this is one of them, rename it"))
+        if path.name in expected:
+            continue
+        where = shown(path.relative_to(folder.parent))
+        if len(expected) == 1:
+            only = next(iter(expected))
+            found.append((where, f"a second notebook: only {only} is graded; if this is the one to grade, rename it "
+                                 f"to {only}"))
+        else:
+            found.append((where, f"not a notebook of {layout.name}, whose notebooks are {', '.join(sorted(expected))}: "
+                                 "if it is one of them, rename it"))
     return found
 
 

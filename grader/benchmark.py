@@ -41,21 +41,21 @@ def build_batch(layout, n):
     return made
 
 
-def prepare(workdir, layout, made):
-    """Three identical course directories, released, holding the same submissions of `layout`'s assignment."""
+def prepare(workdir, layout, made=None, n=200):
+    """(stock, kit, unconfined, class): three identical course directories, released, holding the same class of
+    `layout`'s assignment (`made`, or build_batch's from the fresh release)."""
     stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
     stock_dir.mkdir(parents=True)
     shutil.copy(layout.course_dir / "nbgrader_config.py", stock_dir)
     shutil.copytree(layout.source_dir, stock_dir / "source" / layout.name, ignore=shutil.ignore_patterns("__pycache__"))
     release.generate(stock_dir, layout.name)
+    made = made or build_batch(assignments.Layout(stock_dir, layout.name), n)
     for student, (_, notebooks) in made.items():
-        if not isinstance(notebooks, dict):  # a class of a one-notebook assignment may give the notebook alone
-            notebooks = {layout.notebooks[0]: notebooks}
         for name, nb in notebooks.items():
             solutions.write(nb, stock_dir, student, layout.name, name)
     shutil.copytree(stock_dir, kit_dir)
     shutil.copytree(stock_dir, loose_dir)
-    return stock_dir, kit_dir, loose_dir
+    return stock_dir, kit_dir, loose_dir, made
 
 
 def compare(stock_scores, kit_scores, kinds):
@@ -115,10 +115,9 @@ def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=Non
     import os
 
     layout = assignments.find(course_dir, assignment)
-    made = made or build_batch(layout, n)
     workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
-        _, kit_dir, _ = prepare(workdir, layout, made)
+        _, kit_dir, _, made = prepare(workdir, layout, made, n)
         from . import cli
         print(f"Grading {len(made)} submissions once ...", flush=True)
         cli.grade_and_report(kit_dir, layout.name, jobs=jobs)
@@ -143,14 +142,13 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
     import os
 
     layout = assignments.find(course_dir, assignment)
-    made = made or build_batch(layout, n)
-    n = len(made)
-    kinds = {s: k for s, (k, _) in made.items()}
     owned = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
-        print(f"Building {n} submissions of {layout.name} in {workdir} ...", flush=True)
-        stock_dir, kit_dir, loose_dir = prepare(workdir, layout, made)
+        print(f"Building {len(made) if made else n} submissions of {layout.name} in {workdir} ...", flush=True)
+        stock_dir, kit_dir, loose_dir, made = prepare(workdir, layout, made, n)
+        n = len(made)
+        kinds = {s: k for s, (k, _) in made.items()}
         print(f"Stock: nbgrader autograde, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
         stock.autograde(stock_dir, layout.name, timeout=int(cell_timeout))

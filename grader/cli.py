@@ -268,7 +268,7 @@ def _check_args(args, home=None, prog=None):
                            "Run the command inside the course directory, or give it with --course-dir"
                            + (f" (this kit's own course is {home})." if home else "."))
         args.course_dir = str(found or home)
-    coursedir.choose(args.course_dir, prog if prog and " " not in prog else None)
+    coursedir.choose(args.course_dir, prog or "python -m grader")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for one worker per core).")
     folder = Path(args.course_dir)

@@ -40,7 +40,7 @@ def find_course(start=None):
 
 
 _chosen_course = None  # the --course-dir of this command, for the hints it prints
-_command = None  # the installed command this one was started as (a course's own, e.g. rnn-grader), if any
+_command = None  # how this command was started: "python -m <package>" or an installed command (rnn-grader)
 
 
 def choose(course_dir, command=None):
@@ -52,15 +52,14 @@ def choose(course_dir, command=None):
 def hint(subcommand):
     """`subcommand` as a command line that works as printed, from the folder the user is in."""
     script = sys.argv[0] or ""
-    if _command and os.path.basename(script) == _command:
+    if _command and " " not in _command and os.path.basename(script) == _command:
         found = shutil.which(_command)
         prefix = _command if found and os.path.samefile(found, script) else shlex.quote(os.path.abspath(script))
     else:  # `python -m <package>`; from anywhere else (a test, a script), the engine's
         python = shutil.which("python")
         # The bare `python` works only if it is this environment's (a venv's python is a symlink: no resolving).
         same = python and os.path.abspath(python) == os.path.abspath(sys.executable)
-        package = (os.path.basename(os.path.dirname(os.path.abspath(script)))
-                   if os.path.basename(script) == "__main__.py" else "grader")
+        package = _command.split()[-1] if _command and _command.startswith("python -m ") else "grader"
         prefix = f"{'python' if same else shlex.quote(sys.executable)} -m {package}"
     if _chosen_course is not None and find_course() != _chosen_course:
         prefix += f" --course-dir {shlex.quote(str(_chosen_course))}"

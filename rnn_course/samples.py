@@ -94,8 +94,8 @@ def sample_submissions():
 
 
 def benchmark_class(n):
-    """student id -> (kind, notebook or text): correct, typical mistakes, forward only, blank, a warning,
-    notebooks cut short and endless loops."""
+    """student id -> (kind, {notebook name: notebook or text}), as grader.benchmark takes a class: correct,
+    typical mistakes, forward only, blank, a warning, notebooks cut short and endless loops."""
     correct = master_solutions()
     mistakes = sorted(MISTAKES)
     loops = max(1, n // 100)
@@ -124,5 +124,5 @@ def benchmark_class(n):
             nb = json.dumps(fill({}).dict())[:5000]  # cut short, as by a failed upload
         else:  # endless: a loop in the optional part, so the graded part still counts
             nb = fill({**correct, "rnn_cell_backward": "    while True:\n        pass\n"})
-        made[student] = (kind, nb)
+        made[student] = (kind, {NOTEBOOK: nb})
     return made

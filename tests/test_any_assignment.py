@@ -221,3 +221,14 @@ def test_the_test_that_deletes_a_function_is_judged_inside_and_named(quickstart)
     replay outside the student's process can do that, so it is judged inside, and the summary says so."""
     out = quickstart["graded"].stdout
     assert "judged inside the sandbox only" in out and "problem1: sum_of_squares_uses_squares" in out
+
+
+def test_the_benchmark_runs_on_another_assignment_side_by_side_with_stock(tmp_path, capsys):
+    """`benchmark warmup`: the engine's own class (the master's answers, the release, half the answers, a file
+    cut short) on an assignment of two notebooks, graded by stock and the kit in one run."""
+    from grader import benchmark
+    course_dir = two_assignment_course(tmp_path / "course")
+    code = benchmark.main(course_dir, "warmup", n=5, workdir=tmp_path / "bench", cell_timeout=5)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "per-test scores identical on 4 of 4 submissions" in out and "ratio (stock / sandboxed):" in out

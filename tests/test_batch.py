@@ -171,15 +171,19 @@ def test_killed_batch_is_finished_by_the_next_run(tmp_path):
 def test_grade_flags_are_checked(tmp_path):
     result = grade(ROOT, "--cell-timeout", "-1")
     assert result.returncode == 2 and "--cell-timeout must be positive" in result.stderr
-    result = grade(ROOT, "nobody_at_all")
-    assert result.returncode == 2 and "no submission for nobody_at_all" in result.stderr
+    result = grade(ROOT, "--student", "nobody_at_all")
+    assert result.returncode == 2 and "no submission of rnn_step_by_step for nobody_at_all" in result.stderr
+    result = grade(ROOT, "nobody_at_all")  # an assignment's name where a student's was meant
+    assert result.returncode == 2 and "no assignment called 'nobody_at_all'" in result.stderr
+    assert "its assignments: rnn_step_by_step" in result.stderr
 
 
 def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
     course_dir = make_course_copy(tmp_path / "course")
     write_samples(course_dir, ["sample_correct"])
     result = grade(course_dir)
-    assert result.returncode == 2 and "-m grader --course-dir" in result.stderr and " release`" in result.stderr
+    assert result.returncode == 2 and "-m grader --course-dir" in result.stderr
+    assert " release rnn_step_by_step`" in result.stderr
 
 
 def test_grading_on_a_local_dask_cluster_gives_the_same_results(samples_course, tmp_path):

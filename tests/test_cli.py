@@ -89,7 +89,7 @@ def test_counts_in_messages_agree_with_their_nouns(tmp_path):
     source.mkdir()
     samples.write(samples.fill({}), source, "alice")
     found = intake.collect(source / "submitted", rnn(course_dir))
-    assert intake.describe(found, rnn(course_dir)).startswith("Collected 1 submission into")
+    assert intake.describe(found, rnn(course_dir)).startswith("Collected 1 submission of rnn_step_by_step into")
 
 
 def test_bad_flag_values_and_a_missing_course_folder_get_a_message_and_exit_2(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_course_copy, rnn, rnn_scores
-from grader import intake, release, stock
+from grader import intake, release, solutions, stock
 import rnn_course
 from rnn_course import samples
 from grader.release import KitError
@@ -39,7 +39,7 @@ def test_canvas_zip_is_laid_out_and_unmatched_files_are_listed(course_dir, tmp_p
     assert (folder / "rnn_step_by_step.ipynb").read_text().endswith(" "), "the newest resubmission is kept"
     assert (course_dir / "submitted" / "smithal" / rnn_course.ASSIGNMENT / "helpers.py").exists()
     unmatched = dict(found.unmatched)
-    assert "not this assignment's notebook" in unmatched["roebob_1002_5003_homework.ipynb"]
+    assert "is not a notebook of rnn_step_by_step" in unmatched["roebob_1002_5003_homework.ipynb"]
     assert "does not say whose it is" in unmatched["notes.txt"]
     assert found.lms_ids == {"doejane": "1001", "smithal": "1003"}
     text = intake.describe(found, rnn(course_dir))
@@ -160,7 +160,7 @@ def test_misplaced_extra_and_empty_input_are_named_with_the_fix(course_dir, tmp_
     assert result.returncode == 2 and "submitted/alice/rnn_step_by_step.ipynb" in result.stderr
     assert "move it to submitted/alice/rnn_step_by_step/" in result.stderr
     samples.write(samples.fill({}), course_dir, "bob")
-    samples.write(samples.fill({}), course_dir, "bob", name="rnn_step_by_step-Copy1")
+    solutions.write(samples.fill({}), course_dir, "bob", rnn_course.ASSIGNMENT, "rnn_step_by_step-Copy1")
     result = run("grade")
     assert result.returncode == 1, result.stderr
     assert "submitted/bob/rnn_step_by_step/rnn_step_by_step-Copy1.ipynb: a second notebook" in result.stdout
