@@ -114,7 +114,8 @@ def inside_note(assignment):
 
 
 def run_canary(layout, assignment):
-    """Grade the master's own solution under the same confinement; raise KitError unless it gets full marks.
+    """Grade the master's own solution under the same confinement; raise KitError unless it gets full marks,
+    or unless the unchanged release is graded without a fault.
 
     A sandbox that cannot start, or a verdict that rejects correct code, would otherwise
     zero a whole class: this stops the batch before any student is touched.
@@ -142,6 +143,15 @@ def run_canary(layout, assignment):
                        "a class).\n  "
                        + "\n  ".join(lost + ([f"status: {result.status} ({result.reason})"]
                                               if result.status != GRADED else [])))
+    # The release as handed out: honest code that fails its tests. The outside verdict must agree with the
+    # notebook on it (no test it passes there may fail here), or it would accuse honest students.
+    unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
+                                                          for name in layout.notebooks))
+    blank = grade_submission(assignment, unchanged)
+    if blank.status in (grading.TAMPERING, grading.ERROR):
+        raise KitError(f"{layout.name}: the unchanged release, graded under the same confinement as the students, "
+                       f"came out '{blank.status}', so no submission was graded: {blank.reason}; "
+                       + "; ".join(blank.flags))
     return result
 
 

@@ -220,6 +220,7 @@ class Result:
     graded_at: str = ""
     late: bool = False                            # the LMS marked the submission late (see intake.py)
     refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
+    inside: list = field(default_factory=list)    # "<notebook>/<grade_id>" of tests judged inside the sandbox only
     peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
     # Set from the gradebook when the results are published (reports.final), never by grading:
     late_penalty: float = 0.0                     # nbgrader's late-submission penalty
@@ -284,6 +285,7 @@ def _grade_notebook(task, submission):
                     graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     confined=task.confine, late=submission.late,
                     refused=[path for path, _ in submission.refused])
+    result.inside = [f"{task.notebook}/{grade_id}" for grade_id in sorted(task.inside)]
     try:
         _grade(task, submission, result)
     except SandboxFailure:
@@ -299,7 +301,7 @@ def _merged(assignment, submission, results):
         merged = results[0]
     else:
         merged = dataclasses.replace(results[0], tests=[], flags=[], notes=[], review=[], comments={}, answers={},
-                                     notebooks={}, seconds=0.0, peak_mb=0.0)
+                                     notebooks={}, inside=[], seconds=0.0, peak_mb=0.0)
         merged.status = min((r.status for r in results), key=STATUSES.index)
         merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
                                   if r.reason)
@@ -311,6 +313,7 @@ def _merged(assignment, submission, results):
             merged.comments.update(r.comments)
             merged.answers.update(r.answers)
             merged.notebooks.update(r.notebooks)
+            merged.inside += r.inside
             merged.seconds += r.seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
     merged.assignment_fingerprint = assignment.fingerprint

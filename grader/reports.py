@@ -196,12 +196,13 @@ def write_grades_csv(path, results, assignment, lms_ids):
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = csv.writer(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
-                     + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement"])
+                     + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement", "judged_inside"])
         for student, result in sorted(results.items()):
             lms = lms_ids.get(student, "")
             if result is None:
                 out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
-                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade it", "", "", ""])
+                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade "
+                                                        "it", "", "", "", ""])
                 continue
             scores = {label_of(assignment, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
             status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
@@ -213,9 +214,15 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
                           number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
-                         + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual), for_spreadsheet(result.reason),
-                            result.graded_at, for_spreadsheet("; ".join(result.review)), confinement(result)])
+                         + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual),
+                            for_spreadsheet(result.reason), result.graded_at, for_spreadsheet("; ".join(result.review)),
+                            confinement(result), "; ".join(_inside_labels(assignment, result))])
     return path
+
+
+def _inside_labels(assignment, result):
+    """The tests of `result` that were judged inside the sandbox only (the outside verdict could not replay them)."""
+    return [_label(assignment, *key.split("/", 1)) for key in result.inside]
 
 
 def confinement(result):
@@ -370,6 +377,13 @@ def write_class_report(page, results, assignment):
               "score; they say where to read.</p>"
               + (f"<table><tr><th>Student</th><th>Found</th></tr>{flagged}</table>" if flagged
                  else "<p>None.</p>"))
+    inside = sorted({label for r in known.values() for label in _inside_labels(assignment, r)})
+    if inside:
+        review += ("\n<h2>Judged inside the sandbox only</h2><p class=\"note\">The grader could not replay these "
+                   "test cells outside the students' processes (they read more of the notebook than the answers "
+                   "they check), so they were judged as stock nbgrader judges them, where a determined student "
+                   "could forge the result: " + ", ".join(f"<code>{html.escape(n)}</code>" for n in inside)
+                   + ". The grading summary says why for each.</p>")
     pending = len(results) - len(known)
     summary = (f"{counted(len(results), 'submission')}: {len(scored)} {_verb(len(scored), 'has', 'have')} a score "
                f"({hand} of them changed by hand in formgrader), {waiting} {_verb(waiting, 'awaits', 'await')} a "

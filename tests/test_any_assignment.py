@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLES, write_samples
+from conftest import ROOT, write_samples
 from grader import assignments, solutions, stock
 from small_assignments import SECOND, two_assignment_course
 
@@ -219,8 +219,15 @@ def test_every_notebook_gets_its_graded_copy_and_its_feedback_page(quickstart):
 def test_the_test_that_deletes_a_function_is_judged_inside_and_named(quickstart):
     """`sum_of_squares_uses_squares` deletes the student's `squares` to see that `sum_of_squares` needs it: no
     replay outside the student's process can do that, so it is judged inside, and the summary says so."""
+    import csv
     out = quickstart["graded"].stdout
     assert "judged inside the sandbox only" in out and "problem1: sum_of_squares_uses_squares" in out
+    course_dir = quickstart["course_dir"]
+    with open(course_dir / "autograded" / "ps1_grades.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert rows["alice"]["judged_inside"] == "problem1:sum_of_squares_uses_squares"
+    report = (course_dir / "autograded" / "ps1_report.html").read_text()
+    assert "Judged inside the sandbox only" in report and "problem1:sum_of_squares_uses_squares" in report
 
 
 def test_the_benchmark_runs_on_another_assignment_side_by_side_with_stock(tmp_path, capsys):
