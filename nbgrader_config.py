@@ -12,8 +12,9 @@ c.CourseDirectory.course_id = "rnn_step_by_step"
 # Generated and grading files that must never be copied into the release.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
-# A test cell that runs longer than this (seconds) counts as failed instead of hanging the run.
-c.ExecutePreprocessor.timeout = 120
+# A cell that runs longer than this (seconds) fails instead of hanging the run; stock autograde and the
+# kit's grader both read it (every cell of this assignment takes well under a second).
+c.ExecutePreprocessor.timeout = 30
 
 # Pages made from notebooks (formgrader's view of a submission, nbgrader's generate_feedback) keep a
 # student's HTML and JavaScript inert: they would otherwise run in the instructor's browser session.

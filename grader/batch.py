@@ -27,8 +27,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import (assignments, coursedir, gradebook, grading, intake, memory, notebook, sandbox, solutions, student_files, verdict,
-               warm)
+from . import (assignments, coursedir, gradebook, grading, intake, memory, notebook, sandbox, solutions,
+               student_files, verdict, warm)
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
                       grade_submission, not_graded, submission_with_master_files)
@@ -75,6 +75,7 @@ def load_assignment(layout, limits=Limits(), confine=True):
         if not release.exists():
             raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
         master_nb = notebook.read(layout.master(name))
+        _check_kernel(master_nb, layout.master(name))
         order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
         release_cells = notebook.read(release).cells
         released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
@@ -85,6 +86,16 @@ def load_assignment(layout, limits=Limits(), confine=True):
         tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
                                   released_text=text, release=release.read_bytes()))
     return Assignment(tuple(tasks))
+
+
+def _check_kernel(nb, path):
+    """The kit runs cells in Python (an IPython shell of its own environment): another kernel's notebook is
+    refused, with stock autograde named for it."""
+    spec = nb.metadata.get("kernelspec", {})
+    language = (spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python").lower()
+    if language != "python":
+        raise KitError(f"{path} is written for the {spec.get('name') or language} kernel ({language}); the kit grades "
+                       f"Python notebooks only. Grade this assignment with `nbgrader autograde {path.parent.name}`.")
 
 
 def with_verdict(layout, assignment, helpers):

@@ -176,7 +176,8 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         differences += compare(stock_scores, stock.scores(loose_dir, layout.name), kinds)[1]
         results = batch.all_results(assignments.Layout(kit_dir, layout.name))
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
-        measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(), "cell_timeout": cell_timeout,
+        measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(),
+                    "cell_timeout": cell_timeout,
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
                     "unconfined_seconds": round(loose_seconds, 1), "idle_seconds": idle,
                     "confinement_ms_per_submission": round(1000 * (kit_seconds - loose_seconds) / n, 1),

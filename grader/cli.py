@@ -38,11 +38,24 @@ def _chosen(args, every):
 
 
 def _limits(args):
+    """The limits from the flags; a cell timeout not given is the course's (c.ExecutePreprocessor.timeout), as
+    stock autograde's, and the notebook's budget at least twice that."""
     from .limits import Limits
     for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
-    return Limits(args.cell_timeout, args.budget, args.memory_mb, args.output_chars)
+    default = Limits()
+    cell_timeout = args.cell_timeout or _configured_timeout(args.course_dir) or default.cell_timeout
+    budget = args.budget or max(default.notebook_budget, 2 * cell_timeout)
+    return Limits(cell_timeout, budget, args.memory_mb, args.output_chars)
+
+
+def _configured_timeout(course_dir):
+    config = coursedir.nbgrader_api(course_dir).config
+    if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
+        timeout = config.ExecutePreprocessor.timeout
+        return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+    return None
 
 
 def grade_and_report(course_dir, assignment=None, students=None, force=False, jobs=None, scheduler=None, limits=None,
@@ -131,6 +144,7 @@ def cmd_grade(args):
     from . import assignments, batch
     limits = _limits(args)
     names = _chosen(args, every="submitted")
+    handed = {}
     if args.student and not args.assignment:  # the assignments these students handed in
         handed = {n: set(batch.submitted_students(assignments.Layout(Path(args.course_dir), n))) for n in names}
         names = [n for n in names if handed[n] & set(args.student)] or names
@@ -138,7 +152,9 @@ def cmd_grade(args):
     for name in names:
         if len(names) > 1:
             print(f"\n=== {name} ===")
-        students = args.student if args.assignment or len(names) == 1 else [s for s in args.student or () if s in handed[name]]
+        students = args.student
+        if students and name in handed and len(names) > 1:
+            students = [s for s in students if s in handed[name]]
         codes.append(grade_and_report(args.course_dir, name, students, args.force, args.jobs, args.scheduler,
                                       limits, confine=not args.unconfined))
         if codes[-1] == INTERRUPTED:
@@ -165,10 +181,12 @@ def cmd_benchmark(args, made=None, docs=None):
 def _add_limits(p):
     from .limits import Limits
     d = Limits()
-    p.add_argument("--cell-timeout", type=float, default=d.cell_timeout, metavar="S",
-                   help=f"seconds one cell may run (default {d.cell_timeout:g})")
-    p.add_argument("--budget", type=float, default=d.notebook_budget, metavar="S",
-                   help=f"seconds all cells of one notebook may run together (default {d.notebook_budget:g})")
+    p.add_argument("--cell-timeout", type=float, default=None, metavar="S",
+                   help="seconds one cell may run (default: the course's c.ExecutePreprocessor.timeout, as stock "
+                        f"autograde uses it, else {d.cell_timeout:g})")
+    p.add_argument("--budget", type=float, default=None, metavar="S",
+                   help="seconds all cells of one notebook may run together (default: twice the cell timeout, at "
+                        f"least {d.notebook_budget:g})")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, metavar="MB",
                    help=f"memory cap of each notebook's process (default {d.memory_mb})")
     p.add_argument("--output-chars", type=int, default=d.output_chars, metavar="N",
@@ -233,7 +251,8 @@ COMMANDS = [
 def build_parser(prog=None, description=None, commands=()):
     """The command line: `commands` (same form as COMMANDS) come first, then the engine's own."""
     invoked = prog or "python -m grader"
-    parser = argparse.ArgumentParser(prog=invoked, description=description or " ".join(__doc__.split("\n\n")[0].split()),
+    description = description or " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog=invoked, description=description,
                                      epilog="Exit codes: 0 all well, 1 needs attention, 2 bad usage, "
                                             "130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")

@@ -40,7 +40,8 @@ def master_cells(api, assignment, notebook, order, released):
             nb = gb.find_notebook(notebook, assignment)
         except MissingEntry:
             raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
-                           f"{assignment!r}. Run `{coursedir.hint('release ' + assignment)}` (nbgrader generate_assignment) "
+                           f"{assignment!r}. Run `{coursedir.hint('release ' + assignment)}` (nbgrader "
+                           "generate_assignment) "
                            "first; it records the master's test cells in the gradebook.") from None
         points = {c.name: float(c.max_score) for c in nb.grade_cells}
         solutions = {c.name for c in nb.solution_cells}

@@ -271,7 +271,8 @@ def grade_submission(assignment, submission):
         if name in handed_in or not some or not task.release:
             results.append(_grade_notebook(task, submission))
             continue
-        result = _grade_notebook(task, dataclasses.replace(submission, files=submission.files + ((name, task.release),)))
+        as_released = dataclasses.replace(submission, files=submission.files + ((name, task.release),))
+        result = _grade_notebook(task, as_released)
         result.flags.append(f"{name} was not handed in: graded as released, as stock nbgrader does")
         result.reason = "; ".join(["not handed in, graded as released"] + ([result.reason] if result.reason else []))
         result.notes.append(f"Your submission had no {name}: it was graded as it was handed out to you.")

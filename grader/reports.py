@@ -444,7 +444,8 @@ def score_table(results, assignment, limit=40):
         if r is None:
             rows.append([student, "-", "-", "", "-"] + ["-"] * len(names) + [PENDING])
             continue
-        cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-" for t in r.tests}
+        cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
+                 for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
         if r.awaiting_manual_grade:
             status = "AWAITING MANUAL GRADE, " + status

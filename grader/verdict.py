@@ -19,10 +19,17 @@ The cell passes only if it passed in the student's process and here. If it passe
 there but its visible checks fail here on the same outputs, something in the
 student's process changed what the test saw: `tampering suspected`.
 
-Nothing here is specific to this assignment: a test cell qualifies if it calls the
-student's functions with positional arguments, and the inputs it gives them do not
+A test cell may also read values the student's cells define (`answer = 42`): the
+sandbox sends them back as plain data after the cell, and the replay gives the test
+those copies. A cell ending in an expression is a partial credit: the replay computes
+its value, which is the score (never the value the student's process displayed).
+
+Nothing here is specific to an assignment: a test cell qualifies if it calls the
+student's functions with positional arguments, the inputs it gives them do not
 depend on what those functions returned (the recording and the replay would then
-differ, and the replay says so and fails). The canary proves it for every test cell.
+differ, and the replay says so and fails), and it reads nothing else of the notebook
+than those functions and values. `record` says which cells do not qualify and why;
+they are judged inside the sandbox only. The canary proves the rest for every cell.
 """
 import ast
 import builtins

@@ -70,8 +70,8 @@ def two_assignments(tmp_path_factory):
         "warmup_blank": {},
         "warmup_wrong_square": {"warmup": {**first, "square": "    return x + x\n"}, SECOND: second},
         "warmup_hidden_only": {"warmup": {**first, "square": "    return abs(x) * x\n"}, SECOND: second},
-        "warmup_wrong_answer": {"warmup": {**first, "answer": "answer = 41\n"},
-                                SECOND: {**second, "favourite": "favourite = {'colour': 'green', 'numbers': [1, 2]}\n"}},
+        "warmup_wrong_answer": {"warmup": {**first, "answer": "answer = 41\n"}, SECOND: {
+            **second, "favourite": "favourite = {'colour': 'green', 'numbers': [1, 2]}\n"}},
         "warmup_half_square": {"warmup": {**first, "square": "    return x * x if x < 4 else 0\n"}, SECOND: second},
         "warmup_first_only": {"warmup": first},
     }
@@ -239,3 +239,33 @@ def test_the_benchmark_runs_on_another_assignment_side_by_side_with_stock(tmp_pa
     out = capsys.readouterr().out
     assert code == 0, out
     assert "per-test scores identical on 4 of 4 submissions" in out and "ratio (stock / sandboxed):" in out
+
+
+def test_the_course_config_sets_the_cell_timeout_as_it_does_for_stock(tmp_path):
+    import argparse
+
+    from grader import cli
+    course_dir = two_assignment_course(tmp_path / "course")
+    flags = argparse.Namespace(course_dir=str(course_dir), cell_timeout=None, budget=None, memory_mb=2048,
+                               output_chars=100_000)
+    with open(course_dir / "nbgrader_config.py", "a") as config:
+        config.write("\nc.ExecutePreprocessor.timeout = 45\n")
+    limits = cli._limits(flags)
+    assert (limits.cell_timeout, limits.notebook_budget) == (45, 90)
+    flags.cell_timeout = 5
+    assert (cli._limits(flags).cell_timeout, cli._limits(flags).notebook_budget) == (5, 60)
+
+
+def test_a_notebook_for_another_kernel_is_refused_with_the_way_to_grade_it(tmp_path):
+    import nbformat
+    course_dir = two_assignment_course(tmp_path / "course")
+    master = course_dir / "source" / "warmup" / "warmup.ipynb"
+    nb = nbformat.read(str(master), as_version=4)
+    nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(nb, str(master))
+    assert kit(course_dir, "release", "warmup").returncode == 0
+    (course_dir / "submitted" / "someone" / "warmup").mkdir(parents=True)
+    shutil.copy(course_dir / "release" / "warmup" / "warmup.ipynb", course_dir / "submitted" / "someone" / "warmup")
+    result = kit(course_dir, "grade", "warmup")
+    assert result.returncode == 2 and "Python notebooks only" in result.stderr
+    assert "nbgrader autograde warmup" in result.stderr
