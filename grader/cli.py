@@ -13,6 +13,7 @@ from .plain_text import for_terminal
 from .release import KitError
 
 NEEDS_ATTENTION = 1
+USAGE = 2
 INTERRUPTED = 130
 
 
@@ -155,8 +156,15 @@ def cmd_grade(args):
         students = args.student
         if students and name in handed and len(names) > 1:
             students = [s for s in students if s in handed[name]]
-        codes.append(grade_and_report(args.course_dir, name, students, args.force, args.jobs, args.scheduler,
-                                      limits, confine=not args.unconfined))
+        try:
+            codes.append(grade_and_report(args.course_dir, name, students, args.force, args.jobs, args.scheduler,
+                                          limits, confine=not args.unconfined))
+        except KitError as error:
+            if len(names) == 1:
+                raise
+            # One assignment that cannot be graded (not released, say) does not hold up the others.
+            print(f"error: {name}: {error}", file=sys.stderr)
+            codes.append(USAGE)
         if codes[-1] == INTERRUPTED:
             return INTERRUPTED
     return max(codes)
@@ -330,7 +338,7 @@ def main(argv=None, prog=None, description=None, commands=(), home=None):
         return code
     except (KitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return USAGE
     except DatabaseError as error:  # a damaged file, or not a gradebook: nothing was written to it
         database = Path(args.course_dir) / "gradebook.db"
         try:
@@ -341,11 +349,11 @@ def main(argv=None, prog=None, description=None, commands=(), home=None):
         if "locked" in str(error.orig):  # held by another program past the wait, in the middle of a batch
             from . import gradebook
             print(f"error: {gradebook.locked_message(database)}", file=sys.stderr)
-            return 2
+            return USAGE
         print(f"error: the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "
               "an nbgrader gradebook; it was left as it is. Restore a copy of it, or move it aside and run "
               f"`{coursedir.hint('release')}` to start a new one (then grade again).", file=sys.stderr)
-        return 2
+        return USAGE
     except KeyboardInterrupt:
         # Handled: a second SIGINT still pending (held back while a process started, or delivered to
         # another thread) must not turn exit 130 into a death by signal during shutdown.

@@ -269,3 +269,15 @@ def test_a_notebook_for_another_kernel_is_refused_with_the_way_to_grade_it(tmp_p
     result = kit(course_dir, "grade", "warmup")
     assert result.returncode == 2 and "Python notebooks only" in result.stderr
     assert "nbgrader autograde warmup" in result.stderr
+
+
+def test_an_assignment_that_cannot_be_graded_does_not_hold_up_the_others(two_assignments, tmp_path):
+    """`grade` over every assignment: one never released says so (exit 2), the other is graded all the same."""
+    course_dir = tmp_path / "course"
+    shutil.copytree(two_assignments["course_dir"], course_dir)
+    shutil.copytree(course_dir / "source" / "warmup", course_dir / "source" / "another")
+    (course_dir / "submitted" / "someone" / "another").mkdir(parents=True)
+    result = kit(course_dir, "grade", "--force")
+    assert result.returncode == 2
+    assert "error: another:" in result.stderr and "release another" in result.stderr
+    assert "=== warmup ===" in result.stdout and "warmup: graded 9 submissions" in result.stdout
