@@ -47,7 +47,8 @@ def prepare(workdir, layout, made=None, n=200):
     stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
     stock_dir.mkdir(parents=True)
     shutil.copy(layout.course_dir / "nbgrader_config.py", stock_dir)
-    shutil.copytree(layout.source_dir, stock_dir / "source" / layout.name, ignore=shutil.ignore_patterns("__pycache__"))
+    # All of source/: the config may name files there (nbgrader quickstart's header notebook).
+    shutil.copytree(layout.course_dir / "source", stock_dir / "source", ignore=shutil.ignore_patterns("__pycache__"))
     release.generate(stock_dir, layout.name)
     made = made or build_batch(assignments.Layout(stock_dir, layout.name), n)
     for student, (_, notebooks) in made.items():

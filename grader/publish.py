@@ -126,11 +126,13 @@ def publish(layout, assignment):
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / f"{PUBLISHED}-{layout.name}"
-    done = Published(results, csv_path, report, write_course_csv(api, out / reports.COURSE_CSV))
-    if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, *pages)):
+    done = Published(results, csv_path, report, out / reports.COURSE_CSV)
+    if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, done.course_csv,
+                                                                                    *pages)):
         return done  # nothing changed since the last time: the charts take a second
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, assignment, lms_ids)
+    write_course_csv(api, done.course_csv)  # with this assignment's scores as they are now
     reports.write_class_report(report, results, assignment)
     for result in results.values():
         if result is not None and result.reason != NO_SUBMISSION:

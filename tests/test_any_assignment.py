@@ -281,3 +281,11 @@ def test_an_assignment_that_cannot_be_graded_does_not_hold_up_the_others(two_ass
     assert result.returncode == 2
     assert "error: another:" in result.stderr and "release another" in result.stderr
     assert "=== warmup ===" in result.stdout and "warmup: graded 9 submissions" in result.stdout
+
+
+def test_the_benchmark_takes_a_course_whose_config_names_files_in_source(quickstart, tmp_path, capsys):
+    """nbgrader's quickstart config adds source/header.ipynb to every notebook: the benchmark's copies have it."""
+    from grader import benchmark
+    code = benchmark.main(quickstart["course_dir"], "ps1", n=3, workdir=tmp_path / "bench", cell_timeout=5)
+    out = capsys.readouterr().out
+    assert code == 0 and "per-test scores identical on 2 of 2 submissions" in out, out
