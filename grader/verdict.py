@@ -21,7 +21,8 @@ student's process changed what the test saw: `tampering suspected`.
 
 A test cell may also read values the student's cells define (`answer = 42`): the
 sandbox sends them back as plain data after the cell, and the replay gives the test
-those copies. A cell ending in an expression is a partial credit: the replay computes
+those copies. The notebook's own imports (in its cells that are not tests) run first,
+in the grader, so a test may use what they import. A cell ending in an expression is a partial credit: the replay computes
 its value, which is the score (never the value the student's process displayed).
 
 Nothing here is specific to an assignment: a test cell qualifies if it calls the
@@ -67,6 +68,22 @@ class TestPlan:
     segments: tuple  # (code, hidden?) in order: the cell split at its hidden-test blocks
     calls: tuple     # Call: first the names the test reads (values), then the calls in the order the master made them
     partial_credit: bool = False  # the cell ends in an expression: nbgrader reads a score from its value
+    imports: str = ""  # the notebook's own imports (its non-test cells'), run first: the test may use them
+
+
+def notebook_imports(master_cells):
+    """The import statements at the top level of the master's cells that are not tests, as code."""
+    lines = []
+    for cell in master_cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue  # a magic: nothing to import from it
+        lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(dict.fromkeys(lines))
 
 
 def ends_in_expression(source):
@@ -244,6 +261,8 @@ def record(cells, master_cells, files, folder):
                  and cell.get("cell_type") == "code"]
     functions = [name for source in solutions for name in defined_functions(source)]
     values = {name for source in solutions for name in defined_names(source)} - set(functions)
+    imports = notebook_imports(master_cells)
+    imported = defined_names(imports)
     plans, inside = {}, {}
     with trusted_files(files, folder):
         master = master_namespace(master_cells)
@@ -260,10 +279,14 @@ def record(cells, master_cells, files, folder):
                     return value
                 return call
 
-            namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
+            namespace = {"__name__": "__main__"}
+            failed = _run_segment(imports, namespace)
+            namespace.update({name: stand_in(name) for name in functions})
             segments = split_segments(cell.source)
-            why = _not_replayable(cell.source, functions + sorted(values))
-            for name in read_names(cell.source) & values if why is None else ():
+            why = _not_replayable(cell.source, functions + sorted(values) + sorted(imported))
+            if failed:
+                why = f"the notebook's imports do not run in the grader ({failed[0]}: {failed[1][:120]})"
+            for name in (read_names(cell.source) & values) - imported if why is None else ():
                 try:
                     encoded = wire.encode(master[name])
                     namespace[name] = wire.decode(encoded)  # the test gets a copy, as it will in the replay
@@ -280,7 +303,7 @@ def record(cells, master_cells, files, folder):
                 inside[cell.grade_id] = why
             else:
                 plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls),
-                                                ends_in_expression(cell.source))
+                                                ends_in_expression(cell.source), imports)
     return plans, inside
 
 
@@ -386,19 +409,23 @@ def replay(plan, outputs, files, folder, seconds=30.0):
         return call
 
     functions = sorted({c.function for c in plan.calls if not c.reads})
-    namespace = {"__name__": "__main__", **{name: stand_in(name) for name in functions}}
+    namespace, values = {"__name__": "__main__"}, []
     for k, call in enumerate(reads):  # the values the student's cells defined, as plain data
         node = outputs[k]
         if isinstance(node, dict) and node.get("k") == "raised":
             return Verdict(plan.grade_id, False, "NameError", f"name '{call.function}' is not defined", "raised")
         try:
-            namespace[call.function] = wire.decode(node)
+            values.append(wire.decode(node))
         except wire.WireError as error:
             return Verdict(plan.grade_id, False, "ProtocolError", f"the student's process sent malformed data: "
                            f"{error}", "protocol")
     value = []
     with trusted_files(files, folder), _time_limit(seconds):
         try:
+            _run_segment(plan.imports, namespace)  # as recorded: it ran there
+            namespace.update({name: stand_in(name) for name in functions})
+            for k, call in enumerate(reads):
+                namespace[call.function] = values[k]
             for number, (code, hidden) in enumerate(plan.segments, 1):
                 last = plan.partial_credit and number == len(plan.segments)
                 failed = _run_segment(code, namespace, value if last else None)

@@ -37,8 +37,8 @@ def warmup_notebook():
         _cell("code", "def mean_of_data():\n    \"\"\"The mean of the numbers in data.txt.\"\"\"\n"
                       "    ### BEGIN SOLUTION\n    return float(np.loadtxt('data.txt').mean())\n"
                       "    ### END SOLUTION", "mean_of_data", solution=True),
-        _cell("code", "assert abs(mean_of_data() - 2.5) < 1e-9", "test_mean_of_data", grade=True, locked=True,
-              points=3),
+        _cell("code", "assert np.isclose(mean_of_data(), 2.5)  # numpy from the notebook's own import",
+              "test_mean_of_data", grade=True, locked=True, points=3),
         _cell("code", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION", "answer", solution=True),
         _cell("code", "assert answer == 42", "test_answer", grade=True, locked=True, points=1),
         _cell("code", "earned = 0\nif square(2) == 4:\n    earned += 1\nif square(5) == 25:\n    earned += 1\n"
