@@ -34,7 +34,13 @@ def _chosen(args, every):
     if not found:
         assignments.find(args.course_dir)  # raises, saying where assignments go
     if every == "submitted":
-        found = [n for n in found if batch.submitted_students(assignments.Layout(Path(args.course_dir), n))] or found
+        with_submissions = [n for n in found if batch.submitted_students(assignments.Layout(Path(args.course_dir), n))]
+        if not with_submissions and len(found) > 1:
+            raise KitError(f"no submissions yet: {Path(args.course_dir) / 'submitted'} holds no "
+                           f"<student>/<assignment>/ folders for any of {', '.join(found)}. Put each submission at "
+                           "submitted/<student>/<assignment>/<notebook>.ipynb, or collect them with "
+                           f"`{coursedir.hint('collect <folder or zip> --assignment <assignment>')}`.")
+        found = with_submissions or found
     return found
 
 

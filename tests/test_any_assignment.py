@@ -289,3 +289,11 @@ def test_the_benchmark_takes_a_course_whose_config_names_files_in_source(quickst
     code = benchmark.main(quickstart["course_dir"], "ps1", n=3, workdir=tmp_path / "bench", cell_timeout=5)
     out = capsys.readouterr().out
     assert code == 0 and "per-test scores identical on 2 of 2 submissions" in out, out
+
+
+def test_grade_in_a_course_of_several_assignments_without_submissions_says_where_they_go(tmp_path):
+    course_dir = two_assignment_course(tmp_path / "course")
+    result = kit(course_dir, "grade")
+    assert result.returncode == 2 and result.stderr.count("error:") == 1, result.stderr
+    assert "no submissions yet" in result.stderr and "rnn_step_by_step, warmup" in result.stderr
+    assert "submitted/<student>/<assignment>/<notebook>.ipynb" in result.stderr
