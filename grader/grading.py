@@ -153,7 +153,8 @@ class Assignment:
         return [(t.notebook, c) for t in self.notebooks for c in t.tests()]
 
     def part_of(self, grade_id):
-        return self.notebooks[0].part_of(grade_id)
+        """The part a test counts towards, as the master notebook holding it tags it."""
+        return "optional" if any(t.part_of(grade_id) == "optional" for t in self.notebooks) else "graded"
 
     def hidden_lines(self):
         return set().union(*(t.hidden_lines() for t in self.notebooks))
@@ -379,8 +380,8 @@ def _grade(assignment, submission, result):
 
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
-    cells = [(i, c.source if _grade_id(c) in assignment.inside else strip_hidden(c.source))
-             for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    cells = [(i, c.source if c.metadata.get("nbgrader", {}).get("grade_id") in assignment.inside
+              else strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     probes = {}
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -441,10 +442,6 @@ class SandboxFailure(Exception):
     def __init__(self, step, message):
         super().__init__(message)
         self.step = step
-
-
-def _grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def strip_hidden(source):

@@ -152,14 +152,6 @@ def defined_functions(source):
     return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
-def is_import_cell(source):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    return bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
-
-
 # ---------------------------------------------------------------- the trusted helper files
 
 @contextlib.contextmanager

@@ -297,3 +297,12 @@ def test_grade_in_a_course_of_several_assignments_without_submissions_says_where
     assert result.returncode == 2 and result.stderr.count("error:") == 1, result.stderr
     assert "no submissions yet" in result.stderr and "rnn_step_by_step, warmup" in result.stderr
     assert "submitted/<student>/<assignment>/<notebook>.ipynb" in result.stderr
+
+
+def test_a_test_tagged_optional_in_any_notebook_counts_towards_the_optional_part():
+    from grader.grading import Assignment, NotebookTask
+    first = NotebookTask("a", "one", (), (), parts=(("test_x", "graded"),))
+    second = NotebookTask("a", "two", (), (), parts=(("test_y", "optional"),))
+    both = Assignment((first, second))
+    assert (both.part_of("test_x"), both.part_of("test_y"), both.part_of("unknown")) == ("graded", "optional",
+                                                                                         "graded")
