@@ -5,8 +5,8 @@ file and folder names, what their notebook prints. On a terminal, a control sequ
 in that text could rewrite the screen; in a chart, `$...$` is read as math (and a
 malformed formula stops the report); in a spreadsheet, a cell that starts with `=`
 is a formula; in a Markdown cell that formgrader renders, HTML is live. Each function
-here makes such text inert for one destination. The kit's own HTML pages escape it
-where they are built (reports.py).
+here makes such text inert for one destination. The kit's own HTML pages are Jinja2
+templates with autoescaping (pages.py): every value is escaped there.
 """
 import re
 
@@ -43,7 +43,7 @@ def for_terminal(text, one_line=False):
 
 def for_chart(text):
     """`text` for a matplotlib label: one line. Charts are also built with math parsing off
-    (reports.CHART_STYLE), so a `$` is a dollar sign."""
+    (charts.CHART_STYLE), so a `$` is a dollar sign."""
     return for_terminal(text, one_line=True)
 
 

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batch, coursedir, gradebook, reports, student_files
+from . import batch, coursedir, gradebook, pages, reports, student_files
 from .grading import GRADED, MISSING, Result
 
 FEEDBACK_DIR = "feedback"
@@ -74,7 +74,7 @@ def write_feedback(layout, result, assignment):
     folder = layout.feedback(result.student)
     folder.mkdir(parents=True, exist_ok=True)
     for task in assignment.notebooks:  # a page per notebook, as nbgrader writes feedback
-        _replace(folder / f"{task.notebook}.html", reports.feedback_page(result, assignment, task.notebook))
+        _replace(folder / f"{task.notebook}.html", pages.feedback_page(result, assignment, task.notebook))
     # release_feedback reads both for every student. The time is the one the grader checked when it read the
     # submission; the secret is the student's own (it names their feedback in the exchange) when it is a
     # plain token, read under the rules for student files, and a new one otherwise (an LMS has none).
@@ -122,18 +122,18 @@ def publish(layout, assignment):
     out = layout.course_dir / "autograded"
     out.mkdir(exist_ok=True)
     csv_path, report = out / reports.grades_csv(layout.name), out / reports.report_html(layout.name)
-    pages = [layout.feedback(s) / f"{task.notebook}.html" for task in assignment.notebooks
+    feedback = [layout.feedback(s) / f"{task.notebook}.html" for task in assignment.notebooks
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / f"{PUBLISHED}-{layout.name}"
     done = Published(results, csv_path, report, out / reports.COURSE_CSV)
     if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, done.course_csv,
-                                                                                    *pages)):
+                                                                                    *feedback)):
         return done  # nothing changed since the last time: the charts take a second
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, assignment, lms_ids)
     write_course_csv(api, done.course_csv)  # with this assignment's scores as they are now
-    reports.write_class_report(report, results, assignment)
+    pages.write_class_report(report, results, assignment)
     for result in results.values():
         if result is not None and result.reason != NO_SUBMISSION:
             try:

@@ -109,3 +109,43 @@ def test_feedback_page_renders_and_hides_the_hidden_tests(browser, samples_cours
     for cell in notebook.read(ROOT / "source" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").cells:
         if "_hidden_reference" in cell.source:
             assert "_hidden_reference" not in text
+
+
+_STUDENT_TABLE = """
+const table = document.getElementById('student-table');
+return Array.from(table.tBodies[0].rows).map(row => Array.from(row.cells).map(cell => cell.textContent.trim()));
+"""
+
+
+def test_class_report_student_table_sorts_and_is_legible(browser, samples_course, tmp_path):
+    """The table of every student sorts by a clicked heading (numbers as numbers, a blank below them all;
+    again for the other order), and at 1280 px its text is legible and the page needs no sideways scroll."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 900)
+    browser.get((samples_course / "autograded" / "rnn_step_by_step_report.html").as_uri())
+    headings = [h.text.rstrip(" \u2195") for h in browser.find_elements(By.CSS_SELECTOR, "#student-table th")]
+    score = headings.index("Score")
+    rows = browser.execute_script(_STUDENT_TABLE)
+    assert sorted(r[0] for r in rows) == sorted(SAMPLES) and [r[0] for r in rows] == sorted(SAMPLES)
+
+    button = browser.find_elements(By.CSS_SELECTOR, "#student-table th button")[score]
+    button.click()
+    ascending = [r[score] for r in browser.execute_script(_STUDENT_TABLE)]
+    numbers = [float(v) for v in ascending if v]
+    assert ascending[0] == "" and numbers == sorted(numbers) and len(numbers) == len(SAMPLES) - 1
+    button.click()
+    descending = [r[score] for r in browser.execute_script(_STUDENT_TABLE)]
+    assert descending == ascending[::-1] or [float(v) for v in descending if v] == sorted(numbers, reverse=True)
+    assert descending[-1] == ""
+    browser.find_elements(By.CSS_SELECTOR, "#student-table th button")[0].click()  # by name, as text
+    assert [r[0] for r in browser.execute_script(_STUDENT_TABLE)] == sorted(SAMPLES)
+    browser.save_screenshot(str(tmp_path / "report_students.png"))
+
+    sizes = browser.execute_script("""
+        return Array.from(document.querySelectorAll('#student-table th, #student-table td, #help td'))
+          .map(c => parseFloat(getComputedStyle(c).fontSize));""")
+    assert sizes and min(sizes) >= 12
+    assert browser.execute_script("return document.documentElement.scrollWidth;") <= 1280
+    text = browser.execute_script("return document.body.innerText;")
+    assert "Lowest scores" in text and "Slowest submissions" in text

@@ -1,0 +1,96 @@
+"""The class report's charts, drawn with matplotlib as inline SVG.
+
+Chart text is plain text (CHART_STYLE): a `$` in a student's error message is a dollar sign,
+not the start of a formula, and every label passes through `plain_text.for_chart`.
+"""
+import io
+import textwrap
+
+from .plain_text import for_chart
+
+LABEL_PT = 11  # chart text size in points: 14-15 px on screen at the page's width (tests/test_browser.py)
+CHART_STYLE = {"text.parse_math": False, "text.usetex": False}
+GRADED_COLOUR, OPTIONAL_COLOUR, FAILURE_COLOUR = "#3b6ea5", "#8a63b3", "#b3261e"
+
+
+def _svg(fig):
+    """The figure as inline SVG with its text kept as text (searchable, sharp, measurable in a browser)."""
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "rnn-kit"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure  # here: matplotlib loads in a third of a second
+
+    fig = Figure(figsize=(width, height))
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def class_charts(parts, maxima, rates, common):
+    """{distribution, pass_rate, failures} as SVG text.
+
+    parts: (graded points, optional points) per scored student; maxima: (graded max, optional max);
+    rates: (test label, % passing, optional?) per test; common: ((test label, message), students) pairs.
+    """
+    from matplotlib import rc_context
+
+    with rc_context(CHART_STYLE):
+        return {"distribution": _distribution(parts, maxima), "pass_rate": _pass_rate(rates),
+                "failures": _failures(common)}
+
+
+def _style(ax, integer_axis=None):
+    from matplotlib.ticker import MaxNLocator
+
+    if integer_axis is not None:  # a count of students has no fractions
+        integer_axis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=LABEL_PT)
+
+
+def _distribution(parts, maxima):
+    fig = _figure(9, 3.6)
+    axes = fig.subplots(1, 2)
+    for i, (ax, name, colour, step) in enumerate(zip(axes, ("Graded", "Optional"), (GRADED_COLOUR, OPTIONAL_COLOUR),
+                                                     (5, 1))):
+        ax.hist([p[i] for p in parts], bins=range(0, int(maxima[i]) + 2 * step, step), color=colour,
+                edgecolor="white")
+        ax.set_title(f"{name} part (out of {maxima[i]:g})", fontsize=LABEL_PT)
+        ax.set_xlabel("points", fontsize=LABEL_PT)
+        _style(ax, ax.yaxis)
+    axes[0].set_ylabel("students", fontsize=LABEL_PT)
+    return _svg(fig)
+
+
+def _pass_rate(rates):
+    fig = _figure(9, 4.2)
+    ax = fig.subplots()
+    bars = ax.bar(range(len(rates)), [r for _, r, _ in rates],
+                  color=[OPTIONAL_COLOUR if optional else GRADED_COLOUR for _, _, optional in rates])
+    ax.bar_label(bars, fmt="%.0f%%", fontsize=LABEL_PT)
+    ax.set_xticks(range(len(rates)), [for_chart(name) for name, _, _ in rates], rotation=30, ha="right")
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("% of students passing", fontsize=LABEL_PT)
+    ax.set_title("Pass rate per test (purple: optional)", fontsize=LABEL_PT)
+    _style(ax)
+    return _svg(fig)
+
+
+def _failures(common):
+    fig = _figure(9, 0.55 * max(len(common), 2) + 1.4)
+    ax = fig.subplots()
+    # The full messages are in the table below the chart; the chart names the test and the start.
+    ticks = [textwrap.shorten(for_chart(f"{test}: {message}"), 58, placeholder="...") for (test, message), _ in common]
+    ax.barh(range(len(common)), [n for _, n in common][::-1], color=FAILURE_COLOUR)
+    ax.set_yticks(range(len(common)), ticks[::-1])
+    ax.set_xlabel("students", fontsize=LABEL_PT)
+    ax.set_title("Most common failure messages", fontsize=LABEL_PT)
+    _style(ax, ax.xaxis)
+    return _svg(fig)

@@ -1,0 +1,99 @@
+"""The feedback page and the class report, rendered from their Jinja2 templates (grader/pages.py).
+
+These build results directly, so that every status and every hostile string can be put on a page
+without grading a notebook for each.
+"""
+import html
+from html.parser import HTMLParser
+
+import pytest
+
+from conftest import rnn
+from grader import batch, grading, pages
+from grader.grading import GRADED, STATUSES, Result
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
+
+
+@pytest.fixture(scope="module")
+def assignment(graded_course):
+    return batch.load_assignment(rnn(graded_course))
+
+
+def result(assignment, student, status=GRADED, score=None, seconds=1.0, message="", **fields):
+    """A result for `student`: every test at `score` (full marks when None)."""
+    tests = [grading.TestResult(c.grade_id, assignment.part_of(c.grade_id), c.points if score is None else score, c.points,
+                        message=message, notebook=notebook) for notebook, c in assignment.tests()]
+    return Result(student, status, reason=fields.pop("reason", ""), tests=tests, seconds=seconds,
+                  graded_at="2026-11-30T10:00:00+00:00", **fields)
+
+
+class Elements(HTMLParser):
+    """Every element and attribute of a page, as a browser's parser sees them."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.tags, self.attributes = [], []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes += [name for name, _ in attrs]
+
+
+def test_student_text_never_becomes_markup_on_either_page(assignment, tmp_path):
+    hostile = result(assignment, HOSTILE, score=0, message=HOSTILE, reason=HOSTILE, notes=[HOSTILE],
+                     review=[HOSTILE], flags=[HOSTILE], late=True, timestamp=HOSTILE,
+                     instructor_comments={f"{assignment.notebooks[0].name}/rnn_cell_forward": HOSTILE})
+    feedback = pages.feedback_page(hostile, assignment)
+    report = pages.write_class_report(tmp_path / "report.html", {HOSTILE: hostile}, assignment).read_text()
+    for page, scripts in ((feedback, 0), (report, 1)):  # the report's one script is its own table sorter
+        found = Elements(page)
+        assert found.tags.count("script") == scripts and "img" not in found.tags
+        assert "onerror" not in found.attributes
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
+    assert feedback.count("&lt;script&gt;") >= 4  # student, message, note, comment
+    assert "<script>" not in report.split("<script>\n// Sort")[0]
+
+
+def test_the_pages_are_the_templates_with_autoescape_on():
+    environment = pages._templates()
+    assert environment.autoescape is True
+    assert {"base.html.j2", "feedback.html.j2", "class_report.html.j2"} <= set(environment.list_templates())
+
+
+@pytest.mark.parametrize("status", [s for s in STATUSES if s != GRADED])
+def test_every_status_but_graded_says_why_on_the_students_page(assignment, status):
+    """In the student's words: the page never shows the status's name or the instructor's reason alone."""
+    page = pages.feedback_page(result(assignment, "kim", status, score=0, reason="cell timeout (5 s) in x"), assignment)
+    why = pages.student_status(result(assignment, "kim", status), assignment)
+    assert why and why.split(":")[0].split(".")[0] in html.unescape(page)
+    assert "Your" in why or "your" in why
+
+
+def test_a_plainly_graded_page_has_no_status_note(assignment):
+    assert pages.student_status(result(assignment, "kim"), assignment) is None
+    assert 'class="note"' not in pages.feedback_page(result(assignment, "kim"), assignment)
+
+
+def test_the_report_lists_the_lowest_and_the_slowest_and_every_student(assignment, tmp_path):
+    results = {f"s{i:02d}": result(assignment, f"s{i:02d}", score=i % 6, seconds=float(i)) for i in range(30)}
+    results["waiting"] = result(assignment, "waiting", "invalid notebook", seconds=0.0)
+    for t in results["waiting"].tests:
+        t.scored = False
+    results["pending"] = None
+    page = pages.write_class_report(tmp_path / "report.html", results, assignment).read_text()
+    help_section = page.split('id="help"')[1].split("Needs your attention")[0]
+    lowest, slowest = help_section.split("Slowest submissions")
+    lowest_students = [s for s in results if f"<td>{s}</td>" in lowest]
+    assert len(lowest_students) == pages.LISTED and "waiting" not in lowest_students  # no score: not "low"
+    expected = sorted((r.part("graded"), s) for s, r in results.items() if s.startswith("s"))[:pages.LISTED]
+    assert sorted(lowest_students) == sorted(s for _, s in expected)  # s00, s06, ... (0 points), s01, s07, ...
+    assert lowest.index("<td>s00</td>") < lowest.index("<td>s06</td>") < lowest.index("<td>s01</td>")
+    assert [s for s in results if f"<td>{s}</td>" in slowest] == [f"s{i}" for i in range(20, 30)]
+    assert slowest.index("<td>s29</td>") < slowest.index("<td>s20</td>")  # slowest first
+    table = page.split('id="student-table"')[1].split("</table>")[0]
+    assert all(f"<td>{s}</td>" in table for s in results)
+    # one meaning for "not scored yet": blank numbers, the status says why
+    waiting_row = table.split("<td>waiting</td>")[1].split("</tr>")[0]
+    assert 'class="num"></td>' in waiting_row and "awaiting a manual grade" in waiting_row
