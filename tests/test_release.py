@@ -144,3 +144,43 @@ def test_validate_on_a_release_without_the_optional_part_says_it_is_optional(tmp
     for name in rnn_course.OPTIONAL_FUNCTIONS:
         assert f"{name} is not written yet." in out and f"{name} is OPTIONAL: leaving it out scores 0" in out
     assert out.count("takes nothing from the 100 points of parts 1 and 2.") == 4
+
+
+def test_a_failing_check_shows_its_message_and_the_students_lines_not_the_checking_code(tmp_path):
+    """In a real Jupyter kernel and in `nbgrader validate`: a failing check's traceback is the student's
+    cell and the message; an error in the student's own function shows that function's line. Neither
+    shows the frames of rnn_checks.py or contextlib."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nbclient import NotebookClient
+    from rnn_course import samples
+    folder = tmp_path / "student"
+    shutil.copytree(rnn_course.RELEASE_DIR, folder)
+    correct = samples.master_solutions()
+    answers = {name: correct[name] for name in rnn_course.GRADED_FUNCTIONS}
+    answers["rnn_cell_forward"] = samples.mutate(answers["rnn_cell_forward"], "np.tanh(", "sigmoid(")
+    answers["lstm_forward"] = samples.mutate(answers["lstm_forward"], "range(T_x)", "range(T_x + 1)")  # IndexError
+    nb = samples.fill(answers)
+    path = folder / f"{rnn_course.NOTEBOOK}.ipynb"
+    nbformat.write(nb, str(path))
+
+    NotebookClient(nb, timeout=300, allow_errors=True, resources={"metadata": {"path": str(folder)}}).execute()
+    errors = {cell.metadata.get("nbgrader", {}).get("grade_id"): "\n".join(output.traceback)
+              for cell in nb.cells for output in cell.get("outputs", []) if output.output_type == "error"}
+    errors = {grade_id: re.sub(r"\x1b\[[0-9;]*m", "", text) for grade_id, text in errors.items()}
+    shown = errors["test_rnn_cell_forward"]
+    assert "is sigmoid used where tanh belongs?" in shown and "check_rnn_cell_forward(result, case)" in shown
+    own = errors["test_lstm_forward"]
+    assert "IndexError" in own and "range(T_x + 1)" in own  # the student's own line, where it went wrong
+    for text in (shown, own):
+        assert "rnn_checks.py" not in text and "contextlib" not in text, text
+
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    out = subprocess.run([str(nbgrader), "validate", path.name], cwd=folder, capture_output=True, text=True,
+                         timeout=600).stdout
+    assert "is sigmoid used where tanh belongs?" in out and "IndexError" in out
+    assert "rnn_checks.py" not in out and "contextlib" not in out, out

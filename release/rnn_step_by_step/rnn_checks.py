@@ -5,6 +5,7 @@ exercise: the expected values come from checks_data.json, which holds what a
 correct solution returns on the seeded test inputs below.
 """
 import contextlib
+import functools
 import json
 import sys
 import warnings
@@ -21,6 +22,49 @@ RTOL, ATOL = 1e-6, 1e-8
 
 class CheckFailed(AssertionError):
     """A self-check found something wrong; the message says what and where."""
+
+
+_NOT_YOURS = {__file__, contextlib.__file__}
+
+
+def _your_frames(traceback):
+    """`traceback` from the first frame that is not this module's (or contextlib's): the student's code."""
+    while traceback is not None and traceback.tb_frame.f_code.co_filename in _NOT_YOURS:
+        traceback = traceback.tb_next
+    return traceback
+
+
+def _for_students(check):
+    """`check`, whose failure shows its message and the student's own lines, not the checking code.
+
+    The frames of this module are cut from the error and from its cause; IPython leaves out this
+    wrapper's frame (__tracebackhide__) when the student's code follows it, and `_show_failure` ends
+    a CheckFailed's traceback at the student's cell.
+    """
+    @functools.wraps(check)
+    def run(*arguments, **options):
+        __tracebackhide__ = True  # noqa: F841 -- read by IPython when it prints the traceback
+        try:
+            return check(*arguments, **options)
+        except Exception as error:
+            if error.__cause__ is not None:
+                error.__cause__.with_traceback(_your_frames(error.__cause__.__traceback__))
+            raise error.with_traceback(_your_frames(error.__traceback__))
+    return run
+
+
+def _show_failure(shell, etype, value, traceback, tb_offset=None):
+    """How Jupyter (and so nbgrader validate) shows a CheckFailed: the student's lines, then the message."""
+    last = traceback
+    while last is not None and last.tb_next is not None and last.tb_next.tb_frame.f_code.co_filename not in _NOT_YOURS:
+        last = last.tb_next
+    if last is not None:
+        last.tb_next = None
+    shell.showtraceback((etype, value, traceback), tb_offset=tb_offset)
+
+
+if "IPython" in sys.modules and sys.modules["IPython"].get_ipython() is not None:
+    sys.modules["IPython"].get_ipython().set_custom_exc((CheckFailed,), _show_failure)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -374,6 +418,7 @@ def _shapes(name, result, case):
         check_shape(f'gradients["{key}"]', result[key], want[key].shape, _GRADIENT_DIMS[name].get(key, ""))
 
 
+@_for_students
 def check_shapes(name, result, case=None, steps=None):
     """Type and shape of every part of what `name` returned, before any of it is printed or indexed:
     a wrong shape gets its own message instead of an IndexError in a printing line.
@@ -496,6 +541,7 @@ def _check_rnn_cell_forward(result, inputs, want):
         _check_same(f"cache[{i}] (should be {label})", cache[i], value)
 
 
+@_for_students
 def check_rnn_cell_forward(result, case):
     with _judging(case):
         _shapes("rnn_cell_forward", result, case)
@@ -546,6 +592,7 @@ def _sequence_hint(label, got, want, step, first_inputs, carried, mixed_up=None)
             f"and {label}[:, :, t] holds what step t returns.")
 
 
+@_for_students
 def check_rnn_forward(result, case, steps=None):
     with _judging(case, steps):
         _shapes("rnn_forward", result, case)
@@ -598,6 +645,7 @@ def _check_lstm_cell_forward(result, inputs, want):
     _check_same("cache[9] (should be parameters)", cache[9], inputs["parameters"])
 
 
+@_for_students
 def check_lstm_cell_forward(result, case):
     with _judging(case):
         _shapes("lstm_cell_forward", result, case)
@@ -629,6 +677,7 @@ def _gate_cause(got, want, name):
             "np.concatenate((a_prev, xt), axis=0))?")
 
 
+@_for_students
 def check_lstm_forward(result, case, steps=None):
     with _judging(case, steps):
         _shapes("lstm_forward", result, case)
@@ -667,6 +716,7 @@ def _check_rnn_cell_backward(gradients, inputs, want):
     _check_gradients("rnn_cell_backward", gradients, want, hints)
 
 
+@_for_students
 def check_rnn_cell_backward(gradients, case):
     with _judging(case):
         _shapes("rnn_cell_backward", gradients, case)
@@ -686,6 +736,7 @@ def _bptt_hint(got_dx, want_dx):
 _SUMS = "parameter gradients add up over all time steps: the sum of each step's"
 
 
+@_for_students
 def check_rnn_backward(gradients, case, steps=None):
     with _judging(case, steps):
         _shapes("rnn_backward", gradients, case)
@@ -746,6 +797,7 @@ def _check_lstm_cell_backward(gradients, inputs, want):
                      order=_BY_GATE + ["dc_prev", "da_prev", "dxt"])
 
 
+@_for_students
 def check_lstm_cell_backward(gradients, case):
     with _judging(case):
         _shapes("lstm_cell_backward", gradients, case)
@@ -753,6 +805,7 @@ def check_lstm_cell_backward(gradients, case):
     _passed(case)
 
 
+@_for_students
 def check_lstm_backward(gradients, case, steps=None):
     with _judging(case, steps):
         _shapes("lstm_backward", gradients, case)
