@@ -117,6 +117,10 @@ def publish_and_report(layout, assignment=None):
     shown, csv_path, report = done.results, done.csv, done.report
     print()
     print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
+    if done.late_changed:
+        print(for_terminal(f"\nLate penalties now follow the course's due date and late policy: changed for "
+                           f"{reports.counted(len(done.late_changed), 'student')} "
+                           f"({', '.join(done.late_changed[:10])}{', ...' if len(done.late_changed) > 10 else ''})."))
     for student, why in sorted(done.unwritten.items()):
         print(for_terminal(f"FEEDBACK PAGE NOT WRITTEN for {student}: {why}. Run "
                            f"`{coursedir.hint('publish ' + layout.name)}` again once it is fixed; everything else is "

@@ -161,14 +161,9 @@ class Writer:
     """Writes results into the gradebook; one instance, in the process that collects results."""
 
     def __init__(self, api, assignment, notebooks):
-        from nbgrader.preprocessors import AssignLatePenalties
-
         self.gb = open_gradebook(api)
         self.assignment, self.notebooks = assignment, list(notebooks)
-        # The course's late-penalty settings (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...).
-        late = AssignLatePenalties(config=api.config)
-        late.init_plugin()
-        self.late_plugin = late.plugin_inst
+        self.late_plugin = late_plugin(api)
 
     def close(self):
         self.gb.close()
@@ -215,16 +210,50 @@ class Writer:
             self._late_penalty(result.student, submitted)
 
     def _late_penalty(self, student, submitted):
-        """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped."""
         submission = self.gb.find_submission(self.assignment, student)
         self.gb.db.refresh(submitted)
-        submitted.late_submission_penalty = None
-        if submission.total_seconds_late > 0:
-            penalty = self.late_plugin.late_submission_penalty(student, submitted.score,
-                                                               submission.total_seconds_late)
-            if penalty is not None:
-                submitted.late_submission_penalty = min(max(penalty, 0.0), submitted.score)
+        submitted.late_submission_penalty = late_penalty(self.late_plugin, submission, submitted)
         self.gb.db.commit()
+
+
+def late_plugin(api):
+    """The course's late-penalty plugin (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    late = AssignLatePenalties(config=api.config)
+    late.init_plugin()
+    return late.plugin_inst
+
+
+def late_penalty(plugin, submission, submitted):
+    """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped;
+    None when the submission is on time (or has no time, or the assignment no due date)."""
+    late = submission.total_seconds_late
+    if late <= 0:
+        return None
+    penalty = plugin.late_submission_penalty(submission.student_id, submitted.score, late)
+    return None if penalty is None else min(max(penalty, 0.0), submitted.score)
+
+
+def reapply_late_penalties(api, assignment):
+    """Every submission's late penalty as the course's settings give it now: the due date (and any
+    extension) and the late policy may have changed since it was graded, and manual grades may have
+    changed the score it is taken from. Written to the gradebook, so that `nbgrader export` agrees.
+    Returns the students whose penalty changed."""
+    plugin = late_plugin(api)
+    changed = set()
+    with open_gradebook(api) as gb:
+        if not _has_assignment(gb, assignment):
+            return []
+        for submission in gb.find_assignment(assignment).submissions:
+            for submitted in submission.notebooks:
+                penalty = late_penalty(plugin, submission, submitted)
+                if penalty != submitted.late_submission_penalty:
+                    submitted.late_submission_penalty = penalty
+                    changed.add(submission.student_id)
+        if changed:
+            gb.db.commit()
+    return sorted(changed)
 
 
 # ---------------------------------------------------------------- reading the final grades

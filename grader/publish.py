@@ -109,6 +109,7 @@ class Published:
     report: Path
     course_csv: Path = None  # every assignment's scores, as `nbgrader export` writes them
     unwritten: dict = field(default_factory=dict)  # student -> why their feedback page could not be written
+    late_changed: list = field(default_factory=list)  # students whose late penalty changed with the settings
 
 
 def publish(layout, assignment):
@@ -117,6 +118,8 @@ def publish(layout, assignment):
     A feedback page that cannot be written is named in `unwritten`; every other output is written.
     """
     api = coursedir.nbgrader_api(layout.course_dir)
+    # A due date, extension or late policy set after grading applies now, as if graded under it.
+    late_changed = gradebook.reapply_late_penalties(api, layout.name)
     results = final_results(layout, api, assignment)
     lms_ids = gradebook.lms_ids(api)
     out = layout.course_dir / "autograded"
@@ -126,7 +129,7 @@ def publish(layout, assignment):
              for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / f"{PUBLISHED}-{layout.name}"
-    done = Published(results, csv_path, report, out / reports.COURSE_CSV)
+    done = Published(results, csv_path, report, out / reports.COURSE_CSV, late_changed=late_changed)
     if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, done.course_csv,
                                                                                     *feedback)):
         return done  # nothing changed since the last time: the charts take a second

@@ -165,3 +165,49 @@ def test_misplaced_extra_and_empty_input_are_named_with_the_fix(course_dir, tmp_
     assert result.returncode == 1, result.stderr
     assert "submitted/bob/rnn_step_by_step/rnn_step_by_step-Copy1.ipynb: a second notebook" in result.stdout
     assert "rename it to rnn_step_by_step.ipynb" in result.stdout
+
+
+def test_a_due_date_or_late_policy_set_after_grading_applies_at_the_next_publish(course_dir, tmp_path):
+    """Graded before any due date; the instructor then sets one and a policy: `publish` (no regrade)
+    applies the penalty to the gradebook, the CSV, `nbgrader export` and the page, and says so; a due
+    date moved later takes it away again."""
+    import subprocess
+    import sys
+    from grader import cli
+    correct = json.dumps(samples.fill(samples.master_solutions()).dict())
+    source = tmp_path / "dl"
+    source.mkdir()
+    (source / "early--2026-10-30 10:00:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
+    (source / "tardy--2026-11-02 09:30:00 UTC--rnn_step_by_step.ipynb").write_text(correct)
+    intake.collect(source, rnn(course_dir), pattern=r"^(?P<student_id>[a-z]+)--(?P<timestamp>.+?)--(?P<file_id>.+)$")
+    cli.grade_and_report(course_dir)
+    assert _csv(course_dir)["tardy"]["late_submission_penalty"] == "0"
+
+    env_bin = Path(sys.executable).parent
+
+    def due(date):
+        subprocess.run([str(env_bin / "nbgrader"), "db", "assignment", "add", rnn_course.ASSIGNMENT, f"--duedate={date}"],
+                       cwd=course_dir, check=True, capture_output=True)
+
+    def publish():
+        out = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "publish"],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    with open(course_dir / "nbgrader_config.py", "a") as f:
+        f.write("\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    due("2026-11-01 12:00:00 UTC")
+    out = publish()
+    assert "Late penalties now follow the course's due date and late policy: changed for 1 student (tardy)" in out
+    rows = _csv(course_dir)
+    assert (rows["tardy"]["late_submission_penalty"], rows["tardy"]["score"]) == ("120", "0")
+    assert rows["early"]["late_submission_penalty"] == "0"
+    assert stock.export(course_dir)["tardy"]["late_submission_penalty"] == 120.0
+    page = (course_dir / "feedback" / "tardy" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html").read_text()
+    assert "takes 120 points off" in page
+    assert "Late penalties" not in publish()  # nothing changed since
+
+    due("2026-11-03 12:00:00 UTC")
+    assert "changed for 1 student (tardy)" in publish()
+    assert _csv(course_dir)["tardy"]["score"] == "120" and stock.export(course_dir)["tardy"]["score"] == 120.0
