@@ -130,9 +130,16 @@ def publish_and_report(layout, assignment=None):
           "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
           f"Grades CSV:     {csv_path}\nClass report:   {report}\nCourse CSV:     {done.course_csv} "
           "(every assignment, as `nbgrader export` writes it)\n"
+          f"Canvas CSV:     {done.canvas_csv} "
+          + ("(no student has a Canvas user ID: `collect` records them from a Canvas download)\n"
+             if len(done.no_lms_id) == len(shown) else "(in Canvas: Grades, Import)\n") +
           f"Feedback pages: {layout.course_dir.resolve() / 'feedback'}/<student>/{layout.name}/"
           f"<notebook>.html (hand them out with `nbgrader release_feedback {layout.name}`, or "
           "through your LMS)")
+    if done.no_lms_id and len(done.no_lms_id) < len(shown):
+        print(for_terminal(f"The Canvas CSV leaves out {reports.counted(len(done.no_lms_id), 'student')} with no Canvas "
+                           f"user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
+                           "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
     setup = publish.exchange_setup(api)
     if setup:
         print(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "

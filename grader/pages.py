@@ -18,13 +18,14 @@ from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, grad
                       needs_attention, inside_labels, parts, unconfined, verb)
 
 LISTED = 10  # students in each of the report's short lists (lowest scores, slowest)
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 @lru_cache(maxsize=1)
 def _templates():
     import jinja2  # here: pages are written once per publish, not on every import of the package
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("grader", "templates"), autoescape=True,
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

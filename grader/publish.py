@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batch, coursedir, gradebook, pages, reports, student_files
+from . import batch, charts, coursedir, gradebook, pages, reports, student_files
 from .grading import GRADED, MISSING, Result
 
 FEEDBACK_DIR = "feedback"
@@ -108,6 +108,8 @@ class Published:
     csv: Path
     report: Path
     course_csv: Path = None  # every assignment's scores, as `nbgrader export` writes them
+    canvas_csv: Path = None  # the grades as Canvas's gradebook imports them
+    no_lms_id: list = field(default_factory=list)  # students the Canvas file leaves out: no LMS id recorded
     unwritten: dict = field(default_factory=dict)  # student -> why their feedback page could not be written
     late_changed: list = field(default_factory=list)  # students whose late penalty changed with the settings
 
@@ -126,15 +128,17 @@ def publish(layout, assignment):
     out.mkdir(exist_ok=True)
     csv_path, report = out / reports.grades_csv(layout.name), out / reports.report_html(layout.name)
     feedback = [layout.feedback(s) / f"{task.notebook}.html" for task in assignment.notebooks
-             for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
+                for s, r in results.items() if r is not None and r.reason != NO_SUBMISSION]
     digest = _digest(results, assignment, lms_ids)
     stamp = out / f"{PUBLISHED}-{layout.name}"
-    done = Published(results, csv_path, report, out / reports.COURSE_CSV, late_changed=late_changed)
-    if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in (csv_path, report, done.course_csv,
-                                                                                    *feedback)):
+    done = Published(results, csv_path, report, out / reports.COURSE_CSV, out / reports.canvas_csv(layout.name),
+                     late_changed=late_changed, no_lms_id=sorted(s for s in results if not lms_ids.get(s)))
+    outputs = (csv_path, report, done.course_csv, done.canvas_csv, *feedback)
+    if stamp.is_file() and stamp.read_text() == digest and all(p.is_file() for p in outputs):
         return done  # nothing changed since the last time: the charts take a second
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, assignment, lms_ids)
+    reports.write_canvas_csv(done.canvas_csv, results, assignment, lms_ids)
     write_course_csv(api, done.course_csv)  # with this assignment's scores as they are now
     pages.write_class_report(report, results, assignment)
     for result in results.values():
@@ -188,6 +192,8 @@ def _digest(results, assignment, lms_ids):
     for student, result in sorted(results.items()):
         digest.update(json.dumps([student, result.to_dict() if result else None], sort_keys=True,
                                  default=str).encode())
-    for module in (reports, sys.modules[__name__]):
+    for module in (reports, pages, charts, sys.modules[__name__]):
         digest.update(Path(module.__file__).read_bytes())
+    for template in sorted(pages.TEMPLATES.glob("*.j2")):
+        digest.update(template.read_bytes())
     return digest.hexdigest()

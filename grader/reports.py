@@ -22,6 +22,10 @@ def report_html(assignment):
     return f"{assignment}_report.html"
 
 
+def canvas_csv(assignment):
+    return f"{assignment}_canvas.csv"
+
+
 PENDING = "not graded yet"
 
 
@@ -115,6 +119,28 @@ def write_grades_csv(path, results, assignment, lms_ids):
                          + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual),
                             for_spreadsheet(result.reason), result.graded_at, for_spreadsheet("; ".join(result.review)),
                             confinement(result), "; ".join(inside_labels(assignment, result))])
+    return path
+
+
+# Canvas's gradebook import: these columns first, then one per assignment, headed by its name (a new name makes a
+# new Canvas assignment; an existing one's column, as a Canvas export heads it, updates that assignment).
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def write_canvas_csv(path, results, assignment, lms_ids):
+    """The grades as Canvas's gradebook imports them, keyed by the Canvas user ID that `collect` recorded
+    (a student without one is left out: Canvas could not tell who it is). Points possible are the graded part's; the
+    score is nbgrader's (optional part included, as extra credit, late penalty taken off); blank while
+    it awaits a manual grade, so that Canvas records nothing rather than a zero."""
+    graded_max, _ = parts(assignment)
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        out = csv.writer(f)
+        out.writerow(CANVAS_COLUMNS + [assignment.name])
+        out.writerow(["Points Possible", "", "", "", "", f"{graded_max:g}"])
+        for student, result in sorted(results.items()):
+            if lms_ids.get(student):
+                score = "" if result is None or result.awaiting_manual_grade else f"{result.score:g}"
+                out.writerow([for_spreadsheet(student), lms_ids[student], "", "", "", score])
     return path
 
 

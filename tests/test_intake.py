@@ -68,15 +68,33 @@ def test_bad_sources_and_patterns_are_refused_with_the_fix(course_dir, tmp_path)
         intake.collect(tmp_path, rnn(course_dir), pattern=r"(?P<student>\w+)")
 
 
-def test_lms_ids_reach_the_gradebook_and_the_csv(course_dir, tmp_path):
+def test_lms_ids_reach_the_gradebook_the_csv_and_canvas_import_file(course_dir, tmp_path, capsys):
+    """Canvas's gradebook import: its five leading columns, a Points Possible row, a row per student keyed by
+    the Canvas user ID from the download, with nbgrader's score (blank while it awaits a manual grade); a
+    student with no Canvas ID is left out and named."""
+    import csv
     from grader import cli
     archive = tmp_path / "dl.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("doejane_1001_5001_rnn_step_by_step.ipynb", notebook_text())
+        z.writestr("smithal_1003_5004_rnn_step_by_step.ipynb", json.dumps(samples.fill(samples.master_solutions()).dict()))
+        z.writestr("roebob_1002_5003_rnn_step_by_step.ipynb", "{ not a notebook")
     intake.collect(archive, rnn(course_dir))
+    samples.write(samples.fill({}), course_dir, "walkin")  # handed in on paper: no Canvas ID
+    capsys.readouterr()
     cli.grade_and_report(course_dir)
+    out = capsys.readouterr().out
     assert "doejane,1001,graded,," in (course_dir / "autograded" / "rnn_step_by_step_grades.csv").read_text()
     assert rnn_scores(course_dir)["doejane"]["test_rnn_forward"] == 0
+    with open(course_dir / "autograded" / "rnn_step_by_step_canvas.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", rnn_course.ASSIGNMENT]
+    assert rows[1] == ["Points Possible", "", "", "", "", "100"]
+    exported = stock.export(course_dir)
+    assert {r[1]: r[5] for r in rows[2:]} == {"1001": f"{exported['doejane']['score']:g}",
+                                                "1003": f"{exported['smithal']['score']:g}", "1002": ""}
+    assert exported["smithal"]["score"] == 120  # the optional part: extra credit over the 100 possible
+    assert "The Canvas CSV leaves out 1 student with no Canvas user ID (walkin)" in out
 
 
 def _csv(course_dir):
