@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # nbgrader and Jupyter look for their commands (alembic, jupyter) on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test browser benchmark release figures checks-data clean
+.PHONY: demo forget-demo test browser benchmark release figures checks-data clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(BIN)/.installed: requirements.txt
 
 demo: $(BIN)/.installed
 	$(BIN)/python -m rnn_course demo
+
+# Before grading a real class: the demo's sample students out of the gradebook (backed up first) and every output.
+forget-demo: $(BIN)/.installed
+	$(BIN)/python -m rnn_course forget-demo
 
 test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
@@ -43,5 +47,8 @@ figures: $(BIN)/.installed
 checks-data: $(BIN)/.installed
 	$(BIN)/python -m rnn_course checks-data
 
+# Caches only. Grades are never deleted here: students leave the gradebook through
+# `rnn-grader remove-students` (or `make forget-demo`), which backs it up and asks first.
 clean:
-	rm -rf submitted autograded/sample_* autograded/*_grades.csv autograded/*_report.html autograded/.published-* gradebook.db .pytest_cache
+	rm -rf .pytest_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -195,6 +195,35 @@ def cmd_collect(args):
     return NEEDS_ATTENTION if found.unmatched else 0
 
 
+def cmd_remove_students(args):
+    from . import removal
+    from .reports import counted
+    removal.check_names(args.student)
+    held = removal.holdings(args.course_dir, args.student)
+    for student, count in held.items():
+        print(for_terminal(f"  {student}: " + ("not in the gradebook" if count is None else
+                                               f"{counted(count, 'submission')} in the gradebook")))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise KitError("removing students deletes their grades: run it in a terminal to confirm, or add --yes.")
+        if input("Remove these students, their grades and their folders? Type yes: ").strip() != "yes":
+            print("Nothing was removed.")
+            return NEEDS_ATTENTION
+    report_removal(removal.remove_students(args.course_dir, args.student))
+    return 0
+
+
+def report_removal(done):
+    """What `removal.remove_students` did, for the instructor."""
+    from .reports import counted
+    if done.backup:
+        print(f"Gradebook backed up first to {done.backup}")
+    print(for_terminal(f"Removed from the gradebook: {', '.join(done.students) or 'nobody'}; "
+                       f"{counted(len(done.folders), 'folder')} deleted"))
+    for name in done.republished:
+        print(f"Published {name} again without them (grades CSVs, class report).")
+
+
 def cmd_benchmark(args, made=None, docs=None):
     from . import benchmark
     if args.idle:
@@ -254,6 +283,12 @@ def _benchmark_arguments(p):
                    help="write benchmark_<assignment>.json and .png there (default: only print)")
 
 
+def _remove_arguments(p):
+    p.add_argument("student", nargs="+", help="the student's id, as the gradebook has it")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (the gradebook is still backed "
+                                                      "up first)")
+
+
 def _one_assignment(help_text):
     return lambda p: p.add_argument("assignment", nargs="?", help=help_text)
 
@@ -268,6 +303,9 @@ COMMANDS = [
      _one_assignment("the assignment (default: every assignment with submissions)")),
     ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment", "release ps1",
      _one_assignment("the assignment (default: every assignment in source/)")),
+    ("remove-students", cmd_remove_students, "take students out of the course: their grades in the gradebook "
+                                             "(backed up first), their submitted, autograded and feedback folders, "
+                                             "and every output", "remove-students alice bob", _remove_arguments),
     ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side",
      "benchmark ps1 -n 50", _benchmark_arguments),
 ]
@@ -322,7 +360,7 @@ def _check_args(args, home=None, prog=None):
     if not (folder / "nbgrader_config.py").is_file():
         raise KitError(f"{folder / 'nbgrader_config.py'} is missing: --course-dir must name a course directory "
                        "(copy the one at the top of this repository to start one).")
-    if args.command in ("grade", "publish", "collect", "release", "demo"):
+    if args.command in ("grade", "publish", "collect", "release", "demo", "remove-students", "forget-demo"):
         from . import gradebook
         gradebook.check(folder)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from grader import cli as engine
+from grader import coursedir
 
 from . import ASSIGNMENT, HOME
 
@@ -29,6 +30,7 @@ def cmd_demo(args):
     release.generate(course_dir, ASSIGNMENT)
     print(f"2. Writing the sample submissions to {course_dir / 'submitted'}/ ...")
     made = samples.sample_submissions()
+    _remember_demo(course_dir, made)
     for student, (what, nb) in made.items():
         shutil.rmtree(course_dir / "autograded" / student, ignore_errors=True)
         samples.write(nb, course_dir, student)
@@ -38,8 +40,35 @@ def cmd_demo(args):
           f"(demo limits: {limits.cell_timeout:g} s a cell, {limits.notebook_budget:g} s a notebook) ...")
     code = engine.grade_and_report(course_dir, ASSIGNMENT, list(made), force=True, limits=limits)
     print("\nThe samples include broken ones on purpose: each is reported with its reason, and "
-          "the others are graded regardless.")
+          "the others are graded regardless.\n"
+          f"Before grading a real class here, take the samples out: `{coursedir.hint('forget-demo')}`.")
     return 0 if code == engine.NEEDS_ATTENTION else code
+
+
+DEMO_RECORD = Path("autograded") / ".demo-students"  # the students the demo made, one per line
+
+
+def _remember_demo(course_dir, made):
+    record = course_dir / DEMO_RECORD
+    record.parent.mkdir(exist_ok=True)
+    known = set(record.read_text().split()) if record.is_file() else set()
+    record.write_text("".join(f"{s}\n" for s in sorted(known | set(made))))
+
+
+def cmd_forget_demo(args):
+    """Take the demo's sample students out of the gradebook and every output; nobody else is touched."""
+    from grader import removal
+    record = Path(args.course_dir) / DEMO_RECORD
+    students = record.read_text().split() if record.is_file() else []
+    if not students:
+        print(f"No demo students to forget: {record} lists none (`demo` writes it).")
+        return 0
+    print(f"Taking out the demo's sample students: {', '.join(students)}")
+    engine.report_removal(removal.remove_students(args.course_dir, students))
+    record.unlink()
+    print(f"The course is ready for a real class: `{coursedir.hint('collect <download>')}`, then "
+          f"`{coursedir.hint('grade')}`.")
+    return 0
 
 
 def cmd_figures(args):
@@ -72,6 +101,9 @@ def _home(arguments=None):
 
 COMMANDS = [
     ("demo", cmd_demo, "regenerate the release and grade the bundled sample submissions", "demo", _home()),
+    ("forget-demo", cmd_forget_demo, "take the demo's sample students out of the gradebook and every output "
+                                     "(backed up first; nobody else is touched), before grading a real class",
+     "forget-demo", _home()),
     ("figures", cmd_figures, f"redraw the notebook's figures into source/{ASSIGNMENT}/images/", "figures", _home()),
     ("checks-data", cmd_checks_data, f"rebuild source/{ASSIGNMENT}/checks_data.json from the master", "checks-data",
      _home()),

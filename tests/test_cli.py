@@ -33,6 +33,44 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
         assert str(course_dir / "autograded" / name) in result.stdout
     noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")]
     assert noise == [], f"the demo should print nothing but its progress on stderr: {noise}"
+    assert "forget-demo" in result.stdout  # the way on to a real class
+
+    # A real student graded beside the samples; then the one step from the demo to a real class.
+    from grader import stock
+    from rnn_course import samples
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "realstudent")
+    graded = run("--course-dir", str(course_dir), "grade", "--student", "realstudent")
+    assert graded.returncode == 1 and "realstudent: graded" in graded.stderr  # 1: the broken samples still wait
+    before = stock.scores(course_dir, "rnn_step_by_step")["realstudent"]
+    forget = run("--course-dir", str(course_dir), "forget-demo", module="rnn_course")
+    assert forget.returncode == 0, forget.stderr
+    assert "Gradebook backed up first" in forget.stdout and list((course_dir / "gradebook-backups").glob("*.db"))
+    assert stock.scores(course_dir, "rnn_step_by_step") == {"realstudent": before}  # nobody else touched
+    assert set(stock.export(course_dir)) == {"realstudent"}
+    for folder in ("submitted", "autograded", "feedback"):
+        assert sorted(p.name for p in (course_dir / folder).iterdir() if p.is_dir()) == ["realstudent"]
+    for output in ("rnn_step_by_step_grades.csv", "rnn_step_by_step_report.html", "rnn_step_by_step_canvas.csv",
+                   "course_grades.csv"):
+        assert "sample_" not in (course_dir / "autograded" / output).read_text(), output
+    assert "No demo students to forget" in run("--course-dir", str(course_dir), "forget-demo",
+                                               module="rnn_course").stdout
+
+    # Removing a real student asks first: without a terminal to answer, nothing is removed.
+    refused = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "remove-students",
+                              "realstudent"], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2 and "--yes" in refused.stderr and "realstudent: 1 submission" in refused.stdout
+    assert set(stock.export(course_dir)) == {"realstudent"}
+    refused = run("--course-dir", str(course_dir), "remove-students", "../gradebook.db", "--yes")
+    assert refused.returncode == 2 and "not a student id" in refused.stderr and (course_dir / "gradebook.db").is_file()
+
+
+def test_no_make_target_deletes_a_gradebook():
+    """`make clean` once deleted gradebook.db: grades leave only through remove-students or forget-demo."""
+    makefile = (ROOT / "Makefile").read_text()
+    commands = [line for line in makefile.splitlines() if line.startswith("\t")]
+    assert not [c for c in commands if ".db" in c or "gradebook" in c or "autograded" in c or "submitted" in c]
+    dry = subprocess.run(["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and "gradebook" not in dry.stdout and ".db" not in dry.stdout
 
 
 def test_grade_with_no_submissions_says_where_to_put_them(tmp_path):
