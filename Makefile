@@ -11,10 +11,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo forget-demo test browser benchmark release figures checks-data clean
 
+# pip shows each package as it collects and installs it: the first run takes a few minutes.
 $(BIN)/.installed: requirements.txt
+	@echo "Creating $(VENV)/ and installing requirements.txt into it (a few minutes the first time) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt
 	touch $@
 
 demo: $(BIN)/.installed

@@ -35,6 +35,7 @@ from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, Sandbo
 from .sandbox import write_files
 from .plain_text import unusable_name
 from .release import KitError
+from .reports import counted
 from .student_files import shown
 
 RESULT_FILE = ".kit_result.json"
@@ -439,6 +440,7 @@ def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, l
 
 def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
     started = time.monotonic()
+    say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
     refused_folders = []
     everyone = submitted_students(layout, refused_folders)
     if students:
@@ -462,6 +464,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
 
     batch = Batch(misplaced=misplaced + refused_folders)
     todo = []
+    say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
     for student in students:
         submission = _read_or_refuse(layout, student)
         previous = stored_result(layout, student)
@@ -486,10 +489,14 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         cleanup.callback(memory.remove, held.cgroup)
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
+        say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
         assignment = with_verdict(layout, assignment, helpers).replace(memory_cgroup=held.cgroup)
+        say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
         run_canary(layout, assignment)
         batch.notes += [inside_note(assignment)] if inside_note(assignment) else []
+        say(f"{layout.name}: backing up the gradebook")
         gradebook.backup(layout.course_dir)
+        say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
     if not submissions:
         results = []
     elif scheduler:

@@ -113,6 +113,7 @@ def publish_and_report(layout, assignment=None):
     from . import batch, publish, reports
 
     assignment = assignment or batch.load_assignment(layout)
+    reports.Progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
     done = publish.publish(layout, assignment)
     shown, csv_path, report = done.results, done.csv, done.report
     print()

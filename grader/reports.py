@@ -257,6 +257,12 @@ class Progress:
             self.last_line = time.monotonic()
         self.stream.flush()
 
+    @staticmethod
+    def phase(text, stream=sys.stderr):
+        """A step of a batch that has no bar of its own (reading, set-up, canary, publishing): its name."""
+        stream.write(for_terminal(text, one_line=True) + " ...\n")
+        stream.flush()
+
     def close(self):
         if self.tty:
             self.stream.write("\n")

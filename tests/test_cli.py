@@ -31,8 +31,11 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert (course_dir / "autograded" / "sample_correct" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").exists()
     for name in ("rnn_step_by_step_grades.csv", "rnn_step_by_step_report.html", "course_grades.csv"):
         assert str(course_dir / "autograded" / name) in result.stdout
-    noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")]
+    noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")
+             and not line.endswith(" ...")]
     assert noise == [], f"the demo should print nothing but its progress on stderr: {noise}"
+    phases = [line.split(": ", 1)[1].split(" ")[0] for line in result.stderr.splitlines() if line.endswith(" ...")]
+    assert phases == ["reading", "setting", "canary", "backing", "grading", "publishing"], phases
     assert "forget-demo" in result.stdout  # the way on to a real class
 
     # A real student graded beside the samples; then the one step from the demo to a real class.
@@ -62,6 +65,12 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert set(stock.export(course_dir)) == {"realstudent"}
     refused = run("--course-dir", str(course_dir), "remove-students", "../gradebook.db", "--yes")
     assert refused.returncode == 2 and "not a student id" in refused.stderr and (course_dir / "gradebook.db").is_file()
+
+
+def test_the_first_install_says_what_it_does_and_shows_pips_progress():
+    recipe = (ROOT / "Makefile").read_text().split("$(BIN)/.installed: requirements.txt", 1)[1].split("\n\n")[0]
+    assert "a few minutes the first time" in recipe
+    assert "install --progress-bar on -r requirements.txt" in recipe and "--quiet -r" not in recipe
 
 
 def test_no_make_target_deletes_a_gradebook():
