@@ -1,0 +1,328 @@
+"""Who copied: every pair of students of an assignment compared, unit by unit, by code and by behaviour.
+
+For the instructor only: nothing here changes a score or reaches a student's page. "Alike" is a lead
+for a person to read, never a verdict.
+
+Evidence, for each pair:
+- **structure** (fingerprints.py): each unit (a solution cell: here a function) as a set of normalised
+  pieces, with what the release gives everyone taken away;
+- **rarity**: a piece weighs by how few documents have it, log((N + 1) / df); a piece the master's
+  answer has weighs a third of that (it is what the assignment asks for). A unit's score is the share
+  of the pair's rare weight they have in common, times how much rare weight that is in absolute terms,
+  so that two honest answers that converge on the usual code score low, however alike they look;
+- **behaviour**: the outputs each student's functions gave on the grader's recorded calls (hidden-test
+  inputs included: inputs nobody was shown), as digests. The same *wrong* output in two notebooks is
+  far stronger evidence than shared right code, and a rare one more than a common mistake;
+- **partial copies**: a score per unit; the code score of a pair is the mean of its best half of units,
+  so three copied functions in an otherwise own notebook stand out.
+
+All pairs are compared through sparse matrix products over an index of pieces (scipy), not pair by
+pair, so that a class of a thousand takes seconds.
+"""
+import ast
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import fingerprints
+
+MASTER_WEIGHT = 1 / 3   # a piece of the master's answer is what the assignment forces
+MASS_SHARE = 0.5        # sharing this share of a typical unit's rare weight makes mass 1 - 1/e
+EVIDENCE_SCALE = 15.0   # nats of evidence for a score of 1 - 1/e: three units each among the top 1% of pairs
+REPORTED = 0.3          # pairs below this are left out of the report (each student's best is kept)
+GROUP_AT = 0.6          # pairs at least this alike join students into groups
+
+
+@dataclass
+class Document:
+    """A student's notebook or a known solution, unit by unit."""
+    name: str
+    known: bool = False                            # a known solution (earlier years, the internet)
+    units: dict = field(default_factory=dict)      # unit id -> fingerprints.UnitPrint
+    behaviour: dict = field(default_factory=dict)  # call key -> digest of the output (students only)
+
+
+@dataclass
+class Pair:
+    a: str
+    b: str
+    score: float
+    code: float
+    behaviour: float
+    units: dict            # unit id -> score, for units both have
+    shared_wrong: list     # call keys where both gave the same wrong output
+    known: bool = False    # b is a known solution
+
+
+@dataclass
+class Comparison:
+    students: list
+    units: list
+    pairs: list             # student pairs, most alike first (those at REPORTED or more, and each one's best)
+    known_pairs: list       # (student, known solution) pairs, most alike first
+    best: dict              # student -> their highest score with another student
+    groups: list            # lists of three or more students joined by pairs at GROUP_AT or more
+    documents: dict         # name -> Document, for the side-by-side views
+    matrix: np.ndarray = None  # every student pair's score, students in the order of `students`
+
+
+# ---------------------------------------------------------------- documents
+
+def split_units(cells, unit_ids, function_units):
+    """(unit id -> code, helper code list) from `cells`, a list of (grade_id or None, source).
+
+    A cell whose grade_id is a unit is that unit. A cell without one (a student's own cell, a known
+    solution's) gives each top-level function named as a unit's function to that unit, and the
+    rest as helpers. Test and other graded cells are the assignment's, not the author's: skipped.
+    """
+    units, helpers = {}, []
+    for grade_id, source in cells:
+        if grade_id in unit_ids:
+            units[grade_id] = source
+        elif grade_id is None:
+            for name, code in _top_level_functions(source):
+                unit = function_units.get(name)
+                if unit is not None and unit not in units:
+                    units[unit] = code
+                else:
+                    helpers.append(code)
+    return units, helpers
+
+
+def _top_level_functions(source):
+    """(name, code) of each top-level function of `source`; the whole source, unnamed, if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return [(None, source)]
+    lines = source.splitlines()
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            found.append((node.name, "\n".join(lines[start - 1:node.end_lineno])))
+    return found
+
+
+def document(name, units, helpers=(), forced=None, known=False, behaviour=None):
+    """A Document from code: `units` (unit id -> code), `helpers` (code of other functions), `forced`
+    (unit id -> pieces every student has from the release, taken away)."""
+    forced = forced or {}
+    helper_prints = {}
+    for code in helpers:
+        printed = fingerprints.unit_print(code)
+        for function in printed.defines:
+            helper_prints[function] = printed
+    prints = {}
+    for unit, code in units.items():
+        printed = fingerprints.unit_print(code)
+        pieces = {h: lines for h, lines in printed.pieces.items() if h not in forced.get(unit, ())}
+        for called in sorted(printed.calls - printed.defines):
+            helper = helper_prints.get(called)
+            if helper is not None:  # a helper it calls: its pieces are the unit's (no lines of the unit's own)
+                for h in helper.pieces:
+                    if h not in forced.get(unit, ()):
+                        pieces.setdefault(h, set())
+        prints[unit] = fingerprints.UnitPrint(pieces, code, printed.calls, printed.defines)
+    return Document(name, known, prints, dict(behaviour or {}))
+
+
+def forced_pieces(release_units):
+    """unit id -> the pieces of the unit as handed out (the release's cell)."""
+    return {unit: set(fingerprints.unit_print(code).pieces) for unit, code in release_units.items()}
+
+
+# ---------------------------------------------------------------- behaviour
+
+def output_digest(node, inputs=None):
+    """A digest of one wire-encoded output (see wire.py) of a call on wire-encoded `inputs`: numbers rounded
+    to 7 significant digits and a list read as a tuple, so that the same result gives the same digest
+    however it is held; None for code that was never written (its stub raised)."""
+    if isinstance(node, dict) and node.get("k") == "raised":
+        if node.get("ename") == "NotImplementedError" and not node.get("evalue"):
+            return None
+        return fingerprints.stable_hash(f"raised:{node.get('ename')}:{node.get('evalue')}")
+    from . import wire
+    try:
+        arguments = wire.decode(inputs) if inputs is not None else ()
+        value = wire.decode(node, arguments)
+    except Exception:
+        return fingerprints.stable_hash(f"undecodable:{str(node)[:2000]}")
+    return fingerprints.stable_hash(_canonical(value))
+
+
+def _canonical(value, depth=0):
+    if depth > 20:
+        return "deep"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "fc":
+            with np.errstate(all="ignore"):
+                rounded = np.array([float(f"{x:.7g}") for x in value.real.ravel()[:100000]])
+            return f"a{value.shape}:{rounded.tobytes().hex()}"
+        return f"a{value.shape}:{value.dtype.kind}:{value.tobytes().hex()[:200000]}"
+    if isinstance(value, (float, np.floating)):
+        return f"f{float(value):.7g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(_canonical(v, depth + 1) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k!r}:{_canonical(v, depth + 1)}" for k, v in sorted(value.items(), key=str)) + "}"
+    return repr(value)[:10000]
+
+
+# ---------------------------------------------------------------- comparing
+
+def compare(documents, master=None, master_behaviour=None):
+    """Every pair of student documents, and every student against every known solution.
+
+    `master`: the master's Document (its pieces weigh less); `master_behaviour`: call key -> the
+    master's digest (an output that differs from it is wrong)."""
+    from scipy import sparse
+
+    students = sorted(d.name for d in documents if not d.known)
+    known = sorted(d.name for d in documents if d.known)
+    order = students + known
+    by_name = {d.name: d for d in documents}
+    n = len(order)
+    units = sorted({u for d in documents for u in d.units})
+    unit_scores = {}
+    for unit in units:
+        rows, columns, column_of, df = [], [], {}, {}
+        for i, name in enumerate(order):
+            printed = by_name[name].units.get(unit)
+            for h in (printed.pieces if printed else ()):
+                df[h] = df.get(h, 0) + 1
+        master_pieces = set(master.units[unit].pieces) if master and unit in master.units else set()
+        idf = {h: math.log((n + 1) / c) * (MASTER_WEIGHT if h in master_pieces else 1.0) for h, c in df.items()}
+        weight = np.zeros(n)
+        for i, name in enumerate(order):
+            printed = by_name[name].units.get(unit)
+            for h in (printed.pieces if printed else ()):
+                weight[i] += idf[h]
+                if df[h] > 1:
+                    rows.append(i)
+                    columns.append(column_of.setdefault(h, len(column_of)))
+        if not column_of:
+            continue
+        idf_vector = np.zeros(len(column_of))
+        for h, j in column_of.items():
+            idf_vector[j] = idf[h]
+        matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, len(column_of)))
+        overlap = (matrix.multiply(idf_vector) @ matrix.T).toarray()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coverage = np.nan_to_num(overlap / np.sqrt(np.outer(weight, weight)))
+        typical = float(np.median(weight[weight > 0])) if (weight > 0).any() else 1.0
+        mass = 1.0 - np.exp(-overlap / max(MASS_SHARE * typical, 1e-9))
+        score = np.clip(coverage * mass, 0.0, 1.0)
+        np.fill_diagonal(score, 0.0)
+        unit_scores[unit] = score.astype(np.float32)
+
+    # Each unit, and the behaviour, is evidence in its own right: how unusual the pair's likeness is among all
+    # the pairs of the class (its p-value, in nats). Independent pieces of evidence add up.
+    code_evidence = sum((_surprisal(s) for s in unit_scores.values()), np.zeros((n, n)))
+    behaviour, shared = _behaviour(order, by_name, master_behaviour or {})
+    behaviour_evidence = _surprisal(behaviour)
+    code = 1.0 - np.exp(-code_evidence / EVIDENCE_SCALE)
+    total = 1.0 - np.exp(-(code_evidence + behaviour_evidence) / EVIDENCE_SCALE)
+    behaviour = 1.0 - np.exp(-behaviour_evidence / EVIDENCE_SCALE)
+    np.fill_diagonal(total, 0.0)
+
+    s = len(students)
+    pairs = _pairs(order, range(s), range(s), total, code, behaviour, unit_scores, shared, same=True)
+    known_pairs = _pairs(order, range(s), range(s, n), total, code, behaviour, unit_scores, shared, same=False)
+    best = {name: float(total[i, :s].max()) if s > 1 else 0.0 for i, name in enumerate(students)}
+    return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total[:s, :s])
+
+
+def _surprisal(matrix):
+    """-log of the share of the class's pairs at least as alike as each pair; 0 where they share nothing."""
+    n = matrix.shape[0]
+    if n < 2:
+        return np.zeros((n, n))
+    ordered = np.sort(matrix[np.triu_indices(n, 1)])
+    at_least = len(ordered) - np.searchsorted(ordered, matrix, side="left")
+    evidence = -np.log(np.maximum(at_least, 1) / len(ordered))
+    evidence[matrix <= 0] = 0.0
+    np.fill_diagonal(evidence, 0.0)
+    return evidence
+
+
+def _behaviour(order, by_name, master):
+    """(scores, shared): how strongly each pair shares wrong outputs, and for the pairs that do, where."""
+    from scipy import sparse
+
+    n = len(order)
+    df, cells = {}, {}
+    for i, name in enumerate(order):
+        for key, digest in by_name[name].behaviour.items():
+            if digest is not None and digest != master.get(key):
+                df[(key, digest)] = df.get((key, digest), 0) + 1
+                cells.setdefault((key, digest), []).append(i)
+    common = [k for k, c in df.items() if c > 1]
+    if not common:
+        return np.zeros((n, n)), {}
+    rows = [i for k in common for i in cells[k]]
+    columns = [j for j, k in enumerate(common) for _ in cells[k]]
+    idf = np.array([math.log((n + 1) / df[k]) for k in common])
+    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, len(common)))
+    overlap = (matrix.multiply(idf) @ matrix.T).toarray()
+    np.fill_diagonal(overlap, 0.0)
+    return overlap, {"cells": cells, "common": common}
+
+
+def _shared_wrong(shared, i, j):
+    if not shared:
+        return []
+    return sorted({key for key, digest in shared["common"] if i in shared["cells"][(key, digest)]
+                   and j in shared["cells"][(key, digest)]})
+
+
+def _pairs(order, left, right, total, code, behaviour, unit_scores, shared, same):
+    """The pairs worth reporting: at REPORTED or more, and each student's best."""
+    left, right = list(left), list(right)
+    if not left or not right:
+        return []
+    block = total[np.ix_(left, right)]
+    chosen = set(zip(*np.nonzero(block >= REPORTED)))
+    chosen.update((i, int(block[i].argmax())) for i in range(len(left)))
+    found = []
+    for i, j in chosen:
+        a, b = left[i], right[j]
+        if same and a >= b:
+            a, b = b, a
+            if a == b:
+                continue
+        found.append((a, b))
+    pairs = []
+    for a, b in set(found):
+        pairs.append(Pair(order[a], order[b], float(total[a, b]), float(code[a, b]), float(behaviour[a, b]),
+                          {u: float(s[a, b]) for u, s in unit_scores.items() if s[a, b] > 0},
+                          _shared_wrong(shared, a, b), known=not same))
+    pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    return pairs
+
+
+def _groups(pairs):
+    """Students joined by pairs at GROUP_AT or more: the components of three or more."""
+    parent = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for pair in pairs:
+        if pair.score >= GROUP_AT:
+            parent[root(pair.a)] = root(pair.b)
+    members = {}
+    for name in parent:
+        members.setdefault(root(name), []).append(name)
+    return sorted((sorted(m) for m in members.values() if len(m) >= 3), key=lambda m: (-len(m), m))
+
+
+def shared_lines(one, other):
+    """(lines of `one`'s code, lines of `other`'s) covered by the pieces they share: the side-by-side view."""
+    common = set(one.pieces) & set(other.pieces)
+    left = set().union(*(one.pieces[h] for h in common)) if common else set()
+    right = set().union(*(other.pieces[h] for h in common)) if common else set()
+    return left, right

@@ -1,0 +1,297 @@
+"""A unit of code (a solution cell) as a set of normalised pieces, for the copy report (copies.py).
+
+Copying hides behind cheap edits: new names, new comments and layout, statements in another order,
+`np.dot(a, b)` written `a @ b`, a temporary split off or merged in, a loop written another way,
+a helper function, dead code. Each unit is parsed, and its syntax tree rewritten so that those edits
+change nothing:
+
+- names the code binds itself (parameters, variables, loop variables) become one placeholder; names
+  it does not bind (np, the assignment's functions, builtins) and attributes stay;
+- numbers become one placeholder; strings (dictionary keys) stay;
+- `np.dot`, `np.matmul`, `.dot` become `@`; `np.add`, `np.multiply`, ... their operators; `x += y`
+  becomes `x = x + y`; the operands of `+` and `*` are sorted;
+- a variable assigned once and read once is put where it is read (temporaries); an assignment
+  nobody reads, `pass`, and `if False:` blocks are dropped (dead code);
+- `while` loops and `for` loops give the same pieces for their bodies.
+
+The unit is then the set of its pieces: every statement and every expression of some size, each
+hashed (BLAKE2b: stable across runs and machines). A set has no order, so reordered statements
+match. A helper the unit calls adds its pieces to the unit's. What the release gives every student
+(the cell as handed out) is taken away.
+"""
+import ast
+import hashlib
+from dataclasses import dataclass, field
+
+VERSION = 1  # bump when the normalisation changes: stored fingerprints are then computed again
+MIN_NODES = 4  # pieces smaller than this (a name, `x.T`) say nothing about who wrote them
+
+_OPERATORS = {"add": ast.Add, "subtract": ast.Sub, "multiply": ast.Mult, "divide": ast.Div, "power": ast.Pow,
+              "true_divide": ast.Div}
+_COMMUTATIVE = (ast.Add, ast.Mult)
+NAME, NUMBER = "_", 0
+
+
+@dataclass
+class UnitPrint:
+    """One unit: its pieces (hash -> the lines of `code` they cover) and its code as handed in."""
+    pieces: dict = field(default_factory=dict)
+    code: str = ""
+    calls: frozenset = frozenset()  # names of functions it calls (to add a helper's pieces)
+    defines: frozenset = frozenset()  # names of the functions it defines
+
+    def to_dict(self):
+        return {"pieces": {format(h, "x"): sorted(lines) for h, lines in self.pieces.items()}, "code": self.code,
+                "calls": sorted(self.calls), "defines": sorted(self.defines)}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls({int(h, 16): set(lines) for h, lines in data["pieces"].items()}, data["code"],
+                   frozenset(data["calls"]), frozenset(data["defines"]))
+
+
+def stable_hash(text):
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
+def unit_print(code):
+    """The unit's pieces; a unit that does not parse is compared by its normalised lines instead."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _line_print(code)
+    try:
+        tree = _normalise(tree)
+        pieces = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.stmt, ast.expr)) and not isinstance(node, ast.FunctionDef):
+                if _size(node) >= MIN_NODES:
+                    pieces.setdefault(stable_hash(ast.dump(node)), set()).update(_lines(node))
+    except RecursionError:
+        return _line_print(code)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    defines = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    return UnitPrint(pieces, code, frozenset(calls), frozenset(defines))
+
+
+def _line_print(code):
+    """Pieces for code that does not parse: each line without spaces and comments."""
+    pieces = {}
+    for number, line in enumerate(code.splitlines(), 1):
+        text = "".join(line.split("#", 1)[0].split())
+        if len(text) >= 8:
+            pieces.setdefault(stable_hash("line:" + text), set()).add(number)
+    return UnitPrint(pieces, code)
+
+
+def _size(node):
+    return sum(1 for _ in ast.walk(node))
+
+
+def _lines(node):
+    """The source lines a (rewritten) piece stands for, moved pieces' original lines included."""
+    lines = set()
+    for part in ast.walk(node):
+        start = getattr(part, "lineno", None)
+        if start is not None:
+            lines.update(range(start, (getattr(part, "end_lineno", None) or start) + 1))
+        lines.update(getattr(part, "moved_from", ()))
+    return lines
+
+
+# ---------------------------------------------------------------- the rewriting
+
+def _normalise(tree):
+    tree = _Canonical().visit(tree)
+    for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+        _drop_dead_code(function)
+        _inline_temporaries(function)
+        _drop_dead_code(function)
+        _anonymise(function)
+    _sort_operands(tree)
+    return ast.fix_missing_locations(tree)
+
+
+def _is_numpy(node):
+    return isinstance(node, ast.Name) and node.id in ("np", "numpy")
+
+
+class _Canonical(ast.NodeTransformer):
+    """Equivalent spellings to one form: @ for dot and matmul, operators for np.add & co., x = x + y."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = node.func
+        if node.keywords or not isinstance(func, ast.Attribute):
+            return node
+        if _is_numpy(func.value) and func.attr in ("dot", "matmul") and len(node.args) == 2:
+            return ast.copy_location(ast.BinOp(node.args[0], ast.MatMult(), node.args[1]), node)
+        if _is_numpy(func.value) and func.attr in _OPERATORS and len(node.args) == 2:
+            return ast.copy_location(ast.BinOp(node.args[0], _OPERATORS[func.attr](), node.args[1]), node)
+        if func.attr == "dot" and len(node.args) == 1 and not _is_numpy(func.value):
+            return ast.copy_location(ast.BinOp(func.value, ast.MatMult(), node.args[0]), node)
+        if func.attr == "transpose" and not node.args and not _is_numpy(func.value):
+            return ast.copy_location(ast.Attribute(func.value, "T", ast.Load()), node)
+        return node
+
+    def visit_Name(self, node):
+        if node.id == "numpy":
+            node.id = "np"
+        return node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Name):
+            return node
+        load = ast.copy_location(ast.Name(node.target.id, ast.Load()), node.target)
+        return ast.copy_location(ast.Assign([node.target], ast.BinOp(load, node.op, node.value)), node)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, (int, float, complex)) and not isinstance(node.value, bool):
+            return ast.copy_location(ast.Constant(NUMBER), node)
+        return node
+
+    def visit_Expr(self, node):
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Constant):  # a docstring, or a bare string: a comment
+            return None
+        return node
+
+    def visit_If(self, node):
+        self.generic_visit(node)
+        test = node.test
+        if isinstance(test, ast.Constant) and not test.value:
+            return node.orelse or None  # `if False:` / `if 0:` never runs
+        return node
+
+    def visit_Pass(self, node):
+        return None
+
+    def visit_While(self, node):
+        self.generic_visit(node)
+        # A loop is a loop: the body's pieces match whatever the header; the header is a piece of its own.
+        return ast.copy_location(ast.For(ast.Name(NAME, ast.Store()), ast.Call(ast.Name("loop", ast.Load()),
+                                                                                 [node.test], []),
+                                         node.body or [ast.Pass()], [], None), node)
+
+
+def _names(node, context):
+    return [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, context)]
+
+
+def _drop_dead_code(function):
+    """Assignments to plain names that nothing reads."""
+    read = set(_names(function, ast.Load))
+    for parent in ast.walk(function):
+        for name in ("body", "orelse"):
+            block = getattr(parent, name, None)
+            if not isinstance(block, list):
+                continue
+            kept = [s for s in block if not (isinstance(s, ast.Assign) and all(
+                isinstance(t, ast.Name) and t.id not in read for t in s.targets))]
+            if len(kept) != len(block):
+                setattr(parent, name, kept or [ast.Pass()])
+
+
+def _inline_temporaries(function, rounds=8):
+    """A name assigned once, in the function's own block, and read once after it: read its value instead."""
+    for _ in range(rounds):
+        stores, loads = {}, {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name):
+                (stores if isinstance(node.ctx, ast.Store) else loads).setdefault(node.id, []).append(node)
+        params = {a.arg for a in function.args.args + function.args.kwonlyargs}
+        changed = False
+        for statement in list(function.body):
+            if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], ast.Name)):
+                continue
+            name = statement.targets[0].id
+            if name in params or len(stores.get(name, ())) != 1 or len(loads.get(name, ())) != 1:
+                continue
+            use = loads[name][0]
+            if not _after(function, statement, use) or _inside_loop_without(function, use, statement):
+                continue
+            value = statement.value
+            value.moved_from = _lines(statement)
+            if _replace(function, use, value):
+                function.body.remove(statement)
+                changed = True
+                break  # the tree changed: count names again
+        if not changed:
+            return
+
+
+def _after(function, statement, use):
+    return (getattr(use, "lineno", 0), getattr(use, "col_offset", 0)) > (statement.lineno, statement.col_offset)
+
+
+def _inside_loop_without(function, use, statement):
+    """Whether `use` sits in a loop that `statement` is not in (inlining would run the value each time)."""
+    for loop in ast.walk(function):
+        if isinstance(loop, (ast.For, ast.While, ast.comprehension, ast.ListComp, ast.GeneratorExp)):
+            inside = any(n is use for n in ast.walk(loop))
+            if inside and not any(n is statement for n in ast.walk(loop)):
+                return True
+    return False
+
+
+def _replace(tree, old, new):
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return True
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item is old:
+                        value[i] = new
+                        return True
+    return False
+
+
+def _anonymise(function):
+    """Names the function binds itself (parameters, assignments, loop and comprehension variables) become one."""
+    bound = {a.arg for a in function.args.args + function.args.kwonlyargs + function.args.posonlyargs}
+    bound.update(_names(function, ast.Store))
+    bound.update(_names(function, ast.Del))
+    if function.args.vararg:
+        bound.add(function.args.vararg.arg)
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id in bound:
+            node.id = NAME
+        elif isinstance(node, ast.arg):
+            node.arg = NAME
+    function.name = NAME
+
+
+def _sort_operands(tree):
+    """a + b + c and c + (b + a) alike: chains of + and of * flattened, their operands in a fixed order."""
+    for node in list(ast.walk(tree)):
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.BinOp) and isinstance(value.op, _COMMUTATIVE):
+                setattr(node, name, _sorted_chain(value))
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, ast.BinOp) and isinstance(item.op, _COMMUTATIVE):
+                        value[i] = _sorted_chain(item)
+
+
+def _sorted_chain(node):
+    op = type(node.op)
+    operands = []
+
+    def collect(part):
+        if isinstance(part, ast.BinOp) and isinstance(part.op, op):
+            collect(part.left)
+            collect(part.right)
+        else:
+            operands.append(part)
+    collect(node)
+    for part in operands:
+        _sort_operands(part)
+    operands.sort(key=ast.dump)
+    chain = operands[0]
+    for part in operands[1:]:
+        chain = ast.copy_location(ast.BinOp(chain, op(), part), node)
+    return chain
