@@ -94,3 +94,20 @@ def _failures(common):
     ax.set_title("Most common failure messages", fontsize=LABEL_PT)
     _style(ax, ax.xaxis)
     return _svg(fig)
+
+
+def highest_similarity(best):
+    """A histogram of each student's highest score with another student, as SVG."""
+    from matplotlib import rc_context
+
+    with rc_context(CHART_STYLE):
+        fig = _figure(9, 3.4)
+        ax = fig.subplots()
+        ax.hist(list(best), bins=[i / 20 for i in range(21)], color=FAILURE_COLOUR, edgecolor="white")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("highest score with another student (1 = as alike as the class's most alike pairs get)",
+                      fontsize=LABEL_PT)
+        ax.set_ylabel("students", fontsize=LABEL_PT)
+        ax.set_title("Each student's closest match", fontsize=LABEL_PT)
+        _style(ax, ax.yaxis)
+        return _svg(fig)

@@ -81,6 +81,8 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
                                      progress=reports.Progress, confine=confine)
     published = publish_and_report(layout, graded)
     shown = published.results
+    if done.graded or not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file():
+        copy_report(layout, graded)
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "
@@ -196,6 +198,34 @@ def cmd_collect(args):
     return NEEDS_ATTENTION if found.unmatched else 0
 
 
+def copy_report(layout, assignment=None, known=None):
+    """Write the assignment's copy report (CSV and page) and say where; the outside verdict is recorded when
+    the assignment was loaded without it (it gives the master's outputs)."""
+    import tempfile
+    from . import batch, copy_report as report
+    from .reports import Progress
+    assignment = assignment or batch.load_assignment(layout)
+    Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
+    with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
+        if not any(task.plans for task in assignment.notebooks):
+            assignment = batch.with_verdict(layout, assignment, helpers)
+        done = report.build(layout, assignment, known)
+    for note in done.notes:
+        print(for_terminal(f"Copy report: {note}"))
+    groups = len(done.comparison.groups)
+    print(f"Copy report:    {done.page} (for you only; CSV: {done.csv.name}; "
+          f"{len(done.comparison.pairs)} pairs reported" + (f", {groups} groups of three or more" if groups else "")
+          + ")")
+    return done
+
+
+def cmd_copies(args):
+    from . import assignments
+    for name in _chosen(args, every="submitted"):
+        copy_report(assignments.Layout(Path(args.course_dir), name), known=args.known)
+    return 0
+
+
 def cmd_remove_students(args):
     from . import removal
     from .reports import counted
@@ -290,6 +320,12 @@ def _remove_arguments(p):
                                                       "up first)")
 
 
+def _copies_arguments(p):
+    p.add_argument("assignment", nargs="?", help="the assignment (default: every assignment with submissions)")
+    p.add_argument("--known", metavar="FOLDER", help="known solutions (.ipynb, .py) to compare against (default: "
+                                                      "known_solutions/<assignment>/ in the course, if there)")
+
+
 def _one_assignment(help_text):
     return lambda p: p.add_argument("assignment", nargs="?", help=help_text)
 
@@ -304,6 +340,9 @@ COMMANDS = [
      _one_assignment("the assignment (default: every assignment with submissions)")),
     ("release", cmd_release, "regenerate release/ from source/ with nbgrader generate_assignment", "release ps1",
      _one_assignment("the assignment (default: every assignment in source/)")),
+    ("copies", cmd_copies, "compare every pair of students (and known solutions) for signs of copying; writes "
+                           "the copy report for you alone, changes no score; grade writes it too",
+     "copies ps1 --known ~/old-solutions", _copies_arguments),
     ("remove-students", cmd_remove_students, "take students out of the course: their grades in the gradebook "
                                              "(backed up first), their submitted, autograded and feedback folders, "
                                              "and every output", "remove-students alice bob", _remove_arguments),

@@ -10,7 +10,6 @@ Three levels, each adding to the one before:
 Every transformation keeps what the code computes (the evaluation checks it on real inputs).
 """
 import ast
-import random
 
 LEVELS = ("renamed", "restructured", "disguised")
 

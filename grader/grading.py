@@ -223,6 +223,8 @@ class Result:
     refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
     inside: list = field(default_factory=list)    # "<notebook>/<grade_id>" of tests judged inside the sandbox only
     peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
+    behaviour: dict = field(default_factory=dict)  # "<notebook>/<test grade_id>:<call>" -> digest of what the
+    #                                               student's function returned on that recorded call (copies.py)
     # Set from the gradebook when the results are published (reports.final), never by grading:
     late_penalty: float = 0.0                     # nbgrader's late-submission penalty
     instructor_comments: dict = field(default_factory=dict)  # grade_id -> comment given in formgrader
@@ -303,7 +305,7 @@ def _merged(assignment, submission, results):
         merged = results[0]
     else:
         merged = dataclasses.replace(results[0], tests=[], flags=[], notes=[], review=[], comments={}, answers={},
-                                     notebooks={}, inside=[], seconds=0.0, peak_mb=0.0)
+                                     notebooks={}, inside=[], seconds=0.0, peak_mb=0.0, behaviour={})
         merged.status = min((r.status for r in results), key=STATUSES.index)
         merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
                                   if r.reason)
@@ -316,6 +318,7 @@ def _merged(assignment, submission, results):
             merged.answers.update(r.answers)
             merged.notebooks.update(r.notebooks)
             merged.inside += r.inside
+            merged.behaviour.update(r.behaviour)
             merged.seconds += r.seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
     merged.assignment_fingerprint = assignment.fingerprint
@@ -398,6 +401,7 @@ def _grade(assignment, submission, result):
     _fill_outputs(nb, run)
     _explain_broken_cells(nb, result)
     tampered, probe_timeouts, credit = _judge_outside(nb, assignment, run, result)
+    result.behaviour = _behaviour(nb, assignment, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result, credit)
     _limit_output(nb)
@@ -510,6 +514,29 @@ def _judge_outside(nb, assignment, run, result):
                                 f"but the grader's own run of its checks on the same outputs failed "
                                 f"({judged.ename}: {evalue[:200]})")
     return tampered, timed_out, credit
+
+
+def _behaviour(nb, assignment, run):
+    """What the student's functions returned on each recorded call, as digests for the copy report: data the
+    grader already holds, outside the student's process. Never a reason to fail a grading."""
+    from .copies import output_digest
+    digests = {}
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        plan = assignment.plans.get(grade_id)
+        outputs = run.calls.get(index)
+        if plan is None or outputs is None or len(outputs) != len(plan.calls):
+            continue
+        for k, (call, node) in enumerate(zip(plan.calls, outputs)):
+            if call.reads:
+                continue
+            try:
+                digest = output_digest(node, call.inputs)
+            except Exception:  # noqa: BLE001 -- the evidence is optional; the grade is not
+                continue
+            if digest is not None:
+                digests[f"{assignment.notebook}/{grade_id}:{k}"] = digest
+    return digests
 
 
 def strip_hidden_lines(text, assignment):

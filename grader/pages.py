@@ -12,7 +12,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
-from . import charts
+from . import charts, copies
 from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED, RESTORED
 from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, graded_by_hand, label_of, labels,
                       needs_attention, inside_labels, parts, unconfined, verb)
@@ -142,8 +142,7 @@ def write_class_report(page, results, assignment):
     figures = charts.class_charts([(r.part("graded"), r.part("optional")) for r in scored.values()],
                                   (graded_max, optional_max), rates, common)
 
-    import markupsafe  # Jinja2's own: the charts are the one piece of markup the page takes as it is
-    figures = {name: markupsafe.Markup(svg) for name, svg in figures.items()}
+    figures = {name: chart_markup(svg) for name, svg in figures.items()}
     statuses = Counter(r.status if r else PENDING for r in results.values())
     loose = unconfined(results)
     lowest = sorted(scored.items(), key=lambda item: (item[1].part("graded"), item[0]))[:LISTED]
@@ -177,3 +176,49 @@ def _summary(results, known, scored, graded_max):
             f"manual grade, {pending} {verb(pending, 'is', 'are')} not graded yet; {late} "
             f"{verb(late, 'is', 'are')} late. Mean of the graded part over the {len(scored)} with a score: "
             f"{mean:.1f} / {graded_max:g}.")
+
+
+# ---------------------------------------------------------------- copy report
+
+def _side_by_side(comparison, pair, units, at_least=0.3):
+    """For each unit the pair shares enough of: both codes, line by line, the shared lines marked."""
+    views = []
+    one, other = comparison.documents[pair.a], comparison.documents[pair.b]
+    for unit, score in sorted(pair.units.items(), key=lambda item: -item[1]):
+        if score < at_least or unit not in one.units or unit not in other.units:
+            continue
+        left, right = copies.shared_lines(one.units[unit], other.units[unit])
+        views.append({"unit": units.label(unit), "score": f"{score:.2f}",
+                      "left": [(line, i in left) for i, line in enumerate(one.units[unit].code.splitlines(), 1)],
+                      "right": [(line, i in right) for i, line in enumerate(other.units[unit].code.splitlines(), 1)]})
+    return views
+
+
+def write_copy_report(page, comparison, units, assignment, notes=()):
+    """The copy report's page: who is most alike, on what evidence, side by side."""
+    from .copy_report import SIDE_BY_SIDE
+    page = Path(page)
+
+    def row(pair, number):
+        return {"number": number, "a": pair.a, "b": pair.b.removeprefix("known:"), "score": f"{pair.score:.2f}",
+                "code": f"{pair.code:.2f}", "behaviour": f"{pair.behaviour:.2f}",
+                "units": [(units.label(u), f"{s:.2f}") for u, s in sorted(pair.units.items(), key=lambda i: -i[1])
+                          if s >= 0.3],
+                "wrong": sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})}
+    pairs = [row(p, i) for i, p in enumerate(comparison.pairs, 1)]
+    views = [{"pair": pairs[i], "units": _side_by_side(comparison, p, units)}
+             for i, p in enumerate(comparison.pairs[:SIDE_BY_SIDE])]
+    known = [row(p, i) for i, p in enumerate(comparison.known_pairs, 1) if p.score >= 0.3]
+    figure = chart_markup(charts.highest_similarity(comparison.best.values())) if comparison.best else None
+    page.write_text(render("copies.html.j2", title=f"Who copied? {assignment}", assignment=assignment,
+                           students=len(comparison.students), compared=len(comparison.students) * (
+                               len(comparison.students) - 1) // 2, pairs=pairs, views=views, known=known,
+                           groups=comparison.groups, figure=figure, notes=list(notes), shown=SIDE_BY_SIDE),
+                    encoding="utf-8", errors="backslashreplace")
+    return page
+
+
+def chart_markup(svg):
+    """matplotlib's SVG (it escapes its own text), the one piece of markup a page takes as it is."""
+    import markupsafe  # Jinja2's own
+    return markupsafe.Markup(svg)

@@ -7,7 +7,6 @@ of copy pairs), over all pairs and per level (each level's copy pairs against ev
 import contextlib
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 

@@ -1,0 +1,215 @@
+"""The copy report of an assignment: its students' notebooks and known solutions compared (copies.py),
+written as `autograded/<assignment>_copies.csv` and `autograded/<assignment>_copies.html`.
+
+For the instructor only. It never changes a score, and no student's page mentions it.
+
+Known solutions (earlier years' notebooks, solutions found online: `.ipynb` or `.py` files) go in
+`known_solutions/<assignment>/` in the course folder, or any folder given to `copies --known`. Each is
+read once: its fingerprints are kept in `autograded/.copies/`, under the SHA-256 of its bytes, and
+reused while the file is unchanged.
+"""
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import copies, fingerprints
+from .plain_text import for_spreadsheet, valid_text
+
+KNOWN_DIR = "known_solutions"
+CACHE_DIR = Path("autograded") / ".copies"
+MAX_UNIT_CHARS = 50_000    # a unit longer than this is cut: no honest answer comes near
+MAX_KNOWN_BYTES = 4 << 20  # a known solution file larger than this is skipped
+SIDE_BY_SIDE = 40          # pairs shown side by side in the page, most alike first
+
+
+def copies_csv(assignment):
+    return f"{assignment}_copies.csv"
+
+
+def copies_html(assignment):
+    return f"{assignment}_copies.html"
+
+
+@dataclass
+class Units:
+    """What a comparison needs from the assignment: its units and how to find them."""
+    ids: list                  # unit ids: "<notebook>/<solution grade_id>"
+    functions: dict            # function name -> unit id (for code without nbgrader's cell ids)
+    release: dict              # unit id -> the cell as handed out
+    master: dict               # unit id -> the master's cell
+    several: bool = False      # several notebooks: unit names keep their notebook's
+
+    def label(self, unit):
+        return unit if self.several else unit.split("/", 1)[-1]
+
+
+def assignment_units(assignment):
+    """The units of an assignment (grading.Assignment): every code solution cell of its master."""
+    ids, functions, release, master = [], {}, {}, {}
+    for task in assignment.notebooks:
+        for cell in task.cells:
+            if cell.solution and cell.cell_type == "code":
+                unit = f"{task.notebook}/{cell.grade_id}"
+                ids.append(unit)
+                release[unit] = cell.release_source or ""
+                master[unit] = cell.source
+                for name, _ in copies._top_level_functions(cell.source):
+                    if name:
+                        functions[name] = unit
+    return Units(ids, functions, release, master, assignment.several)
+
+
+def master_behaviour(assignment):
+    """call key -> the master's digest, from the outside verdict's recording (an empty dict without one)."""
+    found = {}
+    for task in assignment.notebooks:
+        for grade_id, plan in (task.plans or {}).items():
+            for k, call in enumerate(plan.calls):
+                if not call.reads:
+                    found[f"{task.notebook}/{grade_id}:{k}"] = copies.output_digest(call.master_output, call.inputs)
+    return found
+
+
+def _cells_of(text, notebook_name, units):
+    """(grade_id-or-None, source) of a notebook's code cells, unit cells named "<notebook>/<grade_id>"."""
+    import nbformat
+    nb = nbformat.reads(text, as_version=4)
+    cells = []
+    for cell in nb.cells[:2000]:
+        if cell.get("cell_type") != "code":
+            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        unit = f"{notebook_name}/{grade_id}" if grade_id else None
+        if grade_id and unit not in units.ids:
+            continue  # a test or another graded cell: the assignment's code, not the author's
+        cells.append((unit, valid_text(str(cell.get("source", "")))[:MAX_UNIT_CHARS]))
+    return cells
+
+
+def student_document(name, files, units, forced, behaviour):
+    """A student's Document from their submission's files ((path, bytes)); None if no notebook reads."""
+    cells = []
+    for path, data in files:
+        stem = path[:-len(".ipynb")] if path.endswith(".ipynb") and "/" not in path else None
+        if stem is None or not any(u.startswith(f"{stem}/") for u in units.ids):
+            continue
+        try:
+            cells += _cells_of(data.decode("utf-8"), stem, units)
+        except Exception:  # noqa: BLE001 -- an unreadable notebook is compared by nothing
+            continue
+    if not cells:
+        return None
+    found, helpers = copies.split_units(cells, set(units.ids), units.functions)
+    return copies.document(name, found, helpers, forced, behaviour=behaviour)
+
+
+def known_documents(folder, units, forced, course_dir):
+    """Documents of the known solutions in `folder` (.ipynb and .py, at any depth), from the cache when
+    a file is unchanged. Returns (documents, notes)."""
+    folder = Path(folder)
+    cache_file = Path(course_dir) / CACHE_DIR / "known.json"
+    try:
+        cache = json.loads(cache_file.read_text())
+        if cache.get("version") != fingerprints.VERSION:
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    entries = cache.get("files", {})
+    documents, notes, used = [], [], {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".ipynb", ".py") or path.is_symlink() or not path.is_file():
+            continue
+        relative = path.relative_to(folder).as_posix()
+        if path.stat().st_size > MAX_KNOWN_BYTES:
+            notes.append(f"{relative}: over {MAX_KNOWN_BYTES >> 20} MB, skipped")
+            continue
+        data = path.read_bytes()
+        key = hashlib.sha256(data).hexdigest()
+        if key in entries:
+            units_found = {u: fingerprints.UnitPrint.from_dict(p) for u, p in entries[key].items()}
+        else:
+            try:
+                text = data.decode("utf-8")
+                if path.suffix == ".ipynb":
+                    cells = _cells_of(text, notebook_name_for(units), units)
+                else:
+                    cells = [(None, text)]
+            except Exception as error:  # noqa: BLE001
+                notes.append(f"{relative}: cannot be read ({type(error).__name__}), skipped")
+                continue
+            found, helpers = copies.split_units(cells, set(units.ids), units.functions)
+            units_found = copies.document(relative, found, helpers).units
+        used[key] = {u: p.to_dict() for u, p in units_found.items()}
+        if not units_found:
+            notes.append(f"{relative}: holds none of the assignment's functions, skipped")
+            continue
+        prints = {u: fingerprints.UnitPrint({h: lines for h, lines in p.pieces.items() if h not in forced.get(u, ())},
+                                            p.code, p.calls, p.defines) for u, p in units_found.items()}
+        documents.append(copies.Document(f"known:{relative}", True, prints))
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_file.with_name(f"known.json.{os.getpid()}.part")
+    partial.write_text(json.dumps({"version": fingerprints.VERSION, "files": used}))
+    os.replace(partial, cache_file)
+    return documents, notes
+
+
+def notebook_name_for(units):
+    return units.ids[0].split("/", 1)[0] if units.ids else ""
+
+
+@dataclass
+class CopyReport:
+    comparison: copies.Comparison
+    csv: Path
+    page: Path
+    notes: list = field(default_factory=list)
+
+
+def build(layout, assignment, known=None, progress=None):
+    """Compare every student of the assignment (and the known solutions); write the CSV and the page."""
+    from . import batch
+
+    units = assignment_units(assignment)
+    forced = copies.forced_pieces(units.release)
+    documents = []
+    for student in batch.submitted_students(layout):
+        result = batch.stored_result(layout, student)
+        submission = batch.read_submission(layout, student)
+        document = student_document(student, submission.files, units, forced,
+                                    result.behaviour if result is not None else {})
+        if document is not None:
+            documents.append(document)
+    folder = Path(known) if known else layout.course_dir / KNOWN_DIR / layout.name
+    notes = []
+    if folder.is_dir():
+        found, notes = known_documents(folder, units, forced, layout.course_dir)
+        documents += found
+    elif known:
+        notes.append(f"no folder {folder}: compared without known solutions")
+    master = copies.document("master", units.master, forced=forced)
+    comparison = copies.compare(documents, master, master_behaviour(assignment))
+    out = layout.course_dir / "autograded"
+    out.mkdir(exist_ok=True)
+    csv_path = write_csv(out / copies_csv(layout.name), comparison, units)
+    from . import pages
+    page = pages.write_copy_report(out / copies_html(layout.name), comparison, units, layout.name, notes)
+    return CopyReport(comparison, csv_path, page, notes)
+
+
+def write_csv(path, comparison, units):
+    """A row per pair reported, most alike first: the two, the score (0 to 1), and the evidence."""
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        out = csv.writer(f)
+        out.writerow(["student_a", "student_b", "score", "code", "behaviour", "units", "shared_wrong_outputs",
+                      "kind"])
+        for pair in sorted(comparison.pairs + comparison.known_pairs, key=lambda p: (-p.score, p.a, p.b)):
+            out.writerow([for_spreadsheet(pair.a), for_spreadsheet(pair.b), f"{pair.score:.3f}", f"{pair.code:.3f}",
+                          f"{pair.behaviour:.3f}",
+                          "; ".join(f"{units.label(u)}={s:.2f}" for u, s in sorted(pair.units.items(),
+                                                                                 key=lambda i: -i[1])),
+                          "; ".join(sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})),
+                          "known solution" if pair.known else "students"])
+    return path
