@@ -283,6 +283,9 @@ MISTAKES = [
 ]
 
 
+USUAL = 0.5  # the share of independent authors who write a function the usual way
+
+
 @dataclass
 class Student:
     name: str
@@ -301,7 +304,9 @@ def author(name, rng, mistake_rate=0.35):
     """An independent student: an approach per function, their own choices, names and mistakes."""
     functions, mistakes = {}, []
     for unit in UNITS:
-        body = _choose(rng.choice(APPROACHES[unit]), rng)
+        # Most students follow the hints to the usual answer (the first approach); the rest spread out.
+        approaches = APPROACHES[unit]
+        body = _choose(approaches[0] if rng.random() < USUAL else rng.choice(approaches[1:]), rng)
         possible = [m for m in MISTAKES if m[0] == unit and m[1] in body]
         if possible and rng.random() < mistake_rate / 2:
             _, old, new = rng.choice(possible)

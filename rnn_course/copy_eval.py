@@ -7,6 +7,7 @@ of copy pairs), over all pairs and per level (each level's copy pairs against ev
 import contextlib
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -145,3 +146,97 @@ def run(layout, students=None, behaviour=True):
     setting = Setting(layout)
     scores = kit_scores(setting, students, behaviour)
     return measure(scores, levels, sorted(s.name for s in students))
+
+
+# ---------------------------------------------------------------- the anchors: copydetect and Dolos
+
+DOLOS = Path(__file__).resolve().parent.parent / "tools" / "dolos"
+
+
+def write_files(folder, students, setting):
+    """One .py file per student (their units, one after another), and the release's units as the template."""
+    folder = Path(folder)
+    (folder / "class").mkdir(parents=True, exist_ok=True)
+    (folder / "template").mkdir(exist_ok=True)
+    for student in students:
+        (folder / "class" / f"{student.name}.py").write_text(
+            "\n\n".join(student.functions[u] for u in copy_class.UNITS) + "\n")
+    template = folder / "template" / "release.py"
+    template.write_text("\n\n".join(setting.release_units[u] for u in copy_class.UNITS) + "\n")
+    return folder / "class", template
+
+
+def copydetect_scores(class_dir, template):
+    """copydetect at its defaults, the release as boilerplate; a pair's score is the larger of its two shares."""
+    import copydetect
+    detector = copydetect.CopyDetector(test_dirs=[str(class_dir)], ref_dirs=[str(class_dir)],
+                                       boilerplate_dirs=[str(template.parent)], extensions=["py"], display_t=0.0,
+                                       autoopen=False, silent=True, out_file=str(class_dir.parent / "copydetect.html"))
+    with _quiet():
+        detector.run()
+    names = [Path(f).stem for f in detector.test_files]
+    refs = [Path(f).stem for f in detector.ref_files]
+    scores = {}
+    for i, a in enumerate(names):
+        for j, b in enumerate(refs):
+            if a < b:
+                value = float(np.max(detector.similarity_matrix[i, j]))
+                scores[(a, b)] = max(scores.get((a, b), 0.0), value)
+            elif b < a:
+                value = float(np.max(detector.similarity_matrix[i, j]))
+                scores[(b, a)] = max(scores.get((b, a), 0.0), value)
+    return scores
+
+
+def install_dolos():
+    """Dolos from tools/dolos/package-lock.json (npm ci), once."""
+    import shutil
+    import subprocess
+    if (DOLOS / "node_modules" / "@dodona" / "dolos-lib").is_dir():
+        return
+    if not shutil.which("npm"):
+        raise RuntimeError("npm is needed for Dolos: sudo apt install nodejs npm")
+    print("Installing Dolos into tools/dolos/node_modules (npm ci; a few minutes the first time) ...", flush=True)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--foreground-scripts"], cwd=DOLOS, check=True)
+
+
+def dolos_scores(class_dir, template, share=None):
+    """Dolos (its defaults, or ignoring fingerprints found in more than `share` of the files), the release as
+    the template to ignore."""
+    import json
+    import subprocess
+    files = sorted(str(p) for p in Path(class_dir).glob("*.py"))
+    out = subprocess.run(["node", str(DOLOS / "compare.mjs"), "none" if share is None else str(share), str(template),
+                          *files], capture_output=True, text=True, check=True, cwd=DOLOS, timeout=1800)
+    scores = {}
+    for line in out.stdout.splitlines():
+        left, right, similarity = json.loads(line)
+        a, b = sorted((Path(left).stem, Path(right).stem))
+        scores[(a, b)] = float(similarity)
+    return scores
+
+
+def compare_tools(layout, seeds=(2026, 7, 11), progress=print):
+    """The kit, copydetect and Dolos (twice) on evaluation classes from `seeds`, each tool timed; a dict."""
+    import time
+    install_dolos()
+    setting = Setting(layout)
+    tools = {"kit": lambda d, t, s: kit_scores(setting, s),
+             "copydetect 0.5": lambda d, t, s: copydetect_scores(d, t),
+             "Dolos 3.5": lambda d, t, s: dolos_scores(d, t),
+             "Dolos 3.5, fingerprints in <= 10% of files": lambda d, t, s: dolos_scores(d, t, 0.1)}
+    runs = []
+    for seed in seeds:
+        students, levels = copy_class.evaluation_class(seed=seed)
+        names = sorted(s.name for s in students)
+        with tempfile.TemporaryDirectory(prefix="copy-eval-") as folder:
+            class_dir, template = write_files(folder, students, setting)
+            for tool, score in tools.items():
+                progress(f"seed {seed}: {tool} ...")
+                started = time.perf_counter()
+                scores = score(class_dir, template, students)
+                seconds = time.perf_counter() - started
+                runs.append({"seed": seed, "tool": tool, "seconds": round(seconds, 2),
+                             "students": len(students), "copy_pairs": len(levels),
+                             "measures": measure(scores, levels, names)})
+    return runs

@@ -1,0 +1,157 @@
+"""The copy report (issue: who copied): evidence of each kind, the evaluation class, the page.
+
+The evaluation class is built from this kit's own code only (rnn_course/copy_class.py): independent
+authors, copies at three levels of disguise, partial copies. Here with a lower bar than the
+benchmark's (tests/../README: the measured figures).
+"""
+import json
+import random
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from conftest import rnn, write_samples
+from grader import copies, disguises, fingerprints
+from rnn_course import copy_class, copy_eval, samples
+
+
+@pytest.fixture(scope="module")
+def setting(graded_course):
+    return copy_eval.Setting(rnn(graded_course))
+
+
+def test_the_evaluation_class_ranks_copies_above_independent_solutions(setting):
+    students, levels = copy_class.evaluation_class(originals=20, per_level=6, partial=6, seed=7)
+    scores = copy_eval.kit_scores(setting, students)
+    measured = copy_eval.measure(scores, levels, sorted(s.name for s in students))
+    auc, ap, _ = measured["all"]
+    assert auc >= 0.9 and ap >= 0.6, measured
+    assert all(measured[level][0] >= 0.85 for level in disguises.LEVELS + ("partial",)), measured
+    assert measured["renamed"][0] >= 0.98, measured
+
+
+def test_every_disguise_keeps_what_the_code_computes(setting):
+    """The copies of the evaluation class are real copies: the same outputs as their source."""
+    students, _ = copy_class.evaluation_class(originals=6, per_level=2, partial=2, seed=3)
+    by_name = {s.name: s for s in students}
+    for student in students:
+        if student.source and student.level != "partial":
+            assert setting.behaviour(student.functions) == setting.behaviour(by_name[student.source].functions), \
+                student.name
+
+
+# ---------------------------------------------------------------- structure
+
+SOURCE = '''def rnn_cell_forward(xt, a_prev, parameters):
+    Wax = parameters["Wax"]
+    Waa = parameters["Waa"]
+    z = np.dot(Waa, a_prev) + np.dot(Wax, xt) + parameters["ba"]
+    a_next = np.tanh(z)
+    yt_pred = softmax(np.dot(parameters["Wya"], a_next) + parameters["by"])
+    cache = (a_next, a_prev, xt, parameters)
+    return a_next, yt_pred, cache
+'''
+
+
+@pytest.mark.parametrize("level", disguises.LEVELS)
+def test_structure_sees_through_each_level_of_disguise(level):
+    """Names, layout, order, dot or @, temporaries, while loops, dead code: the pieces stay, mostly."""
+    original = set(fingerprints.unit_print(SOURCE).pieces)
+    for seed in range(5):
+        copy = disguises.disguise(SOURCE, level, random.Random(seed))
+        assert copy != SOURCE
+        shared = original & set(fingerprints.unit_print(copy).pieces)
+        assert len(shared) >= 0.75 * len(original), (level, seed, copy)
+
+
+def test_structure_tells_different_code_apart():
+    other = '''def rnn_cell_forward(xt, a_prev, parameters):
+    stacked = np.vstack((a_prev, xt))
+    W = np.hstack((parameters["Waa"], parameters["Wax"]))
+    a_next = np.tanh(W @ stacked + parameters["ba"])
+    return a_next, softmax(parameters["Wya"] @ a_next + parameters["by"]), (a_next, a_prev, xt, parameters)
+'''
+    original = set(fingerprints.unit_print(SOURCE).pieces)
+    apart = len(original & set(fingerprints.unit_print(other).pieces))
+    copied = min(len(original & set(fingerprints.unit_print(disguises.disguise(SOURCE, level, random.Random(s))).pieces))
+                 for level in disguises.LEVELS for s in range(5))
+    assert apart < copied  # the shared rest (softmax of the output, the cache, the return) is what all share
+
+
+# ---------------------------------------------------------------- rarity, partial copies, behaviour
+
+VARIANTS = [
+    "def f(x):\n    y = np.tanh(x @ W + b)\n    return softmax(y @ V + c)\n",
+    "def f(x):\n    h = np.maximum(x @ W, 0)\n    return np.exp(h) / np.exp(h).sum(axis=0)\n",
+    "def f(x):\n    s = np.einsum('ij,jk->ik', x, W)\n    return s / np.linalg.norm(s, axis=1, keepdims=True)\n",
+    "def f(x):\n    out = []\n    for row in x:\n        out.append(np.clip(row * 3 - 1, -2, 2))\n    return np.array(out)\n",
+    "def f(x):\n    q = np.cumsum(x, axis=1)\n    q[q < 0] = 0\n    return np.sqrt(q + np.abs(x).max())\n",
+    "def f(x):\n    z = np.sort(x, axis=0)[::-1]\n    return z[: len(z) // 2].mean(axis=0) - np.median(x)\n",
+]
+
+
+def _class(units_of, behaviour_of=None):
+    """Documents from {student: {unit: code}}."""
+    return [copies.document(name, units, behaviour=(behaviour_of or {}).get(name)) for name, units in units_of.items()]
+
+
+def _score(found, a, b):
+    i, j = found.students.index(a), found.students.index(b)
+    return found.matrix[i, j]
+
+
+def test_rarity_what_many_share_weighs_little_a_rare_match_a_lot():
+    """Twelve students wrote the usual code for unit u; two share an unusual one. The unusual pair ranks
+    first, though the usual pairs are as identical."""
+    units_of = {f"s{i:02d}": {"u": VARIANTS[0], "v": VARIANTS[1 + i % 4]} for i in range(12)}
+    units_of["odd_a"] = {"u": VARIANTS[5], "v": VARIANTS[1]}
+    units_of["odd_b"] = {"u": VARIANTS[5], "v": VARIANTS[2]}
+    found = copies.compare(_class(units_of))
+    assert found.pairs[0].a == "odd_a" and found.pairs[0].b == "odd_b"
+    assert _score(found, "odd_a", "odd_b") > 1.5 * _score(found, "s00", "s01")
+
+
+def test_partial_copies_stand_out_unit_by_unit():
+    """Two functions copied into an otherwise own notebook: those two units score high, the others low, and
+    the pair is the partial copier's closest."""
+    rng = random.Random(11)
+    authors = [copy_class.author(f"s{i:02d}", rng, mistake_rate=0) for i in range(16)]
+    own = copy_class.author("partial", rng, mistake_rate=0)
+    taken = ("lstm_cell_forward", "rnn_backward")
+    functions = {u: disguises.disguise(authors[0].functions[u], "restructured", rng) if u in taken
+                 else own.functions[u] for u in copy_class.UNITS}
+    found = copies.compare([copies.document(a.name, a.functions) for a in authors]
+                           + [copies.document("partial", functions)])
+    pair = next(p for p in found.pairs if {p.a, p.b} == {"partial", "s00"})
+    assert all(pair.units[u] > 0.5 for u in taken), pair.units
+    others = [pair.units.get(u, 0.0) for u in copy_class.UNITS if u not in taken]
+    assert sum(score < 0.2 for score in others) >= 2, pair.units  # one may converge honestly
+    i = found.students.index("partial")
+    assert found.students[int(np.argmax(found.matrix[i]))] == "s00"
+
+
+def test_behaviour_the_same_rare_wrong_output_is_evidence_the_same_right_one_is_not():
+    code = {f"s{i}": {"u": VARIANTS[i % 6]} for i in range(10)}
+    right = {f"t:{k}": 100 + k for k in range(4)}
+    behaviour = {name: dict(right) for name in code}
+    behaviour["s1"]["t:2"] = behaviour["s7"]["t:2"] = 999  # the same wrong output, nobody else's
+    for name in ("s3", "s4", "s5", "s6"):  # a common mistake
+        behaviour[name]["t:0"] = 555
+    found = copies.compare(_class(code, behaviour), master_behaviour=right)
+    assert _score(found, "s1", "s7") > _score(found, "s3", "s4") > 0
+    assert _score(found, "s0", "s2") == 0 or _score(found, "s0", "s2") < _score(found, "s3", "s4")
+    pair = next(p for p in found.pairs if {p.a, p.b} == {"s1", "s7"})
+    assert pair.shared_wrong == ["t:2"] and pair.behaviour > 0
+    # without the master, nothing is known to be wrong: right outputs shared by all count for nothing
+    assert copies.compare(_class(code, {n: dict(right) for n in code})).matrix.max() == 0
+
+
+def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
+    from grader import wire
+    args = (np.arange(3.0),)
+    one = wire.encode((np.array([0.1 + 0.2, 1.0]), [1, 2]), args)
+    other = wire.encode([np.array([0.3, 1.0]), (1, 2)], args)
+    assert copies.output_digest(one, wire.encode(args)) == copies.output_digest(other, wire.encode(args))
+    assert copies.output_digest({"k": "raised", "ename": "NotImplementedError", "evalue": ""}) is None
+
