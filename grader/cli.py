@@ -209,7 +209,7 @@ def copy_report(layout, assignment=None, known=None):
     with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
         if not any(task.plans for task in assignment.notebooks):
             assignment = batch.with_verdict(layout, assignment, helpers)
-        done = report.build(layout, assignment, known)
+        done = report.build(layout, assignment, known, progress=Progress)
     for note in done.notes:
         print(for_terminal(f"Copy report: {note}"))
     groups = len(done.comparison.groups)

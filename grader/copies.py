@@ -29,7 +29,6 @@ from . import fingerprints
 
 MASTER_WEIGHT = 1 / 3   # a piece of the master's answer is what the assignment forces
 MASS_SHARE = 0.5        # sharing this share of a typical unit's rare weight makes mass 1 - 1/e
-EVIDENCE_SCALE = 15.0   # nats of evidence for a score of 1 - 1/e: three units each among the top 1% of pairs
 REPORTED = 0.3          # pairs below this are left out of the report (each student's best is kept)
 GROUP_AT = 0.6          # pairs at least this alike join students into groups
 
@@ -222,16 +221,30 @@ def compare(documents, master=None, master_behaviour=None):
     code_evidence = sum((_surprisal(s) for s in unit_scores.values()), np.zeros((n, n)))
     behaviour, shared = _behaviour(order, by_name, master_behaviour or {})
     behaviour_evidence = _surprisal(behaviour)
-    code = 1.0 - np.exp(-code_evidence / EVIDENCE_SCALE)
-    total = 1.0 - np.exp(-(code_evidence + behaviour_evidence) / EVIDENCE_SCALE)
-    behaviour = 1.0 - np.exp(-behaviour_evidence / EVIDENCE_SCALE)
-    np.fill_diagonal(total, 0.0)
+    # Evidence to a score: what an ordinary pair of this class has (its mean) counts for nothing; beyond that,
+    # half of the most a unit can give (every other pair less alike) makes 1 - 1/e.
+    ordinary = _mean_off_diagonal(code_evidence + behaviour_evidence)
+    scale = max(1.0, math.log(max(n * (n - 1) / 2, 2)))
+    code = _score(code_evidence, ordinary, scale)
+    total = _score(code_evidence + behaviour_evidence, ordinary, scale)
+    behaviour = _score(behaviour_evidence, 0.0, scale)
 
     s = len(students)
     pairs = _pairs(order, range(s), range(s), total, code, behaviour, unit_scores, shared, same=True)
     known_pairs = _pairs(order, range(s), range(s, n), total, code, behaviour, unit_scores, shared, same=False)
     best = {name: float(total[i, :s].max()) if s > 1 else 0.0 for i, name in enumerate(students)}
     return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total[:s, :s])
+
+
+def _mean_off_diagonal(matrix):
+    n = matrix.shape[0]
+    return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1))) if n > 1 else 0.0
+
+
+def _score(evidence, ordinary, scale):
+    score = 1.0 - np.exp(-np.maximum(evidence - ordinary, 0.0) / (2 * scale))
+    np.fill_diagonal(score, 0.0)
+    return score
 
 
 def _surprisal(matrix):

@@ -20,10 +20,11 @@ match. A helper the unit calls adds its pieces to the unit's. What the release g
 (the cell as handed out) is taken away.
 """
 import ast
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
-VERSION = 1  # bump when the normalisation changes: stored fingerprints are then computed again
+VERSION = 2  # bump when the normalisation changes: stored fingerprints are then computed again
 MIN_NODES = 4  # pieces smaller than this (a name, `x.T`) say nothing about who wrote them
 
 _OPERATORS = {"add": ast.Add, "subtract": ast.Sub, "multiply": ast.Mult, "divide": ast.Div, "power": ast.Pow,
@@ -54,8 +55,10 @@ def stable_hash(text):
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
+@functools.lru_cache(maxsize=4096)
 def unit_print(code):
-    """The unit's pieces; a unit that does not parse is compared by its normalised lines instead."""
+    """The unit's pieces; a unit that does not parse is compared by its normalised lines instead. The same
+    code (a function left as handed out, say) is fingerprinted once."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -63,15 +66,44 @@ def unit_print(code):
     try:
         tree = _normalise(tree)
         pieces = {}
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.stmt, ast.expr)) and not isinstance(node, ast.FunctionDef):
-                if _size(node) >= MIN_NODES:
-                    pieces.setdefault(stable_hash(ast.dump(node)), set()).update(_lines(node))
+        _hash_pieces(tree, pieces)
     except RecursionError:
         return _line_print(code)
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     defines = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     return UnitPrint(pieces, code, frozenset(calls), frozenset(defines))
+
+
+def _hash_pieces(node, pieces):
+    """(hash, size, lines) of `node`, bottom up (each child hashed once: linear in the tree); every statement
+    and expression of MIN_NODES or more goes into `pieces` with the source lines it stands for."""
+    parts, size, lines = [type(node).__name__], 1, set(getattr(node, "moved_from", ()))
+    start = getattr(node, "lineno", None)
+    if start is not None:
+        lines.update(range(start, (getattr(node, "end_lineno", None) or start) + 1))
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, ast.AST):
+            child, child_size, child_lines = _hash_pieces(value, pieces)
+            parts.append(f"{name}={child:x}")
+            size += child_size
+            lines |= child_lines
+        elif isinstance(value, list):
+            items = []
+            for item in value:
+                if isinstance(item, ast.AST):
+                    child, child_size, child_lines = _hash_pieces(item, pieces)
+                    items.append(f"{child:x}")
+                    size += child_size
+                    lines |= child_lines
+                else:
+                    items.append(repr(item))
+            parts.append(f"{name}=[{','.join(items)}]")
+        elif name not in ("ctx", "type_comment", "kind"):
+            parts.append(f"{name}={value!r}")
+    digest = stable_hash("(".join(parts))
+    if isinstance(node, (ast.stmt, ast.expr)) and not isinstance(node, ast.FunctionDef) and size >= MIN_NODES:
+        pieces.setdefault(digest, set()).update(lines)
+    return digest, size, lines
 
 
 def _line_print(code):
@@ -82,10 +114,6 @@ def _line_print(code):
         if len(text) >= 8:
             pieces.setdefault(stable_hash("line:" + text), set()).add(number)
     return UnitPrint(pieces, code)
-
-
-def _size(node):
-    return sum(1 for _ in ast.walk(node))
 
 
 def _lines(node):
@@ -106,9 +134,8 @@ def _normalise(tree):
     for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
         _drop_dead_code(function)
         _inline_temporaries(function)
-        _drop_dead_code(function)
         _anonymise(function)
-    _sort_operands(tree)
+    tree = _sort_operands(tree)
     return ast.fix_missing_locations(tree)
 
 
@@ -193,61 +220,47 @@ def _drop_dead_code(function):
                 setattr(parent, name, kept or [ast.Pass()])
 
 
-def _inline_temporaries(function, rounds=8):
-    """A name assigned once, in the function's own block, and read once after it: read its value instead."""
-    for _ in range(rounds):
-        stores, loads = {}, {}
-        for node in ast.walk(function):
-            if isinstance(node, ast.Name):
-                (stores if isinstance(node.ctx, ast.Store) else loads).setdefault(node.id, []).append(node)
-        params = {a.arg for a in function.args.args + function.args.kwonlyargs}
-        changed = False
-        for statement in list(function.body):
-            if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                    and isinstance(statement.targets[0], ast.Name)):
-                continue
-            name = statement.targets[0].id
-            if name in params or len(stores.get(name, ())) != 1 or len(loads.get(name, ())) != 1:
-                continue
-            use = loads[name][0]
-            if not _after(function, statement, use) or _inside_loop_without(function, use, statement):
-                continue
-            value = statement.value
-            value.moved_from = _lines(statement)
-            if _replace(function, use, value):
-                function.body.remove(statement)
-                changed = True
-                break  # the tree changed: count names again
-        if not changed:
-            return
+def _inline_temporaries(function):
+    """A name assigned once, by a statement of the function's own block, and read once after it, outside
+    any loop: read its value there instead. One pass, with the tree's parents and loops noted first."""
+    stores, loads, parent, in_loop = {}, {}, {}, set()
+    stack = [(function, False)]
+    while stack:
+        node, looping = stack.pop()
+        if isinstance(node, ast.Name):
+            (stores if isinstance(node.ctx, ast.Store) else loads).setdefault(node.id, []).append(node)
+            if looping:
+                in_loop.add(id(node))
+        looping = looping or isinstance(node, (ast.For, ast.While, ast.comprehension))
+        for slot, value in ast.iter_fields(node):
+            for item in (value if isinstance(value, list) else [value]):
+                if isinstance(item, ast.AST):
+                    parent[id(item)] = (node, slot, value if isinstance(value, list) else None)
+                    stack.append((item, looping))
+    params = {a.arg for a in function.args.args + function.args.kwonlyargs}
+    for statement in list(function.body):
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            continue
+        name = statement.targets[0].id
+        if name in params or len(stores.get(name, ())) != 1 or len(loads.get(name, ())) != 1:
+            continue
+        use = loads[name][0]
+        if id(use) in in_loop or not _after(function, statement, use) or id(use) not in parent:
+            continue
+        value = statement.value
+        value.moved_from = _lines(statement)
+        owner, slot, items = parent[id(use)]
+        if items is None:
+            setattr(owner, slot, value)
+        else:
+            items[items.index(use)] = value
+        parent[id(value)] = (owner, slot, items)
+        function.body.remove(statement)
 
 
 def _after(function, statement, use):
     return (getattr(use, "lineno", 0), getattr(use, "col_offset", 0)) > (statement.lineno, statement.col_offset)
-
-
-def _inside_loop_without(function, use, statement):
-    """Whether `use` sits in a loop that `statement` is not in (inlining would run the value each time)."""
-    for loop in ast.walk(function):
-        if isinstance(loop, (ast.For, ast.While, ast.comprehension, ast.ListComp, ast.GeneratorExp)):
-            inside = any(n is use for n in ast.walk(loop))
-            if inside and not any(n is statement for n in ast.walk(loop)):
-                return True
-    return False
-
-
-def _replace(tree, old, new):
-    for parent in ast.walk(tree):
-        for name, value in ast.iter_fields(parent):
-            if value is old:
-                setattr(parent, name, new)
-                return True
-            if isinstance(value, list):
-                for i, item in enumerate(value):
-                    if item is old:
-                        value[i] = new
-                        return True
-    return False
 
 
 def _anonymise(function):
@@ -265,33 +278,28 @@ def _anonymise(function):
     function.name = NAME
 
 
+class _SortedOperands(ast.NodeTransformer):
+    """a + b + c and c + (b + a) alike: chains of + and of * flattened, their operands in a fixed order.
+    Bottom up, so each chain is sorted once."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, _COMMUTATIVE):
+            return node
+        op = type(node.op)
+        operands, stack = [], [node]
+        while stack:
+            part = stack.pop()
+            if isinstance(part, ast.BinOp) and isinstance(part.op, op):
+                stack += [part.right, part.left]
+            else:
+                operands.append(part)
+        operands.sort(key=ast.dump)
+        chain = operands[0]
+        for part in operands[1:]:
+            chain = ast.copy_location(ast.BinOp(chain, op(), part), node)
+        return chain
+
+
 def _sort_operands(tree):
-    """a + b + c and c + (b + a) alike: chains of + and of * flattened, their operands in a fixed order."""
-    for node in list(ast.walk(tree)):
-        for name, value in ast.iter_fields(node):
-            if isinstance(value, ast.BinOp) and isinstance(value.op, _COMMUTATIVE):
-                setattr(node, name, _sorted_chain(value))
-            elif isinstance(value, list):
-                for i, item in enumerate(value):
-                    if isinstance(item, ast.BinOp) and isinstance(item.op, _COMMUTATIVE):
-                        value[i] = _sorted_chain(item)
-
-
-def _sorted_chain(node):
-    op = type(node.op)
-    operands = []
-
-    def collect(part):
-        if isinstance(part, ast.BinOp) and isinstance(part.op, op):
-            collect(part.left)
-            collect(part.right)
-        else:
-            operands.append(part)
-    collect(node)
-    for part in operands:
-        _sort_operands(part)
-    operands.sort(key=ast.dump)
-    chain = operands[0]
-    for part in operands[1:]:
-        chain = ast.copy_location(ast.BinOp(chain, op(), part), node)
-    return chain
+    return _SortedOperands().visit(tree)

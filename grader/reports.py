@@ -236,8 +236,9 @@ def score_table(results, assignment, limit=40):
 class Progress:
     """A one-line progress bar with rate and ETA; plain lines when the output is not a terminal."""
 
-    def __init__(self, total, stream=sys.stderr, width=28):
-        self.total, self.stream, self.width = total, stream, width
+    def __init__(self, total, label="grading", normal=GRADED, stream=sys.stderr, width=28):
+        """`normal`: the status of an item that went as expected; others get a line of their own off a terminal."""
+        self.total, self.label, self.normal, self.stream, self.width = total, label, normal, stream, width
         self.done, self.started, self.last_line = 0, time.monotonic(), 0.0
         self.tty = stream.isatty()
 
@@ -247,12 +248,12 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate else 0.0
         filled = int(self.width * self.done / self.total)
-        text = (f"grading [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
+        text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
                 f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  "
                 + for_terminal(f"{student}: {status}", one_line=True))
         if self.tty:
             self.stream.write("\r" + text[:150].ljust(150))
-        elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != GRADED:
+        elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != self.normal:
             self.stream.write(text + "\n")
             self.last_line = time.monotonic()
         self.stream.flush()
