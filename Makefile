@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # nbgrader and Jupyter look for their commands (alembic, jupyter) on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo forget-demo test browser benchmark release figures checks-data clean
+.PHONY: demo forget-demo test browser benchmark copies-benchmark release figures checks-data clean
 
 # pip shows each package as it collects and installs it: the first run takes a few minutes.
 $(BIN)/.installed: requirements.txt
@@ -39,6 +39,10 @@ browser:
 # Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
 benchmark: $(BIN)/.installed
 	$(BIN)/python -m rnn_course benchmark
+
+# The copy report against copydetect and Dolos (installed from tools/dolos with npm), and on 1000 students.
+copies-benchmark: $(BIN)/.installed
+	$(BIN)/python -m rnn_course copies-benchmark --docs
 
 release: $(BIN)/.installed
 	$(BIN)/python -m rnn_course release

@@ -91,6 +91,28 @@ def cmd_benchmark(args):
     return engine.cmd_benchmark(args)
 
 
+def cmd_copies_benchmark(args):
+    """The copy report against copydetect and Dolos on the evaluation class, and on a class of `n` notebooks."""
+    from grader import assignments
+    from . import copy_eval
+    layout = assignments.Layout(Path(args.course_dir), ASSIGNMENT)
+    measured = copy_eval.benchmark(layout, docs=HOME / "docs" if args.docs else None, n=args.n)
+    print(f"{'tool':45} {'AUC':>6} {'AP':>6} {'P@R':>6}  AUC per level (renamed, restructured, disguised, partial)")
+    for tool, row in measured["tools"].items():
+        print(f"{tool:45} {row['auc']:6.3f} {row['ap']:6.3f} {row['p_at_r']:6.3f}  "
+              f"{row['auc_renamed']:.3f} {row['auc_restructured']:.3f} {row['auc_disguised']:.3f} "
+              f"{row['auc_partial']:.3f}  ({row['seconds']:.1f} s)")
+    scale = measured["scale"]
+    print(f"{scale['students']} students: set-up {scale['set_up_seconds']} s, read, fingerprint and compare "
+          f"{scale['compare_seconds']} s, peak {scale['peak_mb']} MB")
+    return 0
+
+
+def _copies_benchmark_arguments(p):
+    p.add_argument("-n", type=int, default=1000, help="students in the scale run (default 1000)")
+    p.add_argument("--docs", action="store_true", help="write docs/copies_benchmark.json and .png")
+
+
 def _home(arguments=None):
     def add(p):
         p.set_defaults(uses_home=True)
@@ -104,6 +126,9 @@ COMMANDS = [
     ("forget-demo", cmd_forget_demo, "take the demo's sample students out of the gradebook and every output "
                                      "(backed up first; nobody else is touched), before grading a real class",
      "forget-demo", _home()),
+    ("copies-benchmark", cmd_copies_benchmark, "measure the copy report against copydetect and Dolos on an "
+                                               "evaluation class of copies, and its time on a class of 1000",
+     "copies-benchmark --docs", _home(_copies_benchmark_arguments)),
     ("figures", cmd_figures, f"redraw the notebook's figures into source/{ASSIGNMENT}/images/", "figures", _home()),
     ("checks-data", cmd_checks_data, f"rebuild source/{ASSIGNMENT}/checks_data.json from the master", "checks-data",
      _home()),

@@ -240,3 +240,131 @@ def compare_tools(layout, seeds=(2026, 7, 11), progress=print):
                              "students": len(students), "copy_pairs": len(levels),
                              "measures": measure(scores, levels, names)})
     return runs
+
+
+# ---------------------------------------------------------------- scale
+
+SCALE_RUN = """
+import json, resource, sys, time
+from pathlib import Path
+from grader import assignments, batch, copy_report
+layout = assignments.Layout(Path(sys.argv[1]), sys.argv[2])
+started = time.perf_counter()
+assignment = batch.with_verdict(layout, batch.load_assignment(layout), sys.argv[3])
+ready = time.perf_counter()
+done = copy_report.build(layout, assignment)
+finished = time.perf_counter()
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps({"set_up_seconds": round(ready - started, 2), "compare_seconds": round(finished - ready, 2),
+                  "peak_mb": round(peak / 1024), "pairs_reported": len(done.comparison.pairs)}))
+"""
+
+
+def scale(course_dir, n=1000, seed=5):
+    """`copies` on a class of `n` notebooks (nine in ten independent, one in ten a copy), in a fresh process:
+    the time to read, fingerprint and compare them all, and the largest process's peak memory."""
+    import json
+    import random
+    import shutil
+    import subprocess
+
+    from grader import release
+    from rnn_course import ASSIGNMENT, NOTEBOOK
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="copy-scale-") as folder:
+        course = Path(folder) / "course"
+        course.mkdir()
+        shutil.copy(Path(course_dir) / "nbgrader_config.py", course)
+        for part in ("source", "release"):
+            shutil.copytree(Path(course_dir) / part, course / part, ignore=shutil.ignore_patterns("__pycache__"))
+        release.generate(course, ASSIGNMENT)
+        handed_out = json.loads((course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+        students = [copy_class.author(f"s{i:04d}", rng) for i in range(n - n // 10)]
+        for i in range(n // 10):
+            source = rng.choice(students)
+            students.append(copy_class.Student(f"c{i:04d}", {u: disguises_of(code, rng) for u, code in
+                                                              source.functions.items()}, source.name))
+        for student in students:
+            nb = json.loads(json.dumps(handed_out))
+            for cell in nb["cells"]:
+                unit = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                if unit in student.functions:
+                    cell["source"] = student.functions[unit]
+            target = course / "submitted" / student.name / ASSIGNMENT
+            target.mkdir(parents=True)
+            (target / f"{NOTEBOOK}.ipynb").write_text(json.dumps(nb))
+        helpers = Path(folder) / "helpers"
+        helpers.mkdir()
+        out = subprocess.run([sys.executable, "-c", SCALE_RUN, str(course), ASSIGNMENT, str(helpers)],
+                             capture_output=True, text=True, check=True, timeout=3600)
+        return {"students": n, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def disguises_of(code, rng):
+    from grader import disguises
+    return disguises.disguise(code, rng.choice(disguises.LEVELS), rng)
+
+
+# ---------------------------------------------------------------- the benchmark's record
+
+def summary(runs):
+    """tool -> {measure: mean over the seeds}: "auc", "ap", "p_at_r" overall, "auc_<level>" per level, seconds."""
+    out = {}
+    for tool in dict.fromkeys(r["tool"] for r in runs):
+        mine = [r for r in runs if r["tool"] == tool]
+        row = {"auc": np.mean([r["measures"]["all"][0] for r in mine]),
+               "ap": np.mean([r["measures"]["all"][1] for r in mine]),
+               "p_at_r": np.mean([r["measures"]["all"][2] for r in mine]),
+               "renamed_all_above_independent": all(r["measures"]["renamed_all_above_independent"] for r in mine),
+               "seconds": np.mean([r["seconds"] for r in mine])}
+        for level in ("renamed", "restructured", "disguised", "partial"):
+            row[f"auc_{level}"] = np.mean([r["measures"][level][0] for r in mine])
+            row[f"ap_{level}"] = np.mean([r["measures"][level][1] for r in mine])
+        out[tool] = {k: (round(float(v), 3) if not isinstance(v, bool) else v) for k, v in row.items()}
+    return out
+
+
+def plot(table, path):
+    """Two panels: AUC, AP and precision in the top R overall; AUC per level. One bar per tool."""
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    tools = list(table)
+    colours = ["#1e7b34", "#3b6ea5", "#8a63b3", "#b3261e"]
+    fig = Figure(figsize=(12, 4.6))
+    FigureCanvasAgg(fig)
+    fig.set_layout_engine("constrained")
+    left, right = fig.subplots(1, 2)
+    for ax, keys, names, title in (
+            (left, ["auc", "ap", "p_at_r"], ["ROC AUC", "average precision", "precision in top R"], "All pairs"),
+            (right, ["auc_renamed", "auc_restructured", "auc_disguised", "auc_partial"],
+             ["renamed", "restructured", "disguised", "partial"], "ROC AUC per level of disguise")):
+        width = 0.8 / len(tools)
+        for k, tool in enumerate(tools):
+            values = [table[tool][key] for key in keys]
+            bars = ax.bar([i + k * width for i in range(len(keys))], values, width, label=tool, color=colours[k % 4])
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)
+        ax.set_xticks([i + width * (len(tools) - 1) / 2 for i in range(len(keys))], names)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(title)
+    left.axhline(0.8, color="#888", linestyle=":", linewidth=1)
+    right.axhline(0.9, color="#888", linestyle=":", linewidth=1)
+    left.legend(loc="upper center", bbox_to_anchor=(1.05, -0.1), ncol=len(tools), fontsize=9, frameon=False)
+    fig.suptitle("Copy pairs against independent pairs, the same evaluation class for every tool (mean of 3 classes)")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def benchmark(layout, docs=None, n=1000, seeds=(2026, 7, 11), progress=print):
+    """The side-by-side comparison and the scale run; written to `docs` as copies_benchmark.json and .png."""
+    import json
+    runs = compare_tools(layout, seeds, progress)
+    table = summary(runs)
+    progress(f"scale: {n} students through `copies` ...")
+    measured = {"tools": table, "runs": runs, "scale": scale(layout.course_dir, n)}
+    if docs:
+        docs = Path(docs)
+        docs.mkdir(exist_ok=True)
+        (docs / "copies_benchmark.json").write_text(json.dumps(measured, indent=1) + "\n")
+        plot(table, docs / "copies_benchmark.png")
+    return measured
