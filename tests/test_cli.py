@@ -1,4 +1,5 @@
 """Does the command line do the main job, and say clearly what is wrong with bad input?"""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,9 @@ import pytest
 
 from conftest import ROOT, make_course_copy, rnn
 from grader import cli
+
+
+PROGRESS = re.compile(r"^\w+ \[|^\S+: .* \.\.\.$")  # progress bars, and the lines naming each step
 
 
 def run(*args, cwd=ROOT, module="grader"):
@@ -31,11 +35,10 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert (course_dir / "autograded" / "sample_correct" / "rnn_step_by_step" / "rnn_step_by_step.ipynb").exists()
     for name in ("rnn_step_by_step_grades.csv", "rnn_step_by_step_report.html", "course_grades.csv"):
         assert str(course_dir / "autograded" / name) in result.stdout
-    noise = [line for line in result.stderr.splitlines() if not line.startswith("grading [")
-             and not line.endswith(" ...")]
+    noise = [line for line in result.stderr.splitlines() if not PROGRESS.match(line)]
     assert noise == [], f"the demo should print nothing but its progress on stderr: {noise}"
     phases = [line.split(": ", 1)[1].split(" ")[0] for line in result.stderr.splitlines() if line.endswith(" ...")]
-    assert phases == ["reading", "setting", "canary", "backing", "grading", "publishing"], phases
+    assert phases == ["reading", "setting", "canary", "backing", "grading", "publishing", "comparing"], phases
     assert "forget-demo" in result.stdout  # the way on to a real class
 
     # A real student graded beside the samples; then the one step from the demo to a real class.
@@ -263,7 +266,7 @@ def test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing(
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("grading [")]
+    lines = [line for line in err.splitlines() if line.strip() and not PROGRESS.match(line)]
     assert process.returncode == 130, (delay, process.returncode, err[-3000:])
     assert "Traceback" not in err and len(lines) <= 3, (delay, err[-3000:])
     deadline = time.monotonic() + 10

@@ -155,3 +155,151 @@ def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
     assert copies.output_digest(one, wire.encode(args)) == copies.output_digest(other, wire.encode(args))
     assert copies.output_digest({"k": "raised", "ename": "NotImplementedError", "evalue": ""}) is None
 
+
+
+# ---------------------------------------------------------------- the report on a graded class
+
+@pytest.fixture(scope="module")
+def copied_course(tmp_path_factory):
+    """A graded class: the demo's samples, a student copying sample_partial's two functions from a known
+    solution file, a student whose notebook carries markup, and a known solution."""
+    from conftest import DEMO_LIMITS, make_course_copy
+    from grader import cli, release
+    import rnn_course
+    course_dir = make_course_copy(tmp_path_factory.mktemp("copies"))
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    write_samples(course_dir)
+    rng = random.Random(4)
+    authors = [copy_class.author(f"a{i}", rng, mistake_rate=0) for i in range(6)]
+    for author in authors:
+        samples.write(_notebook(author.functions), course_dir, author.name)
+    # copies of a1, disguised; and a known solution file that "bob" copied two functions of
+    samples.write(_notebook({u: disguises.disguise(c, "disguised", rng) for u, c in authors[1].functions.items()}),
+                  course_dir, "copier")
+    known = copy_class.author("internet", rng, mistake_rate=0)
+    folder = course_dir / "known_solutions" / rnn_course.ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / "github_solution.py").write_text("import numpy as np\n\n" + "\n\n".join(known.functions.values()))
+    own = copy_class.author("bob", rng, mistake_rate=0)
+    bob = dict(own.functions, rnn_forward=known.functions["rnn_forward"],
+               lstm_cell_forward=disguises.disguise(known.functions["lstm_cell_forward"], "renamed", rng))
+    samples.write(_notebook(bob), course_dir, "bob")
+    hostile = {u: disguises.disguise(c, "renamed", rng) for u, c in authors[2].functions.items()}  # a copy of a2
+    hostile["rnn_cell_forward"] += "\n# </pre></span><script>alert('x')</script><img src=x onerror=alert(1)>\n"
+    samples.write(_notebook(hostile), course_dir, "markup")
+    code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
+    assert code == cli.NEEDS_ATTENTION
+    return course_dir
+
+
+def _notebook(functions):
+    nb = samples.fill({})
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in functions:
+            cell.source = functions[grade_id]
+    return nb
+
+
+def _report(course_dir):
+    import csv
+    with open(course_dir / "autograded" / "rnn_step_by_step_copies.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_grade_writes_the_copy_report_with_the_copier_first_and_known_solutions_apart(copied_course):
+    rows = _report(copied_course)
+    students = [r for r in rows if r["kind"] == "students"]
+    scores = [float(r["score"]) for r in rows]
+    assert [float(r["score"]) for r in students] == sorted((float(r["score"]) for r in students), reverse=True)
+    assert all(0 <= s <= 1 for s in scores)
+    top = {students[0]["student_a"], students[0]["student_b"]}
+    samples_pair = {"sample_correct", "sample_duplicate", "sample_tampered", "sample_warning", "sample_endless"}
+    assert top == {"a1", "copier"} or top <= samples_pair  # the samples are all the master's own code
+    copier = next(r for r in students if {r["student_a"], r["student_b"]} == {"a1", "copier"})
+    assert float(copier["score"]) > 0.5 and "rnn_forward" in copier["units"]
+    known = [r for r in rows if r["kind"] == "known solution"]
+    assert known and {known[0]["student_a"], known[0]["student_b"]} == {"bob", "known:github_solution.py"}
+    assert "rnn_forward" in known[0]["units"] and "lstm_cell_forward" in known[0]["units"]
+
+
+def test_known_solutions_are_indexed_once_and_reused(copied_course, monkeypatch):
+    from grader import copy_report
+    import rnn_course
+    units = copy_report.assignment_units(_assignment(copied_course))
+    forced = copies.forced_pieces(units.release)
+    cache = json.loads((copied_course / "autograded" / ".copies" / "known.json").read_text())
+    assert cache["version"] == fingerprints.VERSION and len(cache["files"]) == 1
+    calls = []
+    real = copies.document
+    monkeypatch.setattr(copies, "document", lambda *a, **k: calls.append(a) or real(*a, **k))
+    found, notes = copy_report.known_documents(copied_course / "known_solutions" / rnn_course.ASSIGNMENT, units,
+                                               forced, copied_course)
+    assert len(found) == 1 and not calls and not notes  # read from the cache: nothing fingerprinted again
+
+
+def _assignment(course_dir):
+    from grader import batch
+    return batch.load_assignment(rnn(course_dir))
+
+
+def test_no_student_page_mentions_the_copy_report(copied_course):
+    for page in (copied_course / "feedback").rglob("*.html"):
+        text = page.read_text().lower()
+        assert "copies" not in text and "copied" not in text and "alike" not in text, page
+
+
+def test_a_notebook_cannot_put_markup_into_the_copy_report(copied_course):
+    page = (copied_course / "autograded" / "rnn_step_by_step_copies.html").read_text()
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.attributes = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.attributes += [name for name, _ in attrs]
+    found = Tags()
+    found.feed(page)
+    assert "script" not in found.tags and "img" not in found.tags and "onerror" not in found.attributes
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page  # shown as the text it is, side by side
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def test_the_copy_report_in_chromium_marks_the_shared_lines_side_by_side(copied_course, tmp_path):
+    """The page renders; the first pair's side-by-side view marks shared lines in both columns with a visible
+    background, legible at 1280 px; the histogram is there."""
+    import shutil
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("chromium and chromedriver are installed by `make test` (make browser)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        driver.get((copied_course / "autograded" / "rnn_step_by_step_copies.html").as_uri())
+        assert driver.title == "Who copied? rnn_step_by_step"
+        marked = driver.execute_script("""
+            const pair = document.querySelector('section.pair');
+            const side = cls => Array.from(pair.querySelectorAll('pre.' + cls + ' span'));
+            const look = s => [s.classList.contains('shared'), getComputedStyle(s).backgroundColor,
+                               parseFloat(getComputedStyle(s).fontSize), s.textContent];
+            return [side('left').map(look), side('right').map(look)];""")
+        driver.save_screenshot(str(tmp_path / "copies.png"))
+        for column in marked:
+            shared = [row for row in column if row[0]]
+            plain = [row for row in column if not row[0]]
+            assert shared, "no shared line marked"
+            assert all(row[1] != "rgba(0, 0, 0, 0)" for row in shared) and all(row[1] == "rgba(0, 0, 0, 0)"
+                                                                                for row in plain)
+            assert min(row[2] for row in column) >= 12
+        assert driver.execute_script("return document.querySelectorAll('figure svg').length;") == 1
+        assert driver.execute_script("return document.documentElement.scrollWidth;") <= 1280
+    finally:
+        driver.quit()

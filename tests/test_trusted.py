@@ -64,8 +64,8 @@ VERDICT_TRICKS = {
         "        for key in vars(module):\n            if key.startswith('check_'):\n"
         "                setattr(fake, key, lambda *a, **k: None)\n        return fake\n    return module\n"
         "builtins.__import__ = _fake_import\n"),
-    "swallows_errors_with_custom_exc": (
-        "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n"),
+    "swallows_errors_with_custom_exc": (  # after rnn_checks' own handler is in place, so that it replaces it
+        "import rnn_checks\nget_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n"),
     "input_transformer_drops_checks": (
         "get_ipython().input_transformers_post.append(lambda lines: [l for l in lines if not l.startswith('check_')])\n"),
     "post_run_hook_clears_errors": (
