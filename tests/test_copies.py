@@ -144,7 +144,8 @@ def test_behaviour_the_same_rare_wrong_output_is_evidence_the_same_right_one_is_
     pair = next(p for p in found.pairs if {p.a, p.b} == {"s1", "s7"})
     assert pair.shared_wrong == ["t:2"] and pair.behaviour > 0
     # without the master, nothing is known to be wrong: right outputs shared by all count for nothing
-    assert copies.compare(_class(code, {n: dict(right) for n in code})).matrix.max() == 0
+    alone = copies.compare(_class(code, {n: dict(right) for n in code}))
+    assert all(p.behaviour == 0 and not p.shared_wrong for p in alone.pairs)
 
 
 def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
@@ -213,11 +214,13 @@ def test_grade_writes_the_copy_report_with_the_copier_first_and_known_solutions_
     scores = [float(r["score"]) for r in rows]
     assert [float(r["score"]) for r in students] == sorted((float(r["score"]) for r in students), reverse=True)
     assert all(0 <= s <= 1 for s in scores)
-    top = {students[0]["student_a"], students[0]["student_b"]}
-    samples_pair = {"sample_correct", "sample_duplicate", "sample_tampered", "sample_warning", "sample_endless"}
-    assert top == {"a1", "copier"} or top <= samples_pair  # the samples are all the master's own code
+    score = {frozenset((r["student_a"], r["student_b"])): float(r["score"]) for r in students}
+    independent = [f"a{i}" for i in range(6)] + ["bob"]
+    honest = max((score.get(frozenset((x, y)), 0.0) for x in independent for y in independent if x < y))
+    for copy in ({"a1", "copier"}, {"a2", "markup"}):
+        assert score[frozenset(copy)] > max(0.5, honest), (copy, score[frozenset(copy)], honest)
     copier = next(r for r in students if {r["student_a"], r["student_b"]} == {"a1", "copier"})
-    assert float(copier["score"]) > 0.5 and "rnn_forward" in copier["units"]
+    assert "rnn_forward" in copier["units"]
     known = [r for r in rows if r["kind"] == "known solution"]
     assert known and {known[0]["student_a"], known[0]["student_b"]} == {"bob", "known:github_solution.py"}
     assert "rnn_forward" in known[0]["units"] and "lstm_cell_forward" in known[0]["units"]
@@ -246,7 +249,8 @@ def _assignment(course_dir):
 def test_no_student_page_mentions_the_copy_report(copied_course):
     for page in (copied_course / "feedback").rglob("*.html"):
         text = page.read_text().lower()
-        assert "copies" not in text and "copied" not in text and "alike" not in text, page
+        for mention in ("who copied", "copy report", "_copies", "alike", "similar", "known solution"):
+            assert mention not in text, (page, mention)
 
 
 def test_a_notebook_cannot_put_markup_into_the_copy_report(copied_course):

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_course_copy
-import rnn_course
 from rnn_course import samples
 
 README = (ROOT / "README.md").read_text()
