@@ -349,7 +349,8 @@ def plot(table, path):
         ax.set_title(title)
     left.axhline(0.8, color="#888", linestyle=":", linewidth=1)
     right.axhline(0.9, color="#888", linestyle=":", linewidth=1)
-    left.legend(loc="upper center", bbox_to_anchor=(1.05, -0.1), ncol=len(tools), fontsize=9, frameon=False)
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=len(tools), fontsize=9,
+               frameon=False)
     fig.suptitle("Copy pairs against independent pairs, the same evaluation class for every tool (mean of 3 classes)")
     fig.savefig(path, dpi=110)
     return path
