@@ -82,7 +82,13 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
     published = publish_and_report(layout, graded)
     shown = published.results
     if done.graded or not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file():
-        copy_report(layout, graded)
+        try:
+            copy_report(layout, graded)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
+            print(for_terminal(f"Copy report not written ({type(error).__name__}: {error}); the grades are all "
+                               f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "

@@ -7,14 +7,19 @@ Evidence, for each pair:
 - **structure** (fingerprints.py): each unit (a solution cell: here a function) as a set of normalised
   pieces, with what the release gives everyone taken away;
 - **rarity**: a piece weighs by how few documents have it, log((N + 1) / df); a piece the master's
-  answer has weighs a third of that (it is what the assignment asks for). A unit's score is the share
-  of the pair's rare weight they have in common, times how much rare weight that is in absolute terms,
-  so that two honest answers that converge on the usual code score low, however alike they look;
+  answer has weighs a third of that (it is what the assignment asks for). A unit's likeness for a pair
+  is the share of their rare weight they have in common, times how much rare weight that is;
+- **judged against the class**: each unit's likeness becomes evidence by how few of the class's pairs
+  are as alike (-log of that share, in nats), so that two honest answers converging on the usual code,
+  as many pairs do, count little, and a rare construction shared counts a lot;
 - **behaviour**: the outputs each student's functions gave on the grader's recorded calls (hidden-test
   inputs included: inputs nobody was shown), as digests. The same *wrong* output in two notebooks is
   far stronger evidence than shared right code, and a rare one more than a common mistake;
-- **partial copies**: a score per unit; the code score of a pair is the mean of its best half of units,
-  so three copied functions in an otherwise own notebook stand out.
+- **partial copies**: the evidence of the units and of the behaviour adds up, and each unit keeps its
+  own score, so three copied functions in an otherwise own notebook stand out.
+
+A pair's score turns its evidence into 0 to 1: what an ordinary pair of the class has counts for
+nothing; half of the most one unit can give beyond that makes 1 - 1/e.
 
 All pairs are compared through sparse matrix products over an index of pieces (scipy), not pair by
 pair, so that a class of a thousand takes seconds.
@@ -306,7 +311,7 @@ def _pairs(order, left, right, total, code, behaviour, unit_scores, shared, same
         return []
     block = total[np.ix_(left, right)]
     chosen = set(zip(*np.nonzero(block >= REPORTED)))
-    chosen.update((i, int(block[i].argmax())) for i in range(len(left)))
+    chosen.update((i, int(block[i].argmax())) for i in range(len(left)) if block[i].max() > 0)
     found = []
     for i, j in chosen:
         a, b = left[i], right[j]
