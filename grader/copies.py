@@ -79,17 +79,25 @@ def split_units(cells, unit_ids, function_units):
 
     A cell whose grade_id is a unit is that unit. A cell without one (a student's own cell, a known
     solution's) gives each top-level function named as a unit's function to that unit, and the
-    rest as helpers. Test and other graded cells are the assignment's, not the author's: skipped.
+    rest as helpers. As when the notebook runs, a later definition of a unit's function is the one
+    that counts (a stub left in the graded cell and the answer pasted into a cell below it is that
+    answer); what it replaces becomes a helper. Test and other graded cells are the assignment's,
+    not the author's: skipped.
     """
     units, helpers = {}, []
+
+    def take(unit, code):
+        if unit in units:
+            helpers.append(units[unit])
+        units[unit] = code
     for grade_id, source in cells:
         if grade_id in unit_ids:
-            units[grade_id] = source
+            take(grade_id, source)
         elif grade_id is None:
             for name, code in _top_level_functions(source):
                 unit = function_units.get(name)
-                if unit is not None and unit not in units:
-                    units[unit] = code
+                if unit is not None:
+                    take(unit, code)
                 else:
                     helpers.append(code)
     return units, helpers
@@ -101,7 +109,7 @@ def _top_level_functions(source):
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return [(None, source)]
-    lines = source.splitlines()
+    lines = fingerprints.source_lines(source)
     found = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
@@ -181,65 +189,98 @@ def compare(documents, master=None, master_behaviour=None):
     """Every pair of student documents, and every student against every known solution.
 
     `master`: the master's Document (its pieces weigh less); `master_behaviour`: call key -> the
-    master's digest (an output that differs from it is wrong)."""
-    from scipy import sparse
-
+    master's digest (an output that differs from it is wrong). Rarity and the class's pairs are the
+    students' alone: known solutions change no score between students. A student's match with a known
+    solution is absolute (how much of the file's rare weight they share), however many others match it.
+    """
     students = sorted(d.name for d in documents if not d.known)
     known = sorted(d.name for d in documents if d.known)
     order = students + known
     by_name = {d.name: d for d in documents}
-    n = len(order)
+    s = len(students)
     units = sorted({u for d in documents for u in d.units})
-    unit_scores = {}
+    unit_scores, known_coverage = {}, {}
     for unit in units:
-        rows, columns, column_of, df = [], [], {}, {}
-        for i, name in enumerate(order):
-            printed = by_name[name].units.get(unit)
-            for h in (printed.pieces if printed else ()):
-                df[h] = df.get(h, 0) + 1
-        master_pieces = set(master.units[unit].pieces) if master and unit in master.units else set()
-        idf = {h: math.log((n + 1) / c) * (MASTER_WEIGHT if h in master_pieces else 1.0) for h, c in df.items()}
-        weight = np.zeros(n)
-        for i, name in enumerate(order):
-            printed = by_name[name].units.get(unit)
-            for h in (printed.pieces if printed else ()):
-                weight[i] += idf[h]
-                if df[h] > 1:
-                    rows.append(i)
-                    columns.append(column_of.setdefault(h, len(column_of)))
-        if not column_of:
-            continue
-        idf_vector = np.zeros(len(column_of))
-        for h, j in column_of.items():
-            idf_vector[j] = idf[h]
-        matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, len(column_of)))
-        overlap = (matrix.multiply(idf_vector) @ matrix.T).toarray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            coverage = np.nan_to_num(overlap / np.sqrt(np.outer(weight, weight)))
-        typical = float(np.median(weight[weight > 0])) if (weight > 0).any() else 1.0
-        mass = 1.0 - np.exp(-overlap / max(MASS_SHARE * typical, 1e-9))
-        score = np.clip(coverage * mass, 0.0, 1.0)
-        np.fill_diagonal(score, 0.0)
-        unit_scores[unit] = score.astype(np.float32)
+        found = _unit_likeness(unit, order, s, by_name, master)
+        if found is not None:
+            unit_scores[unit], known_coverage[unit] = found
 
     # Each unit, and the behaviour, is evidence in its own right: how unusual the pair's likeness is among all
     # the pairs of the class (its p-value, in nats). Independent pieces of evidence add up.
-    code_evidence = sum((_surprisal(s) for s in unit_scores.values()), np.zeros((n, n)))
-    behaviour, shared = _behaviour(order, by_name, master_behaviour or {})
+    code_evidence = sum((_surprisal(m) for m in unit_scores.values()), np.zeros((s, s)))
+    behaviour, shared = _behaviour(students, by_name, master_behaviour or {})
     behaviour_evidence = _surprisal(behaviour)
     # Evidence to a score: what an ordinary pair of this class has (its mean) counts for nothing; beyond that,
     # half of the most a unit can give (every other pair less alike) makes 1 - 1/e.
     ordinary = _mean_off_diagonal(code_evidence + behaviour_evidence)
-    scale = max(1.0, math.log(max(n * (n - 1) / 2, 2)))
+    scale = max(1.0, math.log(max(s * (s - 1) / 2, 2)))
     code = _score(code_evidence, ordinary, scale)
     total = _score(code_evidence + behaviour_evidence, ordinary, scale)
     behaviour = _score(behaviour_evidence, 0.0, scale)
 
-    s = len(students)
-    pairs = _pairs(order, range(s), range(s), total, code, behaviour, unit_scores, shared, same=True)
-    known_pairs = _pairs(order, range(s), range(s, n), total, code, behaviour, unit_scores, shared, same=False)
-    best = {name: float(total[i, :s].max()) if s > 1 else 0.0 for i, name in enumerate(students)}
-    return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total[:s, :s])
+    pairs = _pairs(students, range(s), range(s), total, code, behaviour, unit_scores, shared)
+    known_pairs = _known_pairs(students, known, by_name, known_coverage)
+    best = {name: float(total[i].max()) if s > 1 else 0.0 for i, name in enumerate(students)}
+    return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total)
+
+
+def _unit_likeness(unit, order, s, by_name, master):
+    """(students x students likeness, students x known coverage) for one unit, or None if no piece is shared.
+    Document frequencies count the students only; a piece no student has weighs as one only one has."""
+    from scipy import sparse
+
+    n = len(order)
+    prints = [by_name[name].units.get(unit) for name in order]
+    df = {}
+    for printed in prints[:s]:
+        for h in (printed.pieces if printed else ()):
+            df[h] = df.get(h, 0) + 1
+    master_pieces = set(master.units[unit].pieces) if master and unit in master.units else set()
+
+    def idf(h):
+        return math.log((s + 1) / df.get(h, 1)) * (MASTER_WEIGHT if h in master_pieces else 1.0)
+    in_known = {h for printed in prints[s:] if printed for h in printed.pieces}
+    rows, columns, column_of, weight = [], [], {}, np.zeros(n)
+    for i, printed in enumerate(prints):
+        for h in (printed.pieces if printed else ()):
+            weight[i] += idf(h)
+            # a column for what two can share: two students, or a student and a known solution
+            if df.get(h, 0) > 1 or (df.get(h, 0) == 1 and h in in_known):
+                rows.append(i)
+                columns.append(column_of.setdefault(h, len(column_of)))
+    if not column_of:
+        return None
+    idf_vector = np.zeros(len(column_of))
+    for h, j in column_of.items():
+        idf_vector[j] = idf(h)
+    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, len(column_of)))
+    overlap = (matrix.multiply(idf_vector) @ matrix[:s].T).toarray()  # every document against the students
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coverage = np.nan_to_num(overlap / np.sqrt(np.outer(weight, weight[:s])))
+    students = weight[:s]
+    typical = float(np.median(students[students > 0])) if (students > 0).any() else 1.0
+    mass = 1.0 - np.exp(-overlap[:s] / max(MASS_SHARE * typical, 1e-9))
+    score = np.clip(coverage[:s] * mass, 0.0, 1.0)
+    np.fill_diagonal(score, 0.0)
+    return score.astype(np.float32), np.clip(coverage[s:].T, 0.0, 1.0)  # students x known
+
+
+def _known_pairs(students, known, by_name, coverage):
+    """Each student against each known solution: the mean over the better half of the file's units of how much
+    of its rare weight they share (a file pasted whole, or half of it, scores near 1)."""
+    pairs = []
+    for k, name in enumerate(known):
+        mine = [u for u in coverage if by_name[name].units.get(u) and by_name[name].units[u].pieces]
+        for i, student in enumerate(students):
+            per_unit = {u: float(coverage[u][i, k]) for u in mine if coverage[u][i, k] > 0}
+            values = sorted((per_unit.get(u, 0.0) for u in mine), reverse=True)
+            if not values:
+                continue
+            score = float(np.mean(values[:max(1, math.ceil(len(values) / 2))]))
+            if score >= REPORTED:
+                pairs.append(Pair(student, name, score, score, 0.0, per_unit, [], known=True))
+    pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    return pairs
 
 
 def _mean_off_diagonal(matrix):
@@ -304,27 +345,22 @@ def _shared_wrong(shared, i, j):
                    and j in shared["cells"][(key, digest)]})
 
 
-def _pairs(order, left, right, total, code, behaviour, unit_scores, shared, same):
-    """The pairs worth reporting: at REPORTED or more, and each student's best."""
+def _pairs(order, left, right, total, code, behaviour, unit_scores, shared):
+    """The student pairs worth reporting: at REPORTED or more, and each student's best."""
     left, right = list(left), list(right)
     if not left or not right:
         return []
     block = total[np.ix_(left, right)]
     chosen = set(zip(*np.nonzero(block >= REPORTED)))
     chosen.update((i, int(block[i].argmax())) for i in range(len(left)) if block[i].max() > 0)
-    found = []
+    found = set()
     for i, j in chosen:
-        a, b = left[i], right[j]
-        if same and a >= b:
-            a, b = b, a
-            if a == b:
-                continue
-        found.append((a, b))
-    pairs = []
-    for a, b in set(found):
-        pairs.append(Pair(order[a], order[b], float(total[a, b]), float(code[a, b]), float(behaviour[a, b]),
-                          {u: float(s[a, b]) for u, s in unit_scores.items() if s[a, b] > 0},
-                          _shared_wrong(shared, a, b), known=not same))
+        a, b = sorted((left[i], right[j]))
+        if a != b:
+            found.add((a, b))
+    pairs = [Pair(order[a], order[b], float(total[a, b]), float(code[a, b]), float(behaviour[a, b]),
+                  {u: float(m[a, b]) for u, m in unit_scores.items() if m[a, b] > 0}, _shared_wrong(shared, a, b))
+             for a, b in found]
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
     return pairs
 

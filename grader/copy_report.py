@@ -23,6 +23,7 @@ from .plain_text import for_spreadsheet, valid_text
 KNOWN_DIR = "known_solutions"
 CACHE_DIR = Path("autograded") / ".copies"
 MAX_UNIT_CHARS = 50_000    # a unit longer than this is cut: no honest answer comes near
+MAX_NOTEBOOK_CHARS = 200_000  # code read from one notebook, all cells together; the rest is not compared
 MAX_KNOWN_BYTES = 4 << 20  # a known solution file larger than this is skipped
 SIDE_BY_SIDE = 40          # pairs shown side by side in the page, most alike first
 
@@ -78,7 +79,7 @@ def master_behaviour(assignment):
 def _cells_of(text, notebook_name, units):
     """(grade_id-or-None, source) of a notebook's code cells, unit cells named "<notebook>/<grade_id>"."""
     nb = json.loads(text)  # plain JSON: what a cell holds is all that is read, no validation needed
-    cells = []
+    cells, budget = [], MAX_NOTEBOOK_CHARS
     for cell in (nb.get("cells") or [])[:2000] if isinstance(nb, dict) else []:
         if not isinstance(cell, dict):
             continue
@@ -92,7 +93,11 @@ def _cells_of(text, notebook_name, units):
             continue  # a test or another graded cell: the assignment's code, not the author's
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
-        cells.append((unit, valid_text(source)[:MAX_UNIT_CHARS]))
+        source = valid_text(source)[:min(MAX_UNIT_CHARS, budget)]
+        budget -= len(source)
+        cells.append((unit, source))
+        if budget <= 0:
+            break
     return cells
 
 
@@ -127,9 +132,12 @@ def known_documents(folder, units, forced, course_dir):
     entries = cache.get("files", {})
     documents, notes, used = [], [], {}
     for path in sorted(folder.rglob("*")):
-        if path.suffix not in (".ipynb", ".py") or path.is_symlink() or not path.is_file():
+        if path.suffix not in (".ipynb", ".py"):
             continue
         relative = path.relative_to(folder).as_posix()
+        if path.is_symlink() or not path.is_file():
+            notes.append(f"{relative}: a link or not a regular file, skipped (copy the file itself there)")
+            continue
         if path.stat().st_size > MAX_KNOWN_BYTES:
             notes.append(f"{relative}: over {MAX_KNOWN_BYTES >> 20} MB, skipped")
             continue

@@ -22,10 +22,12 @@ match. A helper the unit calls adds its pieces to the unit's. What the release g
 import ast
 import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 VERSION = 2  # bump when the normalisation changes: stored fingerprints are then computed again
 MIN_NODES = 4  # pieces smaller than this (a name, `x.T`) say nothing about who wrote them
+MAX_NODES = 4000  # a unit's syntax tree over this is compared by its lines (an honest answer has a few hundred)
 
 _OPERATORS = {"add": ast.Add, "subtract": ast.Sub, "multiply": ast.Mult, "divide": ast.Div, "power": ast.Pow,
               "true_divide": ast.Div}
@@ -63,6 +65,8 @@ def unit_print(code):
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return _line_print(code)
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        return _line_print(code)  # far beyond any answer: the rewriting's cost is kept bounded on crafted code
     try:
         tree = _normalise(tree)
         pieces = {}
@@ -106,25 +110,20 @@ def _hash_pieces(node, pieces):
     return digest, size, lines
 
 
+def source_lines(code):
+    """`code`'s lines as Python numbers them: only \\n, \\r\\n and \\r end a line (str.splitlines() also splits
+    at form feeds and U+2028, which would shift every line number after them)."""
+    return re.split(r"\r\n|\r|\n", code)
+
+
 def _line_print(code):
-    """Pieces for code that does not parse: each line without spaces and comments."""
+    """Pieces for code that does not parse (or is too big to rewrite): each line without spaces and comments."""
     pieces = {}
-    for number, line in enumerate(code.splitlines(), 1):
+    for number, line in enumerate(source_lines(code), 1):
         text = "".join(line.split("#", 1)[0].split())
         if len(text) >= 8:
             pieces.setdefault(stable_hash("line:" + text), set()).add(number)
     return UnitPrint(pieces, code)
-
-
-def _lines(node):
-    """The source lines a (rewritten) piece stands for, moved pieces' original lines included."""
-    lines = set()
-    for part in ast.walk(node):
-        start = getattr(part, "lineno", None)
-        if start is not None:
-            lines.update(range(start, (getattr(part, "end_lineno", None) or start) + 1))
-        lines.update(getattr(part, "moved_from", ()))
-    return lines
 
 
 # ---------------------------------------------------------------- the rewriting
@@ -249,7 +248,7 @@ def _inline_temporaries(function):
         if id(use) in in_loop or not _after(function, statement, use) or id(use) not in parent:
             continue
         value = statement.value
-        value.moved_from = _lines(statement)
+        value.moved_from = range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
         owner, slot, items = parent[id(use)]
         if items is None:
             setattr(owner, slot, value)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import charts, copies
+from .fingerprints import source_lines
 from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED, RESTORED
 from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, graded_by_hand, label_of, labels,
                       needs_attention, inside_labels, parts, unconfined, verb)
@@ -189,8 +190,9 @@ def _side_by_side(comparison, pair, units, at_least=0.3):
             continue
         left, right = copies.shared_lines(one.units[unit], other.units[unit])
         views.append({"unit": units.label(unit), "score": f"{score:.2f}",
-                      "left": [(line, i in left) for i, line in enumerate(one.units[unit].code.splitlines(), 1)],
-                      "right": [(line, i in right) for i, line in enumerate(other.units[unit].code.splitlines(), 1)]})
+                      "left": [(line, i in left) for i, line in enumerate(source_lines(one.units[unit].code), 1)],
+                      "right": [(line, i in right) for i, line in
+                                enumerate(source_lines(other.units[unit].code), 1)]})
     return views
 
 

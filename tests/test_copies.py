@@ -307,3 +307,62 @@ def test_the_copy_report_in_chromium_marks_the_shared_lines_side_by_side(copied_
         assert driver.execute_script("return document.documentElement.scrollWidth;") <= 1280
     finally:
         driver.quit()
+
+
+# ---------------------------------------------------------------- what a red-team pass found
+
+def test_a_stub_left_in_place_and_the_answer_pasted_below_is_compared_as_the_answer():
+    """As when the notebook runs, the last definition counts: the stub in the graded cell hides nothing."""
+    rng = random.Random(8)
+    authors = [copy_class.author(f"s{i:02d}", rng, mistake_rate=0) for i in range(10)]
+    stubs = [(unit, f"def {unit}({copy_class.SIGNATURES[unit]}):\n    raise NotImplementedError()\n")
+             for unit in copy_class.UNITS]
+    pasted = [(None, code) for code in authors[0].functions.values()]
+    units, helpers = copies.split_units(stubs + pasted, set(copy_class.UNITS),
+                                        {u: u for u in copy_class.UNITS})
+    assert {u: c.strip() for u, c in units.items()} == {u: c.strip() for u, c in authors[0].functions.items()}
+    assert len(helpers) == len(stubs)  # the stubs, replaced
+    found = copies.compare([copies.document(a.name, a.functions) for a in authors]
+                           + [copies.document("hider", units, helpers)])
+    i = found.students.index("hider")
+    assert found.students[int(np.argmax(found.matrix[i]))] == "s00" and found.matrix[i].max() > 0.5
+
+
+def test_a_known_solution_match_is_absolute_and_changes_no_score_between_students():
+    rng = random.Random(9)
+    authors = [copy_class.author(f"s{i:02d}", rng, mistake_rate=0) for i in range(20)]
+    internet = copy_class.author("internet", rng, mistake_rate=0)
+    known = copies.document("known:solution.py", internet.functions, known=True)
+    for pasters in (1, 8):
+        students = [copies.document(a.name, a.functions) for a in authors]
+        students += [copies.document(f"paste{k}", internet.functions) for k in range(pasters)]
+        without = copies.compare(students)
+        found = copies.compare(students + [known])
+        assert np.array_equal(found.matrix, without.matrix)  # known files are not students
+        matches = {p.a: p.score for p in found.known_pairs}
+        assert all(matches[f"paste{k}"] > 0.9 for k in range(pasters)), matches
+
+
+def test_no_unit_or_notebook_is_too_big_to_fingerprint_in_bounded_work():
+    """A chain of thousands of temporaries (each folded into the next) is compared line by line, and only the
+    first MAX_NOTEBOOK_CHARS of a notebook's code are read."""
+    from grader import copy_report
+    lines = ["def bomb(x):", "    v0 = x"] + [f"    v{i} = v{i - 1} + 1" for i in range(1, 4000)] + ["    return v3999"]
+    printed = fingerprints.unit_print("\n".join(lines))
+    assert len(printed.pieces) >= 3900 and all(len(where) == 1 for where in printed.pieces.values())
+    cell = {"cell_type": "code", "metadata": {}, "source": "x = 1\n" * 20000}
+    nb = json.dumps({"cells": [cell] * 50, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    units = copy_report.Units(["nb/u"], {}, {}, {})
+    read = copy_report._cells_of(nb, "nb", units)
+    assert sum(len(source) for _, source in read) <= copy_report.MAX_NOTEBOOK_CHARS
+
+
+def test_lines_are_counted_as_python_counts_them():
+    """A form feed or U+2028 in a comment neither hides a function nor shifts the marked lines."""
+    code = "# a comment\u2028with\u2028separators\x0c\ndef rnn_forward(x, a0, parameters):\n    return helper(x) + 1\n"
+    [(name, function)] = copies._top_level_functions(code)
+    assert name == "rnn_forward" and function.startswith("def rnn_forward")
+    printed = fingerprints.unit_print(code)
+    lines = fingerprints.source_lines(code)
+    marked = set().union(*printed.pieces.values())
+    assert all("return" in lines[i - 1] or "def" in lines[i - 1] for i in marked)
