@@ -5,8 +5,10 @@ independent ones. Reported: ROC AUC, average precision, and precision in the top
 of copy pairs), over all pairs and per level (each level's copy pairs against every independent pair).
 """
 import contextlib
+import shutil
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +84,7 @@ class Setting:
         from grader import batch, notebook
         self.layout = layout
         self.scratch = tempfile.mkdtemp(prefix="copy-eval-")
+        weakref.finalize(self, shutil.rmtree, self.scratch, True)  # the master's helper files, gone with it
         assignment = batch.load_assignment(layout)
         assignment = batch.with_verdict(layout, assignment, self.scratch)
         self.task = assignment.notebooks[0]
