@@ -81,7 +81,8 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
                                      progress=reports.Progress, confine=confine)
     published = publish_and_report(layout, graded)
     shown = published.results
-    if done.graded or not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file():
+    report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
+    if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
         try:
             copy_report(layout, graded)
         except KeyboardInterrupt:
