@@ -210,7 +210,7 @@ def copy_report(layout, assignment=None, known=None):
     the assignment was loaded without it (it gives the master's outputs)."""
     import tempfile
     from . import batch, copy_report as report
-    from .reports import Progress
+    from .reports import Progress, counted
     assignment = assignment or batch.load_assignment(layout)
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
@@ -221,7 +221,8 @@ def copy_report(layout, assignment=None, known=None):
         print(for_terminal(f"Copy report: {note}"))
     groups = len(done.comparison.groups)
     print(f"Copy report:    {done.page} (for you only; CSV: {done.csv.name}; "
-          f"{len(done.comparison.pairs)} pairs reported" + (f", {groups} groups of three or more" if groups else "")
+          f"{counted(len(done.comparison.pairs), 'pair')} reported"
+          + (f", {counted(groups, 'group')} of three or more" if groups else "")
           + ")")
     return done
 
@@ -260,6 +261,10 @@ def report_removal(done):
                        f"{counted(len(done.folders), 'folder')} deleted"))
     for name in done.republished:
         print(f"Published {name} again without them (grades CSVs, class report).")
+    if done.copy_reports:
+        print(f"The copy report{'s' if len(done.copy_reports) > 2 else ''} that named them "
+              f"{'were' if len(done.copy_reports) > 2 else 'was'} deleted: the next `grade` (or "
+              f"`{coursedir.hint('copies')}`) writes it again for the students who are left.")
 
 
 def cmd_benchmark(args, made=None, docs=None):

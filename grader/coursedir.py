@@ -49,18 +49,27 @@ def choose(course_dir, command=None):
     _command = command
 
 
+def _shortest(path):
+    """`path` relative to the current folder when it is inside it (`.venv/bin/python`), else absolute."""
+    path = os.path.abspath(path)
+    here = os.getcwd()
+    return os.path.relpath(path, here) if path.startswith(here + os.sep) else path
+
+
 def hint(subcommand):
     """`subcommand` as a command line that works as printed, from the folder the user is in."""
     script = sys.argv[0] or ""
+    # Under make, PATH is the Makefile's (it puts .venv/bin first), not the user's shell's: spell paths out.
+    user_path = "MAKELEVEL" not in os.environ
     if _command and " " not in _command and os.path.basename(script) == _command:
-        found = shutil.which(_command)
-        prefix = _command if found and os.path.samefile(found, script) else shlex.quote(os.path.abspath(script))
+        found = shutil.which(_command) if user_path else None
+        prefix = _command if found and os.path.samefile(found, script) else shlex.quote(_shortest(script))
     else:  # `python -m <package>`; from anywhere else (a test, a script), the engine's
-        python = shutil.which("python")
+        python = shutil.which("python") if user_path else None
         # The bare `python` works only if it is this environment's (a venv's python is a symlink: no resolving).
         same = python and os.path.abspath(python) == os.path.abspath(sys.executable)
         package = _command.split()[-1] if _command and _command.startswith("python -m ") else "grader"
-        prefix = f"{'python' if same else shlex.quote(sys.executable)} -m {package}"
+        prefix = f"{'python' if same else shlex.quote(_shortest(sys.executable))} -m {package}"
     if _chosen_course is not None and find_course() != _chosen_course:
         prefix += f" --course-dir {shlex.quote(str(_chosen_course))}"
     return f"{prefix} {subcommand}"

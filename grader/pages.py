@@ -106,7 +106,7 @@ def _normalise(message):
     return first if len(first) <= 110 else first[:107] + "..."
 
 
-STUDENT_COLUMNS = [("Student", "text"), ("Graded part", "number"), ("Optional part", "number"),
+STUDENT_COLUMNS = [("Student", "text"), ("Graded part", "number"), ("Optional part", "number"), ("Late", "text"),
                    ("Late penalty", "number"), ("Score", "number"), ("Status", "text"), ("Flags", "text"),
                    ("Seconds", "number")]
 
@@ -114,12 +114,13 @@ STUDENT_COLUMNS = [("Student", "text"), ("Graded part", "number"), ("Optional pa
 def _student_row(student, result):
     """A row of the report's table of every student (STUDENT_COLUMNS); a blank where there is no number yet."""
     if result is None:
-        return [student, "", "", "", "", PENDING, "", ""]
+        return [student, "", "", "", "", "", PENDING, "", ""]
     scored = not result.awaiting_manual_grade
     status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade
                               else " (graded by hand)" if graded_by_hand(result) else "")
     number = (lambda value: f"{value:g}") if scored else (lambda value: "")
     return [student, number(result.part("graded")), number(result.part("optional")),
+            "late" if result.late or result.late_penalty else "",
             f"{result.late_penalty:g}" if result.late_penalty else "", number(result.score), status,
             "; ".join(result.flags + result.review), f"{result.seconds:.1f}" if result.seconds else ""]
 

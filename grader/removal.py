@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import assignments, batch, coursedir, gradebook, publish, reports
+from . import assignments, batch, copy_report, coursedir, gradebook, publish, reports
 from .release import KitError
 
 STUDENT_FOLDERS = ("submitted", "autograded", "feedback")  # nbgrader's, each with a folder per student
@@ -20,6 +20,7 @@ class Removed:
     students: list = field(default_factory=list)   # taken out of the gradebook
     folders: list = field(default_factory=list)    # deleted
     republished: list = field(default_factory=list)  # assignments whose outputs were written again
+    copy_reports: list = field(default_factory=list)  # copy reports deleted (they named the students)
 
 
 def check_names(students):
@@ -68,4 +69,9 @@ def remove_students(course_dir, students):
         if (course_dir / "autograded" / reports.grades_csv(name)).is_file():
             publish.publish(layout, batch.load_assignment(layout))
             done.republished.append(name)
+        for path in (course_dir / "autograded" / copy_report.copies_csv(name),
+                     course_dir / "autograded" / copy_report.copies_html(name)):
+            if path.is_file():  # the next grade (or `copies`) compares the students who are left
+                path.unlink()
+                done.copy_reports.append(path)
     return done

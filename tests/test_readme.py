@@ -123,9 +123,17 @@ def test_make_demo_and_make_forget_demo_run_as_printed_in_a_copy_of_the_reposito
     [(line, code, output)] = run_block("make demo", repo, tmp_path)
     assert code == 0, output[-3000:]
     assert "sample_correct" in output and "forget-demo" in output
-    [(line, code, output)] = run_block("make forget-demo", repo, tmp_path)
-    assert code == 0 and "ready for a real class" in output, output[-3000:]
+    # The command the demo suggests works as printed in the user's own shell (whose PATH is not make's).
+    suggested = output.split("take the samples out: `")[1].split("`")[0]
+    venv_bin = str(Path(sys.executable).parent)
+    plain_path = ":".join(d for d in os.environ["PATH"].split(":") if d != venv_bin)
+    followed = subprocess.run(["bash", "-c", suggested], cwd=repo, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PATH": plain_path, "HOME": str(tmp_path)})
+    assert followed.returncode == 0 and "ready for a real class" in followed.stdout, (suggested, followed.stderr)
     assert not list((repo / "submitted").iterdir())
+    assert not list((repo / "autograded").glob("*_copies.*"))  # the copy report named the samples
+    [(line, code, output)] = run_block("make forget-demo", repo, tmp_path)
+    assert code == 0 and "No demo students to forget" in output, output[-3000:]
 
 
 def test_the_batch_grading_block_runs_as_printed(tmp_path):
