@@ -33,7 +33,7 @@ from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
                       grade_submission, not_graded, submission_with_master_files)
 from .sandbox import write_files
-from .plain_text import unusable_name
+from .plain_text import student_id_problem, unusable_name
 from .release import KitError
 from .reports import counted
 from .student_files import shown
@@ -148,7 +148,7 @@ def run_canary(layout, assignment):
     except SandboxFailure as error:
         raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
                        f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
-    lost = [f"{t.notebook}/{t.grade_id}: {t.message}" for t in result.tests if not t.passed]
+    lost = [f"{t.notebook}/{t.grade_id}: {t.detail or t.message}" for t in result.tests if not t.passed]
     if lost or result.status != GRADED:
         raise KitError(f"{layout.name}: the master's own solution, graded under the same confinement as the "
                        "students, did not get full marks, so no submission was graded (a broken set-up must not zero "
@@ -217,7 +217,7 @@ def submitted_students(layout, refused=None):
         inner = Path(entry.path) / layout.name
         if not os.path.lexists(inner):
             continue
-        why = unusable_name(entry.name)
+        why = unusable_name(entry.name) or student_id_problem(entry.name)
         if why is None and (entry.is_symlink() or inner.is_symlink() or not inner.is_dir()):
             why = "it is a link, or not a folder (links are never followed)"
         if why:

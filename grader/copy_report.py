@@ -8,7 +8,6 @@ Known solutions (earlier years' notebooks, solutions found online: `.ipynb` or `
 read once: its fingerprints are kept in `autograded/.copies/`, under the SHA-256 of its bytes, and
 reused while the file is unchanged.
 """
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import copies, fingerprints
-from .plain_text import for_spreadsheet, valid_text
+from .plain_text import SpreadsheetWriter, valid_text
 
 KNOWN_DIR = "known_solutions"
 CACHE_DIR = Path("autograded") / ".copies"
@@ -236,11 +235,11 @@ def _read_student(task):
 def write_csv(path, comparison, units):
     """A row per pair reported, most alike first: the two, the score (0 to 1), and the evidence."""
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        out = csv.writer(f)
+        out = SpreadsheetWriter(f)
         out.writerow(["student_a", "student_b", "score", "code", "behaviour", "units", "shared_wrong_outputs",
                       "kind"])
         for pair in sorted(comparison.pairs + comparison.known_pairs, key=lambda p: (-p.score, p.a, p.b)):
-            out.writerow([for_spreadsheet(pair.a), for_spreadsheet(pair.b), f"{pair.score:.3f}", f"{pair.code:.3f}",
+            out.writerow([pair.a, pair.b, f"{pair.score:.3f}", f"{pair.code:.3f}",
                           f"{pair.behaviour:.3f}",
                           "; ".join(f"{units.label(u)}={s:.2f}" for u, s in sorted(pair.units.items(),
                                                                                  key=lambda i: -i[1])),

@@ -349,6 +349,11 @@ def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_
             signal.setitimer(signal.ITIMER_REAL, min(limits.cell_timeout, left), 1.0)
             try:
                 shell.run_cell(source, store_history=True)
+            except (RecursionError, MemoryError) as error:
+                # IPython lets these out of its compile step (a 30,000-term expression): the cell's own error, as a
+                # Jupyter kernel reports it, and the notebook goes on.
+                _current.items.append({"output_type": "error", "ename": type(error).__name__,
+                                       "evalue": str(error)[:500], "traceback": [f"{type(error).__name__}: {error}"]})
             except CellTimeout:
                 # Fired in IPython's own code around the cell's: before the cell ran, or as it ended.
                 # Either way the cell took its whole time; without an error it would look passed.

@@ -17,11 +17,13 @@ in the README:
 - limits: per-cell timeout, per-notebook budget, memory, processes, disk, output;
 - cells run in a sandboxed IPython shell instead of a Jupyter kernel.
 """
+import builtins
 import copy
 import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import warnings
@@ -34,7 +36,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
-from . import review, verdict
+from . import hidden, review, verdict
 from .plain_text import for_markdown
 from .limits import Limits
 
@@ -108,12 +110,7 @@ class NotebookTask:
 
     def hidden_lines(self):
         """The lines of hidden test code, which feedback must never show."""
-        lines = set()
-        for cell in self.cells:
-            source = cell.source.split("\n")
-            for first, last in _hidden_spans(source):
-                lines.update(line.strip() for line in source[first:last + 1] if len(line.strip()) >= 8)
-        return lines
+        return set().union(*(hidden.hidden_text(cell.source) for cell in self.cells))
 
 
 @dataclass(frozen=True)
@@ -185,10 +182,11 @@ class TestResult:
     part: str            # "graded" or "optional"
     score: float
     max_score: float
-    message: str = ""    # for the student: what failed, never the hidden test code
+    message: str = ""    # for the student: what failed, never the hidden test code nor anything it produced
     scored: bool = True  # False while the test waits for a manual grade (nothing could run)
     manual: bool = False  # the score was given by an instructor in formgrader (see gradebook.standings)
     notebook: str = ""   # the notebook it is in (its name without .ipynb)
+    detail: str = ""     # for the instructor, when it says more than `message`: the whole failure
 
     @property
     def label(self):
@@ -222,6 +220,8 @@ class Result:
     late: bool = False                            # the LMS marked the submission late (see intake.py)
     refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
     inside: list = field(default_factory=list)    # "<notebook>/<grade_id>" of tests judged inside the sandbox only
+    forgeable: list = field(default_factory=list)  # "<notebook>/<grade_id>" of tests judged inside that passed in a
+    #                                               submission whose code has what forging uses (see `_forgeable`)
     peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
     behaviour: dict = field(default_factory=dict)  # "<notebook>/<test grade_id>:<call>" -> digest of what the
     #                                               student's function returned on that recorded call (copies.py)
@@ -305,7 +305,8 @@ def _merged(assignment, submission, results):
         merged = results[0]
     else:
         merged = dataclasses.replace(results[0], tests=[], flags=[], notes=[], review=[], comments={}, answers={},
-                                     notebooks={}, inside=[], seconds=0.0, peak_mb=0.0, behaviour={})
+                                     notebooks={}, inside=[], forgeable=[], seconds=0.0, peak_mb=0.0,
+                                     behaviour={})
         merged.status = min((r.status for r in results), key=STATUSES.index)
         merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
                                   if r.reason)
@@ -318,6 +319,7 @@ def _merged(assignment, submission, results):
             merged.answers.update(r.answers)
             merged.notebooks.update(r.notebooks)
             merged.inside += r.inside
+            merged.forgeable += r.forgeable
             merged.behaviour.update(r.behaviour)
             merged.seconds += r.seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
@@ -384,7 +386,7 @@ def _grade(assignment, submission, result):
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
     cells = [(i, c.source if c.metadata.get("nbgrader", {}).get("grade_id") in assignment.inside
-              else strip_hidden(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+              else hidden.strip(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     probes = {}
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -399,11 +401,13 @@ def _grade(assignment, submission, result):
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
-    _explain_broken_cells(nb, result)
-    tampered, probe_timeouts, credit = _judge_outside(nb, assignment, run, result)
+    exposed_at = _first_hidden_inside(cells, assignment)
+    _explain_broken_cells(nb, result, exposed_at)
+    tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
     result.behaviour = _behaviour(nb, assignment, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
-    _score(nb, assignment, result, credit)
+    _score(nb, assignment, result, credit, told, exposed_at)
+    _mark_forgeable(assignment, result)
     _limit_output(nb)
     result.notebooks[assignment.notebook] = nbformat.writes(nb)
 
@@ -448,45 +452,72 @@ class SandboxFailure(Exception):
         self.step = step
 
 
-def strip_hidden(source):
-    """`source` without its hidden-test blocks, as nbgrader's release has it: each block, from its BEGIN
-    line to its END line, becomes one empty line. Line by line, so that it takes linear time on anything."""
-    lines = source.split("\n")
-    kept, start = [], 0
-    for first, last in _hidden_spans(lines):
-        kept += lines[start:first] + [""]
-        start = last + 1
-    return "\n".join(kept + lines[start:])
-
-
-def _hidden_spans(lines):
-    """(first, last) line index of each hidden-test block: a BEGIN line, up to the next END line."""
-    spans, start = [], None
-    for index, line in enumerate(lines):
-        text = line.lstrip(" \t")
-        if start is None and text.startswith("### BEGIN HIDDEN TESTS"):
-            start = index
-        elif start is not None and text.startswith("### END HIDDEN TESTS"):
-            spans.append((start, index))
-            start = None
-    return spans
-
-
 def _student_code(nb):
     """Source of the code cells the student could edit (not the locked ones the grader restored)."""
     return [c.source for c in nb.cells if c.cell_type == "code"
             and not c.metadata.get("nbgrader", {}).get("locked")]
 
 
-def _judge_outside(nb, assignment, run, result):
+def _first_hidden_inside(cells, assignment):
+    """The index of the first cell that runs hidden test code in the student's process (a test judged inside,
+    run whole, as stock runs it), or None. From that cell on, the student's code can read hidden code and
+    carry it in anything it makes (an error message, a value sent back, a displayed score): text that comes
+    from the student's process after it is not shown to the student (see `withheld`)."""
+    return next((index for index, source in cells if hidden.has_hidden(source)), None)
+
+
+def _exposed(index, exposed_at):
+    return exposed_at is not None and index >= exposed_at
+
+
+# Exception names a student's process may report that are shown as they are: Python's own (anything else is
+# a name the student's code chose, which could spell anything).
+_PLAIN_NAMES = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)
+                and issubclass(getattr(builtins, name), BaseException)}
+
+
+def plain_name(ename):
+    return ename if ename in _PLAIN_NAMES else "an error"
+
+
+def withheld(ename):
+    """A student's message when the text of the failure cannot be trusted to be free of hidden tests."""
+    if ename in ("CellTimeout", "TimedOutBefore"):
+        return "the test ran out of time (an endless loop?)"
+    if ename == "NotRun":
+        return "not run: the notebook stopped before this cell"
+    return (f"{plain_name(ename)} (its message is not shown: your notebook ran a test with hidden checks before "
+            "this point, and what it reports after that stays with your instructor; run the cell in Jupyter to "
+            "see the message)")
+
+
+HIDDEN_ADVICE = ("The visible checks passed, a hidden one did not: try your function on inputs of other sizes and "
+                 "values than the visible tests use, and compare with what the equations give.")
+
+
+def hidden_failure(judged, plan):
+    """The student's message when a hidden check failed in the grader's own run: that it did, on which kind of
+    input if the master's hidden block says so (hidden.HINT), and what to try. Nothing of its message."""
+    hints = "; ".join(plan.hidden.hints)
+    on = f" ({hints})" if hints else ""
+    if judged.kind == "raised":
+        return f"your function raised {plain_name(judged.ename)} when a hidden check called it{on}. {HIDDEN_ADVICE}"
+    if judged.kind in ("mismatch", "protocol"):
+        return f"a hidden check could not use what your function returned{on}"
+    return f"a hidden check failed{on}. {HIDDEN_ADVICE}"
+
+
+def _judge_outside(nb, assignment, run, result, exposed_at=None):
     """Replay each test cell here on the student's outputs; a failure becomes the cell's last error.
 
-    Returns (tampered, timed out, credit): tampered is True when a test passed in the student's process but
-    its visible checks failed here on the same outputs (something in that process changed what the
-    test saw); timed out lists the test cells whose functions ran out of time when the grader's calls
-    were answered; credit maps a partial-credit cell's index to its value as computed here.
+    Returns (tampered, timed out, credit, told): tampered is True when a test passed in the student's process
+    but its visible checks failed here on the same outputs, before any hidden code ran (something in that
+    process changed what the test saw); timed out lists the test cells whose functions ran out of time when
+    the grader's calls were answered; credit maps a partial-credit cell's index to (its value as computed here
+    or None, why it is not a score); told maps a cell's index to the student's message about its failure
+    (the cell's error output keeps the whole of it, for the instructor).
     """
-    tampered, timed_out, credit = False, [], {}
+    tampered, timed_out, credit, told = False, [], {}, {}
     for index, cell in enumerate(nb.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         plan = assignment.plans.get(grade_id)
@@ -501,19 +532,36 @@ def _judge_outside(nb, assignment, run, result):
                                 max(assignment.limits.cell_timeout, verdict.REPLAY_SECONDS))
         if judged.passed:
             if plan.partial_credit:
-                credit[index] = judged.value
+                credit[index] = (judged.value, judged.value_problem)
             continue
         if judged.kind == "missing" or judged.ename in ("CellTimeout", "TimedOutBefore"):
             timed_out.append(index)  # the student's function ran out of time on the grader's calls
         evalue = strip_hidden_lines(judged.evalue, assignment)
-        cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=evalue,
-                                                   traceback=[f"{judged.ename}: {evalue}"]))
+        cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=judged.evalue,
+                                                   traceback=[f"{judged.ename}: {judged.evalue}"]))
+        if not judged.message_may_show:
+            told[index] = hidden_failure(judged, plan)
+        elif _exposed(index, exposed_at):
+            told[index] = withheld(judged.ename)
         if judged.contradicts_the_notebook:
             tampered = True
             result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "
                                 f"but the grader's own run of its checks on the same outputs failed "
                                 f"({judged.ename}: {evalue[:200]})")
-    return tampered, timed_out, credit
+    return tampered, timed_out, credit, told
+
+
+def _mark_forgeable(task, result):
+    """A test judged inside the student's process can be forged there (see the README). When one passed and the
+    code scan found what forging uses (an object that redefines comparison, an IPython hook, frame access,
+    patching), the submission is marked for the instructor: its status stays, its score too (no evidence)."""
+    signs = [finding for finding in result.review if finding.startswith(review.FORGING)]
+    passed = [t.grade_id for t in result.tests if t.grade_id in task.inside and t.passed]
+    if signs and passed:
+        result.forgeable = [f"{task.notebook}/{grade_id}" for grade_id in passed]
+        result.flags.append(f"check by hand: {', '.join(passed)} passed judged inside the student's process, and "
+                            f"the code has what forging uses ({'; '.join(signs)}): read those cells, and set a "
+                            "forged test to 0 in formgrader")
 
 
 def _behaviour(nb, assignment, run):
@@ -753,10 +801,13 @@ def _fill_outputs(nb, run):
                                                    traceback=[f"NotRun: {why}"])]
 
 
-def _score(nb, assignment, result, credit):
+def _score(nb, assignment, result, credit, told=None, exposed_at=None):
     """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README). A partial credit
-    is the value the grader computed (`credit`, by cell index), never one the student's process displayed."""
-    hidden = assignment.hidden_lines()
+    is the value the grader computed (`credit`, by cell index), never one the student's process displayed; it
+    counts only as one finite real number, capped to the cell's points (nbgrader gives full marks to a value it
+    cannot read). `told` gives the student's message where the grader's own run decided it."""
+    told = told or {}
+    hidden_text = assignment.hidden_lines()
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
@@ -768,26 +819,80 @@ def _score(nb, assignment, result, credit):
             continue
         if not meta.get("grade") or cell.cell_type != "code":
             continue
+        points = float(meta.get("points", 0))
         judged = copy.deepcopy(cell)
         judged.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
         plan = assignment.plans.get(meta["grade_id"])
+        why = ""
         if plan is not None:
             # nbgrader takes the first displayed value as the score, before any error: a value the
             # student's code displayed must not stand in for a test that does not compute one, nor for
             # the one the grader computed.
             judged.outputs = [o for o in judged.outputs if o.output_type not in ("execute_result", "display_data")]
-            if plan.partial_credit and credit.get(index) is not None:
-                judged.outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": credit[index]},
-                                                             execution_count=None))
+            if plan.partial_credit and index in credit:
+                number, why = credit[index]
+                judged.outputs.append(_score_output(0.0 if why else number, points))
+        else:  # judged inside: the value the student's process displayed, read as a number the same way
+            why = _clamp_displayed(judged, points)
         try:
             score, max_score = nbutils.determine_grade(judged)
-        except ValueError as error:  # a displayed score out of range: the student's doing, not ours
-            score, max_score = 0.0, float(meta.get("points", 0))
-            cell.outputs.append(nbformat.v4.new_output("error", ename="ValueError", evalue=str(error),
-                                                       traceback=[f"ValueError: {error}"]))
-        result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]),
-                                       float(score or 0.0), float(max_score),
-                                       _message(cell.outputs, score, max_score, hidden), notebook=assignment.notebook))
+        except (ValueError, KeyError) as error:  # a displayed value nbgrader cannot read: the student's doing
+            score, max_score, why = 0.0, points, f"the test's value cannot be read ({type(error).__name__})"
+        score = float(score or 0.0)
+        detail = _message(cell.outputs, score, max_score, hidden_text)
+        if index in told:
+            message = told[index]
+        elif _exposed(index, exposed_at) and any(o.output_type == "error" for o in cell.outputs):
+            message = withheld([o for o in cell.outputs if o.output_type == "error"][-1].ename)
+        else:
+            message = detail
+        if why and not any(o.output_type == "error" for o in cell.outputs):
+            message = f"partial credit: 0 of {max_score:g} ({why})"
+            detail = message
+        result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]), score,
+                                       float(max_score), message, detail=detail if detail != message else "",
+                                       notebook=assignment.notebook))
+
+
+def _score_output(number, points):
+    """An execute_result holding a partial credit capped to [0, points], which nbgrader's rule reads as it is."""
+    capped = min(max(number, 0.0), points)
+    return nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(capped))}, execution_count=None)
+
+
+_NUMPY_SCALAR = re.compile(r"^(?:np|numpy)\.(?:float|int|uint)(?:8|16|32|64|128)?\((.{1,100})\)$")
+
+
+def _displayed_number(text):
+    """The number a displayed value shows (`0.5`, numpy 2's `np.float64(0.5)`), or None."""
+    text = text.strip()
+    match = _NUMPY_SCALAR.match(text)
+    try:
+        return float(match.group(1) if match else text)
+    except ValueError:
+        return None
+
+
+def _clamp_displayed(cell, points):
+    """A judged-inside cell's displayed value read as nbgrader reads it, with the kit's rule: a number (numpy's
+    `np.float64(0.5)` too) is capped to [0, points], NaN and infinity score 0; other values are left to
+    nbgrader's rule (full marks, as stock: the student's process decides a judged-inside test anyway).
+    Returns why the value scores nothing, or ""."""
+    for position, output in enumerate(cell.outputs):
+        if output.output_type == "error":
+            return ""
+        if output.output_type != "execute_result":
+            continue
+        text = output.get("data", {}).get("text/plain", "")
+        number = _displayed_number("".join(text) if isinstance(text, list) else str(text))
+        if number is None:
+            cell.outputs.pop(position)  # nbgrader gives full marks to a value it cannot read
+            return ""
+        why = "the test's value is NaN, not a number" if math.isnan(number) else \
+            "the test's value is infinite" if math.isinf(number) else ""
+        cell.outputs[position] = _score_output(0.0 if why else number, points)
+        return why
+    return ""
 
 
 def _message(outputs, score, max_score, hidden):
@@ -806,8 +911,7 @@ def _message(outputs, score, max_score, hidden):
         elif error.evalue:
             text = f"{error.ename}: {error.evalue}"
         else:
-            text = f"{error.ename}, with no message (a check on other inputs failed)" \
-                if error.ename == "AssertionError" else f"{error.ename}, with no message"
+            text = f"{error.ename}, with no message"
     elif score is not None and score < max_score:
         text = f"partial credit: {score:g} of {max_score:g}"
     else:
@@ -819,10 +923,11 @@ def _message(outputs, score, max_score, hidden):
 _NOT_THE_CELLS_OWN = {"NotRun", "CellTimeout", "TimedOutBefore"}  # the grader stopped it: said elsewhere
 
 
-def _explain_broken_cells(nb, result):
+def _explain_broken_cells(nb, result, exposed_at=None):
     """A cell of the student's that raised (a syntax error in a solution cell, a failed import) defines
     nothing from the error on, so the tests that use it fail with a NameError that hides the cause.
-    The student's page says which cell, which error and on which line."""
+    The student's page says which cell, which error and on which line (only the error's kind, after a cell
+    that ran hidden tests in the student's process: see `_first_hidden_inside`)."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
             continue
@@ -834,6 +939,10 @@ def _explain_broken_cells(nb, result):
         where = f" on line {lines[-1]}" if lines else ""
         message = re.sub(r" \(<ipython-input-[^>]*>, line \d+\)$", "", error.evalue[:400])[:300]
         result.flags.append(f"{name} raised {error.ename}{where}")
+        if _exposed(index, exposed_at):
+            result.notes.append(f"Your cell {name} stopped with {withheld(error.ename)}. Nothing it defines from "
+                                "that point on exists, so the tests that use it fail. Fix this error first.")
+            continue
         result.notes.append(f"Your cell {name} stopped with {error.ename}{where}: {message}. Nothing it defines "
                             "from that line on exists, so the tests that use it fail (often with \"NameError: name "
                             "... is not defined\"). Fix this error first.")

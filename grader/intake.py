@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import archives, coursedir, gradebook, student_files
+from .plain_text import student_id_problem
 from .reports import counted
 from .release import KitError
 
@@ -37,7 +38,6 @@ LATE_FILE = ".lms_late"  # in submitted/<student>/<assignment>/: the LMS marked 
 # of these names could move its own deadline.
 RESERVED = {"timestamp.txt", LATE_FILE, "submission_secret.txt"}
 _RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-@]*$")
 _SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
 
 
@@ -173,8 +173,8 @@ def _owner(relative, lms_name, layout):
     else:
         return ("the name does not say whose it is (expected an LMS file name, <student>.ipynb, or a <student>/ "
                 "folder)")
-    if not _STUDENT_ID.match(student or ""):
-        return f"{student!r} cannot be a student id (letters, digits, . _ - @)"
+    if student_id_problem(student):
+        return student_id_problem(student)
     return student, name, lms_id, late, timestamp
 
 

@@ -4,8 +4,9 @@ Both are Jinja2 templates (grader/templates/) with autoescaping on: every value 
 template is escaped, so nothing a student wrote (a message, a name, a comment) can become markup.
 Only the report's charts are passed as markup: matplotlib writes them and escapes their text.
 
-Feedback pages show each test's result and message, never the hidden test code or a traceback:
-the messages come from `grading._message`, which drops any line of hidden test code.
+Feedback pages show each test's result and the student's message (`TestResult.message`), never the hidden
+test code, a traceback or anything a hidden check produced; the class report reads the instructor's
+(`TestResult.detail`), which keeps the whole failure.
 """
 import re
 from collections import Counter
@@ -135,7 +136,7 @@ def write_class_report(page, results, assignment):
     graded_max, optional_max = parts(assignment)
     known = {s: r for s, r in results.items() if r is not None}
     scored = {s: r for s, r in known.items() if not r.awaiting_manual_grade}
-    failures = Counter((label_of(assignment, t), _normalise(t.message)) for r in scored.values() for t in r.tests
+    failures = Counter((label_of(assignment, t), _normalise(t.detail or t.message)) for r in scored.values() for t in r.tests
                        if t.scored and not t.passed and not t.manual)
     common = failures.most_common(10)
     rates = [(name, 100 * sum(t.passed for r in scored.values() for t in r.tests if label_of(assignment, t) == name)

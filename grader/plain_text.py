@@ -8,6 +8,7 @@ is a formula; in a Markdown cell that formgrader renders, HTML is live. Each fun
 here makes such text inert for one destination. The kit's own HTML pages are Jinja2
 templates with autoescaping (pages.py): every value is escaped there.
 """
+import csv
 import re
 
 # C0 and C1 control characters (but newline and tab), and the bidirectional overrides that make
@@ -47,10 +48,36 @@ def for_chart(text):
     return for_terminal(text, one_line=True)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (the full-width forms too, in some).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+
+_FORMULA_AFTER_SEPARATOR = re.compile("([;,\t][ ]*)([=+\\-@\uff1d\uff0b\uff0d\uff20])")
+
+
 def for_spreadsheet(text):
-    """`text` for a CSV cell that a spreadsheet opens: never read as a formula."""
-    text = for_terminal(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """`text` for a CSV cell that a spreadsheet opens: never read as a formula, nor where a spreadsheet that
+    splits cells at `;` (as many set to a European locale do) would start a cell."""
+    text = _FORMULA_AFTER_SEPARATOR.sub(r"\1'\2", for_terminal(text))
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def spreadsheet_row(values):
+    """A CSV row of which no cell is read as a formula: plain numbers (a negative one too) stay numbers, any other
+    cell goes through `for_spreadsheet`. Every CSV the kit writes is written through it."""
+    return [text if _PLAIN_NUMBER.fullmatch(text := str(value)) else for_spreadsheet(text)
+            for value in ("" if v is None else v for v in values)]
+
+
+class SpreadsheetWriter:
+    """csv.writer for a file people open in a spreadsheet: each row through `spreadsheet_row`."""
+
+    def __init__(self, stream):
+        self._out = csv.writer(stream)
+
+    def writerow(self, values):
+        self._out.writerow(spreadsheet_row(values))
 
 
 def for_markdown(text):
@@ -84,3 +111,15 @@ def unusable_name(name):
     if len(name.encode("utf-8")) > 255:
         return "its name is over 255 bytes long"
     return None
+
+
+_STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-@]{0,99}")
+
+
+def student_id_problem(name):
+    """Why `name` cannot be a student id, or None. One rule wherever an id enters the kit (a download that
+    `collect` reads, a submitted/ folder made by hand or by nbgrader's exchange): letters, digits and `. _ - @`,
+    starting with a letter or digit, so that an id is never a path, markup or a spreadsheet formula."""
+    if _STUDENT_ID.fullmatch(name or ""):
+        return None
+    return f"{for_terminal(repr(name), one_line=True)[:80]} cannot be a student id (letters, digits, . _ - @)"

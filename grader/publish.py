@@ -9,6 +9,7 @@ Feedback pages go where nbgrader puts feedback, feedback/<student>/<assignment>/
 with the submission's timestamp.txt and submission_secret.txt, so that `nbgrader
 release_feedback` and students' `nbgrader fetch_feedback` hand them out.
 """
+import csv
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from . import batch, charts, coursedir, gradebook, pages, reports, student_files
 from .grading import GRADED, MISSING, Result
+from .plain_text import SpreadsheetWriter
 
 FEEDBACK_DIR = "feedback"
 NO_SUBMISSION = "no submission"  # the reason of a student the gradebook knows who handed nothing in
@@ -160,6 +162,12 @@ def write_course_csv(api, path):
     partial = path.with_name(path.name + ".part")
     with gradebook.open_gradebook(api) as gb:
         CsvExportPlugin(to=str(partial), log=_quiet()).export(gb)
+    with open(partial, newline="", encoding="utf-8") as f:  # its cells as written, none a formula
+        rows = list(csv.reader(f))
+    with open(partial, "w", newline="", encoding="utf-8") as f:
+        out = SpreadsheetWriter(f)
+        for row in rows:
+            out.writerow(row)
     os.replace(partial, path)
     return path
 

@@ -2,13 +2,12 @@
 every output shows (the gradebook's scores), the grades CSV, the summary table, and the progress
 bar while it runs.
 """
-import csv
 import dataclasses
 import sys
 import time
 
 from . import coursedir
-from .plain_text import for_spreadsheet, for_terminal
+from .plain_text import SpreadsheetWriter, for_terminal
 from .grading import GRADED, NOT_RUN
 
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
@@ -66,7 +65,7 @@ def graded_by_hand(result):
 
 def needs_attention(result):
     """Whether a submission, as published, still needs the instructor."""
-    return (result is None or result.awaiting_manual_grade or bool(result.refused)
+    return (result is None or result.awaiting_manual_grade or bool(result.refused) or bool(result.forgeable)
             or (result.status != GRADED and not graded_by_hand(result)))
 
 
@@ -96,7 +95,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
     names = labels(assignment)
     max_score = sum(c.points for _, c in assignment.tests())
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        out = csv.writer(f)
+        out = SpreadsheetWriter(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
                      + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement", "judged_inside"])
         for student, result in sorted(results.items()):
@@ -117,7 +116,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
                          + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual),
-                            for_spreadsheet(result.reason), result.graded_at, for_spreadsheet("; ".join(result.review)),
+                            result.reason, result.graded_at, "; ".join(result.review),
                             confinement(result), "; ".join(inside_labels(assignment, result))])
     return path
 
@@ -134,13 +133,13 @@ def write_canvas_csv(path, results, assignment, lms_ids):
     it awaits a manual grade, so that Canvas records nothing rather than a zero."""
     graded_max, _ = parts(assignment)
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        out = csv.writer(f)
+        out = SpreadsheetWriter(f)
         out.writerow(CANVAS_COLUMNS + [assignment.name])
         out.writerow(["Points Possible", "", "", "", "", f"{graded_max:g}"])
         for student, result in sorted(results.items()):
             if lms_ids.get(student):
                 score = "" if result is None or result.awaiting_manual_grade else f"{result.score:g}"
-                out.writerow([for_spreadsheet(student), lms_ids[student], "", "", "", score])
+                out.writerow([student, lms_ids[student], "", "", "", score])
     return path
 
 

@@ -21,6 +21,14 @@ NAMES = [
                                    "execve", "execvp", "spawnv", "posix_spawn"}),
     ("ctypes or native code", {"CDLL", "PyDLL", "pythonapi"}),
 ]
+# What makes a value pass checks it should fail: `x == expected` true for anything, `abs(x - expected)` zero.
+COMPARISON = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__sub__", "__rsub__", "__abs__",
+              "__float__", "__array__", "__array_ufunc__", "__array_function__"}
+FORGING_OBJECTS = "objects that redefine comparison"
+# Findings that can forge a test judged inside the student's process (see grading: `forgeable`).
+UNREADABLE = "code the scan could not read"
+FORGING = (FORGING_OBJECTS, UNREADABLE, "IPython hooks", "tracing or frame access", "patching", "dynamic code")
+
 # Names that are ordinary words elsewhere, worth a look only on these modules.
 MODULE_NAMES = {
     "os": {"kill": "signal or process control", "fork": "signal or process control",
@@ -51,12 +59,15 @@ def scan(sources, helpers=()):
     found = {}
     for source in sources:
         try:
-            tree = ast.parse(_without_magics(source))
+            for node in ast.walk(ast.parse(_without_magics(source))):
+                for kind, detail in _look(node, provided):
+                    found.setdefault(kind, detail)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            for kind, detail in _look(node, provided):
-                found.setdefault(kind, detail)
+        except (RecursionError, MemoryError, ValueError) as error:
+            # Code nested beyond what Python's own parser takes (a 30,000-term expression): a finding, never an
+            # error of the grader's (which would turn the submission into one awaiting a manual grade).
+            found.setdefault(UNREADABLE, f"{type(error).__name__} while parsing a cell")
         magic = next((line for line in source.splitlines() if _is_magic(line)), None)  # line by line: linear
         if magic is not None:
             found.setdefault("shell commands or magics", magic.strip()[:60])
@@ -128,7 +139,9 @@ def _look(node, provided):
     if isinstance(node, ast.Attribute) and node.attr in ("modules",) and _dotted(node) == "sys.modules":
         yield "patching the provided modules", "sys.modules"
     if isinstance(node, ast.ClassDef):
-        methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
-        if methods & {"__eq__", "__ne__", "__bool__", "__array_ufunc__", "__array_function__"}:
-            yield "objects that redefine comparison", f"class {node.name} defines " + ", ".join(
-                sorted(methods & {"__eq__", "__ne__", "__bool__", "__array_ufunc__", "__array_function__"}))
+        methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        methods |= {t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        if methods & COMPARISON:
+            yield FORGING_OBJECTS, f"class {node.name} defines " + ", ".join(sorted(methods & COMPARISON))
+    if isinstance(node, ast.Constant) and node.value in COMPARISON:  # type("X", (int,), {"__eq__": ...}), setattr
+        yield FORGING_OBJECTS, f"the name {node.value} as a string"

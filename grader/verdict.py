@@ -35,19 +35,19 @@ they are judged inside the sandbox only. The canary proves the rest for every ce
 import ast
 import builtins
 import contextlib
+import functools
 import io
+import math
+import numbers
 import os
-import re
 import signal
 import sys
 import threading
 import warnings
 from dataclasses import dataclass
 
-from . import wire
+from . import hidden, wire
 from .plain_text import valid_text
-
-HIDDEN_BLOCK = re.compile(r"^### BEGIN HIDDEN TESTS[^\n]*\n.*?^### END HIDDEN TESTS[^\n]*(\n|$)", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,16 @@ class Call:
 class TestPlan:
     """One test cell, as the outside verdict runs it."""
     grade_id: str
-    segments: tuple  # (code, hidden?) in order: the cell split at its hidden-test blocks
+    source: str      # the master's test cell, hidden tests included
     calls: tuple     # Call: first the names the test reads (values), then the calls in the order the master made them
-    partial_credit: bool = False  # the cell ends in an expression: nbgrader reads a score from its value
+    partial_credit: bool = False  # the cell ends in an expression whose value, on the master's answers, is a
+    #                               number: nbgrader reads a score from it
     imports: str = ""  # the notebook's own imports (its non-test cells'), run first: the test may use them
+
+    @functools.cached_property
+    def hidden(self):
+        """Where the cell's hidden code is (hidden.Layout)."""
+        return hidden.layout(self.source)
 
 
 def notebook_imports(master_cells):
@@ -125,22 +131,34 @@ class StudentRaisedBase(BaseException):
 BASE_EXCEPTIONS = {"CellTimeout", "TimedOutBefore", "KeyboardInterrupt", "SystemExit", "GeneratorExit"}
 
 
+class ChangesItsInputs(Exception):
+    """The master's function changed what it was given: what the test then checks is not in its output, and the
+    replay (which only has outputs) cannot see it. Such a test is judged inside."""
+
+    def __init__(self, name):
+        super().__init__(f"{name}() changes its inputs in place, which the replay cannot see")
+
+
 def raised(ename, evalue):
-    """The stand-in for what a student's function raised, on the same side of `except Exception`."""
-    return (StudentRaisedBase if ename in BASE_EXCEPTIONS else StudentRaised)(ename, evalue)
+    """The stand-in for what a student's function raised, on the same side of `except Exception`; for one of
+    Python's own exceptions, an instance of it too, so that a test's `except ValueError` catches it as it did."""
+    if ename in BASE_EXCEPTIONS:
+        return StudentRaisedBase(ename, evalue)
+    builtin = getattr(builtins, ename, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception:
+        try:
+            return _student_kind(builtin)(ename, evalue)
+        except TypeError:  # a built-in that wants more than a message (UnicodeDecodeError)
+            pass
+    return StudentRaised(ename, evalue)
 
 
-def split_segments(source):
-    """The cell as (code, is_hidden) pieces. A hidden block that is indented is not split out."""
-    segments, position = [], 0
-    for match in HIDDEN_BLOCK.finditer(source):
-        if match.start() > position:
-            segments.append((source[position:match.start()], False))
-        segments.append((match.group(0), True))
-        position = match.end()
-    if position < len(source):
-        segments.append((source[position:], False))
-    return tuple(segments)
+@functools.lru_cache(maxsize=None)
+def _student_kind(builtin):
+    try:
+        return type(builtin.__name__, (StudentRaised, builtin), {})
+    except TypeError:  # a built-in whose instances cannot share a layout with another class
+        return StudentRaised
 
 
 def defined_functions(source):
@@ -189,33 +207,60 @@ def trusted_files(files, folder):
         sys.path.remove(folder)
 
 
-def _run_segment(code, namespace, value=None):
-    """Run one piece of a test cell; None, or (ename, evalue, kind) of what it raised. With a list as `value`,
-    the piece's last statement, an expression, is evaluated and its value appended (the partial credit).
+CELL_FILE = "<test cell>"  # the file name a test cell's code runs under here: tracebacks find its lines by it
 
-    kind is "checks" when the test's own code failed on the outputs, "raised" when the
-    student's function raised, "mismatch" or "protocol" when the outputs could not be used.
-    """
+
+@dataclass(frozen=True)
+class Failure:
+    """What a test cell raised when run here, and where in it."""
+    ename: str
+    evalue: str
+    kind: str                   # "checks" (the test's own code failed on the outputs), "raised" (the student's
+    #                             function raised), "mismatch" or "protocol" (the outputs could not be used)
+    in_hidden: bool = False     # hidden code was running when it failed (the failing line, or a caller of it)
+    before_hidden: bool = True  # it failed before any hidden code of the cell could have run
+
+
+def _run(code, namespace, layout=None, value=None):
+    """Run a test cell's code in `namespace`; None, or the Failure it raised. With a list as `value`, the
+    cell's last statement, an expression, is evaluated and its value appended (a partial credit)."""
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if value is None:
-                exec(compile(code, "<test cell>", "exec"), namespace)
-            else:
-                tree = ast.parse(code)
-                last = ast.Expression(tree.body.pop().value)
-                exec(compile(tree, "<test cell>", "exec"), namespace)
-                value.append(eval(compile(last, "<test cell>", "eval"), namespace))
+            tree = ast.parse(code)
+            last = ast.Expression(tree.body.pop().value) if value is not None else None
+            exec(compile(tree, CELL_FILE, "exec"), namespace)
+            if last is not None:
+                value.append(eval(compile(last, CELL_FILE, "eval"), namespace))
     except (StudentRaised, StudentRaisedBase) as error:
-        return error.ename, error.evalue, "raised"
+        return _failure(error, error.ename, error.evalue, "raised", layout)
     except ReplayMismatch as error:
-        return "ReplayMismatch", str(error), "mismatch"
+        return _failure(error, "ReplayMismatch", str(error), "mismatch", layout)
     except wire.WireError as error:
-        return "ProtocolError", f"the student's process sent malformed data: {error}", "protocol"
+        return _failure(error, "ProtocolError", f"the student's process sent malformed data: {error}", "protocol",
+                        layout)
     except Exception as error:
-        return type(error).__name__, str(error), "checks"
+        return _failure(error, type(error).__name__, str(error), "checks", layout)
     return None
+
+
+def _failure(error, ename, evalue, kind, layout):
+    """The Failure, placed in the cell by the test cell's frames in its traceback."""
+    lines = []
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == CELL_FILE:
+            lines.append(trace.tb_lineno)
+        trace = trace.tb_next
+    if isinstance(error, SyntaxError) and error.filename == CELL_FILE and error.lineno:
+        lines.append(error.lineno)
+    if layout is None or not lines:
+        hidden_lines = layout.lines if layout else frozenset()
+        return Failure(ename, evalue, kind, in_hidden=bool(hidden_lines) and not lines,
+                       before_hidden=not hidden_lines)
+    return Failure(ename, evalue, kind, in_hidden=any(line in layout.lines for line in lines),
+                   before_hidden=not any(line in layout.lines for line in lines) and layout.before_hidden(lines[0]))
 
 
 # ---------------------------------------------------------------- 1. record, with the master's solution
@@ -266,18 +311,24 @@ def record(cells, master_cells, files, folder):
             def stand_in(name):
                 def call(*args):
                     inputs = wire.encode(args)
-                    value = master[name](*args)
+                    try:
+                        value = master[name](*args)
+                    except Exception as error:  # the test may expect it (`except ValueError`): a call all the same
+                        calls.append(Call(name, inputs, {"k": "raised", "ename": type(error).__name__,
+                                                         "evalue": str(error)[:500]}))
+                        raise
+                    if wire.encode(args) != inputs:
+                        raise ChangesItsInputs(name)
                     calls.append(Call(name, inputs, wire.encode(value, args)))
                     return value
                 return call
 
             namespace = {"__name__": "__main__"}
-            failed = _run_segment(imports, namespace)
+            failed = _run(imports, namespace)
             namespace.update({name: stand_in(name) for name in functions})
-            segments = split_segments(cell.source)
             why = _not_replayable(cell.source, functions + sorted(values) + sorted(imported))
             if failed:
-                why = f"the notebook's imports do not run in the grader ({failed[0]}: {failed[1][:120]})"
+                why = f"the notebook's imports do not run in the grader ({failed.ename}: {failed.evalue[:120]})"
             for name in (read_names(cell.source) & values) - imported if why is None else ():
                 try:
                     encoded = wire.encode(master[name])
@@ -286,17 +337,48 @@ def record(cells, master_cells, files, folder):
                     why = f"it reads {name}, which cannot travel as plain data ({type(error).__name__})"
                     break
                 calls.append(Call(name, None, encoded))
-            for code, hidden in segments if why is None else ():
-                failed = _run_segment(code, namespace)
-                if failed:
-                    why = f"its checks do not run outside the notebook ({failed[0]}: {failed[1][:120]})"
-                    break
+            value = [] if ends_in_expression(cell.source) else None
+            failed = _run(cell.source, namespace, value=value) if why is None else None
+            if failed and failed.ename == ChangesItsInputs.__name__:
+                why = f"it checks what a function does to its inputs ({failed.evalue})"
+            elif failed:
+                why = f"its checks do not run outside the notebook ({failed.ename}: {failed.evalue[:120]})"
             if why:
                 inside[cell.grade_id] = why
-            else:
-                plans[cell.grade_id] = TestPlan(cell.grade_id, segments, tuple(calls),
-                                                ends_in_expression(cell.source), imports)
+            else:  # a partial credit where the master's answers give a number, as nbgrader would read one
+                scored = bool(value) and credit_of(value[0])[1] is None
+                plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports)
     return plans, inside
+
+
+def credit_of(value):
+    """(number, None) when a partial-credit value is one finite real number, else (None, why it counts nothing).
+
+    Python's and numpy's numbers (a 0-d array too) count as the numbers they are; a bool as 0 or 1. NaN, an
+    infinite float, an array, a string or any other object is not a score (nbgrader would give it full marks).
+    """
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        value = value.item()
+    if not isinstance(value, (numbers.Real, np.bool_)):
+        return None, f"the test's value is {_kind(value)}, not a number"
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: finite, and beyond any cell's points
+        return (math.inf if value > 0 else -math.inf), None
+    if math.isnan(number):
+        return None, "the test's value is NaN, not a number"
+    if math.isinf(number):
+        return None, "the test's value is infinite"
+    return number, None
+
+
+def _kind(value):
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"[:60]
 
 
 def defined_names(source):
@@ -357,14 +439,23 @@ class Verdict:
     passed: bool
     ename: str = ""
     evalue: str = ""
-    kind: str = ""                 # see _run_segment; "missing" when no outputs came back
-    in_visible_part: bool = False  # the failure came from the part of the cell students can see
-    value: str = None              # a partial-credit cell's value as IPython shows it, computed here
+    kind: str = ""                 # see Failure; "missing" when no outputs came back
+    in_hidden: bool = False        # hidden code was running when it failed
+    before_hidden: bool = True     # it failed before any hidden code of the cell could have run
+    value: float = None            # a partial-credit cell's value, computed here, when it is a number
+    value_problem: str = ""        # why a partial-credit cell's value is not a score (see credit_of)
 
     @property
     def contradicts_the_notebook(self):
-        """The checks the notebook ran (and passed) fail here on the very outputs the student's code gave."""
-        return (self.kind == "checks" and self.in_visible_part) or self.kind == "protocol"
+        """The checks the notebook ran (and passed) fail here on the very outputs the student's code gave, before
+        any hidden code ran (the student's process ran the same visible code, on the same state)."""
+        return (self.kind == "checks" and self.before_hidden) or self.kind == "protocol"
+
+    @property
+    def message_may_show(self):
+        """Nothing of the hidden code (its text, its values, what it made the student's function do) is in the
+        failure's message: it failed in visible code, before any hidden code ran."""
+        return self.passed or (self.before_hidden and not self.in_hidden)
 
 
 def replay(plan, outputs, files, folder, seconds=30.0):
@@ -411,28 +502,25 @@ def replay(plan, outputs, files, folder, seconds=30.0):
         except wire.WireError as error:
             return Verdict(plan.grade_id, False, "ProtocolError", f"the student's process sent malformed data: "
                            f"{error}", "protocol")
-    value = []
+    value = [] if plan.partial_credit else None
     with trusted_files(files, folder), _time_limit(seconds):
         try:
-            _run_segment(plan.imports, namespace)  # as recorded: it ran there
+            _run(plan.imports, namespace)  # as recorded: it ran there
             namespace.update({name: stand_in(name) for name in functions})
             for k, call in enumerate(reads):
                 namespace[call.function] = values[k]
-            for number, (code, hidden) in enumerate(plan.segments, 1):
-                last = plan.partial_credit and number == len(plan.segments)
-                failed = _run_segment(code, namespace, value if last else None)
-                if failed:
-                    return Verdict(plan.grade_id, False, *failed, in_visible_part=not hidden)
+            failed = _run(plan.source, namespace, plan.hidden, value)
+            if failed:
+                return Verdict(plan.grade_id, False, failed.ename, failed.evalue, failed.kind, failed.in_hidden,
+                               failed.before_hidden)
         except ReplayTimeout:
             return Verdict(plan.grade_id, False, "ProtocolError",
-                           f"the grader's own run of this test took over {seconds:g} s on these outputs", "protocol")
-    return Verdict(plan.grade_id, True, value=_shown(value[0]) if value else None)
-
-
-def _shown(value):
-    """`value` as IPython displays it (text/plain), which is what nbgrader reads a partial credit from."""
-    from IPython.lib.pretty import pretty
-    return None if value is None else pretty(value)[:200]
+                           f"the grader's own run of this test took over {seconds:g} s on these outputs", "protocol",
+                           in_hidden=bool(plan.hidden.lines), before_hidden=not plan.hidden.lines)
+    if not value:
+        return Verdict(plan.grade_id, True)
+    number, problem = credit_of(value[0])
+    return Verdict(plan.grade_id, True, value=number, value_problem=problem or "")
 
 
 @contextlib.contextmanager

@@ -25,6 +25,8 @@ MAX_DEPTH = 32
 MAX_NODES = 100_000
 MAX_WEIGHT = 64 * 1024 * 1024  # bytes of array data a decoded value may reach, shared parts counted each time
 MAX_STRING = 10_000
+MAX_INT_DIGITS = 4000  # below Python's own limit for turning an int into text (4300 digits)
+MAX_INT_BITS = 13_280  # 4000 decimal digits
 DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
 
 
@@ -45,7 +47,9 @@ class Unsupported:
 # ---------------------------------------------------------------- encoding (either side)
 
 def _array(value):
-    array = np.ascontiguousarray(value)
+    array = np.asarray(value)  # not ascontiguousarray, which makes a 0-d array (a numpy scalar's) 1-d
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     return {"k": "array", "dtype": array.dtype.str, "shape": list(array.shape),
@@ -79,6 +83,8 @@ def _encode(value, path, known, depth):
     if value is None or type(value) is bool:
         return {"k": "const", "v": value}
     if type(value) is int:
+        if value.bit_length() > MAX_INT_BITS:
+            return {"k": "unsupported", "type": "int of over 4000 digits"}
         return {"k": "int", "v": str(value)}
     if type(value) is float:
         return {"k": "float", "v": value.hex()}
@@ -163,7 +169,8 @@ def _decode(node, path, inputs, state, depth):
         return node["v"]
     if kind == "int":
         text = node.get("v")
-        _want(isinstance(text, str) and 0 < len(text) <= 64 and text.lstrip("-").isdigit(), "bad integer")
+        _want(isinstance(text, str) and 0 < len(text) <= MAX_INT_DIGITS + 1 and text.lstrip("-").isdigit()
+              and text.isascii(), "bad integer")
         return int(text)
     if kind == "float":
         try:

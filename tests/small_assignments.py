@@ -80,3 +80,54 @@ def two_assignment_course(target):
     shutil.copytree(ROOT / "source", target / "source", ignore=shutil.ignore_patterns("__pycache__"))
     add_warmup(target)
     return target
+
+
+# ---------------------------------------------------------------- `shapes`: hidden tests of every shape
+
+def shapes_notebook():
+    """A notebook whose hidden tests come in the shapes a determined student attacks: a hidden numpy check with
+    a hint for students, an assert whose message spells the expected value, an indented hidden block, a marker
+    with text after it, a test judged inside the student's process (it reads a notebook variable) that holds
+    hidden code, and partial credits that read the student's own number."""
+    return new_notebook(cells=[
+        new_code_cell("import numpy as np"),
+        _cell("code", "def double(xs):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(xs, dtype=float)\n"
+                      "    ### END SOLUTION", "double", solution=True),
+        _cell("code", "assert double([1.0])[0] == 2.0\n### BEGIN HIDDEN TESTS\n"
+                      "# hint for students: three values with fractions\n"
+                      "np.testing.assert_allclose(double([1.25, 2.5, 3.75]), [2.5, 5.0, 7.5])\n"
+                      "expected = 2 * 4.125\nassert double([4.125])[0] == expected, f'wanted {expected}'\n"
+                      "### END HIDDEN TESTS", "test_double", grade=True, locked=True, points=2),
+        _cell("code", "for x in [1.0, 2.0]:\n    assert double([x])[0] == 2 * x\n"
+                      "    ### BEGIN HIDDEN TESTS\n    assert double([x + 0.375])[0] == 2 * x + 0.75, "
+                      "f'wanted {2 * x + 0.75}'\n    ### END HIDDEN TESTS", "test_double_loop", grade=True,
+              locked=True, points=1),
+        _cell("code", "assert double([3.0])[0] == 6.0\nassert double([-5.5])[0] == -11.0  "
+                      "### BEGIN HIDDEN TESTS (the marker after code, as nbgrader allows)\n"
+                      "assert double([9.875])[0] == 19.75, 'wanted 19.75'\n### END HIDDEN TESTS with a remark",
+              "test_double_marker", grade=True, locked=True, points=1),
+        new_code_cell("data = [1.0, 2.0]  # a variable of the notebook, not an answer: its test is judged inside"),
+        _cell("code", "assert double(data)[1] == 4.0\n### BEGIN HIDDEN TESTS\n"
+                      "assert double([6.0625])[0] == 12.125, 'SECRET-EXPECTED 12.125'\n### END HIDDEN TESTS",
+              "test_double_data", grade=True, locked=True, points=1),
+        _cell("code", "def share(n):\n    \"\"\"Two thirds of n.\"\"\"\n    ### BEGIN SOLUTION\n"
+                      "    return n * 2 / 3\n    ### END SOLUTION", "share", solution=True),
+        _cell("code", "share(3)", "test_share", grade=True, locked=True, points=2),
+        _cell("code", "earned = 0\nif double([1.0])[0] == 2.0:\n    earned += 0.5\nif double([2.0])[0] == 4.0:\n"
+                      "    earned += 0.5\nearned", "test_double_partly", grade=True, locked=True, points=1),
+        _cell("code", "def announce():\n    ### BEGIN SOLUTION\n    return 'done'\n    ### END SOLUTION",
+              "announce", solution=True),
+        _cell("code", "assert announce() == 'done'\nannounce()", "test_announce", grade=True, locked=True,
+              points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def add_shapes(course_dir):
+    """Put the `shapes` assignment (one notebook) into `course_dir`'s source/, with the course's config."""
+    course_dir = Path(course_dir)
+    folder = course_dir / "source" / "shapes"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(shapes_notebook(), str(folder / "shapes.ipynb"))
+    if not (course_dir / "nbgrader_config.py").exists():
+        shutil.copy(ROOT / "nbgrader_config.py", course_dir / "nbgrader_config.py")
+    return folder

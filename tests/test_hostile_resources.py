@@ -176,7 +176,7 @@ def test_an_output_built_to_blow_up_in_the_replay_meets_a_memory_error_in_a_capp
         "import resource, numpy as np, sys\nfrom grader import memory, verdict, wire\n"
         "memory.cap_this_process(memory.WORKER_MB)\n"
         "source = 'import numpy as np\\nassert np.allclose(f(1), np.ones((5, 10)))\\n'\n"
-        "plan = verdict.TestPlan('t', verdict.split_segments(source), "
+        "plan = verdict.TestPlan('t', source, "
         "(verdict.Call('f', wire.encode((1,)), wire.encode(np.ones((5, 10)))),))\n"
         "bomb = wire.encode(np.zeros((5_400_000, 1, 1), bool))\n"
         "judged = verdict.replay(plan, [bomb], [], sys.argv[1])\n"

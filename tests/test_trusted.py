@@ -498,7 +498,7 @@ def test_a_timeout_the_student_process_reports_is_not_caught_by_a_tests_except_e
     from grader import verdict, wire
     source = ("try:\n    value = f(1)\nexcept Exception:\n    value = None\n"
               "assert value is not None, 'the check failed'\n")
-    plan = verdict.TestPlan("test_f", verdict.split_segments(source),
+    plan = verdict.TestPlan("test_f", source,
                             (verdict.Call("f", wire.encode((1,)), wire.encode(2)),))
     for ename, kind in [("CellTimeout", "raised"), ("TimedOutBefore", "raised"), ("ValueError", "checks")]:
         judged = verdict.replay(plan, [{"k": "raised", "ename": ename, "evalue": ""}], [], str(tmp_path))

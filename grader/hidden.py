@@ -1,0 +1,97 @@
+"""Hidden tests: which lines of a test cell are hidden, by nbgrader's own rule, in one place.
+
+nbgrader's `ClearHiddenTests` (generate_assignment) starts a hidden block at any line that
+contains its begin delimiter, wherever it stands in the line (indented, after code, with text
+after it), and ends it at the next line that contains the end delimiter. Both marker lines go
+with the block. Everything in the kit that hides, strips or recognises hidden tests (the
+sandbox's copy of a test cell, the outside verdict, the feedback filter) reads them here.
+
+A hidden block may say, for the student, what kind of input it checks: a comment line inside it
+that starts with `# hint for students:` (the rest of that line is shown when the block fails;
+nothing else of a hidden block ever is).
+"""
+import ast
+from dataclasses import dataclass
+
+from nbgrader.preprocessors import ClearHiddenTests
+
+BEGIN = ClearHiddenTests.begin_test_delimeter.default_value  # "BEGIN HIDDEN TESTS"
+END = ClearHiddenTests.end_test_delimeter.default_value      # "END HIDDEN TESTS"
+HINT = "# hint for students:"
+
+
+def spans(lines):
+    """(first, last) line index of each hidden block in `lines`: a BEGIN line up to the next END line
+    (to the last line when none follows, where generate_assignment would have refused the cell)."""
+    found, start = [], None
+    for index, line in enumerate(lines):
+        if start is None and BEGIN in line:
+            start = index
+        elif start is not None and END in line:
+            found.append((start, index))
+            start = None
+    if start is not None:
+        found.append((start, len(lines) - 1))
+    return found
+
+
+def strip(source):
+    """`source` without its hidden blocks, as students got it: each block, from its BEGIN line to its END line,
+    becomes one empty line. Line by line, so that it takes linear time on anything."""
+    lines = source.split("\n")
+    kept, start = [], 0
+    for first, last in spans(lines):
+        kept += lines[start:first] + [""]
+        start = last + 1
+    return "\n".join(kept + lines[start:])
+
+
+def has_hidden(source):
+    return bool(spans(source.split("\n")))
+
+
+def hidden_text(source):
+    """The stripped text of every hidden line of 8 characters or more (the feedback filter drops lines holding one)."""
+    lines = source.split("\n")
+    return {line.strip() for first, last in spans(lines) for line in lines[first:last + 1] if len(line.strip()) >= 8}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a test cell's hidden code is: its line numbers (1-based, as Python's tracebacks count them),
+    the first top-level statement that holds any of them, and the hints its blocks give students."""
+    lines: frozenset = frozenset()
+    first_statement: int = None  # index in the cell's top-level statements; None when the cell has no hidden code
+    hints: tuple = ()
+    statement_of_line: tuple = ()  # (first line, last line) of each top-level statement, in order
+
+    def statement(self, line):
+        """The index of the top-level statement holding `line`, or None."""
+        for index, (first, last) in enumerate(self.statement_of_line):
+            if first <= line <= last:
+                return index
+        return None
+
+    def before_hidden(self, line):
+        """True when a failure at top-level `line` happened before any hidden code could have run."""
+        if self.first_statement is None:
+            return True
+        index = self.statement(line)
+        return index is not None and index < self.first_statement
+
+
+def layout(source):
+    """The hidden Layout of a test cell's source (the master's, with its hidden blocks)."""
+    lines = source.split("\n")
+    found = spans(lines)
+    numbers = frozenset(n + 1 for first, last in found for n in range(first, last + 1))
+    hints = tuple(dict.fromkeys(line.strip()[len(HINT):].strip() for first, last in found
+                                for line in lines[first:last + 1] if line.strip().startswith(HINT)))
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        body = []
+    ranges = tuple((node.lineno, node.end_lineno) for node in body)
+    # A block of comments only lies in no statement: nothing of it runs.
+    first = next((index for index, (a, b) in enumerate(ranges) if any(a <= n <= b for n in numbers)), None)
+    return Layout(numbers, first, tuple(h for h in hints if h), ranges)
