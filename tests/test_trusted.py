@@ -389,7 +389,7 @@ def test_the_students_data_is_checked_before_use():
            {"k": "array", "dtype": "<f8", "shape": [1000], "data": "AAAA"},       # shape larger than its data
            {"k": "ref", "path": ["in", 0]},                                      # nothing to refer to
            {"k": "pickle", "v": "gASV"},                                         # unknown kinds
-           {"k": "int", "v": "9" * 100}]                                         # oversized numbers
+           {"k": "int", "v": "9" * 5000}]                                        # oversized numbers
     for node in bad:
         with pytest.raises(wire.WireError):
             wire.decode(node)
