@@ -16,14 +16,17 @@ IPython hooks, objects equal to anything...). So every test cell is also judged 
    for those inputs. The asserts, numpy and the provided helpers are the grader's own.
 
 The cell passes only if it passed in the student's process and here. If it passed
-there but its visible checks fail here on the same outputs, something in the
-student's process changed what the test saw: `tampering suspected`.
+there but its visible checks fail here on the same outputs, before any of its hidden
+code ran, something in the student's process changed what the test saw: `tampering
+suspected`. Where in the cell a failure happened is read from its traceback (see
+hidden.py for which lines are hidden).
 
 A test cell may also read values the student's cells define (`answer = 42`): the
 sandbox sends them back as plain data after the cell, and the replay gives the test
 those copies. The notebook's own imports (in its cells that are not tests) run first,
-in the grader, so a test may use what they import. A cell ending in an expression is a partial credit: the replay computes
-its value, which is the score (never the value the student's process displayed).
+in the grader, so a test may use what they import. A cell ending in an expression that gives a number on the
+master's answers is a partial credit: the replay computes its value, which is the score (never the value the
+student's process displayed; see `credit_of`).
 
 Nothing here is specific to an assignment: a test cell qualifies if it calls the
 student's functions with positional arguments, the inputs it gives them do not
