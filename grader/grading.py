@@ -391,7 +391,7 @@ def _grade(assignment, submission, result):
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
         if plan is not None and cell.cell_type == "code":
-            probes[i] = [verdict.Call(c.function, c.inputs, None) for c in plan.calls]  # no master outputs
+            probes[i] = [verdict.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     from . import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine,

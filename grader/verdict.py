@@ -58,6 +58,8 @@ class Call:
     function: str        # the student's function called, or the name read (see `reads`)
     inputs: dict         # wire-encoded (args tuple); None for a name the test reads
     master_output: dict  # wire-encoded, what the master's solution returned (or the master's value of the name)
+    absent: tuple = ()   # the student's functions the test had deleted when it made the call (`del squares`, to
+    #                      see that another function needs it): the call is made again without them
 
     @property
     def reads(self):
@@ -73,6 +75,7 @@ class TestPlan:
     partial_credit: bool = False  # the cell ends in an expression whose value, on the master's answers, is a
     #                               number: nbgrader reads a score from it
     imports: str = ""  # the notebook's own imports (its non-test cells'), run first: the test may use them
+    functions: tuple = ()  # the student's functions the test is given (stand-ins), called or not
 
     @functools.cached_property
     def hidden(self):
@@ -314,15 +317,17 @@ def record(cells, master_cells, files, folder):
             def stand_in(name):
                 def call(*args):
                     inputs = wire.encode(args)
+                    absent = tuple(n for n in functions if n not in namespace)
                     try:
-                        value = master[name](*args)
+                        with _without(master, absent):  # the master's code sees what the test deleted
+                            value = master[name](*args)
                     except Exception as error:  # the test may expect it (`except ValueError`): a call all the same
                         calls.append(Call(name, inputs, {"k": "raised", "ename": type(error).__name__,
-                                                         "evalue": str(error)[:500]}))
+                                                         "evalue": str(error)[:500]}, absent))
                         raise
                     if wire.encode(args) != inputs:
                         raise ChangesItsInputs(name)
-                    calls.append(Call(name, inputs, wire.encode(value, args)))
+                    calls.append(Call(name, inputs, wire.encode(value, args), absent))
                     return value
                 return call
 
@@ -349,9 +354,20 @@ def record(cells, master_cells, files, folder):
             if why:
                 inside[cell.grade_id] = why
             else:  # a partial credit where the master's answers give a number, as nbgrader would read one
-                scored = bool(value) and credit_of(value[0])[1] is None
-                plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports)
+                scored = bool(value) and not _is_bool(value[0]) and credit_of(value[0])[1] is None
+                plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
+                                                tuple(functions))
     return plans, inside
+
+
+@contextlib.contextmanager
+def _without(namespace, names):
+    """`namespace` with `names` taken out for the time of a call, then put back."""
+    kept = {n: namespace.pop(n) for n in names if n in namespace}
+    try:
+        yield
+    finally:
+        namespace.update(kept)
 
 
 def credit_of(value):
@@ -375,6 +391,11 @@ def credit_of(value):
     if math.isinf(number):
         return None, "the test's value is infinite"
     return number, None
+
+
+def _is_bool(value):
+    """A check's answer (`np.allclose(...)` as the last line), which nbgrader does not read as a score."""
+    return type(value).__name__ in ("bool", "bool_") and type(value).__module__ in ("builtins", "numpy")
 
 
 def _kind(value):
@@ -485,7 +506,8 @@ def replay(plan, outputs, files, folder, seconds=30.0):
             k = position[0]
             position[0] += 1
             if k >= len(plan.calls) or plan.calls[k].function != name \
-                    or wire.encode(args) != plan.calls[k].inputs:
+                    or wire.encode(args) != plan.calls[k].inputs \
+                    or tuple(n for n in functions if n not in namespace) != plan.calls[k].absent:
                 raise ReplayMismatch(f"the test called {name}() with inputs the grader did not run")
             node = outputs[k]
             if isinstance(node, dict) and node.get("k") == "raised":
@@ -494,7 +516,7 @@ def replay(plan, outputs, files, folder, seconds=30.0):
             return wire.decode(node, args)
         return call
 
-    functions = sorted({c.function for c in plan.calls if not c.reads})
+    functions = sorted(set(plan.functions) | {c.function for c in plan.calls if not c.reads})
     namespace, values = {"__name__": "__main__"}, []
     for k, call in enumerate(reads):  # the values the student's cells defined, as plain data
         node = outputs[k]
@@ -563,7 +585,7 @@ def run_calls(namespace, calls):
             function = namespace.get(call.function)
             if function is None:
                 raise NameError(f"name '{call.function}' is not defined")
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _without(namespace, call.absent):
                 warnings.simplefilter("ignore")
                 value = function(*args)
             results.append(wire.encode(value, args))

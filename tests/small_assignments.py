@@ -115,6 +115,8 @@ def shapes_notebook():
         _cell("code", "share(3)", "test_share", grade=True, locked=True, points=2),
         _cell("code", "earned = 0\nif double([1.0])[0] == 2.0:\n    earned += 0.5\nif double([2.0])[0] == 4.0:\n"
                       "    earned += 0.5\nearned", "test_double_partly", grade=True, locked=True, points=1),
+        _cell("code", "np.allclose(double([1.0, 2.0]), [2.0, 4.0])  # a check's answer, not a score",
+              "test_double_close", grade=True, locked=True, points=1),
         _cell("code", "def announce():\n    ### BEGIN SOLUTION\n    return 'done'\n    ### END SOLUTION",
               "announce", solution=True),
         _cell("code", "assert announce() == 'done'\nannounce()", "test_announce", grade=True, locked=True,

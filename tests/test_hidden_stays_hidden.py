@@ -164,6 +164,7 @@ def test_a_partial_credit_counts_only_a_finite_real_number_capped_to_the_points(
     assert "a ndarray, not a number" in page(shapes, "credit_array") or "an ndarray" in page(shapes, "credit_array")
     # A value that is not a number where the master's is not one either: the test scores by its errors, as stock.
     assert float(row(shapes, "correct")["announce"]) == 1
+    assert float(row(shapes, "correct")["double_close"]) == 1, "True is a check's answer, not 1 point of a score"
 
 
 def test_a_judged_inside_pass_with_a_forging_sign_is_marked_for_the_instructor(shapes):
