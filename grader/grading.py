@@ -221,7 +221,7 @@ class Result:
     refused: list = field(default_factory=list)   # paths handed in but left out (student_files.py)
     inside: list = field(default_factory=list)    # "<notebook>/<grade_id>" of tests judged inside the sandbox only
     forgeable: list = field(default_factory=list)  # "<notebook>/<grade_id>" of tests judged inside that passed in a
-    #                                               submission whose code has what forging uses (see `_forgeable`)
+    #                                               submission whose code has what forging uses (`_mark_forgeable`)
     peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
     behaviour: dict = field(default_factory=dict)  # "<notebook>/<test grade_id>:<call>" -> digest of what the
     #                                               student's function returned on that recorded call (copies.py)
@@ -401,7 +401,7 @@ def _grade(assignment, submission, result):
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
-    exposed_at = _first_hidden_inside(cells, assignment)
+    exposed_at = _first_hidden_inside(cells)
     _explain_broken_cells(nb, result, exposed_at)
     tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
     result.behaviour = _behaviour(nb, assignment, run)
@@ -458,7 +458,7 @@ def _student_code(nb):
             and not c.metadata.get("nbgrader", {}).get("locked")]
 
 
-def _first_hidden_inside(cells, assignment):
+def _first_hidden_inside(cells):
     """The index of the first cell that runs hidden test code in the student's process (a test judged inside,
     run whole, as stock runs it), or None. From that cell on, the student's code can read hidden code and
     carry it in anything it makes (an error message, a value sent back, a displayed score): text that comes
