@@ -69,7 +69,8 @@ def shapes(tmp_path_factory):
     wrong = "    xs = np.asarray(xs, dtype=float)\n    return np.where(np.isin(xs % 1, [0, 0.5]), 2 * xs, xs)\n"
     made = {"correct": right, "blank": {}, "wrong_hidden": {**right, "double": wrong},
             "forger": {**right, "double": FORGER},
-            "deep": {**right, "announce": "    x = " + "+".join(["1"] * 30000) + "\n    return 'done'\n"}}
+            "deep": {**right, "announce": "    x = " + "+".join(["1"] * 30000) + "\n    return 'done'\n"},
+            "formula_error": {**right, "announce": "    raise type('=HYPERLINK(\"x\")', (Exception,), {})('@SUM(1)')\n"}}
     made.update({name: {**right, "double": READER.format(send=send)} for name, send in SENDS.items()})
     made.update({f"credit_{name}": {**right, "share": f"    return {value}\n"} for name, value in CREDITS.items()})
     for student, answers in made.items():
@@ -194,6 +195,18 @@ def test_code_the_scan_cannot_parse_is_a_review_flag_never_a_grader_error(shapes
     deep = row(shapes, "deep")
     assert deep["status"] == "graded" and "code the scan could not read" in deep["review_flags"]
     assert deep["announce"] == "0" and deep["double"] == "2"
+
+
+@pytest.mark.parametrize("source", [
+    "x = " + "+".join(["1"] * 30000),
+    "if False:\n    z = " + "+".join(["1"] * 30000),
+    "x = " + "-" * 100000 + "1",
+    "x = " + "not " * 50000 + "True",
+])
+def test_the_scan_names_code_it_cannot_parse_and_never_raises(source):
+    from grader import review
+    assert review.scan([source, "np.allclose = lambda *a: True"], ["helpers"]) == [
+        f"{review.UNREADABLE}: " + review.scan([source])[0].split(": ", 1)[1], "patching np: np.allclose = ..."]
 
 
 # ---------------------------------------------------------------- one definition of a hidden block
