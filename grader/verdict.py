@@ -261,10 +261,10 @@ def _failure(error, ename, evalue, kind, layout):
         trace = trace.tb_next
     if isinstance(error, SyntaxError) and error.filename == CELL_FILE and error.lineno:
         lines.append(error.lineno)
-    if layout is None or not lines:
-        hidden_lines = layout.lines if layout else frozenset()
-        return Failure(ename, evalue, kind, in_hidden=bool(hidden_lines) and not lines,
-                       before_hidden=not hidden_lines)
+    if layout is None:
+        return Failure(ename, evalue, kind)
+    if not lines:  # nowhere in the cell: as careful as if in hidden code, when it has any
+        return Failure(ename, evalue, kind, in_hidden=bool(layout.lines), before_hidden=not layout.lines)
     return Failure(ename, evalue, kind, in_hidden=any(line in layout.lines for line in lines),
                    before_hidden=not any(line in layout.lines for line in lines) and layout.before_hidden(lines[0]))
 
