@@ -480,28 +480,39 @@ def plain_name(ename):
     return ename if ename in _PLAIN_NAMES else "an error"
 
 
+WITHHELD = ("it failed; its message is not shown: your notebook ran a test with hidden checks before this point, "
+            "and what your notebook reports after that stays with your instructor (run the cell in Jupyter to see "
+            "the message)")
+
+
 def withheld(ename):
-    """A student's message when the text of the failure cannot be trusted to be free of hidden tests."""
+    """A student's message when the text of the failure cannot be trusted to be free of hidden tests: the same
+    words whatever failed (even the kind of error would carry a few bits of what the student's code read)."""
     if ename in ("CellTimeout", "TimedOutBefore"):
         return "the test ran out of time (an endless loop?)"
-    if ename == "NotRun":
-        return "not run: the notebook stopped before this cell"
-    return (f"{plain_name(ename)} (its message is not shown: your notebook ran a test with hidden checks before "
-            "this point, and what it reports after that stays with your instructor; run the cell in Jupyter to "
-            "see the message)")
+    return WITHHELD
+
+
+def untravelled(kind):
+    """A student's message when their function returned what cannot be checked outside their notebook."""
+    shown = kind if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ ]{0,60}", kind) else "value of its own kind"
+    return (f"your function returned a {shown}, which the grader cannot check outside your notebook; return "
+            "numbers, strings, lists, tuples, dicts, sets or numpy arrays")
 
 
 HIDDEN_ADVICE = ("The visible checks passed, a hidden one did not: try your function on inputs of other sizes and "
                  "values than the visible tests use, and compare with what the equations give.")
 
 
-def hidden_failure(judged, plan):
+def hidden_failure(judged, plan, exposed=False):
     """The student's message when a hidden check failed in the grader's own run: that it did, on which kind of
-    input if the master's hidden block says so (hidden.HINT), and what to try. Nothing of its message."""
+    input if the master's hidden block says so (hidden.HINT), and what to try. Nothing of its message (nor,
+    after hidden code ran in the student's process, the kind of error their function raised)."""
     hints = "; ".join(plan.hidden.hints)
     on = f" ({hints})" if hints else ""
     if judged.kind == "raised":
-        return f"your function raised {plain_name(judged.ename)} when a hidden check called it{on}. {HIDDEN_ADVICE}"
+        kind = "an error" if exposed else plain_name(judged.ename)
+        return f"your function raised {kind} when a hidden check called it{on}. {HIDDEN_ADVICE}"
     if judged.kind in ("mismatch", "protocol"):
         return f"a hidden check could not use what your function returned{on}"
     return f"a hidden check failed{on}. {HIDDEN_ADVICE}"
@@ -539,9 +550,12 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
         evalue = strip_hidden_lines(judged.evalue, assignment)
         cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=judged.evalue,
                                                    traceback=[f"{judged.ename}: {judged.evalue}"]))
-        if not judged.message_may_show:
-            told[index] = hidden_failure(judged, plan)
-        elif _exposed(index, exposed_at):
+        exposed = _exposed(index, exposed_at)
+        if judged.untravelled and not exposed:
+            told[index] = untravelled(judged.untravelled)
+        elif not judged.message_may_show:
+            told[index] = hidden_failure(judged, plan, exposed)
+        elif exposed:
             told[index] = withheld(judged.ename)
         if judged.contradicts_the_notebook:
             tampered = True
@@ -920,7 +934,10 @@ def _message(outputs, score, max_score, hidden):
     return "\n".join(kept) if kept else f"{errors[-1].ename if errors else 'the test'} failed"
 
 
-_NOT_THE_CELLS_OWN = {"NotRun", "CellTimeout", "TimedOutBefore"}  # the grader stopped it: said elsewhere
+_NOT_THE_CELLS_OWN = {"NotRun", "CellTimeout", "TimedOutBefore"}
+WITHHELD_CELLS = ("Some of your cells after a test with hidden checks stopped with an error. Their messages are not "
+                  "shown (what your notebook reports after such a test stays with your instructor): run the "
+                  "notebook in Jupyter to see them, and fix the first one.")  # the grader stopped it: said elsewhere
 
 
 def _explain_broken_cells(nb, result, exposed_at=None):
@@ -939,9 +956,9 @@ def _explain_broken_cells(nb, result, exposed_at=None):
         where = f" on line {lines[-1]}" if lines else ""
         message = re.sub(r" \(<ipython-input-[^>]*>, line \d+\)$", "", error.evalue[:400])[:300]
         result.flags.append(f"{name} raised {error.ename}{where}")
-        if _exposed(index, exposed_at):
-            result.notes.append(f"Your cell {name} stopped with {withheld(error.ename)}. Nothing it defines from "
-                                "that point on exists, so the tests that use it fail. Fix this error first.")
+        if _exposed(index, exposed_at):  # one note for all of them: a note per cell would carry a bit each
+            if WITHHELD_CELLS not in result.notes:
+                result.notes.append(WITHHELD_CELLS)
             continue
         result.notes.append(f"Your cell {name} stopped with {error.ename}{where}: {message}. Nothing it defines "
                             "from that line on exists, so the tests that use it fail (often with \"NameError: name "

@@ -38,6 +38,7 @@ they are judged inside the sandbox only. The canary proves the rest for every ce
 import ast
 import builtins
 import contextlib
+import decimal
 import functools
 import io
 import math
@@ -137,12 +138,10 @@ class StudentRaisedBase(BaseException):
 BASE_EXCEPTIONS = {"CellTimeout", "TimedOutBefore", "KeyboardInterrupt", "SystemExit", "GeneratorExit"}
 
 
-class ChangesItsInputs(Exception):
-    """The master's function changed what it was given: what the test then checks is not in its output, and the
-    replay (which only has outputs) cannot see it. Such a test is judged inside."""
-
-    def __init__(self, name):
-        super().__init__(f"{name}() changes its inputs in place, which the replay cannot see")
+class NotReplayable(Exception):
+    """A call the master's answers made that the replay cannot make again from outputs alone: the function
+    changed its inputs in place, drew from the shared random numbers, or took or gave a value that cannot
+    travel. The test is judged inside."""
 
 
 def raised(ename, evalue):
@@ -152,19 +151,32 @@ def raised(ename, evalue):
         return StudentRaisedBase(ename, evalue)
     builtin = getattr(builtins, ename, None)
     if isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception:
-        try:
-            return _student_kind(builtin)(ename, evalue)
-        except TypeError:  # a built-in that wants more than a message (UnicodeDecodeError)
-            pass
+        made = _student_kind(builtin)(ename, evalue)
+        if type(made) is not StudentRaised:
+            made.args = (evalue,)
+        return made
     return StudentRaised(ename, evalue)
+
+
+def _as_raised(self):
+    return self.evalue
 
 
 @functools.lru_cache(maxsize=None)
 def _student_kind(builtin):
-    try:
-        return type(builtin.__name__, (StudentRaised, builtin), {})
-    except TypeError:  # a built-in whose instances cannot share a layout with another class
-        return StudentRaised
+    """A class that is both StudentRaised and `builtin` (or the nearest of its bases that takes a message alone:
+    UnicodeDecodeError's is ValueError), whose str() and args are the student's message, as the original's."""
+    for base in builtin.__mro__:
+        if base is Exception:
+            break
+        try:
+            kind = type(builtin.__name__, (StudentRaised, base), {"__str__": _as_raised})
+            made = kind("probe", "message")
+            made.args = ("message",)
+            return kind
+        except Exception:  # noqa: BLE001 -- a built-in whose instances want more, or another layout: its base
+            continue
+    return StudentRaised
 
 
 def defined_functions(source):
@@ -318,6 +330,7 @@ def record(cells, master_cells, files, folder):
                 def call(*args):
                     inputs = wire.encode(args)
                     absent = tuple(n for n in functions if n not in namespace)
+                    drawn = _random_states()
                     try:
                         with _without(master, absent):  # the master's code sees what the test deleted
                             value = master[name](*args)
@@ -325,9 +338,16 @@ def record(cells, master_cells, files, folder):
                         calls.append(Call(name, inputs, {"k": "raised", "ename": type(error).__name__,
                                                          "evalue": str(error)[:500]}, absent))
                         raise
+                    output = wire.encode(value, args)
                     if wire.encode(args) != inputs:
-                        raise ChangesItsInputs(name)
-                    calls.append(Call(name, inputs, wire.encode(value, args), absent))
+                        raise NotReplayable(f"{name}() changes its inputs in place, which the replay cannot see")
+                    if _random_states() != drawn:
+                        raise NotReplayable(f"{name}() draws from the random numbers the test shares, which the "
+                                            "replay cannot draw again")
+                    kind = wire.unsupported(inputs) or wire.unsupported(output)
+                    if kind:
+                        raise NotReplayable(f"{name}() gets or gives a {kind}, which cannot travel as plain data")
+                    calls.append(Call(name, inputs, output, absent))
                     return value
                 return call
 
@@ -347,8 +367,8 @@ def record(cells, master_cells, files, folder):
                 calls.append(Call(name, None, encoded))
             value = [] if ends_in_expression(cell.source) else None
             failed = _run(cell.source, namespace, value=value) if why is None else None
-            if failed and failed.ename == ChangesItsInputs.__name__:
-                why = f"it checks what a function does to its inputs ({failed.evalue})"
+            if failed and failed.ename == NotReplayable.__name__:
+                why = f"its calls cannot be made again outside the notebook: {failed.evalue}"
             elif failed:
                 why = f"its checks do not run outside the notebook ({failed.ename}: {failed.evalue[:120]})"
             if why:
@@ -358,6 +378,15 @@ def record(cells, master_cells, files, folder):
                 plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
                                                 tuple(functions))
     return plans, inside
+
+
+def _random_states():
+    """The state of the random numbers a test and the functions it calls share (numpy's and Python's)."""
+    import random
+
+    import numpy as np
+    state = np.random.get_state()
+    return state[0], state[1].tobytes(), state[2:], random.getstate()
 
 
 @contextlib.contextmanager
@@ -373,14 +402,14 @@ def _without(namespace, names):
 def credit_of(value):
     """(number, None) when a partial-credit value is one finite real number, else (None, why it counts nothing).
 
-    Python's and numpy's numbers (a 0-d array too) count as the numbers they are; a bool as 0 or 1. NaN, an
+    Python's and numpy's numbers (a 0-d array, a Decimal too) count as the numbers they are; a bool as 0 or 1. NaN, an
     infinite float, an array, a string or any other object is not a score (nbgrader would give it full marks).
     """
     import numpy as np
 
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
         value = value.item()
-    if not isinstance(value, (numbers.Real, np.bool_)):
+    if not isinstance(value, (numbers.Real, np.bool_, decimal.Decimal)):
         return None, f"the test's value is {_kind(value)}, not a number"
     try:
         number = float(value)
@@ -468,12 +497,15 @@ class Verdict:
     before_hidden: bool = True     # it failed before any hidden code of the cell could have run
     value: float = None            # a partial-credit cell's value, computed here, when it is a number
     value_problem: str = ""        # why a partial-credit cell's value is not a score (see credit_of)
+    exact: bool = True             # the outputs are here exactly as the student's functions gave them (wire.exact)
+    untravelled: str = ""          # the type of an output that could not travel at all, if any
 
     @property
     def contradicts_the_notebook(self):
         """The checks the notebook ran (and passed) fail here on the very outputs the student's code gave, before
-        any hidden code ran (the student's process ran the same visible code, on the same state)."""
-        return (self.kind == "checks" and self.before_hidden) or self.kind == "protocol"
+        any hidden code ran (the student's process ran the same visible code, on the same state, on the same
+        values: not a value that did not travel exactly)."""
+        return (self.kind == "checks" and self.before_hidden and self.exact) or self.kind == "protocol"
 
     @property
     def message_may_show(self):
@@ -495,7 +527,9 @@ def replay(plan, outputs, files, folder, seconds=30.0):
         return Verdict(plan.grade_id, False, "ProtocolError", f"{len(outputs)} outputs for {len(plan.calls)} calls",
                        "protocol")
     reads = [c for c in plan.calls if c.reads]
-    if not plan.partial_credit and all(got == call.master_output for got, call in zip(outputs, plan.calls)):
+    exact = all(wire.exact(node) for node in outputs)
+    untravelled = next(filter(None, map(wire.unsupported, outputs)), "") if not exact else ""
+    if exact and not plan.partial_credit and all(got == call.master_output for got, call in zip(outputs, plan.calls)):
         # Bit for bit what the master returned (sharing included): the replay would run exactly as the
         # recording did, which passed. The test code is deterministic, so this is the same verdict, sooner.
         return Verdict(plan.grade_id, True)
@@ -537,7 +571,7 @@ def replay(plan, outputs, files, folder, seconds=30.0):
             failed = _run(plan.source, namespace, plan.hidden, value)
             if failed:
                 return Verdict(plan.grade_id, False, failed.ename, failed.evalue, failed.kind, failed.in_hidden,
-                               failed.before_hidden)
+                               failed.before_hidden, exact=exact, untravelled=untravelled)
         except ReplayTimeout:
             return Verdict(plan.grade_id, False, "ProtocolError",
                            f"the grader's own run of this test took over {seconds:g} s on these outputs", "protocol",

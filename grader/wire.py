@@ -1,8 +1,12 @@
 """The data format between the grader and a sandboxed student process: JSON, never pickle.
 
-Values are plain data only: None, bool, int, float, str, list, tuple, dict, and numpy
-arrays (and numpy scalars) of numeric or boolean dtype. Whatever else a student's
-function returns arrives as an `Unsupported` marker, which no test accepts.
+Values are plain data only: None, bool, int, float, complex, str, bytes, range, list,
+tuple, set, frozenset, dict (any keys of these kinds), and numpy arrays (and numpy
+scalars) of numeric or boolean dtype; each arrives as the same value of the same type.
+A subclass of dict, list or tuple (a Counter, a namedtuple) arrives as the plain type,
+marked as `inexact`. Whatever else a student's function returns (a generator, an object
+of their own, a string over 10,000 characters) arrives as an `Unsupported` marker, which
+no test accepts. Nothing is cut or dropped silently: see `exact`.
 
 `encode(value, inputs)` also records sharing: a part of the value that *is* one of
 the inputs (say a cache that keeps the `a_prev` it was given), or that is an earlier
@@ -88,22 +92,82 @@ def _encode(value, path, known, depth):
         return {"k": "int", "v": str(value)}
     if type(value) is float:
         return {"k": "float", "v": value.hex()}
+    if type(value) is complex:
+        return {"k": "complex", "v": [value.real.hex(), value.imag.hex()]}
     if type(value) is str:
-        return {"k": "str", "v": value[:MAX_STRING]}
+        if len(value) > MAX_STRING:
+            return {"k": "unsupported", "type": f"str of over {MAX_STRING} characters"}
+        return {"k": "str", "v": value}
+    if type(value) is bytes:
+        if len(value) > MAX_STRING:
+            return {"k": "unsupported", "type": f"bytes of over {MAX_STRING}"}
+        return {"k": "bytes", "v": base64.b64encode(value).decode("ascii")}
+    if type(value) is range:
+        if max(abs(value.start), abs(value.stop), abs(value.step)).bit_length() > MAX_INT_BITS:
+            return {"k": "unsupported", "type": "range of over 4000 digits"}
+        return {"k": "range", "v": [_encode(value.start, path, known, depth + 1), _encode(value.stop, path, known,
+                depth + 1), _encode(value.step, path, known, depth + 1)]}
+    if type(value) in (set, frozenset):
+        return {"k": type(value).__name__, "v": [_encode(item, path + [i], known, depth + 1)
+                                                for i, item in enumerate(value)]}
     if type(value) is np.ndarray and value.dtype.str.replace(">", "<") in DTYPES:
         known[id(value)] = path
         return _array(value)
     if isinstance(value, np.generic) and type(value).__module__ == "numpy" and \
             np.dtype(type(value)).str.replace(">", "<") in DTYPES:
         return dict(_array(np.asarray(value)), scalar=True)
+    for plain in (list, tuple, dict):  # a subclass (Counter, namedtuple) as the plain type, marked inexact
+        if isinstance(value, plain) and type(value) is not plain:
+            try:
+                return dict(_encode(plain(value), path, known, depth), was=type(value).__name__[:100])
+            except Exception:  # noqa: BLE001 -- a subclass that will not copy: it does not travel
+                return {"k": "unsupported", "type": type(value).__name__[:100]}
     if type(value) in (list, tuple):  # a container shared within the value is sent again, as a copy
         return {"k": type(value).__name__, "v": [_encode(item, path + [i], known, depth + 1)
                                                 for i, item in enumerate(value)]}
     if type(value) is dict:
-        items = [[key, _encode(item, path + [key], known, depth + 1)]
-                 for key, item in value.items() if type(key) is str]
-        return {"k": "dict", "v": items}
+        return {"k": "dict", "v": [[key, _encode(item, path + [key], known, depth + 1)] if type(key) is str else
+                                   [_encode(key, path + [f"\0k{i}"], {}, depth + 1), _encode(item, path + [f"\0{i}"], known,
+                                                                               depth + 1)]
+                                   for i, (key, item) in enumerate(value.items())]}
     return {"k": "unsupported", "type": type(value).__name__[:100]}
+
+
+def unsupported(node, limit=MAX_NODES):
+    """The type name of the first part of `node` that did not travel (an `Unsupported` marker), or None."""
+    stack, seen = [node], 0
+    while stack and seen < limit:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, dict):
+            if item.get("k") == "unsupported":
+                return valid_text(str(item.get("type", "?"))[:100])
+            stack.extend(item.get("v") if isinstance(item.get("v"), list) else ())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+_INEXACT = ("unsupported", "set", "frozenset")  # sets: their order may differ between processes
+
+
+def exact(node, limit=MAX_NODES):
+    """True when `node` (a student's output, untrusted) decodes into exactly what the student's function
+    returned: nothing unsupported, no subclass sent as its plain type, no set (whose order of iteration can
+    differ between two processes). Only then can a check that fails on it here contradict the notebook."""
+    stack, seen = [node], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(item, dict):
+            if item.get("k") in _INEXACT or "was" in item:
+                return False
+            stack.extend(item.get("v") if isinstance(item.get("v"), list) else ())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def dumps(message):
@@ -173,13 +237,34 @@ def _decode(node, path, inputs, state, depth):
               and text.isascii(), "bad integer")
         return int(text)
     if kind == "float":
-        try:
-            return float.fromhex(node.get("v"))
-        except (TypeError, ValueError, OverflowError):
-            raise WireError("bad float") from None
+        return _float(node.get("v"))
+    if kind == "complex":
+        parts = node.get("v")
+        _want(isinstance(parts, list) and len(parts) == 2, "bad complex")
+        return complex(_float(parts[0]), _float(parts[1]))
     if kind == "str":
         _want(isinstance(node.get("v"), str) and len(node["v"]) <= MAX_STRING, "bad string")
         return valid_text(node["v"])
+    if kind == "bytes":
+        _want(isinstance(node.get("v"), str) and len(node["v"]) <= 2 * MAX_STRING, "bad bytes")
+        try:
+            return base64.b64decode(node["v"].encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            raise WireError("bytes are not base64") from None
+    if kind == "range":
+        parts = node.get("v")
+        _want(isinstance(parts, list) and len(parts) == 3, "bad range")
+        ends = [_decode(part, path, inputs, state, depth + 1) for part in parts]
+        _want(all(type(end) is int for end in ends) and ends[2] != 0, "bad range")
+        return range(*ends)
+    if kind in ("set", "frozenset"):
+        items = node.get("v")
+        _want(isinstance(items, list), f"bad {kind}")
+        value = [_decode(item, path + [i], inputs, state, depth + 1) for i, item in enumerate(items)]
+        try:
+            return set(value) if kind == "set" else frozenset(value)
+        except TypeError:
+            raise WireError(f"an item of a {kind} that cannot be in one") from None
     if kind == "unsupported":
         return Unsupported(valid_text(str(node.get("type", "?"))[:100]))
     if kind == "array":
@@ -199,14 +284,28 @@ def _decode(node, path, inputs, state, depth):
         items = node.get("v")
         _want(isinstance(items, list), "bad dict")
         value = {}
-        for item in items:
-            _want(isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                  and len(item[0]) <= 200, "bad dict entry")
-            value[valid_text(item[0])] = _decode(item[1], path + [item[0]], inputs, state, depth + 1)
+        for i, item in enumerate(items):
+            _want(isinstance(item, list) and len(item) == 2, "bad dict entry")
+            if isinstance(item[0], str):
+                _want(len(item[0]) <= 200, "bad dict entry")
+                value[valid_text(item[0])] = _decode(item[1], path + [item[0]], inputs, state, depth + 1)
+                continue
+            key = _decode(item[0], path + [f"\0k{i}"], (), state, depth + 1)
+            try:
+                value[key] = _decode(item[1], path + [f"\0{i}"], inputs, state, depth + 1)
+            except TypeError:
+                raise WireError("a dict key that cannot be one") from None
         return value
     if kind == "ref":
         return _resolve(node.get("path"), inputs, state)
     raise WireError(f"unknown kind of value {kind[:40]!r}")
+
+
+def _float(text):
+    try:
+        return float.fromhex(text)
+    except (TypeError, ValueError, OverflowError):
+        raise WireError("bad float") from None
 
 
 def _decode_array(node):

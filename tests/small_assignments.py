@@ -88,7 +88,10 @@ def shapes_notebook():
     """A notebook whose hidden tests come in the shapes a determined student attacks: a hidden numpy check with
     a hint for students, an assert whose message spells the expected value, an indented hidden block, a marker
     with text after it, a test judged inside the student's process (it reads a notebook variable) that holds
-    hidden code, and partial credits that read the student's own number."""
+    hidden code, and partial credits that read the student's own number. Before that judged-inside test, tests
+    that take and give values of other kinds (a list, bytes), one that expects a ValueError and reads its
+    message, and one whose function draws from numpy's shared random numbers (judged inside: no replay can
+    draw them again)."""
     return new_notebook(cells=[
         new_code_cell("import numpy as np"),
         _cell("code", "def double(xs):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(xs, dtype=float)\n"
@@ -106,6 +109,25 @@ def shapes_notebook():
                       "### BEGIN HIDDEN TESTS (the marker after code, as nbgrader allows)\n"
                       "assert double([9.875])[0] == 19.75, 'wanted 19.75'\n### END HIDDEN TESTS with a remark",
               "test_double_marker", grade=True, locked=True, points=1),
+        _cell("code", "def evens(n):\n    ### BEGIN SOLUTION\n    return [2 * i for i in range(n)]\n"
+                      "    ### END SOLUTION", "evens", solution=True),
+        _cell("code", "assert list(evens(3)) == [0, 2, 4]\n### BEGIN HIDDEN TESTS\n"
+                      "assert sorted(evens(4)) == [0, 2, 4, 6]\n### END HIDDEN TESTS", "test_evens", grade=True,
+              locked=True, points=1),
+        _cell("code", "def root(x):\n    ### BEGIN SOLUTION\n    if x < 0:\n"
+                      "        raise ValueError('negative input')\n    return x ** 0.5\n    ### END SOLUTION", "root",
+              solution=True),
+        _cell("code", "assert root(4) == 2\ntry:\n    root(-1)\nexcept ValueError as error:\n"
+                      "    assert str(error) == 'negative input'\nelse:\n"
+                      "    raise AssertionError('root(-1) raised nothing')", "test_root", grade=True, locked=True,
+              points=1),
+        _cell("code", "def shout(data):\n    ### BEGIN SOLUTION\n    return data.upper()\n    ### END SOLUTION",
+              "shout", solution=True),
+        _cell("code", "assert shout(b'ab') == b'AB'", "test_shout", grade=True, locked=True, points=1),
+        _cell("code", "def noisy(n):\n    ### BEGIN SOLUTION\n    return np.random.rand(n)\n    ### END SOLUTION",
+              "noisy", solution=True),
+        _cell("code", "np.random.seed(0)\nfirst = noisy(3)\nsecond = np.random.rand(3)\nassert first.shape == (3,)\n"
+                      "assert not np.allclose(first, second)", "test_noisy", grade=True, locked=True, points=1),
         new_code_cell("data = [1.0, 2.0]  # a variable of the notebook, not an answer: its test is judged inside"),
         _cell("code", "assert double(data)[1] == 4.0\n### BEGIN HIDDEN TESTS\n"
                       "assert double([6.0625])[0] == 12.125, 'SECRET-EXPECTED 12.125'\n### END HIDDEN TESTS",
