@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import (assignments, coursedir, gradebook, grading, intake, memory, notebook, sandbox, solutions,
+from . import (assignments, coursedir, gradebook, grading, hidden, intake, memory, notebook, sandbox, solutions,
                student_files, verdict, warm)
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
@@ -70,6 +70,7 @@ def load_assignment(layout, limits=Limits(), confine=True):
     source_dir = layout.source_dir
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
                   for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
+    markers = hidden.markers_of(api.config)
     tasks = []
     for name in layout.notebooks:
         release = layout.release(name)
@@ -85,7 +86,7 @@ def load_assignment(layout, limits=Limits(), confine=True):
         cells = gradebook.master_cells(api, layout.name, name, order, released)
         parts = tuple(assignments.parts(master_nb).items())
         tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
-                                  released_text=text, release=release.read_bytes()))
+                                  released_text=text, release=release.read_bytes(), hidden_markers=markers))
     return Assignment(tuple(tasks))
 
 
@@ -106,7 +107,7 @@ def with_verdict(layout, assignment, helpers):
     for task in assignment.notebooks:
         try:
             plans, inside = verdict.record(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files,
-                                           helpers)
+                                           helpers, task.hidden_markers)
         except Exception as error:
             raise KitError(f"the outside verdict cannot be prepared from the master {task.notebook}.ipynb: "
                            f"{error}") from None

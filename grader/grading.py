@@ -91,6 +91,7 @@ class NotebookTask:
     released_text: frozenset = frozenset()  # text_digest of the release's Markdown and raw cells
     memory_cgroup: str = field(default="", compare=False)  # the batch's memory cgroup (memory.py), if any
     release: bytes = field(default=b"", compare=False, repr=False)  # the released notebook, for one not handed in
+    hidden_markers: tuple = hidden.DEFAULT  # the course's hidden-test delimiters (hidden.markers_of)
 
     @functools.cached_property
     def fingerprint(self):
@@ -100,6 +101,8 @@ class NotebookTask:
             digest.update(json.dumps(asdict(cell), sort_keys=True).encode())
         for path, data in self.files:
             digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+        if self.hidden_markers != hidden.DEFAULT:
+            digest.update("\0".join(self.hidden_markers).encode())
         return digest.hexdigest()[:16]
 
     def tests(self):
@@ -110,7 +113,7 @@ class NotebookTask:
 
     def hidden_lines(self):
         """The lines of hidden test code, which feedback must never show."""
-        return set().union(*(hidden.hidden_text(cell.source) for cell in self.cells))
+        return set().union(*(hidden.hidden_text(cell.source, self.hidden_markers) for cell in self.cells))
 
 
 @dataclass(frozen=True)
@@ -386,7 +389,8 @@ def _grade(assignment, submission, result):
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
     cells = [(i, c.source if c.metadata.get("nbgrader", {}).get("grade_id") in assignment.inside
-              else hidden.strip(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+              else hidden.strip(c.source, assignment.hidden_markers)) for i, c in enumerate(nb.cells)
+             if c.cell_type == "code"]
     probes = {}
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -401,7 +405,7 @@ def _grade(assignment, submission, result):
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
-    exposed_at = _first_hidden_inside(cells)
+    exposed_at = _first_hidden_inside(cells, assignment.hidden_markers)
     _explain_broken_cells(nb, result, exposed_at)
     tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
     result.behaviour = _behaviour(nb, assignment, run)
@@ -458,12 +462,12 @@ def _student_code(nb):
             and not c.metadata.get("nbgrader", {}).get("locked")]
 
 
-def _first_hidden_inside(cells):
+def _first_hidden_inside(cells, markers):
     """The index of the first cell that runs hidden test code in the student's process (a test judged inside,
     run whole, as stock runs it), or None. From that cell on, the student's code can read hidden code and
     carry it in anything it makes (an error message, a value sent back, a displayed score): text that comes
     from the student's process after it is not shown to the student (see `withheld`)."""
-    return next((index for index, source in cells if hidden.has_hidden(source)), None)
+    return next((index for index, source in cells if hidden.has_hidden(source, markers)), None)
 
 
 def _exposed(index, exposed_at):

@@ -6,6 +6,9 @@ after it), and ends it at the next line that contains the end delimiter. Both ma
 with the block. Everything in the kit that hides, strips or recognises hidden tests (the
 sandbox's copy of a test cell, the outside verdict, the feedback filter) reads them here.
 
+A course may set other delimiters (`c.ClearHiddenTests.begin_test_delimeter`, `...end_test_delimeter`):
+`markers_of` reads them from its configuration, and every function here takes them as `markers`.
+
 A hidden block may say, for the student, what kind of input it checks: a comment line inside it
 that starts with `# hint for students:` (the rest of that line is shown when the block fails;
 nothing else of a hidden block ever is).
@@ -17,17 +20,25 @@ from nbgrader.preprocessors import ClearHiddenTests
 
 BEGIN = ClearHiddenTests.begin_test_delimeter.default_value  # "BEGIN HIDDEN TESTS"
 END = ClearHiddenTests.end_test_delimeter.default_value      # "END HIDDEN TESTS"
+DEFAULT = (BEGIN, END)
 HINT = "# hint for students:"
 
 
-def spans(lines):
+def markers_of(config):
+    """(begin, end): the hidden-test delimiters a course's nbgrader configuration sets, nbgrader's own otherwise."""
+    clear = ClearHiddenTests(config=config)
+    return clear.begin_test_delimeter, clear.end_test_delimeter
+
+
+def spans(lines, markers=DEFAULT):
     """(first, last) line index of each hidden block in `lines`: a BEGIN line up to the next END line
     (to the last line when none follows, where generate_assignment would have refused the cell)."""
+    begin, end = markers
     found, start = [], None
     for index, line in enumerate(lines):
-        if start is None and BEGIN in line:
+        if start is None and begin in line:
             start = index
-        elif start is not None and END in line:
+        elif start is not None and end in line:
             found.append((start, index))
             start = None
     if start is not None:
@@ -35,25 +46,26 @@ def spans(lines):
     return found
 
 
-def strip(source):
+def strip(source, markers=DEFAULT):
     """`source` without its hidden blocks, as students got it: each block, from its BEGIN line to its END line,
     becomes one empty line. Line by line, so that it takes linear time on anything."""
     lines = source.split("\n")
     kept, start = [], 0
-    for first, last in spans(lines):
+    for first, last in spans(lines, markers):
         kept += lines[start:first] + [""]
         start = last + 1
     return "\n".join(kept + lines[start:])
 
 
-def has_hidden(source):
-    return bool(spans(source.split("\n")))
+def has_hidden(source, markers=DEFAULT):
+    return bool(spans(source.split("\n"), markers))
 
 
-def hidden_text(source):
+def hidden_text(source, markers=DEFAULT):
     """The stripped text of every hidden line of 8 characters or more (the feedback filter drops lines holding one)."""
     lines = source.split("\n")
-    return {line.strip() for first, last in spans(lines) for line in lines[first:last + 1] if len(line.strip()) >= 8}
+    return {line.strip() for first, last in spans(lines, markers) for line in lines[first:last + 1]
+            if len(line.strip()) >= 8}
 
 
 @dataclass(frozen=True)
@@ -80,10 +92,10 @@ class Layout:
         return index is not None and index < self.first_statement
 
 
-def layout(source):
+def layout(source, markers=DEFAULT):
     """The hidden Layout of a test cell's source (the master's, with its hidden blocks)."""
     lines = source.split("\n")
-    found = spans(lines)
+    found = spans(lines, markers)
     numbers = frozenset(n + 1 for first, last in found for n in range(first, last + 1))
     hints = tuple(dict.fromkeys(line.strip()[len(HINT):].strip() for first, last in found
                                 for line in lines[first:last + 1] if line.strip().startswith(HINT)))

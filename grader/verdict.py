@@ -77,11 +77,12 @@ class TestPlan:
     #                               number: nbgrader reads a score from it
     imports: str = ""  # the notebook's own imports (its non-test cells'), run first: the test may use them
     functions: tuple = ()  # the student's functions the test is given (stand-ins), called or not
+    markers: tuple = hidden.DEFAULT  # the course's hidden-test delimiters
 
     @functools.cached_property
     def hidden(self):
         """Where the cell's hidden code is (hidden.Layout)."""
-        return hidden.layout(self.source)
+        return hidden.layout(self.source, self.markers)
 
 
 def notebook_imports(master_cells):
@@ -307,7 +308,7 @@ def master_namespace(master_cells):
     return namespace
 
 
-def record(cells, master_cells, files, folder):
+def record(cells, master_cells, files, folder, markers=hidden.DEFAULT):
     """(plans, inside): TestPlan per test grade_id that the grader can replay, and {grade_id: why} for the test
     cells it cannot, which are judged inside the sandbox only. The master's test cells (`cells`, from the
     gradebook) run on the functions of the master notebook (`master_cells`) and on the values its solution
@@ -376,7 +377,7 @@ def record(cells, master_cells, files, folder):
             else:  # a partial credit where the master's answers give a number, as nbgrader would read one
                 scored = bool(value) and not _is_bool(value[0]) and credit_of(value[0])[1] is None
                 plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
-                                                tuple(functions))
+                                                tuple(functions), markers)
     return plans, inside
 
 

@@ -303,3 +303,39 @@ def test_plain_values_of_every_kind_arrive_as_they_were_sent(value):
 def test_a_value_that_cannot_travel_is_named_never_cut_short(value, kind):
     node = wire.encode([1, value])
     assert wire.unsupported(node) == kind and not wire.exact(node)
+
+
+def test_a_courses_own_hidden_test_delimiters_are_nbgraders_rule_too(tmp_path):
+    """A course that sets other delimiters (c.ClearHiddenTests.*_test_delimeter): nbgrader's release strips those
+    blocks, and so does the kit's copy in the student's process; their failures read as hidden ones."""
+    from nbformat.v4 import new_code_cell, new_notebook
+    from small_assignments import _cell
+
+    course_dir = tmp_path / "course"
+    folder = course_dir / "source" / "marks"
+    folder.mkdir(parents=True)
+    config = (ROOT / "nbgrader_config.py").read_text()
+    (course_dir / "nbgrader_config.py").write_text(
+        config + '\nc.ClearHiddenTests.begin_test_delimeter = "PRIVATE START"\n'
+                 'c.ClearHiddenTests.end_test_delimeter = "PRIVATE STOP"\n')
+    nbformat.write(new_notebook(cells=[
+        _cell("code", "def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION", "triple",
+              solution=True),
+        _cell("code", "assert triple(1) == 3\n# PRIVATE START\nassert triple(77) == 231, 'SECRET 231'\n"
+                      "# PRIVATE STOP", "test_triple", grade=True, locked=True, points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}),
+        str(folder / "marks.ipynb"))
+    assert kit(course_dir, "release", "marks").returncode == 0
+    layout = assignments.find(course_dir, "marks")
+    assert "SECRET" not in layout.release("marks").read_text(), "nbgrader's release strips the course's blocks"
+    spy = ("    import sys, linecache, builtins\n    frame = sys._getframe(1)\n"
+           "    builtins.SEEN = getattr(builtins, 'SEEN', '') + ''.join(linecache.getlines(frame.f_code.co_filename))\n"
+           "    return 3 * x if x < 50 else 0\n")
+    filled = solutions.fill({"triple": spy}, layout.release("marks"))
+    filled.cells.append(nbformat.v4.new_code_cell("import builtins\nraise ValueError(builtins.SEEN)"))
+    solutions.write(filled, course_dir, "spy", "marks", "marks")
+    graded = kit(course_dir, "grade", "marks")
+    assert graded.returncode in (0, 1), graded.stderr[-3000:]
+    text = (course_dir / "feedback" / "spy" / "marks" / "marks.html").read_text()
+    assert "a hidden check failed" in text and "assert triple(1) == 3" in text, "the visible code, read and shown"
+    assert "SECRET" not in text and "231" not in text and "PRIVATE" not in text
