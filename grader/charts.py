@@ -56,17 +56,33 @@ def _style(ax, integer_axis=None):
 
 
 def _distribution(parts, maxima):
-    fig = _figure(9, 3.6)
-    axes = fig.subplots(1, 2)
-    for i, (ax, name, colour, step) in enumerate(zip(axes, ("Graded", "Optional"), (GRADED_COLOUR, OPTIONAL_COLOUR),
-                                                     (5, 1))):
-        ax.hist([p[i] for p in parts], bins=range(0, int(maxima[i]) + 2 * step, step), color=colour,
-                edgecolor="white")
+    """A histogram per part that exists (an assignment without an optional part gets one), each on its own scale:
+    a bar per tenth of the part's points or so, rounded to 1, 2 or 5 times a power of ten."""
+    import numpy as np
+
+    shown = [(i, name, colour) for i, name, colour in ((0, "Graded", GRADED_COLOUR), (1, "Optional", OPTIONAL_COLOUR))
+             if maxima[i] > 0]
+    fig = _figure(4.5 * max(len(shown), 1) + 0.5 * (len(shown) < 2), 3.6)
+    axes = np.atleast_1d(fig.subplots(1, max(len(shown), 1)))
+    for ax, (i, name, colour) in zip(axes, shown):
+        step = bin_width(maxima[i])
+        ax.hist([min(p[i], maxima[i]) for p in parts], bins=np.arange(0, maxima[i] + 1.5 * step, step) - step / 2,
+                color=colour, edgecolor="white")
+        ax.set_xlim(-step, maxima[i] + step)
         ax.set_title(f"{name} part (out of {maxima[i]:g})", fontsize=LABEL_PT)
         ax.set_xlabel("points", fontsize=LABEL_PT)
         _style(ax, ax.yaxis)
     axes[0].set_ylabel("students", fontsize=LABEL_PT)
     return _svg(fig)
+
+
+def bin_width(maximum):
+    """About a tenth of `maximum`, as 1, 2 or 5 times a power of ten (0.5 for 3 points, 10 for 100)."""
+    import math
+
+    rough = max(maximum, 1e-9) / 10
+    power = 10 ** math.floor(math.log10(rough))
+    return next(power * m for m in (1, 2, 5, 10) if power * m >= rough)
 
 
 def _pass_rate(rates):

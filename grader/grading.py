@@ -37,7 +37,7 @@ from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
 
 from . import hidden, review, verdict
-from .plain_text import for_markdown
+from .plain_text import for_markdown, for_terminal
 from .limits import Limits
 
 # Statuses, from worst to best. Anything but "graded" needs an instructor's attention.
@@ -370,11 +370,13 @@ def _grade(assignment, submission, result):
         result.status, result.reason = INVALID, problem
         result.tests = _unscored_tests(assignment, "the notebook could not be opened")
         return
-    if problem:
-        result.flags.append(problem)
+    if problem:  # the validator's own words go into the graded notebook, for whoever wants them
+        result.flags.append("the notebook's format was repaired")
         result.notes.append("Your notebook file had a small format problem; the grader repaired it and graded "
                             "the repaired copy.")
     restored = _sanitize(nb, assignment, result.flags, result.notes)
+    if problem:
+        nb.metadata["autograder"] = {"format_repaired": problem}
     helpers = [Path(path).stem for path, _ in assignment.files if path.endswith(".py") and "/" not in path]
     result.review = review.scan(_student_code(nb), helpers)
     working_copy = submission_with_master_files(submission, assignment)
@@ -406,16 +408,17 @@ def _grade(assignment, submission, result):
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
     exposed_at = _first_hidden_inside(cells, assignment.hidden_markers)
-    _explain_broken_cells(nb, result, exposed_at)
+    broken = _explain_broken_cells(nb, result, exposed_at)
     tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
     result.behaviour = _behaviour(nb, assignment, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
-    _score(nb, assignment, result, credit, told, exposed_at)
+    _score(nb, assignment, result, credit, told, exposed_at, broken)
     _mark_forgeable(assignment, result)
     _limit_output(nb)
     result.notebooks[assignment.notebook] = nbformat.writes(nb)
 
     code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
+    seen_as = {i: student_cell_name(c) for i, c in enumerate(nb.cells)}  # as the student sees their cells
     if run.truncated:
         result.flags.append(f"output cut at {assignment.limits.output_chars} characters")
         result.notes.append(f"Your notebook printed more than {assignment.limits.output_chars} characters; "
@@ -425,12 +428,13 @@ def _grade(assignment, submission, result):
             assignment.limits.cell_timeout, ", ".join(code_names[i] for i in run.timed_out)))
         result.notes.append("These cells ran longer than the {:g} s each cell may take and were stopped: {} "
                             "(an endless loop?).".format(assignment.limits.cell_timeout,
-                                                         ", ".join(code_names[i] for i in run.timed_out)))
+                                                         "; ".join(seen_as[i] for i in run.timed_out)))
     if run.stopped:
         where = code_names.get(run.stopped_at, "the end")
         result.flags.append(f"{run.stopped}; cells from {where} on did not run")
-        result.notes.append(f"Your notebook stopped early ({run.stopped}); the cells from {where} on did not "
-                            "run, so their tests score nothing.")
+        result.notes.append(f"Your notebook stopped early ({run.stopped}); the cells from "
+                            f"{seen_as.get(run.stopped_at, 'the end')} on did not run, so their tests score "
+                            "nothing.")
     if run.protocol_error:
         # Honest code never writes to the grader's channel: only a forged report can break its format.
         result.flags.append("tampering suspected: the notebook's process wrote to the grader's channel "
@@ -642,9 +646,9 @@ def _read_notebook(data, name):
             warnings.simplefilter("ignore")
             nbformat.validate(nb)
     except nbformat.ValidationError as error:
-        return nb, f"notebook format repaired ({error.message[:80]})"
+        return nb, for_terminal(error.message[:300])
     if caught:
-        return nb, f"notebook format repaired ({str(caught[0].message)[:80]})"
+        return nb, for_terminal(str(caught[0].message)[:300])
     return nb, ""
 
 
@@ -819,12 +823,13 @@ def _fill_outputs(nb, run):
                                                    traceback=[f"NotRun: {why}"])]
 
 
-def _score(nb, assignment, result, credit, told=None, exposed_at=None):
+def _score(nb, assignment, result, credit, told=None, exposed_at=None, broken=None):
     """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README). A partial credit
     is the value the grader computed (`credit`, by cell index), never one the student's process displayed; it
     counts only as one finite real number, capped to the cell's points (nbgrader gives full marks to a value it
-    cannot read). `told` gives the student's message where the grader's own run decided it."""
-    told = told or {}
+    cannot read). `told` gives the student's message where the grader's own run decided it; a NameError that
+    follows from a broken cell before it (`broken`, see `_explain_broken_cells`) is said to follow from it."""
+    told, broken = told or {}, broken or {}
     hidden_text = assignment.hidden_lines()
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
@@ -858,12 +863,13 @@ def _score(nb, assignment, result, credit, told=None, exposed_at=None):
             score, max_score, why = 0.0, points, f"the test's value cannot be read ({type(error).__name__})"
         score = float(score or 0.0)
         detail = _message(cell.outputs, score, max_score, hidden_text)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
         if index in told:
             message = told[index]
-        elif _exposed(index, exposed_at) and any(o.output_type == "error" for o in cell.outputs):
-            message = withheld([o for o in cell.outputs if o.output_type == "error"][-1].ename)
+        elif _exposed(index, exposed_at) and errors:
+            message = withheld(errors[-1].ename)
         else:
-            message = detail
+            message = (errors and _follows_from(errors[-1], index, broken)) or detail
         if why and not any(o.output_type == "error" for o in cell.outputs):
             message = f"partial credit: 0 of {max_score:g} ({why})"
             detail = message
@@ -949,6 +955,7 @@ def _explain_broken_cells(nb, result, exposed_at=None):
     nothing from the error on, so the tests that use it fail with a NameError that hides the cause.
     The student's page says which cell, which error and on which line (only the error's kind, after a cell
     that ran hidden tests in the student's process: see `_first_hidden_inside`)."""
+    broken = {}  # index -> (the cell as the student sees it, names it would have defined)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
             continue
@@ -956,6 +963,7 @@ def _explain_broken_cells(nb, result, exposed_at=None):
         if not errors:
             continue
         error, name = errors[-1], _cell_name(cell, index)
+        broken[index] = (student_cell_name(cell), _names_defined(cell.source))
         lines = re.findall(r"Cell In\[\d+\], line (\d+)", "".join(error.traceback))
         where = f" on line {lines[-1]}" if lines else ""
         message = re.sub(r" \(<ipython-input-[^>]*>, line \d+\)$", "", error.evalue[:400])[:300]
@@ -964,14 +972,48 @@ def _explain_broken_cells(nb, result, exposed_at=None):
             if WITHHELD_CELLS not in result.notes:
                 result.notes.append(WITHHELD_CELLS)
             continue
-        result.notes.append(f"Your cell {name} stopped with {error.ename}{where}: {message}. Nothing it defines "
-                            "from that line on exists, so the tests that use it fail (often with \"NameError: name "
-                            "... is not defined\"). Fix this error first.")
+        result.notes.append(f"Your {student_cell_name(cell)} stopped with {error.ename}{where}: {message}. "
+                            "Nothing it defines from that line on exists, so the tests that use it fail (often "
+                            "with \"NameError: name ... is not defined\"). Fix this error first.")
+    return broken
 
 
 def _cell_name(cell, index):
+    """The cell for the instructor: its grade_id, or its place in the notebook."""
     grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
     return grade_id or f"cell {index + 1}"
+
+
+def student_cell_name(cell):
+    """The cell as the student sees it: a test by its name (as their page lists it), another cell by the function it
+    defines, else by its first line of code."""
+    meta = cell.metadata.get("nbgrader", {})
+    if meta.get("grade") and not meta.get("solution") and isinstance(meta.get("grade_id"), str):
+        return f"test {meta['grade_id'].removeprefix('test_')}"
+    defined = re.search(r"^def\s+(\w+)", cell.source, re.M)
+    if defined:
+        return f"cell defining {defined.group(1)}()"
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()
+                  and not line.strip().startswith("#")), "")
+    return f"cell starting `{first[:40]}{'...' if len(first) > 40 else ''}`" if first else "empty cell"
+
+
+_DEFINES = re.compile(r"^(?:(?:def|class)\s+(\w+)|(\w+)\s*=(?!=))", re.M)
+
+
+def _names_defined(source):
+    """Names a cell defines at its top level (read line by line: the cell may not parse)."""
+    return {function or variable for function, variable in _DEFINES.findall(source)}
+
+
+def _follows_from(error, index, broken):
+    """The student's message for a test's NameError that only follows from an earlier cell's own error, or None."""
+    missing = re.fullmatch(r"name '(\w+)' is not defined", error.evalue) if error.ename == "NameError" else None
+    for earlier, (cell, names) in sorted(broken.items()) if missing else ():
+        if earlier < index and missing.group(1) in names:
+            return (f"NameError: {missing.group(1)} is not defined, because your {cell} stopped with an error "
+                    "before defining it (see the note above): fix that one first")
+    return None
 
 
 def _limit_output(nb):

@@ -87,13 +87,17 @@ def feedback_page(result, assignment, notebook=None):
     why = student_status(result, assignment)
     notes = ([why] if why else []) + (result.notes if result.status != TAMPERING else [])
     several = assignment.several
-    comments = [(name if several else name.split("/", 1)[-1], text)
-                for name, text in sorted(result.instructor_comments.items())]
+    # A comment is shown on its own notebook's page only.
+    comments = [(name.split("/", 1)[-1], text) for name, text in sorted(result.instructor_comments.items())
+                if not (several and notebook) or name.split("/", 1)[0] == notebook]
+    page_of = notebook if several and notebook else None
     return render(
-        "feedback.html.j2", title=f"Feedback: {assignment.name}", student=result.student, assignment=assignment.name,
+        "feedback.html.j2", title=f"Feedback: {assignment.name}" + (f", {page_of}.ipynb" if page_of else ""),
+        student=result.student, assignment=assignment.name, notebook=page_of,
         graded_at=result.graded_at, late=result.late or bool(result.late_penalty), timestamp=result.timestamp,
         late_penalty=_number(result.late_penalty) if result.late_penalty else "", notes=notes,
-        graded=f"{result.part('graded'):g} / {graded_max:g}", optional=f"{result.part('optional'):g} / {optional_max:g}",
+        graded=f"{result.part('graded'):g} / {graded_max:g}",
+        optional=f"{result.part('optional'):g} / {optional_max:g}" if optional_max else "",
         total=("not yet scored" if result.awaiting_manual_grade else f"{result.score:g} / {graded_max + optional_max:g}"),
         comments=comments, tests=tests)
 
@@ -108,7 +112,7 @@ def _normalise(message):
 
 
 STUDENT_COLUMNS = [("Student", "text"), ("Graded part", "number"), ("Optional part", "number"), ("Late", "text"),
-                   ("Late penalty", "number"), ("Score", "number"), ("Status", "text"), ("Flags", "text"),
+                   ("Late penalty", "number"), ("Score", "number"), ("Status", "text"), ("Reasons and review flags", "text"),
                    ("Seconds", "number")]
 
 

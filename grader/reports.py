@@ -8,7 +8,7 @@ import time
 
 from . import coursedir
 from .plain_text import SpreadsheetWriter, for_terminal
-from .grading import GRADED, NOT_RUN
+from .grading import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT
 
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
 
@@ -183,7 +183,21 @@ def attention_line(result):
     if result.status in NOT_RUN:
         text += (". Grade it by hand in formgrader" + (" (done)" if not result.awaiting_manual_grade else "")
                  + ", or ask the student for a fresh copy and grade again")
+    elif result.status in WHAT_TO_DO:
+        text += ". " + WHAT_TO_DO[result.status]
     return text
+
+
+# The instructor's next step for a submission that ran but was not graded normally (see attention_line).
+WHAT_TO_DO = {
+    TAMPERING: "Read the named test's cells in the autograded notebook; the test scores 0 until you give its points "
+               "in formgrader",
+    CRASHED: "The tests after the stop score 0; if the cause is the grader's limits (memory, output), grade it again "
+             "with higher ones",
+    TIMED_OUT: "The stopped cells' tests score 0; if the code is only slow, grade it again with a longer "
+               "--cell-timeout",
+    RESTORED: "Nothing to do: the original tests were run; the student's edits are in their submitted notebook",
+}
 
 
 # ---------------------------------------------------------------- terminal

@@ -261,4 +261,6 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
     assert "rnn_forward raised SyntaxError on line" in result.reason
     publish.publish(rnn(course_dir), assignment)
     page = (rnn(course_dir).feedback("forgot_a_colon") / f"{rnn_course.NOTEBOOK}.html").read_text()
-    assert "Your cell rnn_forward stopped with SyntaxError on line" in page and "ipython-input" not in page
+    assert "Your cell defining rnn_forward() stopped with SyntaxError on line" in page and "ipython-input" not in page
+    message = next(t.message for t in result.tests if t.grade_id == "test_rnn_forward")
+    assert "because your cell defining rnn_forward() stopped with an error before defining it" in message, message

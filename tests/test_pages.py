@@ -97,3 +97,38 @@ def test_the_report_lists_the_lowest_and_the_slowest_and_every_student(assignmen
     # one meaning for "not scored yet": blank numbers, the status says why
     waiting_row = table.split("<td>waiting</td>")[1].split("</tr>")[0]
     assert 'class="num"></td>' in waiting_row and "awaiting a manual grade" in waiting_row
+
+
+def _two_notebooks():
+    """An assignment of two notebooks, no optional part, 3 points in all; the second has no test."""
+    test = grading.MasterCell("test_f", "code", "assert f() == 1", True, "x", points=3.0)
+    answer = grading.MasterCell("essay", "markdown", "", False, "y", points=2.0, solution=True)
+    return grading.Assignment((grading.NotebookTask("hw", "one", (test,), ()),
+                               grading.NotebookTask("hw", "two", (answer,), ())))
+
+
+def test_each_notebooks_page_names_it_shows_its_own_tests_and_comments_and_the_total_once():
+    assignment = _two_notebooks()
+    done = Result("ann", GRADED, tests=[grading.TestResult("test_f", "graded", 1.0, 3.0, "AssertionError: f",
+                                                           notebook="one")],
+                  graded_at="2026-11-30T10:00:00+00:00",
+                  instructor_comments={"one/test_f": "look at the loop", "two/essay": "well argued"})
+    one, two = pages.feedback_page(done, assignment, "one"), pages.feedback_page(done, assignment, "two")
+    assert "notebook <b>one.ipynb</b>" in one and "Feedback: hw, one.ipynb" in one
+    assert "look at the loop" in one and "well argued" not in one
+    assert "well argued" in two and "look at the loop" not in two
+    assert "two.ipynb has no automatic tests" in two and "<th>Test</th>" not in two
+    for page in (one, two):
+        assert "Optional part" not in page, "no optional part in this assignment"
+        assert page.count("Assignment total") == 1
+
+
+def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
+    from grader import charts
+    assignment = _two_notebooks()
+    done = {s: Result(s, GRADED, tests=[grading.TestResult("test_f", "graded", score, 3.0, notebook="one")],
+                      graded_at="2026-11-30T10:00:00+00:00") for s, score in (("a", 0.0), ("b", 1.5), ("c", 3.0))}
+    report = pages.write_class_report(tmp_path / "report.html", done, assignment).read_text()
+    assert "Graded part (out of 3)" in report and "Optional part (out of" not in report
+    assert charts.bin_width(3) == 0.5 and charts.bin_width(120) == 20
+    assert "Reasons and review flags" in report
