@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import archives, coursedir, gradebook, student_files
@@ -230,6 +231,12 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             raise KitError(f"nothing to collect: {source} holds no files that could be read. Give the folder or zip "
                            "the LMS gave you." + "".join(f"\n  {where}: {why}" for where, why in budget.notes[:20]))
         found = match_files(root, layout, pattern, scratch, budget)
+        if not found.files and found.unmatched and all(" is not a notebook of " in why or " sent no " in why
+                                                        for _, why in found.unmatched):
+            raise KitError(f"none of the files in {source} is a notebook of {layout.name} "
+                           f"({', '.join(f'{n}.ipynb' for n in layout.notebooks)}): is it the download of another "
+                           "assignment, or another course's? Give the right --assignment, or run collect in the "
+                           "course it belongs to. Nothing was collected.")
         from nbgrader.utils import parse_utc
         for student, when in list(found.timestamps.items()):
             try:
@@ -237,13 +244,15 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             except Exception:
                 found.notes.append(f"{student}: the time {when!r} in the file name cannot be read; no timestamp kept")
                 del found.timestamps[student]
+        aside = layout.course_dir / BACKUPS / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         for student, files in found.files.items():
             folder = layout.submitted(student)
-            if folder.exists():
-                shutil.rmtree(folder)  # a new download replaces the old submission whole
+            kept_before = _files_in(folder)
             for name, path in list(files.items()):
                 target = folder / name
                 try:
+                    if name in kept_before:  # the download is newer: its copy replaces this one, kept aside first
+                        _put_aside(target, aside / student / layout.name / name)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target)
                 except OSError as error:  # a file where the student's own folder of that name is, say
@@ -252,6 +261,14 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
                     del files[name]
                     continue
                 files[name] = target
+            replaced = sorted(set(files) & kept_before)
+            left = sorted(kept_before - set(files) - RESERVED)
+            if replaced or left:
+                found.notes.append(f"{student}: " + "; ".join(
+                    ([f"replaced {', '.join(replaced)} (the earlier copy kept in {aside / student / layout.name})"]
+                     if replaced else []) + ([f"kept {', '.join(left)} from before"] if left else [])))
+            # The marks of the newest download are the submission's.
+            (folder / LATE_FILE).unlink(missing_ok=True)
             if student in found.late:
                 (folder / LATE_FILE).write_text("marked late by the LMS\n")
             if student in found.timestamps:
@@ -262,6 +279,21 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             for student, lms_id in found.lms_ids.items():
                 gb.update_or_create_student(student, lms_user_id=lms_id)
     return found
+
+
+BACKUPS = "collect-backups"  # in the course folder: each file a later collect replaced, under the time it did
+
+
+def _files_in(folder):
+    """Names (relative paths) of the regular files already collected in `folder`; links are not followed."""
+    if not folder.is_dir() or folder.is_symlink():
+        return set()
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def _put_aside(path, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(path), str(target))
 
 
 def describe(found, layout):

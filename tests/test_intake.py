@@ -229,3 +229,51 @@ def test_a_due_date_or_late_policy_set_after_grading_applies_at_the_next_publish
     due("2026-11-03 12:00:00 UTC")
     assert "changed for 1 student (tardy)" in publish()
     assert _csv(course_dir)["tardy"]["score"] == "120" and stock.export(course_dir)["tardy"]["score"] == 120.0
+
+
+def test_a_later_collect_replaces_only_the_files_it_brings_and_keeps_the_replaced_aside(tmp_path):
+    """A course of two notebooks (nbgrader's quickstart-like warmup): a first download with both, then a late
+    resubmission of one in Canvas's names (`-1`), then a re-download with only the other. Nothing is lost: the
+    file not in a download stays, a replaced one is kept aside, and collect says which is which."""
+    import shutil
+    from grader import assignments
+    from small_assignments import ROOT, SECOND, add_warmup
+    course = tmp_path / "course"
+    add_warmup(course)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    release.generate(course, "warmup")
+    layout = assignments.find(course, "warmup")
+    first, second = layout.release("warmup").read_text(), layout.release(SECOND).read_text()
+    download = tmp_path / "one.zip"
+    with zipfile.ZipFile(download, "w") as z:
+        z.writestr("doejane_1001_5001_warmup.ipynb", first)
+        z.writestr(f"doejane_1001_5001_{SECOND}.ipynb", second)
+    intake.collect(download, layout)
+    late = tmp_path / "two.zip"
+    with zipfile.ZipFile(late, "w") as z:
+        z.writestr("doejane_LATE_1001_5009_warmup-1.ipynb", first + " ")
+    found = intake.collect(late, layout)
+    folder = course / "submitted" / "doejane" / "warmup"
+    assert (folder / "warmup.ipynb").read_text().endswith(" "), "the resubmission replaced its notebook"
+    assert (folder / f"{SECOND}.ipynb").read_text() == second, "the other notebook stayed"
+    assert (folder / intake.LATE_FILE).exists(), "the newest download's late mark"
+    aside = list((course / intake.BACKUPS).glob("*/doejane/warmup/warmup.ipynb"))
+    assert len(aside) == 1 and aside[0].read_text() == first, "the replaced copy is kept aside"
+    text = intake.describe(found, layout)
+    assert "doejane: replaced warmup.ipynb" in text and f"kept {SECOND}.ipynb from before" in text
+    again = tmp_path / "three.zip"
+    with zipfile.ZipFile(again, "w") as z:
+        z.writestr(f"doejane_1001_5010_{SECOND}.ipynb", second)
+    intake.collect(again, layout)
+    assert (folder / "warmup.ipynb").read_text().endswith(" ") and not (folder / intake.LATE_FILE).exists()
+
+
+def test_a_download_of_another_assignment_is_one_line_and_collects_nothing(course_dir, tmp_path):
+    archive = tmp_path / "other.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for student in ("doejane", "roebob", "smithal"):
+            z.writestr(f"{student}_1001_5001_homework3.ipynb", notebook_text())
+    with pytest.raises(KitError, match=r"none of the files in .* is a notebook of rnn_step_by_step .*another "
+                                       r"assignment.*Nothing was collected"):
+        intake.collect(archive, rnn(course_dir))
+    assert not (course_dir / "submitted").exists()
