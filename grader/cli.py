@@ -119,7 +119,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
 def publish_and_report(layout, assignment=None):
     """Write the assignment's CSV, class report and feedback pages, and the course's CSV, from the gradebook;
     print the table."""
-    from . import batch, publish, reports
+    from . import batch, gradebook, publish, reports
 
     assignment = assignment or batch.load_assignment(layout)
     reports.Progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
@@ -150,20 +150,43 @@ def publish_and_report(layout, assignment=None):
         print(for_terminal(f"The Canvas CSV leaves out {reports.counted(len(done.no_lms_id), 'student')} with no Canvas "
                            f"user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
                            "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
-    setup = publish.exchange_setup(api)
-    if setup:
+    setup = publish.exchange_setup(api) if publish.uses_exchange(layout) else None
+    if setup and _once("exchange"):
         print(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "
               f"Create it once, for you and your students:\n    {setup}\nor set c.Exchange.root in "
               "nbgrader_config.py to a folder they all can write.")
+    students, others = gradebook.strangers(api, layout.course_dir)
+    if (students or others) and _once("strangers"):
+        print(for_terminal(
+            "\nNote: the gradebook holds " + " and ".join(
+                ([f"{reports.counted(len(students), 'student')} ({', '.join(students[:10])}"
+                  f"{', ...' if len(students) > 10 else ''})"] if students else [])
+                + ([f"{reports.counted(len(others), 'assignment')} ({', '.join(others[:10])})"] if others else []))
+            + " with no folder anywhere in this course: another tool run in this folder put them there "
+              "(`nbgrader quickstart` run here does). They show in the course CSV as nbgrader export shows them."
+            + (f" Take the students out with `{coursedir.hint('remove-students ' + ' '.join(students[:10]))}`."
+               if students else "")
+            + (" Take an assignment out with `nbgrader db assignment remove NAME`." if others else "")))
     return done
 
 
+_SAID = set()
+
+
+def _once(what):
+    """True the first time in this run: a notice about the course, not the assignment, is printed once."""
+    if what in _SAID:
+        return False
+    _SAID.add(what)
+    return True
+
+
 def cmd_publish(args):
-    from . import assignments
+    from . import assignments, reports
     code = 0
     for name in _chosen(args, every="submitted"):
         done = publish_and_report(assignments.Layout(Path(args.course_dir), name))
-        if done.unwritten or any(r is None or r.awaiting_manual_grade for r in done.results.values()):
+        if done.unwritten or any(reports.needs_attention(r) for r in done.results.values()):  # as `grade`
             code = NEEDS_ATTENTION
     return code
 

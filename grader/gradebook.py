@@ -151,6 +151,20 @@ def roster(api):
         return {s.id for s in gb.students}
 
 
+def strangers(api, course_dir):
+    """(students, assignments) the gradebook holds that have no folder anywhere in the course: a student with no
+    submitted/, autograded/ or feedback/ folder, an assignment with no source/ or release/ folder. Another tool
+    run in this folder put them there (`nbgrader quickstart` run here adds its example's students)."""
+    course_dir = Path(course_dir)
+    with open_gradebook(api) as gb:
+        students = sorted(s.id for s in gb.students
+                          if not any((course_dir / top / s.id).exists() for top in ("submitted", "autograded",
+                                                                                     "feedback")))
+        names = sorted(a.name for a in gb.assignments
+                       if not any((course_dir / top / a.name).exists() for top in ("source", "release")))
+    return students, names
+
+
 def lms_ids(api):
     """student id -> LMS user id, for the students that have one."""
     with open_gradebook(api) as gb:

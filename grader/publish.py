@@ -179,6 +179,13 @@ def _quiet():
     return log
 
 
+def uses_exchange(layout):
+    """True when some submission of the assignment came through nbgrader's exchange (`nbgrader collect` copies the
+    submission_secret.txt that `nbgrader submit` writes): only then does release_feedback reach the students."""
+    return any(student_files.is_regular_file(layout.submitted(s), "submission_secret.txt")
+               for s in batch.submitted_students(layout))
+
+
 def exchange_setup(api):
     """The shell command that creates nbgrader's exchange, where `nbgrader release_feedback` puts the pages,
     or None when it is there and writable. The folder is the config's `c.Exchange.root`."""

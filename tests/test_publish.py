@@ -274,9 +274,30 @@ def test_publish_says_how_to_create_nbgraders_exchange_and_the_command_works_as_
     exchange = tmp_path / "not yet" / "exchange"
     with open(course_dir / "nbgrader_config.py", "a") as f:
         f.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    assert "does not exist yet" not in kit(course_dir, "publish").stdout, "a class collected from an LMS: no notice"
+    write_samples(course_dir, ["sample_correct"])
+    submitted = course_dir / "submitted" / "sample_correct" / rnn_course.ASSIGNMENT
+    (submitted / "submission_secret.txt").write_text("0123456789abcdef")  # as `nbgrader collect` leaves it
     first = kit(course_dir, "publish")
     assert "does not exist yet" in first.stdout, first.stdout
+    assert first.stdout.count("does not exist yet") == 1
     command = first.stdout.split("does not exist yet", 1)[1].splitlines()[1].strip()
     assert subprocess.run(command, shell=True).returncode == 0, command
     assert exchange.is_dir() and (exchange.stat().st_mode & 0o7777) == 0o1777
     assert "does not exist yet" not in kit(course_dir, "publish").stdout
+
+
+def test_students_and_assignments_of_another_tool_in_the_gradebook_are_named_once(graded_course, tmp_path):
+    """`nbgrader quickstart` run in the kit's folder adds its example's students to the kit's gradebook; they
+    have no folder anywhere in the course. Publish names them once, with the command that takes them out."""
+    course_dir = tmp_path / "course"
+    shutil.copytree(graded_course, course_dir)
+    for student in ("bitdiddle", "hacker"):
+        subprocess.run([str(BIN / "nbgrader"), "db", "student", "add", student], cwd=course_dir, check=True,
+                       capture_output=True, timeout=300)
+    subprocess.run([str(BIN / "nbgrader"), "db", "assignment", "add", "ps1"], cwd=course_dir, check=True,
+                   capture_output=True, timeout=300)
+    out = kit(course_dir, "publish").stdout
+    assert out.count("with no folder anywhere in this course") == 1, out
+    assert "2 students (bitdiddle, hacker) and 1 assignment (ps1)" in out
+    assert "remove-students bitdiddle hacker" in out

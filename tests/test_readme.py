@@ -165,8 +165,11 @@ def test_the_quickstart_block_runs_as_printed(tmp_path):
         for student in ("kim", "lee"):
             for name in ("problem1.ipynb", "problem2.ipynb"):
                 z.writestr(f"{student}/{name}", (source / name).read_text())
-    ran = run_block(block, tmp_path, home)
+    kit_folder = make_course_copy(tmp_path / "kit")  # where a reader of the README stands: the kit's own course
+    ran = run_block(block, kit_folder, home)
     codes = [code for _, code, _ in ran]
     assert codes == [0, 0, 0, 0], ran[-1][2][-3000:]
-    grades = (tmp_path / "course101" / "autograded" / "ps1_grades.csv").read_text()
+    assert not (kit_folder / "gradebook.db").exists() and not (kit_folder / "course101").exists(), \
+        "the example course is made elsewhere: nothing of it reaches the kit's course"
+    grades = (home / "course101" / "autograded" / "ps1_grades.csv").read_text()
     assert "kim," in grades and "lee," in grades
