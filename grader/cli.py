@@ -386,22 +386,43 @@ COMMANDS = [
 ]
 
 
-def build_parser(prog=None, description=None, commands=()):
-    """The command line: `commands` (same form as COMMANDS) come first, then the engine's own."""
+COURSE_DIR_HELP = ("course directory holding nbgrader_config.py, source/ and release/ (default: the course that "
+                   "holds the current folder); before or after the command")
+
+
+def build_parser(prog=None, description=None, commands=(), course_title="this course's own commands"):
+    """The command line: `commands` (same form as COMMANDS) come first, then the engine's own. --help lists the
+    engine's commands (any assignment), then the course's own under `course_title`."""
+    import textwrap
+
     invoked = prog or "python -m grader"
     description = description or " ".join(__doc__.split("\n\n")[0].split())
-    parser = argparse.ArgumentParser(prog=invoked, description=description,
-                                     epilog="Exit codes: 0 all well, 1 needs attention, 2 bad usage, "
-                                            "130 interrupted.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--course-dir", default=None,
-                        help="course directory holding nbgrader_config.py, source/ and release/ "
-                             "(default: the course that holds the current folder)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     mine = {name for name, *_ in commands}
-    for name, func, text, example, arguments in [*commands, *(c for c in COMMANDS if c[0] not in mine)]:
+    engine = [c if c[0] not in mine else next(m for m in commands if m[0] == c[0]) for c in COMMANDS]
+    own = [c for c in commands if c[0] not in {name for name, *_ in COMMANDS}]
+
+    def listing(title, chosen):
+        lines = [f"{title}:"]
+        for name, _, text, *_ in chosen:
+            wrapped = textwrap.wrap(text, 78 - 20)
+            lines += [f"  {name:17} {wrapped[0]}"] + [f"  {'':17} {more}" for more in wrapped[1:]]
+        return "\n".join(lines)
+
+    epilog = "\n\n".join([listing("the grader's commands (any nbgrader assignment of the course)", engine)]
+                          + ([listing(course_title, own)] if own else [])
+                          + ["Exit codes: 0 all well, 1 needs attention, 2 bad usage, 130 interrupted."])
+    parser = argparse.ArgumentParser(prog=invoked, description=textwrap.fill(description, 78), epilog=epilog,
+                                     usage=f"{invoked} [-h] [--version] [--course-dir COURSE_DIR] command ...",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--course-dir", default=None, help=COURSE_DIR_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command", help=argparse.SUPPRESS,
+                                prog=invoked)
+    for name, func, text, example, arguments in [*engine, *own]:
         p = sub.add_parser(name, help=text, description=text, epilog=f"Example: {invoked} {example}")
         p.set_defaults(func=func)
+        # The same option after the command: it sets the value only when given there.
+        p.add_argument("--course-dir", default=argparse.SUPPRESS, help=COURSE_DIR_HELP)
         arguments(p)
     parser.commands = sub.choices  # for mistakes answered with the command's own usage (see main)
     return parser
@@ -425,6 +446,11 @@ def _check_args(args, home=None, prog=None):
                            "Run the command inside the course directory, or give it with --course-dir"
                            + (f" (this kit's own course is {home})." if home else "."))
         args.course_dir = str(found or home)
+    if home and getattr(args, "uses_home", False):
+        theirs = sorted(p.name for p in (Path(home) / "source").iterdir() if p.is_dir())
+        if not all((Path(args.course_dir) / "source" / name).is_dir() for name in theirs):
+            raise KitError(f"`{args.command}` belongs to this kit's own course ({home}, with "
+                           f"source/{'/, source/'.join(theirs)}/), and {args.course_dir} is another: run it in {home}.")
     coursedir.choose(args.course_dir, prog or "python -m grader")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for one worker per core).")
@@ -440,9 +466,10 @@ def _check_args(args, home=None, prog=None):
         gradebook.check(folder)
 
 
-def main(argv=None, prog=None, description=None, commands=(), home=None):
+def main(argv=None, prog=None, description=None, commands=(), home=None, course_title="this course's own commands"):
     """Run the command line; returns the exit code. The arguments after `argv` let a course add its own
-    commands (see build_parser); `home` is the course its commands marked `uses_home` fall back to."""
+    commands (see build_parser); `home` is the course its commands marked `uses_home` fall back to, and the only
+    course they run in (or a copy of it)."""
     import signal
     from sqlalchemy.exc import DatabaseError
 
@@ -454,7 +481,7 @@ def main(argv=None, prog=None, description=None, commands=(), home=None):
     # ...and not also printed by Python when it lands in a garbage-collection callback.
     sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else python_hook(u)
 
-    parser = build_parser(prog, description, commands)
+    parser = build_parser(prog, description, commands, course_title)
     args, extra = parser.parse_known_args(argv)
     if extra:  # a mistyped option of a command: answered with that command's usage, not the top level's
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")

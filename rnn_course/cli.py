@@ -3,7 +3,7 @@
 The course's commands build this assignment (figures, self-check data), show the
 grader on the bundled sample submissions (demo), and time it on a class made of
 this assignment's typical mistakes (benchmark). Run outside any course, they use the
-repository's own.
+repository's own; in a course without this assignment they refuse, in one line.
 """
 import shutil
 import sys
@@ -72,14 +72,16 @@ def cmd_forget_demo(args):
 
 
 def cmd_figures(args):
+    """Into the course's own copy of the assignment (the kit's, or a copy of it), never another's."""
     from . import figures
-    for path in figures.draw_all():
+    for path in figures.draw_all(Path(args.course_dir) / "source" / ASSIGNMENT / "images"):
         print(f"wrote {path}")
 
 
 def cmd_checks_data(args):
-    from . import checks_data
-    print(f"wrote {checks_data.write()}")
+    from . import NOTEBOOK, checks_data
+    source = Path(args.course_dir) / "source" / ASSIGNMENT
+    print(f"wrote {checks_data.write(source / 'checks_data.json', source / f'{NOTEBOOK}.ipynb')}")
 
 
 def cmd_benchmark(args):
@@ -140,4 +142,5 @@ COMMANDS = [
 
 def main(argv=None):
     prog = "rnn-grader" if Path(sys.argv[0] or "").name == "rnn-grader" else "python -m rnn_course"
-    return engine.main(argv, prog=prog, description=DESCRIPTION, commands=COMMANDS, home=HOME)
+    return engine.main(argv, prog=prog, description=DESCRIPTION, commands=COMMANDS, home=HOME,
+                       course_title=f"this course's own commands ({ASSIGNMENT} only)")

@@ -1,5 +1,6 @@
 """Does the command line do the main job, and say clearly what is wrong with bad input?"""
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -299,3 +300,32 @@ def test_a_release_that_would_change_graded_cells_is_refused_and_the_old_release
     assert "Traceback" not in result.stderr
     release_after = {p.relative_to(course_dir): p.read_bytes() for p in (course_dir / "release").rglob("*") if p.is_file()}
     assert release_after == release_before, "the release students have was changed or removed"
+
+
+def test_course_dir_goes_before_or_after_the_command_and_help_groups_the_commands(graded_course, tmp_path):
+    before = run("--course-dir", str(graded_course), "publish", "--help")
+    after = run("publish", "--course-dir", str(graded_course), "--help")
+    assert before.returncode == after.returncode == 0 and "--course-dir" in after.stdout
+    elsewhere = subprocess.run([sys.executable, "-m", "grader", "release", "--course-dir", str(tmp_path / "none")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert elsewhere.returncode == 2 and "no course directory at" in elsewhere.stderr, "after the command, it counts"
+    text = subprocess.run([sys.executable, "-m", "rnn_course", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300).stdout
+    engine, own = text.split("the grader's commands")[1].split("this course's own commands")
+    assert "collect" in engine and "grade" in engine and "demo" not in engine
+    assert "demo" in own and "figures" in own and "checks-data" in own and "collect" not in own
+    assert "command ..." in text.splitlines()[0]
+
+
+def test_a_course_command_run_in_another_course_says_so_in_one_line_and_writes_nothing(tmp_path):
+    other = tmp_path / "other"
+    (other / "source" / "hw1").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", other)
+    before = sorted(p.relative_to(ROOT) for p in (ROOT / "source").rglob("*"))
+    for command in ("demo", "figures", "checks-data"):
+        done = subprocess.run([sys.executable, "-m", "rnn_course", command], cwd=other, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert f"`{command}` belongs to this kit's own course" in done.stderr
+    assert sorted(p.relative_to(ROOT) for p in (ROOT / "source").rglob("*")) == before
+    assert sorted(p.name for p in other.iterdir()) == ["nbgrader_config.py", "source"]
