@@ -275,6 +275,39 @@ def cmd_remove_students(args):
     return 0
 
 
+def cmd_manual_grades(args):
+    """Out: what waits for a hand grade, as a CSV to fill in. In: the filled CSV, written as formgrader writes."""
+    from . import assignments, manual
+    from .reports import counted
+    layout = assignments.find(args.course_dir, args.assignment)
+    name = layout.name
+    api = coursedir.nbgrader_api(args.course_dir)
+    if args.action == "export":
+        count = manual.export(api, name, args.file)
+        print(f"Wrote {args.file}: {counted(count, 'cell')} of {name} waiting for a hand grade. Fill in `score` "
+              f"(and `comment` if you like), then `{coursedir.hint(f'manual-grades import {args.file} --assignment {name}')}`.")
+        return 0
+    done = manual.import_grades(api, args.course_dir, name, args.file)
+    if done.problems:
+        for problem in done.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"Nothing was written: fix {counted(len(done.problems), 'line')} of {args.file} and import it again.",
+              file=sys.stderr)
+        return USAGE
+    print(f"Gradebook backed up first to {done.backup}")
+    print(f"Wrote {counted(done.scores, 'score')} and {counted(done.comments, 'comment')} into the gradebook, as "
+          "formgrader writes them.")
+    publish_and_report(layout)
+    return 0
+
+
+def _manual_arguments(p):
+    p.add_argument("action", choices=["export", "import"], help="export: write what waits for a hand grade; "
+                                                                "import: read the filled file into the gradebook")
+    p.add_argument("file", help="the CSV file (student, notebook, cell, score, max_score, comment)")
+    p.add_argument("--assignment", help="the assignment (default: the course's only one)")
+
+
 def report_removal(done):
     """What `removal.remove_students` did, for the instructor."""
     from .reports import counted
@@ -381,6 +414,9 @@ COMMANDS = [
     ("remove-students", cmd_remove_students, "take students out of the course: their grades in the gradebook "
                                              "(backed up first), their submitted, autograded and feedback folders, "
                                              "and every output", "remove-students alice bob", _remove_arguments),
+    ("manual-grades", cmd_manual_grades, "grade by hand without a browser: export what waits for a hand grade "
+                                         "as a CSV, import the filled CSV into the gradebook as formgrader does",
+     "manual-grades export waiting.csv --assignment ps1", _manual_arguments),
     ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side",
      "benchmark ps1 -n 50", _benchmark_arguments),
 ]

@@ -1,0 +1,133 @@
+"""Hand grading without a browser: what waits for a hand grade, out to a CSV; the filled CSV, back in.
+
+For instructors who grade offline, or with teaching assistants in a spreadsheet. The layout is one row per cell:
+`student, notebook, cell, score, max_score, comment`. `export` writes every cell of the assignment that still
+waits for a hand grade (score and comment blank, to fill in). `import` reads such a file and writes each score
+and comment through nbgrader's own API, as formgrader's grade and comment boxes do (the manual score set, and
+`needs_manual_grade` cleared once a cell has a score). It checks every row first: an unknown student, notebook
+or cell, a score that is not a number or lies outside 0 to the cell's points, each gets one line, and then
+nothing at all is written. The gradebook is backed up before anything is.
+"""
+import csv
+import math
+from dataclasses import dataclass, field
+
+from . import gradebook
+from .plain_text import SpreadsheetWriter, for_terminal
+from .release import KitError
+
+COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
+
+
+def waiting(api, assignment):
+    """Rows of every cell of `assignment` still waiting for a hand grade, by student, notebook and cell."""
+    rows = []
+    with gradebook.open_gradebook(api) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    if grade.needs_manual_grade:
+                        rows.append([submission.student.id, notebook.name, grade.name, "",
+                                     f"{grade.max_score:g}", ""])
+    return sorted(rows)
+
+
+def export(api, assignment, path):
+    """Write what waits for a hand grade to `path`; returns how many cells."""
+    rows = waiting(api, assignment)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = SpreadsheetWriter(f)
+        out.writerow(COLUMNS)
+        for row in rows:
+            out.writerow(row)
+    return len(rows)
+
+
+@dataclass
+class Imported:
+    scores: int = 0                                   # cells given a score
+    comments: int = 0                                 # cells given a comment
+    problems: list = field(default_factory=list)      # one line per row that cannot be taken (then nothing is)
+    backup: object = None
+
+
+def import_grades(api, course_dir, assignment, path):
+    """Check every row of `path`, then write them all, or none when any row cannot be taken."""
+    rows = _read(path)
+    done = Imported()
+    with gradebook.open_gradebook(api) as gb:
+        changes = []
+        for line, row in rows:
+            change = _checked(gb, assignment, line, row, done.problems)
+            if change is not None:
+                changes.append(change)
+        if done.problems:
+            return done
+        done.backup = gradebook.backup(course_dir)
+        for grade, comment, score, text in changes:
+            if score is not None:  # as formgrader's grade box
+                grade.manual_score = score
+                grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
+                done.scores += 1
+            if text is not None and comment is not None:  # as formgrader's comment box
+                comment.manual_comment = text
+                done.comments += 1
+        gb.db.commit()
+    return done
+
+
+def _read(path):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            table = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise KitError(f"{path} cannot be read as a CSV file ({error}). Give the file `manual-grades export` "
+                       "wrote, filled in.") from None
+    if not table or [cell.strip().lower() for cell in table[0][:len(COLUMNS)]] != COLUMNS:
+        raise KitError(f"{path} does not start with the header {','.join(COLUMNS)}: give the file "
+                       "`manual-grades export` wrote, filled in.")
+    return [(number, [_text(cell) for cell in row]) for number, row in enumerate(table[1:], 2)
+            if any(cell.strip() for cell in row)]
+
+
+def _text(cell):
+    """A cell as written, without the quote a spreadsheet-safe CSV puts before a formula-like start."""
+    cell = cell.strip()
+    return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@") else cell
+
+
+def _checked(gb, assignment, line, row, problems):
+    """(grade, comment, score or None, comment text or None) for one row, or None with a line in `problems`."""
+    from nbgrader.api import MissingEntry
+
+    row = (row + [""] * len(COLUMNS))[:len(COLUMNS)]
+    student, notebook, cell, score_text, _, text = row
+    where = f"line {line} ({for_terminal(student, one_line=True)[:40]}, {for_terminal(notebook, one_line=True)[:40]}, " \
+            f"{for_terminal(cell, one_line=True)[:40]})"
+    try:
+        submitted = gb.find_submission_notebook(notebook, assignment, student)
+    except MissingEntry:
+        problems.append(f"{where}: no submission of {notebook} by {student} in the gradebook")
+        return None
+    grade = next((g for g in submitted.grades if g.name == cell), None)
+    comment = next((c for c in submitted.comments if c.name == cell), None)
+    if grade is None and comment is None:
+        problems.append(f"{where}: {notebook} has no graded cell {cell}")
+        return None
+    score = None
+    if score_text:
+        try:
+            score = float(score_text)
+        except ValueError:
+            score = math.nan
+        if grade is None:
+            problems.append(f"{where}: {cell} takes a comment, not a score")
+            return None
+        if not 0 <= score <= grade.max_score:  # NaN fails this too
+            problems.append(f"{where}: the score {for_terminal(score_text, one_line=True)[:20]} is not a number "
+                            f"from 0 to {grade.max_score:g}")
+            return None
+    if text and comment is None:
+        problems.append(f"{where}: {cell} takes a score, not a comment")
+        return None
+    return grade, comment, score, (text or None)
