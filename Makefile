@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   regenerate the release and grade the bundled sample submissions
 #   make test   run the test suite (installs Debian's chromium for the browser check)
-# Both create .venv from requirements.txt first (only when it is missing or out of date).
+# Both create .venv from requirements.txt first (only when it is missing or out of date); `make test` and the
+# benchmarks add requirements-dev.txt (the test and benchmark tools), which an instructor's install does not need.
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,11 +13,16 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: demo forget-demo test browser benchmark copies-benchmark release figures checks-data clean
 
 # pip shows each package as it collects and installs it: the first run takes a few minutes.
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt pyproject.toml
 	@echo "Creating $(VENV)/ and installing requirements.txt into it (a few minutes the first time) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar on -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	@echo "Installing requirements-dev.txt (the test and benchmark tools) into $(VENV)/ ..."
+	$(BIN)/python -m pip install --progress-bar on -r requirements-dev.txt
 	touch $@
 
 demo: $(BIN)/.installed
@@ -26,7 +32,7 @@ demo: $(BIN)/.installed
 forget-demo: $(BIN)/.installed
 	$(BIN)/python -m rnn_course forget-demo
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed-dev browser
 	$(BIN)/python -m pytest tests
 
 # The browser check drives Debian's chromium through chromedriver; install both when missing,
@@ -34,14 +40,15 @@ test: $(BIN)/.installed browser
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver; }
+	  { echo "Installing Debian's chromium and chromium-driver for the browser tests, with apt-get (it may also upgrade the system packages they need) ..."; \
+	    $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver; }
 
 # Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
-benchmark: $(BIN)/.installed
+benchmark: $(BIN)/.installed-dev
 	$(BIN)/python -m rnn_course benchmark
 
 # The copy report against copydetect and Dolos (installed from tools/dolos with npm), and on 1000 students.
-copies-benchmark: $(BIN)/.installed
+copies-benchmark: $(BIN)/.installed-dev
 	$(BIN)/python -m rnn_course copies-benchmark --docs
 
 release: $(BIN)/.installed

@@ -14,6 +14,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .plain_text import unusable_name
 from .student_files import shown, size_in_words
@@ -98,8 +99,10 @@ def unpack(path, into, budget, where):
         else:
             _unpack_tar(path, into, budget, where)
     except MEMBER_ERRORS as error:
+        taken = any(Path(into).rglob("*"))
         budget.notes.append((where, f"the archive is damaged ({type(error).__name__}: {shown(str(error)[:120])}); "
-                                    "only what came before the damage was unpacked"))
+                                    + ("only what came before the damage was unpacked" if taken else
+                                       "nothing in it could be unpacked")))
     return True
 
 

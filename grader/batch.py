@@ -311,7 +311,11 @@ def _grade_installed(submission):
 
 def _dask_results(assignment, submissions, address):
     """Yield (submission, result) from the Dask cluster whose scheduler is at `address`."""
-    from distributed import Client, as_completed as dask_completed
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise KitError("--scheduler grades on a Dask cluster, and Dask is not installed here: `pip install -e "
+                       "'.[cluster]'` in this repository (and on every worker), or leave out --scheduler.") from None
 
     try:
         client = Client(address, timeout="10s")

@@ -277,3 +277,24 @@ def test_a_download_of_another_assignment_is_one_line_and_collects_nothing(cours
                                        r"assignment.*Nothing was collected"):
         intake.collect(archive, rnn(course_dir))
     assert not (course_dir / "submitted").exists()
+
+
+def test_a_damaged_archive_says_whether_anything_of_it_was_unpacked(tmp_path):
+    """A tar.gz cut short in its first member: nothing of it was unpacked, and the note says so."""
+    import io
+    import os
+    import tarfile
+    from grader import archives
+    for members, said in (([("big.bin", 200_000)], "nothing in it could be unpacked"),
+                          ([("first.txt", 5), ("big.bin", 200_000)], "only what came before the damage was unpacked")):
+        whole = tmp_path / f"upload-{len(members)}.tar.gz"
+        with tarfile.open(whole, "w:gz") as tar:
+            for name, size in members:
+                info = tarfile.TarInfo(name)
+                info.size = size
+                tar.addfile(info, io.BytesIO(os.urandom(size)))
+        data = whole.read_bytes()
+        whole.write_bytes(data[:len(data) // 2])
+        budget = archives.Budget()
+        assert archives.unpack(whole, tmp_path / f"out-{len(members)}", budget, "jdoe: upload.tar.gz")
+        assert any(said in why for _, why in budget.notes), budget.notes

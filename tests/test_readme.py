@@ -119,7 +119,8 @@ def test_make_demo_and_make_forget_demo_run_as_printed_in_a_copy_of_the_reposito
     (repo / ".venv").symlink_to(ROOT / ".venv")
     installed = ROOT / ".venv" / "bin" / ".installed"
     if installed.exists():  # as fresh as the one in the repository: make does not install again
-        os.utime(repo / "requirements.txt", (installed.stat().st_mtime - 1,) * 2)
+        for name in ("requirements.txt", "pyproject.toml"):
+            os.utime(repo / name, (installed.stat().st_mtime - 1,) * 2)
     [(line, code, output)] = run_block("make demo", repo, tmp_path)
     assert code == 0, output[-3000:]
     assert "sample_correct" in output and "forget-demo" in output
