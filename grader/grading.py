@@ -190,6 +190,7 @@ class TestResult:
     manual: bool = False  # the score was given by an instructor in formgrader (see gradebook.standings)
     notebook: str = ""   # the notebook it is in (its name without .ipynb)
     detail: str = ""     # for the instructor, when it says more than `message`: the whole failure
+    by_hand: bool = False  # an answer or a task graded by hand in formgrader, not a test (see reports.final)
 
     @property
     def label(self):
@@ -248,6 +249,11 @@ class Result:
     @property
     def awaiting_manual_grade(self):
         return any(not t.scored for t in self.tests)
+
+    @property
+    def points_waiting(self):
+        """Points of the cells still waiting for a hand grade."""
+        return sum(t.max_score for t in self.tests if not t.scored)
 
     def to_dict(self):
         data = asdict(self)

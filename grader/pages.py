@@ -75,9 +75,13 @@ def feedback_page(result, assignment, notebook=None):
     """The student's page: scores as the gradebook has them, what to look at, the instructor's comments.
     With `notebook`, the tests of that notebook only (the scores stay the assignment's)."""
     graded_max, optional_max = parts(assignment)
-    tests = []
+    tests, answers = [], []
     for test in result.tests:
         if notebook and assignment.several and test.notebook != notebook:
+            continue
+        if test.by_hand:  # an answer your instructor grades: its points, or that it waits
+            answers.append({"label": label_of(assignment, test), "optional": test.part == "optional",
+                            "points": (f"{test.score:g}" if test.scored else "waiting") + f" / {test.max_score:g}"})
             continue
         outcome = "waiting" if not test.scored else "passed" if test.passed else "failed"
         shown = outcome == "failed" and result.status not in NOT_RUN
@@ -99,7 +103,7 @@ def feedback_page(result, assignment, notebook=None):
         graded=f"{result.part('graded'):g} / {graded_max:g}",
         optional=f"{result.part('optional'):g} / {optional_max:g}" if optional_max else "",
         total=("not yet scored" if result.awaiting_manual_grade else f"{result.score:g} / {graded_max + optional_max:g}"),
-        comments=comments, tests=tests)
+        comments=comments, tests=tests, answers=answers)
 
 
 # ---------------------------------------------------------------- class report
@@ -140,8 +144,8 @@ def write_class_report(page, results, assignment):
     graded_max, optional_max = parts(assignment)
     known = {s: r for s, r in results.items() if r is not None}
     scored = {s: r for s, r in known.items() if not r.awaiting_manual_grade}
-    failures = Counter((label_of(assignment, t), _normalise(t.detail or t.message)) for r in scored.values() for t in r.tests
-                       if t.scored and not t.passed and not t.manual)
+    failures = Counter((label_of(assignment, t), _normalise(t.detail or t.message)) for r in scored.values()
+                       for t in r.tests if t.scored and not t.passed and not t.manual and not t.by_hand)
     common = failures.most_common(10)
     rates = [(name, 100 * sum(t.passed for r in scored.values() for t in r.tests if label_of(assignment, t) == name)
               / max(len(scored), 1), assignment.part_of(cell.grade_id) == "optional")

@@ -46,7 +46,7 @@ def final_results(layout, api, assignment):
             result = _from_gradebook(mine, assignment)
         elif result is not None and mine is None:
             result = None  # a record the gradebook no longer has (a new gradebook): grade it again
-        final[student] = reports.final(result, mine) if result is not None else None
+        final[student] = reports.final(result, mine, assignment.part_of) if result is not None else None
     return final
 
 

@@ -8,7 +8,7 @@ import time
 
 from . import coursedir
 from .plain_text import SpreadsheetWriter, for_terminal
-from .grading import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT
+from .grading import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT, TestResult
 
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
 
@@ -29,19 +29,21 @@ PENDING = "not graded yet"
 
 
 def parts(assignment):
-    """(graded max, optional max) from the test cells."""
-    tests = [c for _, c in assignment.tests()]
-    graded = sum(c.points for c in tests if assignment.part_of(c.grade_id) == "graded")
-    return graded, sum(c.points for c in tests) - graded
+    """(graded max, optional max): every cell with points, tests and answers graded by hand, as the gradebook
+    counts them."""
+    cells = [c for t in assignment.notebooks for c in t.cells if c.points is not None]
+    graded = sum(c.points for c in cells if assignment.part_of(c.grade_id) == "graded")
+    return graded, sum(c.points for c in cells) - graded
 
 
 # ---------------------------------------------------------------- the final view
 
-def final(result, standing):
+def final(result, standing, part_of=lambda grade_id: "graded"):
     """`result` with the gradebook's scores, late penalty and comments: what every output shows.
 
     The gradebook is the one source of scores: a manual grade or extra credit given in
-    formgrader replaces the automatic score here as it does in `nbgrader export`.
+    formgrader replaces the automatic score here as it does in `nbgrader export`. The answers and
+    tasks graded by hand join the tests (`by_hand`), so that every total is the gradebook's.
     """
     if standing is None:
         return result
@@ -51,6 +53,12 @@ def final(result, standing):
         if cell is not None:  # a test the gradebook does not hold is no grade
             tests.append(dataclasses.replace(test, score=cell.score, max_score=cell.max_score, scored=cell.scored,
                                              manual=cell.manual))
+    known = {f"{t.notebook}/{t.grade_id}" for t in tests}
+    for key, cell in standing.cells.items():
+        if key not in known:
+            notebook, grade_id = key.split("/", 1)
+            tests.append(TestResult(grade_id, part_of(grade_id), cell.score, cell.max_score, "", cell.scored,
+                                    cell.manual, notebook=notebook, by_hand=True))
     return dataclasses.replace(result, tests=tests, late_penalty=standing.late_penalty,
                                instructor_comments=dict(standing.comments),
                                timestamp=standing.timestamp or result.timestamp)
@@ -93,7 +101,7 @@ def write_grades_csv(path, results, assignment, lms_ids):
     """One row per student. Every number is the gradebook's (see `final`), so that this file and
     `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
     names = labels(assignment)
-    max_score = sum(c.points for _, c in assignment.tests())
+    max_score = sum(parts(assignment))
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = SpreadsheetWriter(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
@@ -106,7 +114,8 @@ def write_grades_csv(path, results, assignment, lms_ids):
                                                         "it", "", "", "", ""])
                 continue
             scores = {label_of(assignment, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
-            status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade else "")
+            status = result.status + (f" (awaiting a manual grade: {result.points_waiting:g} points)"
+                                      if result.awaiting_manual_grade else "")
             # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
             # grade rather than a zero.
             def number(value, blank=result.awaiting_manual_grade):

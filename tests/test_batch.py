@@ -33,7 +33,7 @@ def test_every_sample_ends_with_the_right_status_and_scores(samples_course):
     rows = read_csv(samples_course)
     expected = {"sample_correct": ("graded", "100", "20"), "sample_partial": ("graded", "50", "0"),
                 "sample_blank": ("graded", "0", "0"), "sample_warning": ("graded", "100", "20"),
-                "sample_broken": ("invalid notebook (awaiting a manual grade)", "", ""),
+                "sample_broken": ("invalid notebook (awaiting a manual grade: 120 points)", "", ""),
                 "sample_tampered": ("test cells restored", "100", "20"),
                 "sample_duplicate": ("graded", "100", "20"), "sample_endless": ("timed out", "100", "10")}
     for student, (status, graded, optional) in expected.items():

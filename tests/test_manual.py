@@ -20,6 +20,16 @@ def hand_scores(course_dir):
                                for g in nb.grades} for s in gb.find_assignment("warmup").submissions}
 
 
+def kit_row(course_dir, student):
+    with open(course_dir / "autograded" / "warmup_grades.csv", newline="") as f:
+        return next(r for r in csv.DictReader(f) if r["student"] == student)
+
+
+def stock_total(course_dir, student):
+    from grader import stock
+    return next(row for name, row in stock.export(course_dir).items() if name == student)["score"]
+
+
 def kit(course_dir, *args):
     return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
@@ -56,6 +66,9 @@ def test_export_lists_what_waits_and_a_bad_file_changes_nothing_then_a_good_one_
         ("ann", "warmup", "why", "2"), ("ben", "warmup", "why", "2")]
     before = hand_scores(warmup)
     assert before["ann"][("warmup", "why")] == (0, True), "waiting for a person"
+    row = kit_row(warmup, "ann")
+    assert row["score"] == "" and "awaiting a manual grade: 2 points" in row["status"], "no number while it waits"
+    assert row["max_score"] == "12", "every point of the gradebook: 10 in tests, 2 in the answer"
 
     bad = tmp_path / "bad.csv"
     with open(bad, "w", newline="") as f:
@@ -91,3 +104,7 @@ def test_export_lists_what_waits_and_a_bad_file_changes_nothing_then_a_good_one_
     assert len(empty.read_text().splitlines()) == 1, "nothing waits any more"
     page = (warmup / "feedback" / "ann" / "warmup" / "warmup.html").read_text()
     assert "clear, but say why the signs cancel" in page, "published at once"
+    assert "Answers your instructor grades" in page and "1.5 / 2" in page
+    row = kit_row(warmup, "ann")
+    assert row["status"] == "graded" and row["score"] == "11.5", "the hand grade counts in the kit's CSV"
+    assert row["score"] == f"{stock_total(warmup, 'ann'):g}", "as nbgrader export counts it"

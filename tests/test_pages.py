@@ -100,7 +100,8 @@ def test_the_report_lists_the_lowest_and_the_slowest_and_every_student(assignmen
 
 
 def _two_notebooks():
-    """An assignment of two notebooks, no optional part, 3 points in all; the second has no test."""
+    """An assignment of two notebooks, no optional part: a test of 3 points, and an answer of 2 graded by hand in
+    the second, which has no test."""
     test = grading.MasterCell("test_f", "code", "assert f() == 1", True, "x", points=3.0)
     answer = grading.MasterCell("essay", "markdown", "", False, "y", points=2.0, solution=True)
     return grading.Assignment((grading.NotebookTask("hw", "one", (test,), ()),
@@ -129,6 +130,6 @@ def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
     done = {s: Result(s, GRADED, tests=[grading.TestResult("test_f", "graded", score, 3.0, notebook="one")],
                       graded_at="2026-11-30T10:00:00+00:00") for s, score in (("a", 0.0), ("b", 1.5), ("c", 3.0))}
     report = pages.write_class_report(tmp_path / "report.html", done, assignment).read_text()
-    assert "Graded part (out of 3)" in report and "Optional part (out of" not in report
+    assert "Graded part (out of 5)" in report and "Optional part (out of" not in report, "the answer counts"
     assert charts.bin_width(3) == 0.5 and charts.bin_width(120) == 20
     assert "Reasons and review flags" in report
