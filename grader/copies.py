@@ -37,6 +37,7 @@ MASS_SHARE = 0.25       # sharing this share of a typical unit's rare weight mak
 #                         and 1, the best on the benchmark's classes and on three others)
 REPORTED = 0.3          # pairs below this are left out of the report (each student's best is kept)
 GROUP_AT = 0.6          # pairs at least this alike join students into groups
+SMALL_CLASS = 12        # below this many students, how rare a piece of code is cannot be judged (see Comparison)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Pair:
     units: dict            # unit id -> score, for units both have
     shared_wrong: list     # call keys where both gave the same wrong output
     known: bool = False    # b is a known solution
+    shared: float = 0.0    # absolute: the mean likeness of the units both have (1 when identical), whatever the class
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Comparison:
     groups: list            # lists of three or more students joined by pairs at GROUP_AT or more
     documents: dict         # name -> Document, for the side-by-side views
     matrix: np.ndarray = None  # every student pair's score, students in the order of `students`
+    small: bool = False     # too few students to judge how rare a piece of code is: pairs ranked by `shared`
 
 
 # ---------------------------------------------------------------- documents
@@ -219,9 +222,23 @@ def compare(documents, master=None, master_behaviour=None):
     behaviour = _score(behaviour_evidence, 0.0, scale)
 
     pairs = _pairs(students, range(s), range(s), total, code, behaviour, unit_scores, shared)
+    for pair in pairs:
+        pair.shared = _shared(pair, students, by_name, unit_scores)
+    small = s < SMALL_CLASS
+    if small:  # rarity cannot be judged among a handful: the most code in common first
+        pairs.sort(key=lambda p: (-p.shared, -p.score, p.a, p.b))
     known_pairs = _known_pairs(students, known, by_name, known_coverage)
     best = {name: float(total[i].max()) if s > 1 else 0.0 for i, name in enumerate(students)}
-    return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total)
+    return Comparison(students, units, pairs, known_pairs, best, _groups(pairs), by_name, total, small)
+
+
+def _shared(pair, students, by_name, unit_scores):
+    """The mean likeness of the units both students have (either way round): 1 for identical code."""
+    a, b = students.index(pair.a), students.index(pair.b)
+    both = [u for u in by_name[pair.a].units if u in by_name[pair.b].units and u in unit_scores]
+    if not both:
+        return 0.0
+    return float(np.mean([max(unit_scores[u][a, b], unit_scores[u][b, a]) for u in both]))
 
 
 def _unit_likeness(unit, order, s, by_name, master):

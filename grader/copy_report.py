@@ -233,16 +233,17 @@ def _read_student(task):
 
 
 def write_csv(path, comparison, units):
-    """A row per pair reported, most alike first: the two, the score (0 to 1), and the evidence."""
+    """A row per pair reported, as the page orders them (most alike first; known solutions after the students):
+    the two, the score (0 to 1), the evidence, and the share of code in common (absolute)."""
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = SpreadsheetWriter(f)
         out.writerow(["student_a", "student_b", "score", "code", "behaviour", "units", "shared_wrong_outputs",
-                      "kind"])
-        for pair in sorted(comparison.pairs + comparison.known_pairs, key=lambda p: (-p.score, p.a, p.b)):
+                      "kind", "shared_code"])
+        for pair in comparison.pairs + comparison.known_pairs:  # in the page's order
             out.writerow([pair.a, pair.b, f"{pair.score:.3f}", f"{pair.code:.3f}",
                           f"{pair.behaviour:.3f}",
                           "; ".join(f"{units.label(u)}={s:.2f}" for u, s in sorted(pair.units.items(),
                                                                                  key=lambda i: -i[1])),
                           "; ".join(sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})),
-                          "known solution" if pair.known else "students"])
+                          "known solution" if pair.known else "students", f"{pair.shared:.3f}"])
     return path

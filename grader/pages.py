@@ -213,7 +213,7 @@ def write_copy_report(page, comparison, units, assignment, notes=()):
 
     def row(pair, number):
         return {"number": number, "a": pair.a, "b": pair.b.removeprefix("known:"), "score": f"{pair.score:.2f}",
-                "code": f"{pair.code:.2f}", "behaviour": f"{pair.behaviour:.2f}",
+                "code": f"{pair.code:.2f}", "behaviour": f"{pair.behaviour:.2f}", "shared": f"{pair.shared:.2f}",
                 "units": [(units.label(u), f"{s:.2f}") for u, s in sorted(pair.units.items(), key=lambda i: -i[1])
                           if s >= 0.3],
                 "wrong": sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})}
@@ -225,7 +225,8 @@ def write_copy_report(page, comparison, units, assignment, notes=()):
     page.write_text(render("copies.html.j2", title=f"Who copied? {assignment}", assignment=assignment,
                            students=len(comparison.students), compared=len(comparison.students) * (
                                len(comparison.students) - 1) // 2, pairs=pairs, views=views, known=known,
-                           groups=comparison.groups, figure=figure, notes=list(notes), shown=SIDE_BY_SIDE),
+                           groups=comparison.groups, figure=figure, notes=list(notes), shown=SIDE_BY_SIDE,
+                           small=comparison.small),
                     encoding="utf-8", errors="backslashreplace")
     return page
 

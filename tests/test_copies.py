@@ -366,3 +366,15 @@ def test_lines_are_counted_as_python_counts_them():
     lines = fingerprints.source_lines(code)
     marked = set().union(*printed.pieces.values())
     assert all("return" in lines[i - 1] or "def" in lines[i - 1] for i in marked)
+
+
+def test_in_a_class_of_five_identical_notebooks_rank_first_by_what_they_share():
+    """Rarity cannot be judged among five: an identical pair scores low relative to the class, so the page
+    says so and ranks pairs by the code they share, an absolute measure (1 for identical code)."""
+    units_of = {f"s{i}": {"u": VARIANTS[i], "v": VARIANTS[(i + 2) % 6]} for i in range(3)}
+    units_of["twin_a"] = units_of["twin_b"] = {"u": VARIANTS[4], "v": VARIANTS[5]}
+    found = copies.compare(_class(units_of))
+    assert found.small
+    first = found.pairs[0]
+    assert {first.a, first.b} == {"twin_a", "twin_b"} and first.shared > 0.95
+    assert all(p.shared < first.shared for p in found.pairs[1:])
