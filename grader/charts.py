@@ -68,7 +68,7 @@ def _distribution(parts, maxima):
         step = bin_width(maxima[i])
         ax.hist([min(p[i], maxima[i]) for p in parts], bins=np.arange(0, maxima[i] + 1.5 * step, step) - step / 2,
                 color=colour, edgecolor="white")
-        ax.set_xlim(-step, maxima[i] + step)
+        ax.set_xlim(-0.6 * step, maxima[i] + 0.6 * step)  # half a bar beyond each end
         ax.set_title(f"{name} part (out of {maxima[i]:g})", fontsize=LABEL_PT)
         ax.set_xlabel("points", fontsize=LABEL_PT)
         _style(ax, ax.yaxis)
@@ -94,7 +94,8 @@ def _pass_rate(rates):
     ax.set_xticks(range(len(rates)), [for_chart(name) for name, _, _ in rates], rotation=30, ha="right")
     ax.set_ylim(0, 115)
     ax.set_ylabel("% of students passing", fontsize=LABEL_PT)
-    ax.set_title("Pass rate per test (purple: optional)", fontsize=LABEL_PT)
+    ax.set_title("Pass rate per test" + (" (purple: optional)" if any(o for _, _, o in rates) else ""),
+                 fontsize=LABEL_PT)
     _style(ax)
     return _svg(fig)
 

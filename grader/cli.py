@@ -136,6 +136,7 @@ def publish_and_report(layout, assignment=None):
                            f"`{coursedir.hint('publish ' + layout.name)}` again once it is fixed; everything else is "
                            "published."))
     api = coursedir.nbgrader_api(layout.course_dir)
+    exchange = publish.uses_exchange(layout)
     print(f"\nScores are the gradebook's ({api.coursedir.db_url}): manual grades, "
           "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
           f"Grades CSV:     {csv_path}\nClass report:   {report}\nCourse CSV:     {done.course_csv} "
@@ -144,13 +145,15 @@ def publish_and_report(layout, assignment=None):
           + ("(no student has a Canvas user ID: `collect` records them from a Canvas download)\n"
              if len(done.no_lms_id) == len(shown) else "(in Canvas: Grades, Import)\n") +
           f"Feedback pages: {layout.course_dir.resolve() / 'feedback'}/<student>/{layout.name}/"
-          f"<notebook>.html (hand them out with `nbgrader release_feedback {layout.name}`, or "
-          "through your LMS)")
+          f"<notebook>.html ("
+          + (f"hand them out with `nbgrader release_feedback {layout.name}`, or through your LMS)"
+             if exchange else "hand them out through your LMS: these students did not hand in through nbgrader's "
+                              "exchange, which release_feedback uses)"))
     if done.no_lms_id and len(done.no_lms_id) < len(shown):
         print(for_terminal(f"The Canvas CSV leaves out {reports.counted(len(done.no_lms_id), 'student')} with no Canvas "
                            f"user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
                            "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
-    setup = publish.exchange_setup(api) if publish.uses_exchange(layout) else None
+    setup = publish.exchange_setup(api) if exchange else None
     if setup and _once("exchange"):
         print(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "
               f"Create it once, for you and your students:\n    {setup}\nor set c.Exchange.root in "
@@ -283,9 +286,15 @@ def cmd_manual_grades(args):
     name = layout.name
     api = coursedir.nbgrader_api(args.course_dir)
     if args.action == "export":
-        count = manual.export(api, name, args.file)
-        print(f"Wrote {args.file}: {counted(count, 'cell')} of {name} waiting for a hand grade. Fill in `score` "
-              f"(and `comment` if you like), then `{coursedir.hint(f'manual-grades import {args.file} --assignment {name}')}`.")
+        count = manual.export(api, layout, args.file, every=args.all)
+        what = "answer graded by hand" if args.all else "cell waiting for a hand grade"
+        if not count:
+            print(f"Wrote {args.file} with its header only: no {what} in {name}"
+                  + ("." if args.all else f" (`--all` lists every answer graded by hand, to change a score)."))
+            return 0
+        print(f"Wrote {args.file}: {counted(count, what, what.replace('answer', 'answers').replace('cell ', 'cells '))}"
+              f" of {name}, with what each student wrote. Fill in `score` (and `comment` if you like), then "
+              f"`{coursedir.hint(f'manual-grades import {args.file} --assignment {name}')}`.")
         return 0
     done = manual.import_grades(api, args.course_dir, name, args.file)
     if done.problems:
@@ -306,6 +315,8 @@ def _manual_arguments(p):
                                                                 "import: read the filled file into the gradebook")
     p.add_argument("file", help="the CSV file (student, notebook, cell, score, max_score, comment)")
     p.add_argument("--assignment", help="the assignment (default: the course's only one)")
+    p.add_argument("--all", action="store_true", help="export: every answer graded by hand, with its score as it "
+                                                      "stands, not only those still waiting")
 
 
 def report_removal(done):

@@ -39,6 +39,9 @@ def find_course(start=None):
     return None
 
 
+# The user's PATH, as the command was started: nbgrader_api adds this environment's scripts to the process's own,
+# and a hint must work in the user's shell, not in this process.
+USER_PATH = os.environ.get("PATH", "")
 _chosen_course = None  # the --course-dir of this command, for the hints it prints
 _command = None  # how this command was started: "python -m <package>" or an installed command (rnn-grader)
 
@@ -62,10 +65,10 @@ def hint(subcommand):
     # Under make, PATH is the Makefile's (it puts .venv/bin first), not the user's shell's: spell paths out.
     user_path = "MAKELEVEL" not in os.environ
     if _command and " " not in _command and os.path.basename(script) == _command:
-        found = shutil.which(_command) if user_path else None
+        found = shutil.which(_command, path=USER_PATH) if user_path else None
         prefix = _command if found and os.path.samefile(found, script) else shlex.quote(_shortest(script))
     else:  # `python -m <package>`; from anywhere else (a test, a script), the engine's
-        python = shutil.which("python") if user_path else None
+        python = shutil.which("python", path=USER_PATH) if user_path else None
         # The bare `python` works only if it is this environment's (a venv's python is a symlink: no resolving).
         same = python and os.path.abspath(python) == os.path.abspath(sys.executable)
         package = _command.split()[-1] if _command and _command.startswith("python -m ") else "grader"

@@ -152,6 +152,10 @@ class Assignment:
         """(notebook, MasterCell) of every test cell, notebook by notebook."""
         return [(t.notebook, c) for t in self.notebooks for c in t.tests()]
 
+    def graded_cells(self):
+        """(notebook, MasterCell) of every cell with points: tests, and answers and tasks graded by hand."""
+        return [(t.notebook, c) for t in self.notebooks for c in t.cells if c.points is not None]
+
     def part_of(self, grade_id):
         """The part a test counts towards, as the master notebook holding it tags it."""
         return "optional" if any(t.part_of(grade_id) == "optional" for t in self.notebooks) else "graded"
@@ -514,8 +518,9 @@ def untravelled(kind):
             "numbers, strings, lists, tuples, dicts, sets or numpy arrays")
 
 
-HIDDEN_ADVICE = ("The visible checks passed, a hidden one did not: try your function on inputs of other sizes and "
-                 "values than the visible tests use, and compare with what the equations give.")
+HIDDEN_ADVICE = ("The visible checks passed, a hidden one did not: try your function on other inputs than the "
+                 "visible tests use (edge cases, other sizes and values), and check what it gives against what you "
+                 "work out by hand.")
 
 
 def hidden_failure(judged, plan, exposed=False):

@@ -263,6 +263,10 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
                 files[name] = target
             replaced = sorted(set(files) & kept_before)
             left = sorted(kept_before - set(files) - RESERVED)
+            absent = [f"{n}.ipynb" for n in layout.notebooks if f"{n}.ipynb" not in set(files) | kept_before]
+            if absent and len(layout.notebooks) > 1:
+                found.notes.append(f"{student}: no {', '.join(absent)} (graded as released, as stock nbgrader "
+                                   "does, unless a later download brings it)")
             if replaced or left:
                 found.notes.append(f"{student}: " + "; ".join(
                     ([f"replaced {', '.join(replaced)} (the earlier copy kept in {aside / student / layout.name})"]

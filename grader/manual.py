@@ -1,8 +1,9 @@
 """Hand grading without a browser: what waits for a hand grade, out to a CSV; the filled CSV, back in.
 
 For instructors who grade offline, or with teaching assistants in a spreadsheet. The layout is one row per cell:
-`student, notebook, cell, score, max_score, comment`. `export` writes every cell of the assignment that still
-waits for a hand grade (score and comment blank, to fill in). `import` reads such a file and writes each score
+`student, notebook, cell, score, max_score, comment`, and `answer` (what the student wrote, to read; `import`
+ignores it). `export` writes every cell of the assignment that still waits for a hand grade (score and comment
+blank, to fill in); with `every`, every answer graded by hand, with its score as it stands. `import` reads such a file and writes each score
 and comment through nbgrader's own API, as formgrader's grade and comment boxes do (the manual score set, and
 `needs_manual_grade` cleared once a cell has a score). It checks every row first: an unknown student, notebook
 or cell, a score that is not a number or lies outside 0 to the cell's points, each gets one line, and then
@@ -17,27 +18,60 @@ from .plain_text import SpreadsheetWriter, for_terminal
 from .release import KitError
 
 COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
+ANSWER_CHARS = 2000  # of each answer, in the export
 
 
-def waiting(api, assignment):
-    """Rows of every cell of `assignment` still waiting for a hand grade, by student, notebook and cell."""
+def waiting(api, layout, every=False):
+    """Rows of every cell of the assignment still waiting for a hand grade (`every`: every answer graded by hand,
+    scored or not), by student, notebook and cell, with the student's answer."""
     rows = []
     with gradebook.open_gradebook(api) as gb:
-        for submission in gb.assignment_submissions(assignment):
+        for submission in gb.assignment_submissions(layout.name):
+            student = submission.student.id
             for notebook in submission.notebooks:
+                answers = None
                 for grade in notebook.grades:
-                    if grade.needs_manual_grade:
-                        rows.append([submission.student.id, notebook.name, grade.name, "",
-                                     f"{grade.max_score:g}", ""])
+                    if grade.needs_manual_grade or (every and (grade.cell.cell_type == "markdown"
+                                                               or _is_answer(grade))):
+                        if answers is None:
+                            answers = _answers(layout, student, notebook.name)
+                        given = grade.manual_score if grade.manual_score is not None else grade.auto_score
+                        score = "" if grade.needs_manual_grade or given is None else f"{given:g}"  # no extra credit
+                        rows.append([student, notebook.name, grade.name, score, f"{grade.max_score:g}", "",
+                                     answers.get(grade.name, "")[:ANSWER_CHARS]])
     return sorted(rows)
 
 
-def export(api, assignment, path):
-    """Write what waits for a hand grade to `path`; returns how many cells."""
-    rows = waiting(api, assignment)
+def _is_answer(grade):
+    """A cell that is an answer (a solution cell with points), not a test."""
+    return any(cell.name == grade.name for cell in grade.notebook.notebook.solution_cells)
+
+
+def _answers(layout, student, notebook):
+    """grade_id -> what the student wrote there, from their graded notebook (plain JSON; nothing is run)."""
+    import json
+
+    from . import student_files
+    text, _ = student_files.read_record(layout.autograded(student), f"{notebook}.ipynb", limit=32 * 1024 * 1024)
+    try:
+        cells = json.loads(text or "{}").get("cells", [])
+    except (ValueError, AttributeError):
+        return {}
+    found = {}
+    for cell in cells if isinstance(cells, list) else ():
+        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            found[meta["grade_id"]] = "".join(source) if isinstance(source, list) else str(source)
+    return found
+
+
+def export(api, layout, path, every=False):
+    """Write what waits for a hand grade (`every`: every answer graded by hand) to `path`; returns how many."""
+    rows = waiting(api, layout, every)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = SpreadsheetWriter(f)
-        out.writerow(COLUMNS)
+        out.writerow(COLUMNS + ["answer"])
         for row in rows:
             out.writerow(row)
     return len(rows)
@@ -83,7 +117,7 @@ def _read(path):
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise KitError(f"{path} cannot be read as a CSV file ({error}). Give the file `manual-grades export` "
                        "wrote, filled in.") from None
-    if not table or [cell.strip().lower() for cell in table[0][:len(COLUMNS)]] != COLUMNS:
+    if not table or [cell.strip().lower() for cell in table[0][:len(COLUMNS)]] != COLUMNS:  # `answer` may follow
         raise KitError(f"{path} does not start with the header {','.join(COLUMNS)}: give the file "
                        "`manual-grades export` wrote, filled in.")
     return [(number, [_text(cell) for cell in row]) for number, row in enumerate(table[1:], 2)

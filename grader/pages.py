@@ -16,8 +16,8 @@ from pathlib import Path
 from . import charts, copies
 from .fingerprints import source_lines
 from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED, RESTORED
-from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, graded_by_hand, label_of, labels,
-                      needs_attention, inside_labels, parts, unconfined, verb)
+from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, graded_by_hand, inside_labels, label_of,
+                      needs_attention, parts, test_labels, unconfined, verb)
 
 LISTED = 10  # students in each of the report's short lists (lowest scores, slowest)
 TEMPLATES = Path(__file__).with_name("templates")
@@ -120,12 +120,17 @@ STUDENT_COLUMNS = [("Student", "text"), ("Graded part", "number"), ("Optional pa
                    ("Seconds", "number")]
 
 
+OPTIONAL_COLUMN = 2  # its place in STUDENT_COLUMNS
+
+
 def _student_row(student, result):
     """A row of the report's table of every student (STUDENT_COLUMNS); a blank where there is no number yet."""
     if result is None:
         return [student, "", "", "", "", "", PENDING, "", ""]
     scored = not result.awaiting_manual_grade
-    status = result.status + (" (awaiting a manual grade)" if result.awaiting_manual_grade
+    waiting_answers = result.awaiting_manual_grade and all(t.by_hand for t in result.tests if not t.scored)
+    status = result.status + (f" (answers worth {result.points_waiting:g} points await a hand grade)" if waiting_answers
+                              else " (awaiting a manual grade)" if result.awaiting_manual_grade
                               else " (graded by hand)" if graded_by_hand(result) else "")
     number = (lambda value: f"{value:g}") if scored else (lambda value: "")
     return [student, number(result.part("graded")), number(result.part("optional")),
@@ -149,7 +154,7 @@ def write_class_report(page, results, assignment):
     common = failures.most_common(10)
     rates = [(name, 100 * sum(t.passed for r in scored.values() for t in r.tests if label_of(assignment, t) == name)
               / max(len(scored), 1), assignment.part_of(cell.grade_id) == "optional")
-             for name, (_, cell) in zip(labels(assignment), assignment.tests())]
+             for name, cell in test_labels(assignment)]
     figures = charts.class_charts([(r.part("graded"), r.part("optional")) for r in scored.values()],
                                   (graded_max, optional_max), rates, common)
 
@@ -169,7 +174,10 @@ def write_class_report(page, results, assignment):
         "slowest": [{"student": s, "seconds": f"{r.seconds:.1f}", "status": r.status} for s, r in slowest[:LISTED]],
         "attention": [(s, r.status if r else PENDING, attention_line(r))
                       for s, r in sorted(results.items()) if needs_attention(r)],
-        "columns": STUDENT_COLUMNS, "students": [_student_row(s, r) for s, r in sorted(results.items())],
+        # No column for an optional part the assignment does not have.
+        "columns": [c for i, c in enumerate(STUDENT_COLUMNS) if optional_max or i != OPTIONAL_COLUMN],
+        "students": [[v for i, v in enumerate(_student_row(s, r)) if optional_max or i != OPTIONAL_COLUMN]
+                     for s, r in sorted(results.items())],
         "flagged": [(s, r.review) for s, r in sorted(known.items()) if r.review],
         "inside": sorted({label for r in known.values() for label in inside_labels(assignment, r)}),
     }
@@ -183,7 +191,7 @@ def _summary(results, known, scored, graded_max):
     late = sum(1 for r in known.values() if r.late or r.late_penalty)
     mean = sum(r.part("graded") for r in scored.values()) / max(len(scored), 1)
     return (f"{counted(len(results), 'submission')}: {len(scored)} {verb(len(scored), 'has', 'have')} a score "
-            f"({hand} of them changed by hand in formgrader), {waiting} {verb(waiting, 'awaits', 'await')} a "
+            f"({hand} of them changed by hand), {waiting} {verb(waiting, 'awaits', 'await')} a "
             f"manual grade, {pending} {verb(pending, 'is', 'are')} not graded yet; {late} "
             f"{verb(late, 'is', 'are')} late. Mean of the graded part over the {len(scored)} with a score: "
             f"{mean:.1f} / {graded_max:g}.")

@@ -80,9 +80,14 @@ def needs_attention(result):
 # ---------------------------------------------------------------- grades CSV
 
 def labels(assignment):
-    """A name per test cell, for columns and charts: its grade_id without a `test_` prefix, after its notebook's
-    name when the assignment has several."""
-    return [_label(assignment, notebook, c.grade_id) for notebook, c in assignment.tests()]
+    """A name per cell with points (tests, and answers graded by hand), for columns: its grade_id without a
+    `test_` prefix, after its notebook's name when the assignment has several."""
+    return [_label(assignment, notebook, c.grade_id) for notebook, c in assignment.graded_cells()]
+
+
+def test_labels(assignment):
+    """(label, MasterCell) of each test cell, for the charts of tests."""
+    return [(_label(assignment, notebook, c.grade_id), c) for notebook, c in assignment.tests()]
 
 
 def _label(assignment, notebook, grade_id):
@@ -216,8 +221,8 @@ def score_table(results, assignment, limit=40):
     Beyond `limit` rows only the ones needing attention."""
     names = labels(assignment)
     graded_max, optional_max = parts(assignment)
-    header = (["student", f"graded/{graded_max:g}", f"optional/{optional_max:g}", "late", "score"]
-              + names + ["status"])
+    optional = [f"optional/{optional_max:g}"] if optional_max else []  # no column for a part that does not exist
+    header = ["student", f"graded/{graded_max:g}"] + optional + ["late", "score"] + names + ["status"]
     chosen = sorted(results.items())
     hidden = 0
     if len(chosen) > limit:
@@ -226,16 +231,18 @@ def score_table(results, assignment, limit=40):
     rows = []
     for student, r in chosen:
         if r is None:
-            rows.append([student, "-", "-", "", "-"] + ["-"] * len(names) + [PENDING])
+            rows.append([student, "-"] + ["-"] * len(optional) + ["", "-"] + ["-"] * len(names) + [PENDING])
             continue
         cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
                  for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
-        if r.awaiting_manual_grade:
+        if r.awaiting_manual_grade and all(t.by_hand for t in r.tests if not t.scored):
+            status += f"; answers worth {r.points_waiting:g} points await your hand grade"
+        elif r.awaiting_manual_grade:
             status = "AWAITING MANUAL GRADE, " + status
         late = (f"-{r.late_penalty:g}" if r.late_penalty else "late") if (r.late or r.late_penalty) else ""
-        rows.append([student, f"{r.part('graded'):g}", f"{r.part('optional'):g}", late,
-                     "-" if r.awaiting_manual_grade else f"{r.score:g}"]
+        rows.append([student, f"{r.part('graded'):g}"] + [f"{r.part('optional'):g}"] * len(optional)
+                    + [late, "-" if r.awaiting_manual_grade else f"{r.score:g}"]
                     + [cells.get(n, "-") for n in names] + [status])
     rows = [[for_terminal(cell, one_line=True) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
@@ -243,8 +250,8 @@ def score_table(results, assignment, limit=40):
     lines.insert(1, "-" * len(lines[0]))
     if hidden:
         lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
-    if any(t.manual for r in results.values() if r for t in r.tests):
-        lines.append("* a score given by hand in formgrader")
+    if any("*" in cell for row in rows for cell in row[:-1]):
+        lines.append("* a score given by hand (in formgrader, or with manual-grades)")
     flags = review_lines(dict(results))
     if flags:
         lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]

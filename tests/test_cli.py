@@ -261,9 +261,12 @@ def test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing(
     import time
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    # As a terminal starts it: SIGINT at its default, even when this suite runs from a script in the background
+    # (which starts everything with SIGINT ignored, and the grader then rightly leaves it ignored).
     process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(busy_course), "grade",
                                 "--force"], env=dict(os.environ, TMPDIR=str(scratch)), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
@@ -329,3 +332,15 @@ def test_a_course_command_run_in_another_course_says_so_in_one_line_and_writes_n
         assert f"`{command}` belongs to this kit's own course" in done.stderr
     assert sorted(p.relative_to(ROOT) for p in (ROOT / "source").rglob("*")) == before
     assert sorted(p.name for p in other.iterdir()) == ["nbgrader_config.py", "source"]
+
+
+def test_a_hint_is_the_command_as_typed_when_the_environment_is_not_on_the_users_path(graded_course, tmp_path):
+    """nbgrader needs this environment's scripts on the process's PATH; the user's shell may not have them. A
+    hint printed after `/path/to/.venv/bin/rnn-grader ...` spells that path out, so that it runs as printed."""
+    import os
+    command = Path(sys.executable).with_name("rnn-grader")
+    plain = ":".join(d for d in os.environ["PATH"].split(":") if d != str(command.parent))
+    result = subprocess.run([str(command), "--course-dir", str(graded_course), "grade"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": plain})
+    hint = result.stderr.split("collect them with `")[1].split("`")[0]
+    assert hint.startswith(str(command) + " "), hint

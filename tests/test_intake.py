@@ -248,7 +248,9 @@ def test_a_later_collect_replaces_only_the_files_it_brings_and_keeps_the_replace
     with zipfile.ZipFile(download, "w") as z:
         z.writestr("doejane_1001_5001_warmup.ipynb", first)
         z.writestr(f"doejane_1001_5001_{SECOND}.ipynb", second)
-    intake.collect(download, layout)
+        z.writestr("kimtom_1002_5002_warmup.ipynb", first)
+    said = intake.describe(intake.collect(download, layout), layout)
+    assert f"kimtom: no {SECOND}.ipynb (graded as released" in said and "doejane: no" not in said
     late = tmp_path / "two.zip"
     with zipfile.ZipFile(late, "w") as z:
         z.writestr("doejane_LATE_1001_5009_warmup-1.ipynb", first + " ")

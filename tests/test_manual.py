@@ -64,6 +64,7 @@ def test_export_lists_what_waits_and_a_bad_file_changes_nothing_then_a_good_one_
         rows = list(csv.DictReader(f))
     assert [(r["student"], r["notebook"], r["cell"], r["max_score"]) for r in rows] == [
         ("ann", "warmup", "why", "2"), ("ben", "warmup", "why", "2")]
+    assert rows[0]["answer"] == "ann: the two minus signs cancel.", "what the student wrote, to read"
     before = hand_scores(warmup)
     assert before["ann"][("warmup", "why")] == (0, True), "waiting for a person"
     row = kit_row(warmup, "ann")
@@ -100,8 +101,13 @@ def test_export_lists_what_waits_and_a_bad_file_changes_nothing_then_a_good_one_
     after = hand_scores(warmup)
     assert after["ann"][("warmup", "why")] == (1.5, False) and after["ben"][("warmup", "why")] == (2, False)
     empty = tmp_path / "left.csv"
-    assert kit(warmup, "manual-grades", "export", str(empty), "--assignment", "warmup").returncode == 0
+    done = kit(warmup, "manual-grades", "export", str(empty), "--assignment", "warmup")
+    assert done.returncode == 0 and "header only: no cell waiting" in done.stdout and "Fill in" not in done.stdout
     assert len(empty.read_text().splitlines()) == 1, "nothing waits any more"
+    every = tmp_path / "every.csv"
+    assert kit(warmup, "manual-grades", "export", str(every), "--assignment", "warmup", "--all").returncode == 0
+    with open(every, newline="") as f:
+        assert {(r["student"], r["score"]) for r in csv.DictReader(f)} == {("ann", "1.5"), ("ben", "2")}
     page = (warmup / "feedback" / "ann" / "warmup" / "warmup.html").read_text()
     assert "clear, but say why the signs cancel" in page, "published at once"
     assert "Answers your instructor grades" in page and "1.5 / 2" in page
