@@ -287,13 +287,13 @@ def cmd_manual_grades(args):
     api = coursedir.nbgrader_api(args.course_dir)
     if args.action == "export":
         count = manual.export(api, layout, args.file, every=args.all)
-        what = "answer graded by hand" if args.all else "cell waiting for a hand grade"
+        what, whats = (("answer graded by hand", "answers graded by hand") if args.all else
+                       ("cell waiting for a hand grade", "cells waiting for a hand grade"))
         if not count:
             print(f"Wrote {args.file} with its header only: no {what} in {name}"
-                  + ("." if args.all else f" (`--all` lists every answer graded by hand, to change a score)."))
+                  + ("." if args.all else " (`--all` lists every answer graded by hand, to change a score)."))
             return 0
-        print(f"Wrote {args.file}: {counted(count, what, what.replace('answer', 'answers').replace('cell ', 'cells '))}"
-              f" of {name}, with what each student wrote. Fill in `score` (and `comment` if you like), then "
+        print(f"Wrote {args.file}: {counted(count, what, whats)} of {name}, with what each student wrote. Fill in `score` (and `comment` if you like), then "
               f"`{coursedir.hint(f'manual-grades import {args.file} --assignment {name}')}`.")
         return 0
     done = manual.import_grades(api, args.course_dir, name, args.file)

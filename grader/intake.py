@@ -251,6 +251,8 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             for name, path in list(files.items()):
                 target = folder / name
                 try:
+                    if _through_link(folder, name):
+                        raise OSError(0, "a link stands in its place in the submission folder")
                     if name in kept_before:  # the download is newer: its copy replaces this one, kept aside first
                         _put_aside(target, aside / student / layout.name / name)
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -289,13 +291,29 @@ BACKUPS = "collect-backups"  # in the course folder: each file a later collect r
 
 
 def _files_in(folder):
-    """Names (relative paths) of the regular files already collected in `folder`; links are not followed."""
+    """Names (relative paths) of the regular files already collected in `folder`; links are neither followed nor
+    listed (a folder there may have come from elsewhere: nbgrader's exchange)."""
     if not folder.is_dir() or folder.is_symlink():
         return set()
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
+    found = set()
+    for top, _, names in os.walk(folder, followlinks=False):
+        found |= {os.path.relpath(os.path.join(top, n), folder) for n in names
+                  if os.path.isfile(os.path.join(top, n)) and not os.path.islink(os.path.join(top, n))}
+    return found
+
+
+def _through_link(folder, name):
+    """True when `folder/name`, or a folder on the way to it, is a link: nothing is written through one."""
+    path = folder
+    for part in Path(name).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return folder.is_symlink()
 
 
 def _put_aside(path, target):
+    """Move `path` (a file of the submission folder, reached through no link) to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), str(target))
 

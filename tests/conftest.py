@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +39,12 @@ def write_samples(course_dir, names=None):
     for student, (_, nb) in SAMPLES.items():
         if names is None or student in names:
             samples.write(nb, course_dir, student)
+
+
+def kit(course_dir, *args):
+    """The engine's command line on `course_dir`, as an instructor runs it; the finished process."""
+    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
 
 
 def make_course_copy(target):

@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, write_samples
+from conftest import ROOT, kit, write_samples
 from grader import assignments, solutions, stock
 from small_assignments import SECOND, two_assignment_course
 
 ENGINE = ROOT / "grader"
-
-
-def kit(course_dir, *args):
-    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
 
 
 def test_no_engine_module_names_this_assignment_or_its_functions():

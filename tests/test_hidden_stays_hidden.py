@@ -10,15 +10,13 @@ import base64
 import csv
 import re
 import shutil
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, kit
 from grader import assignments, hidden, solutions, stock, verdict, wire
 from small_assignments import add_shapes
 
@@ -52,11 +50,6 @@ FORGER = ("    class Anything(float):\n        def __eq__(self, other):\n       
 CREDITS = {"nan": "float('nan')", "negative": "-1", "inf": "float('inf')", "np_float": "np.float64(2.0)",
            "np_int": "np.int64(1)", "array": "np.array([0, 0])", "text": "'2'", "huge": "10 ** 400", "bool": "True",
            "over": "5.0"}
-
-
-def kit(course_dir, *args):
-    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -300,3 +300,31 @@ def test_a_damaged_archive_says_whether_anything_of_it_was_unpacked(tmp_path):
         budget = archives.Budget()
         assert archives.unpack(whole, tmp_path / f"out-{len(members)}", budget, "jdoe: upload.tar.gz")
         assert any(said in why for _, why in budget.notes), budget.notes
+
+
+def test_a_later_collect_writes_through_no_link_in_a_submission_folder(tmp_path):
+    """A submission folder that holds a link (put there by nbgrader's exchange, or by hand): a later download's
+    file under it is refused and named, and what the link points at is left as it was."""
+    import os
+    import shutil
+    from grader import assignments
+    from small_assignments import ROOT, add_warmup
+    course = tmp_path / "course"
+    add_warmup(course)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    release.generate(course, "warmup")
+    layout = assignments.find(course, "warmup")
+    folder = course / "submitted" / "doejane" / "warmup"
+    folder.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.txt").write_text("keep")
+    os.symlink(outside, folder / "sub")
+    download = tmp_path / "d.zip"
+    with zipfile.ZipFile(download, "w") as z:
+        for student in ("doejane", "kimtom"):
+            z.writestr(f"{student}/warmup.ipynb", layout.release("warmup").read_text())
+        z.writestr("doejane/sub/data.txt", "overwritten")
+    found = intake.collect(download, layout)
+    assert (outside / "data.txt").read_text() == "keep"
+    assert any("a link stands in its place" in why for _, why in found.unmatched)

@@ -1,12 +1,10 @@
 """Hand grading without a browser: `manual-grades export` and `import`, through nbgrader's own gradebook."""
 import csv
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, kit
 from grader import assignments, coursedir, solutions
 from small_assignments import SECOND, add_warmup
 
@@ -28,11 +26,6 @@ def kit_row(course_dir, student):
 def stock_total(course_dir, student):
     from grader import stock
     return next(row for name, row in stock.export(course_dir).items() if name == student)["score"]
-
-
-def kit(course_dir, *args):
-    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
