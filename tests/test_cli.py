@@ -339,8 +339,11 @@ def test_a_hint_is_the_command_as_typed_when_the_environment_is_not_on_the_users
     hint printed after `/path/to/.venv/bin/rnn-grader ...` spells that path out, so that it runs as printed."""
     import os
     command = Path(sys.executable).with_name("rnn-grader")
+    course_dir = tmp_path / "course"  # its own copy, with no submissions, whatever other tests left in theirs
+    shutil.copytree(graded_course, course_dir, ignore=shutil.ignore_patterns("submitted", "autograded"))
     plain = ":".join(d for d in os.environ["PATH"].split(":") if d != str(command.parent))
-    result = subprocess.run([str(command), "--course-dir", str(graded_course), "grade"], cwd=tmp_path,
+    result = subprocess.run([str(command), "--course-dir", str(course_dir), "grade"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": plain})
+    assert "collect them with `" in result.stderr, result.stderr
     hint = result.stderr.split("collect them with `")[1].split("`")[0]
     assert hint.startswith(str(command) + " "), hint
