@@ -133,41 +133,37 @@ def _encode(value, path, known, depth):
     return {"k": "unsupported", "type": type(value).__name__[:100]}
 
 
-def unsupported(node, limit=MAX_NODES):
-    """The type name of the first part of `node` that did not travel (an `Unsupported` marker), or None."""
-    stack, seen = [node], 0
-    while stack and seen < limit:
-        item = stack.pop()
-        seen += 1
-        if isinstance(item, dict):
-            if item.get("k") == "unsupported":
-                return valid_text(str(item.get("type", "?"))[:100])
-            stack.extend(item.get("v") if isinstance(item.get("v"), list) else ())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
-
-
-_INEXACT = ("unsupported", "set", "frozenset")  # sets: their order may differ between processes
-
-
-def exact(node, limit=MAX_NODES):
-    """True when `node` (a student's output, untrusted) decodes into exactly what the student's function
-    returned: nothing unsupported, no subclass sent as its plain type, no set (whose order of iteration can
-    differ between two processes). Only then can a check that fails on it here contradict the notebook."""
+def _parts(node, limit=MAX_NODES):
+    """Every object of a wire node (untrusted: walked without recursion, at most `limit` parts), then None when
+    there were more."""
     stack, seen = [node], 0
     while stack:
         item = stack.pop()
         seen += 1
         if seen > limit:
-            return False
+            yield None
+            return
         if isinstance(item, dict):
-            if item.get("k") in _INEXACT or "was" in item:
-                return False
+            yield item
             stack.extend(item.get("v") if isinstance(item.get("v"), list) else ())
         elif isinstance(item, list):
             stack.extend(item)
-    return True
+
+
+def unsupported(node):
+    """The type name of the first part of `node` that did not travel (an `Unsupported` marker), or None."""
+    return next((valid_text(str(part.get("type", "?"))[:100]) for part in _parts(node)
+                 if part is not None and part.get("k") == "unsupported"), None)
+
+
+_INEXACT = ("unsupported", "set", "frozenset")  # sets: their order may differ between processes
+
+
+def exact(node):
+    """True when `node` (a student's output, untrusted) decodes into exactly what the student's function
+    returned: nothing unsupported, no subclass sent as its plain type, no set (whose order of iteration can
+    differ between two processes). Only then can a check that fails on it here contradict the notebook."""
+    return not any(part is None or part.get("k") in _INEXACT or "was" in part for part in _parts(node))
 
 
 def dumps(message):
