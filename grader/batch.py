@@ -101,18 +101,17 @@ def _check_kernel(nb, path):
 
 
 def with_verdict(layout, assignment, helpers):
-    """`assignment` with the outside verdict recorded from the master's solution (verdict.py), its trusted
-    helper files kept in `helpers`."""
-    tasks = []
-    for task in assignment.notebooks:
-        try:
-            plans, inside = verdict.record(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files,
-                                           helpers, task.hidden_markers)
-        except Exception as error:
-            raise KitError(f"the outside verdict cannot be prepared from the master {task.notebook}.ipynb: "
-                           f"{error}") from None
+    """(assignment, problems): `assignment` with the outside verdict recorded from the master's solution
+    (verdict.py), its trusted helper files kept in `helpers`, and what failed in the master's own cells, in
+    lines for the instructor (the tests that needed it are judged inside the sandbox)."""
+    recorded = verdict.record_apart(
+        [(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files, task.hidden_markers)
+         for task in assignment.notebooks], helpers, assignment.notebooks[0].limits.cell_timeout)
+    tasks, problems = [], []
+    for task, (plans, inside, failed) in zip(assignment.notebooks, recorded):
         tasks.append(dataclasses.replace(task, plans=plans, inside=inside, helpers=helpers))
-    return Assignment(tuple(tasks))
+        problems += [f"{task.notebook}.ipynb: {line}" if assignment.several else line for line in failed]
+    return Assignment(tuple(tasks)), problems
 
 
 def inside_note(assignment):
@@ -127,45 +126,63 @@ def inside_note(assignment):
 
 
 def run_canary(layout, assignment):
-    """Grade the master's own solution under the same confinement; raise KitError unless it gets full marks,
-    or unless the unchanged release is graded without a fault.
+    """(assignment, notes): grade the master's own answers and the unchanged release under the same
+    confinement, before any student.
 
-    A sandbox that cannot start, or a verdict that rejects correct code, would otherwise
-    zero a whole class: this stops the batch before any student is touched.
+    A sandbox that cannot start, or a set-up in which the master's answers lose every point, would zero a
+    whole class: that raises KitError, and no submission is graded. A test the grader's replay fails on
+    either (honest code) could accuse honest students: it is judged inside the sandbox from then on, and the
+    notes say which and why. Points the master's answers lose in the sandbox itself are the notebook's own
+    doing (a cell that fails on this machine fails for stock nbgrader too): the notes name them, once.
     """
-    # The release, as a student who wrote the master's solution would hand it in.
-    files = []
-    for name in layout.notebooks:
-        try:
-            filled = solutions.fill(solutions.master_solutions(layout.master(name)), layout.release(name))
-        except (KeyError, ValueError) as error:
-            raise KitError(f"the master's solution of {name}.ipynb cannot be put into the release for the canary "
-                           f"({error}); run `{coursedir.hint('release ' + layout.name)}` after editing the "
-                           "master.") from None
-        files.append((f"{name}.ipynb", nbformat.writes(filled).encode()))
-    canary = Submission("(canary: the master's solution)", tuple(files))
+    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
+    master = Submission("(canary: the master's solution)", tuple(
+        (f"{name}.ipynb", nbformat.writes(solutions.master_answers(layout.master(name), layout.release(name),
+                                                                   delimiters)).encode())
+        for name in layout.notebooks))
+    unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
+                                                          for name in layout.notebooks))
+    result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+    unfollowed = {**blank.replay_failed, **result.replay_failed}
+    notes = []
+    if unfollowed:
+        assignment = assignment.judged_inside({key: f"the grader's replay of it fails on the master's own answers or "
+                                                    f"on the release ({why})" for key, why in unfollowed.items()})
+        result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+    for graded, who in ((result, "master's own answers"), (blank, "unchanged release")):
+        if graded.status == grading.ERROR or graded.status == grading.TAMPERING:
+            raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
+                           f"'{graded.status}', so no submission was graded: {graded.reason}; "
+                           + "; ".join(graded.flags))
+    lost = [t for t in result.tests if t.scored and not t.passed]
+    points = sum(t.max_score for t in result.tests)
+    if lost and points and sum(t.score for t in result.tests) == 0:
+        raise KitError(f"{layout.name}: the master's own answers, graded under the same confinement as the students, "
+                       "scored nothing, so no submission was graded (a broken set-up must not zero a class).\n  "
+                       + "\n  ".join(f"{t.notebook}/{t.grade_id}: {t.detail or t.message}" for t in lost[:10])
+                       + (f"\n  status: {result.status} ({result.reason})" if result.status != GRADED else ""))
+    if lost:
+        notes.append(f"{layout.name}: the master's own answers lose {len(lost)} test cell(s) in the sandbox, as "
+                     "students' answers will: " + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
+                                                            for t in lost[:5])
+                     + (f"; and {len(lost) - 5} more" if len(lost) > 5 else "")
+                     + ". Check that the master runs on this machine (stock nbgrader fails them the same way).")
+    if unfollowed:
+        notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
+                     "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
+    return assignment, notes
+
+
+def _canary_grade(assignment, submission):
     try:
-        result = grade_submission(assignment, canary)
+        return grade_submission(assignment, submission)
     except SandboxFailure as error:
         raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
                        f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
-    lost = [f"{t.notebook}/{t.grade_id}: {t.detail or t.message}" for t in result.tests if not t.passed]
-    if lost or result.status != GRADED:
-        raise KitError(f"{layout.name}: the master's own solution, graded under the same confinement as the "
-                       "students, did not get full marks, so no submission was graded (a broken set-up must not zero "
-                       "a class).\n  "
-                       + "\n  ".join(lost + ([f"status: {result.status} ({result.reason})"]
-                                              if result.status != GRADED else [])))
-    # The release as handed out: honest code that fails its tests. The outside verdict must agree with the
-    # notebook on it (no test it passes there may fail here), or it would accuse honest students.
-    unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
-                                                          for name in layout.notebooks))
-    blank = grade_submission(assignment, unchanged)
-    if blank.status in (grading.TAMPERING, grading.ERROR):
-        raise KitError(f"{layout.name}: the unchanged release, graded under the same confinement as the students, "
-                       f"came out '{blank.status}', so no submission was graded: {blank.reason}; "
-                       + "; ".join(blank.flags))
-    return result
+
+
+def _where(assignment, test):
+    return f"{test.notebook}/{test.grade_id}" if assignment.several else test.grade_id
 
 
 def _files(folder, ignore):
@@ -495,9 +512,13 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
         say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
-        assignment = with_verdict(layout, assignment, helpers).replace(memory_cgroup=held.cgroup)
+        assignment, problems = with_verdict(layout, assignment, helpers)
+        assignment = assignment.replace(memory_cgroup=held.cgroup)
+        batch.notes += [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox"
+                        for line in problems]
         say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
-        run_canary(layout, assignment)
+        assignment, canary_notes = run_canary(layout, assignment)
+        batch.notes += canary_notes
         batch.notes += [inside_note(assignment)] if inside_note(assignment) else []
         say(f"{layout.name}: backing up the gradebook")
         gradebook.backup(layout.course_dir)

@@ -241,7 +241,7 @@ def copy_report(layout, assignment=None, known=None):
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
         if not any(task.plans for task in assignment.notebooks):
-            assignment = batch.with_verdict(layout, assignment, helpers)
+            assignment, _ = batch.with_verdict(layout, assignment, helpers)
         done = report.build(layout, assignment, known, progress=Progress)
     for note in done.notes:
         print(for_terminal(f"Copy report: {note}"))

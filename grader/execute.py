@@ -89,10 +89,24 @@ class _Collector:
         self.items = []
         self.chars_left = chars_left
         self.truncated = truncated  # the cap was reached in an earlier cell
+        self.shown = {}             # display id -> the display outputs shown under it (see _Publisher)
+        self.clear_next = False     # clear_output(wait=True): clear when the next output comes
+
+    def add(self, item):
+        if self.clear_next:
+            self.clear()
+        self.items.append(item)
+
+    def clear(self):
+        self.items.clear()
+        self.shown.clear()
+        self.clear_next = False
 
     def stream(self, name, text):
         if not text:
             return
+        if self.clear_next:
+            self.clear()
         if len(text) > self.chars_left:
             text = text[: max(self.chars_left, 0)]
             if not self.truncated and self.chars_left >= 0:
@@ -131,11 +145,25 @@ class _Stream(io.TextIOBase):
 
 
 class _Publisher(DisplayPublisher):
+    """Displays as a Jupyter front end keeps them: `update_display` replaces the outputs shown under its
+    display id in the cell running, and `clear_output(wait=True)` clears when the next output comes."""
+
     def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-        _current.items.append({"output_type": "display_data", "data": data, "metadata": metadata or {}})
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        if update:
+            for item in _current.shown.get(display_id, ()):
+                item.update(data=data, metadata=metadata or {})
+            return
+        item = {"output_type": "display_data", "data": data, "metadata": metadata or {}}
+        _current.add(item)
+        if display_id is not None:
+            _current.shown.setdefault(display_id, []).append(item)
 
     def clear_output(self, wait=False):
-        _current.items.clear()
+        if wait:
+            _current.clear_next = True
+        else:
+            _current.clear()
 
 
 class _Hook(DisplayHook):
@@ -143,8 +171,8 @@ class _Hook(DisplayHook):
         pass
 
     def write_format_data(self, format_dict, md_dict=None):
-        _current.items.append({"output_type": "execute_result", "data": format_dict,
-                               "metadata": md_dict or {}, "execution_count": self.prompt_count})
+        _current.add({"output_type": "execute_result", "data": format_dict,
+                      "metadata": md_dict or {}, "execution_count": self.prompt_count})
 
     def finish_displayhook(self):
         pass
@@ -156,8 +184,8 @@ class _Shell(InteractiveShell):
     display_pub_class = _Publisher
 
     def _showtraceback(self, etype, evalue, stb):
-        _current.items.append({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue),
-                               "traceback": stb})
+        _current.add({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue),
+                      "traceback": stb})
 
     def enable_gui(self, gui=None):
         pass  # there is no screen
@@ -454,7 +482,36 @@ def _describe_exit(code):
 
 
 _OUTPUT_TYPES = {"stream", "error", "display_data", "execute_result"}
-INERT_DISPLAYS = {"text/plain", "image/png", "image/jpeg", "image/gif"}
+INERT_DISPLAYS = {"text/plain", "text/latex", "image/png", "image/jpeg", "image/gif"}
+# HTML and Markdown are kept with everything that could run taken out (nbconvert's SanitizeHTML, with the tags
+# of tables and text): they would otherwise run in the browser of whoever opens the graded notebook (formgrader,
+# with the instructor's rights). SVG and JavaScript are not kept. JSON kinds (a widget's view, application/json)
+# are data, kept as they are.
+SANITIZED_DISPLAYS = {"text/html", "text/markdown"}
+_SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "div", "dl",
+              "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "ol", "p", "pre", "q",
+              "s", "samp", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+              "tr", "tt", "u", "ul", "var"]
+_SAFE_ATTRIBUTES = {"*": ["class", "title", "align"], "a": ["href", "title"], "td": ["colspan", "rowspan"],
+                    "th": ["colspan", "rowspan", "scope"]}
+
+
+def _is_json_kind(mimetype):
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def _sanitized(text):
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+    return SanitizeHTML(tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES, strip=True).sanitize_html_tags(text)
+
+
+def _json_size(value):
+    """Characters of `value` as JSON, or None when it is not plain JSON data (or nests too deep)."""
+    import json
+    try:
+        return len(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def clean_outputs(outputs, room):
@@ -485,18 +542,23 @@ def clean_outputs(outputs, room):
                         traceback=[valid_text(t[:5000]) for t in trace[:200]])
         else:
             data = output.get("data")
-            if not isinstance(data, dict) or not all(
-                    isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and all(
-                        isinstance(x, str) for x in v))) for k, v in data.items() if k != "application/json"):
+            if not isinstance(data, dict) or not all(isinstance(k, str) and (
+                    isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                    or (_is_json_kind(k) and _json_size(v) is not None)) for k, v in data.items()):
                 raise ProtocolError("a malformed display output")
-            # Only inert kinds of display: HTML, SVG, JavaScript and Markdown would run or render in the browser of
-            # whoever opens the graded notebook (formgrader, with the instructor's rights).
-            kept = {k: valid_text(v) if isinstance(v, str) else [valid_text(x) for x in v]
-                    for k, v in data.items() if k in INERT_DISPLAYS}
-            if not kept:
-                kinds = valid_text(", ".join(sorted(data))[:200])
-                kept = {"text/plain": f"[a display of type {kinds}: not kept by the grader]"}
-            size = sum(len(v) if isinstance(v, str) else sum(map(len, v)) for v in kept.values())
+            kept = {}
+            for k, v in data.items():
+                text = v if isinstance(v, str) else "".join(v) if isinstance(v, list) and not _is_json_kind(k) else None
+                if k in INERT_DISPLAYS:
+                    kept[k] = valid_text(text)
+                elif k in SANITIZED_DISPLAYS:
+                    kept[k] = valid_text(_sanitized(text))
+                elif _is_json_kind(k):
+                    kept[k] = v
+            if not kept or set(kept) <= {"text/plain"} and len(data) > len(kept):
+                dropped = valid_text(", ".join(sorted(set(data) - set(kept)))[:200])
+                kept.setdefault("text/plain", f"[a display of type {dropped}: not kept by the grader]")
+            size = sum(len(v) if isinstance(v, str) else _json_size(v) for v in kept.values())
             if size > max(room[1], 0):  # figures share their own allowance, beside the text cap
                 kept = {"text/plain": "[display output dropped: over the output cap]"}
             else:

@@ -148,6 +148,16 @@ class Assignment:
     def task(self, notebook):
         return next(t for t in self.notebooks if t.notebook == notebook)
 
+    def judged_inside(self, why):
+        """The same assignment with the tests in `why` ("<notebook>/<grade_id>" -> why) judged inside the sandbox
+        only, no longer replayed."""
+        tasks = []
+        for t in self.notebooks:
+            moved = {key.split("/", 1)[1]: reason for key, reason in why.items() if key.split("/", 1)[0] == t.notebook}
+            tasks.append(dataclasses.replace(t, plans={g: p for g, p in t.plans.items() if g not in moved},
+                                             inside={**t.inside, **moved}))
+        return Assignment(tuple(tasks))
+
     def tests(self):
         """(notebook, MasterCell) of every test cell, notebook by notebook."""
         return [(t.notebook, c) for t in self.notebooks for c in t.tests()]
@@ -231,6 +241,8 @@ class Result:
     forgeable: list = field(default_factory=list)  # "<notebook>/<grade_id>" of tests judged inside that passed in a
     #                                               submission whose code has what forging uses (`_mark_forgeable`)
     peak_mb: float = 0.0                          # the most memory its sandbox held (where a cgroup measured it)
+    replay_failed: dict = field(default_factory=dict)  # "<notebook>/<grade_id>" -> why, for each test that passed
+    #                                               in the student's process and failed in the grader's replay
     behaviour: dict = field(default_factory=dict)  # "<notebook>/<test grade_id>:<call>" -> digest of what the
     #                                               student's function returned on that recorded call (copies.py)
     # Set from the gradebook when the results are published (reports.final), never by grading:
@@ -334,6 +346,7 @@ def _merged(assignment, submission, results):
             merged.inside += r.inside
             merged.forgeable += r.forgeable
             merged.behaviour.update(r.behaviour)
+            merged.replay_failed.update(r.replay_failed)
             merged.seconds += r.seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
     merged.assignment_fingerprint = assignment.fingerprint
@@ -576,6 +589,7 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
             told[index] = hidden_failure(judged, plan, exposed)
         elif exposed:
             told[index] = withheld(judged.ename)
+        result.replay_failed[f"{assignment.notebook}/{grade_id}"] = f"{judged.ename}: {evalue[:200]}"
         if judged.contradicts_the_notebook:
             tampered = True
             result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "

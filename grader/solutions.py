@@ -28,6 +28,34 @@ def master_solutions(master):
     return bodies
 
 
+DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION")  # nbgrader's, unless the course's config sets its own
+
+
+def delimiters_of(config):
+    """The course's solution delimiters (c.ClearSolutions.begin/end_solution_delimeter), nbgrader's by default."""
+    clear = config.get("ClearSolutions", {})
+    return (str(clear.get("begin_solution_delimeter", DELIMITERS[0])),
+            str(clear.get("end_solution_delimeter", DELIMITERS[1])))
+
+
+def master_answers(master, release, delimiters=DELIMITERS):
+    """The `release` notebook as a student who wrote the master's answers would hand it in: every answer cell
+    (code or Markdown) holds the master's, without the lines that hold a solution delimiter (nbgrader's own
+    rule for what ClearSolutions removes, wherever the delimiter stands in the line)."""
+    answers = {}
+    for cell in notebook.read(master).cells:
+        meta = notebook.nbgrader_meta(cell)
+        if meta.get("solution") and meta.get("grade_id"):
+            lines = cell.source.splitlines(keepends=True)
+            answers[meta["grade_id"]] = "".join(line for line in lines if not any(d in line for d in delimiters))
+    nb = notebook.read(release)
+    for cell in nb.cells:
+        meta = notebook.nbgrader_meta(cell)
+        if meta.get("solution") and meta.get("grade_id") in answers:
+            cell.source = answers[meta["grade_id"]]
+    return nb
+
+
 def fill(answers, release):
     """The `release` notebook with the solution cells in `answers` (grade_id -> code) filled in."""
     nb = notebook.read(release)

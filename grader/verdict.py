@@ -93,11 +93,36 @@ def notebook_imports(master_cells):
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(as_python(cell.source))
         except SyntaxError:
-            continue  # a magic: nothing to import from it
+            continue  # not Python even with its magics read as IPython reads them: nothing to import from it
         lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     return "\n".join(dict.fromkeys(lines))
+
+
+def as_python(source):
+    """A cell's source as the Python IPython runs: magics (`%matplotlib inline`) and shell escapes (`!ls`)
+    become calls on `get_ipython()`, so the Python around them still runs."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 -- IPython's transformers on text they do not expect: read it as it is
+        return source
+
+
+class _MasterShell:
+    """`get_ipython()` for the master's cells run here: a magic or a shell escape does nothing (the master's
+    plots, timings and shell commands are no part of its answers), except that a cell magic's body runs."""
+
+    def __init__(self, namespace):
+        self.user_ns = namespace
+
+    def run_cell_magic(self, magic, line, body):
+        if magic in ("time", "timeit", "capture", "prun"):
+            exec(compile(as_python(body), "<master cell>", "exec"), self.user_ns)
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 def ends_in_expression(source):
@@ -284,44 +309,53 @@ def _failure(error, ename, evalue, kind, layout):
 
 # ---------------------------------------------------------------- 1. record, with the master's solution
 
-def master_namespace(master_cells):
+def master_namespace(master_cells, seconds=30.0, problems=None):
     """What the master notebook defines, its test cells left out, run in a namespace of its own (trusted code).
 
     `master_cells` are the master notebook's cells (the gradebook keeps solution cells only as students got
-    them). A cell that cannot run outside Jupyter (a magic, a plot) only defines less.
+    them). A cell that fails here (a plot this matplotlib no longer draws, a file it cannot find) or runs over
+    `seconds` only defines less: stock nbgrader never runs the master, so the grader must not stop where it
+    grades. What failed is appended to `problems` (for the instructor, once); the tests that need it cannot be
+    recorded and are judged inside the sandbox.
     """
     namespace = {"__name__": "__master__"}
+    namespace["get_ipython"] = lambda: shell
+    shell = _MasterShell(namespace)
     quiet = io.StringIO()
-    for cell in master_cells:
+    for number, cell in enumerate(master_cells, 1):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
         try:
-            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings(), \
+                    _time_limit(seconds):
                 warnings.simplefilter("ignore")
-                exec(compile(cell.source, f"<master {meta.get('grade_id')}>", "exec"), namespace)
-        except Exception:
-            if meta.get("solution"):
-                raise
+                exec(compile(as_python(cell.source), f"<master {meta.get('grade_id')}>", "exec"), namespace)
+        except (Exception, ReplayTimeout) as error:  # noqa: BLE001 -- the master's own code: whatever it raises
+            what = f"ran over {seconds:g} s" if isinstance(error, ReplayTimeout) else \
+                f"{type(error).__name__}: {str(error)[:200]}"
+            if problems is not None:
+                problems.append(f"cell {meta.get('grade_id') or number} of the master failed in the grader ({what})")
         quiet.seek(0)
         quiet.truncate()
     return namespace
 
 
-def record(cells, master_cells, files, folder, markers=hidden.DEFAULT):
-    """(plans, inside): TestPlan per test grade_id that the grader can replay, and {grade_id: why} for the test
-    cells it cannot, which are judged inside the sandbox only. The master's test cells (`cells`, from the
-    gradebook) run on the functions of the master notebook (`master_cells`) and on the values its solution
-    cells define (names the test reads: numbers, strings, lists, dicts, arrays, whatever travels as data)."""
-    solutions = [cell.source for cell in master_cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-                 and cell.get("cell_type") == "code"]
+def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=30.0):
+    """(plans, inside, problems): TestPlan per test grade_id that the grader can replay, {grade_id: why} for the
+    test cells it cannot, which are judged inside the sandbox only, and what failed in the master's own cells.
+    The master's test cells (`cells`, from the gradebook) run on the functions of the master notebook
+    (`master_cells`) and on the values its solution cells define (names the test reads: numbers, strings,
+    lists, dicts, arrays, whatever travels as data), each cell for at most `seconds`."""
+    solutions = [as_python(cell.source) for cell in master_cells
+                 if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.get("cell_type") == "code"]
     functions = [name for source in solutions for name in defined_functions(source)]
     values = {name for source in solutions for name in defined_names(source)} - set(functions)
     imports = notebook_imports(master_cells)
     imported = defined_names(imports)
-    plans, inside = {}, {}
+    plans, inside, problems = {}, {}, []
     with trusted_files(files, folder):
-        master = master_namespace(master_cells)
+        master = master_namespace(master_cells, seconds, problems)
         for cell in cells:
             if not cell.is_test or cell.cell_type != "code":
                 continue
@@ -367,7 +401,11 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT):
                     break
                 calls.append(Call(name, None, encoded))
             value = [] if ends_in_expression(cell.source) else None
-            failed = _run(cell.source, namespace, value=value) if why is None else None
+            try:
+                with _time_limit(seconds):
+                    failed = _run(cell.source, namespace, value=value) if why is None else None
+            except ReplayTimeout:
+                failed, why = None, f"its checks ran over {seconds:g} s on the master's answers"
             if failed and failed.ename == NotReplayable.__name__:
                 why = f"its calls cannot be made again outside the notebook: {failed.evalue}"
             elif failed:
@@ -378,7 +416,50 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT):
                 scored = bool(value) and not _is_bool(value[0]) and credit_of(value[0])[1] is None
                 plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
                                                 tuple(functions), markers)
-    return plans, inside
+    return plans, inside, problems
+
+
+def record_apart(notebooks, folder, seconds=30.0):
+    """`record` for each notebook of an assignment, in a process of its own: the master's code may loop, exit,
+    change the folder or patch a library, and none of that reaches the grader. `notebooks` holds
+    (test cells, master cells, files, hidden markers) per notebook; returns (plans, inside, problems) for each.
+    A recording that does not finish (the process dies, or runs past its time) judges every test of its
+    notebooks inside the sandbox, and says why."""
+    import multiprocessing
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the grader's state shared
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_record_child, args=(sender, notebooks, folder, seconds), daemon=True)
+    process.start()
+    sender.close()
+    cells = sum(len(master) for _, master, _, _ in notebooks) + sum(len(tests) for tests, _, _, _ in notebooks)
+    deadline = 60 + seconds * cells  # every cell at its limit, and the interpreter's start
+    why = None
+    try:
+        if receiver.poll(deadline):
+            outcome = receiver.recv()
+            why = outcome if isinstance(outcome, str) else None
+        else:
+            why = f"it ran over {deadline:g} s"
+    except (EOFError, OSError):
+        why = f"its process ended early (exit code {process.exitcode})"
+    finally:
+        process.kill()
+        process.join()
+        receiver.close()
+    if why is None:
+        return outcome
+    reason = f"the master notebook could not be run in the grader ({why})"
+    return [({}, {cell.grade_id: reason for cell in tests if cell.is_test and cell.cell_type == "code"}, [reason])
+            for tests, _, _, _ in notebooks]
+
+
+def _record_child(sender, notebooks, folder, seconds):
+    """The recording process: sends the list of (plans, inside, problems), or why it could not."""
+    try:
+        sender.send([record(tests, master, files, folder, markers, seconds)
+                     for tests, master, files, markers in notebooks])
+    except BaseException as error:  # noqa: BLE001 -- the master's code may raise anything, SystemExit included
+        sender.send(f"{type(error).__name__}: {str(error)[:200]}")
 
 
 def _random_states():
