@@ -129,11 +129,12 @@ def run_canary(layout, assignment):
     """(assignment, notes): grade the master's own answers and the unchanged release under the same
     confinement, before any student.
 
-    A sandbox that cannot start, or a set-up in which the master's answers lose every point, would zero a
-    whole class: that raises KitError, and no submission is graded. A test the grader's replay fails on
-    either (honest code) could accuse honest students: it is judged inside the sandbox from then on, and the
-    notes say which and why. Points the master's answers lose in the sandbox itself are the notebook's own
-    doing (a cell that fails on this machine fails for stock nbgrader too): the notes name them, once.
+    A sandbox that cannot start, or that makes the master's answers lose every point they score outside it,
+    would zero a whole class: that raises KitError, and no submission is graded. A test the grader's replay
+    fails on either (honest code) could accuse honest students: it is judged inside the sandbox from then on,
+    and the notes say which and why. Points the master's answers lose otherwise are named in the notes, once,
+    with where they are lost (in the sandbox only, or outside it too: the master's own doing, as stock would
+    grade it).
     """
     delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
     master = Submission("(canary: the master's solution)", tuple(
@@ -155,18 +156,26 @@ def run_canary(layout, assignment):
                            f"'{graded.status}', so no submission was graded: {graded.reason}; "
                            + "; ".join(graded.flags))
     lost = [t for t in result.tests if t.scored and not t.passed]
-    points = sum(t.max_score for t in result.tests)
-    if lost and points and sum(t.score for t in result.tests) == 0:
-        raise KitError(f"{layout.name}: the master's own answers, graded under the same confinement as the students, "
-                       "scored nothing, so no submission was graded (a broken set-up must not zero a class).\n  "
-                       + "\n  ".join(f"{t.notebook}/{t.grade_id}: {t.detail or t.message}" for t in lost[:10])
-                       + (f"\n  status: {result.status} ({result.reason})" if result.status != GRADED else ""))
-    if lost:
-        notes.append(f"{layout.name}: the master's own answers lose {len(lost)} test cell(s) in the sandbox, as "
-                     "students' answers will: " + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
-                                                            for t in lost[:5])
-                     + (f"; and {len(lost) - 5} more" if len(lost) > 5 else "")
-                     + ". Check that the master runs on this machine (stock nbgrader fails them the same way).")
+    if lost:  # the sandbox, or the master itself? The same answers outside the sandbox tell them apart.
+        loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
+                 if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
+        sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
+        if sandbox_only and sum(t.score for t in result.tests) == 0:
+            raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox, and more outside "
+                           "it, so no submission was graded (a sandbox that breaks the notebook must not zero a "
+                           "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
+                                                       for t in sandbox_only[:10])
+                           + f"\n  What to do: {sandbox.advice('run')}")
+        for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
+                                           "refuses, such as the network or a file outside the assignment)"),
+                            ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "
+                                                                         "itself fails them on this machine, as stock "
+                                                                         "nbgrader would)")):
+            if chosen:
+                notes.append(f"{layout.name}: the master's own answers lose {len(chosen)} test cell(s) {how}: "
+                             + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
+                                         for t in chosen[:5])
+                             + (f"; and {len(chosen) - 5} more" if len(chosen) > 5 else ""))
     if unfollowed:
         notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
                      "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))

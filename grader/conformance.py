@@ -15,6 +15,7 @@ It prints a table (assignment, cells, identical, the kit's statuses, stock's, wh
 differ) and, with `--docs`, writes it as conformance.md and conformance.json there.
 """
 import csv
+import glob
 import json
 import os
 import re
@@ -74,7 +75,10 @@ def add_students(course_dir, name):
 
 # ---------------------------------------------------------------- nbgrader's own notebooks
 
-def nbgrader_courses(folder):
+NBGRADER_COURSES = ("nbgrader-user-guide", "nbgrader-tests-apps", "nbgrader-tests-preprocessors")
+
+
+def nbgrader_courses(folder, chosen=NBGRADER_COURSES):
     """Lay out the notebooks nbgrader's package ships as courses under `folder`; return their folders.
 
     `nbgrader-user-guide`: the user guide's ps1 and ps1_autotest with its header, autotests.yml and the two
@@ -87,6 +91,19 @@ def nbgrader_courses(folder):
     made = []
     guide = package / "docs" / "source" / "user_guide"
     course = folder / "nbgrader-user-guide"
+    if course.name in chosen:
+        _user_guide(guide, course)
+        made.append(course)
+    for kind in ("apps", "preprocessors"):
+        course = folder / f"nbgrader-tests-{kind}"
+        if course.name in chosen:
+            _test_files(package / "tests" / kind / "files", course)
+            made.append(course)
+    return made
+
+
+def _user_guide(guide, course):
+    """The user guide's course as its pages show it: ps1, ps1_autotest, two students' real submissions."""
     shutil.copytree(guide / "source", course / "source", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(guide / "autotests.yml", course / "autotests.yml")
     for student in ("bitdiddle", "hacker"):
@@ -94,31 +111,29 @@ def nbgrader_courses(folder):
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'nbgrader-user-guide'\n"
         "c.IncludeHeaderFooter.header = 'source/header.ipynb'\n")
-    made.append(course)
-    for kind in ("apps", "preprocessors"):
-        files = package / "tests" / kind / "files"
-        course = folder / f"nbgrader-tests-{kind}"
-        extras = [p for p in files.iterdir() if p.is_file() and p.suffix not in (".ipynb", ".py", ".db", ".zip", ".pyc")
-                  and p.name not in ("timestamp.txt",) and not p.name.startswith("submission_secret")]
-        masters = [p for p in sorted(files.glob("*.ipynb")) if not _submission_of(p.stem)]
-        for master in masters:
-            source = course / "source" / master.stem
-            source.mkdir(parents=True)
-            shutil.copy(master, source / master.name)
-            for extra in extras:
-                if extra.name != "autotests.yml":
-                    shutil.copy(extra, source / extra.name)
-        for path in sorted(files.glob("*.ipynb")):
-            owner = _submission_of(path.stem)
-            if owner and (files / f"{owner}.ipynb").exists():
-                target = course / "submitted" / path.stem / owner
-                target.mkdir(parents=True)
-                shutil.copy(path, target / f"{owner}.ipynb")
-        if (files / "autotests.yml").exists():
-            shutil.copy(files / "autotests.yml", course / "autotests.yml")
-        (course / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.course_id = '{course.name}'\n")
-        made.append(course)
-    return made
+
+
+def _test_files(files, course):
+    """nbgrader's test files as a course: every master an assignment, each changed copy of it a student."""
+    extras = [p for p in files.iterdir() if p.is_file() and p.suffix not in (".ipynb", ".py", ".db", ".zip", ".pyc")
+              and p.name not in ("timestamp.txt",) and not p.name.startswith("submission_secret")]
+    masters = [p for p in sorted(files.glob("*.ipynb")) if not _submission_of(p.stem)]
+    for master in masters:
+        source = course / "source" / master.stem
+        source.mkdir(parents=True)
+        shutil.copy(master, source / master.name)
+        for extra in extras:
+            if extra.name != "autotests.yml":
+                shutil.copy(extra, source / extra.name)
+    for path in sorted(files.glob("*.ipynb")):
+        owner = _submission_of(path.stem)
+        if owner and (files / f"{owner}.ipynb").exists():
+            target = course / "submitted" / path.stem / owner
+            target.mkdir(parents=True)
+            shutil.copy(path, target / f"{owner}.ipynb")
+    if (files / "autotests.yml").exists():
+        shutil.copy(files / "autotests.yml", course / "autotests.yml")
+    (course / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.course_id = '{course.name}'\n")
 
 
 def _submission_of(stem):
@@ -192,11 +207,13 @@ def _compare(row, stock_dir, kit_dir, done, kit):
     theirs = stock.scores(stock_dir, row.assignment)
     mine = stock.scores(kit_dir, row.assignment)
     statuses, inside = _kit_statuses(kit_dir, row.assignment)
-    row.kit = dict(Counter(statuses.values())) if statuses else {"not graded": 1}
     row.judged_inside = inside
     if kit.returncode not in (0, 1) or not statuses:
         row.note = f"kit: {_last_error(kit.stderr + kit.stdout)}"
-    students = sorted(set(theirs) | set(mine) | set(statuses))
+    students = sorted(p.parent.name for p in (Path(kit_dir) / "submitted").glob(f"*/{glob.escape(row.assignment)}")
+                      if p.is_dir())
+    statuses = {student: status for student, status in statuses.items() if student in students}
+    row.kit = dict(Counter(statuses.values())) if statuses else {"not graded": len(students)}
     row.students = len(students)
     stock_failed = [s for s in students if s not in theirs]
     row.stock = "graded" if not stock_failed else f"not graded: {', '.join(stock_failed)}"
@@ -260,8 +277,8 @@ def _cell(text):
 
 
 def main(folders, workdir, docs=None, with_nbgrader=False, say=print):
-    """Compare every course in `folders` (and nbgrader's own, with `with_nbgrader`); print the table, write it
-    to `docs` when given; return the rows."""
+    """Compare every course in `folders` (and nbgrader's own with `with_nbgrader`: True for all of them, or a
+    tuple of NBGRADER_COURSES); print the table, write it to `docs` when given; return the rows."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     courses = [course for folder in folders for course in courses_in(folder)]
@@ -269,7 +286,7 @@ def main(folders, workdir, docs=None, with_nbgrader=False, say=print):
         own = workdir / "nbgrader-courses"
         if own.exists():
             shutil.rmtree(own)
-        courses = nbgrader_courses(own) + courses
+        courses = nbgrader_courses(own, NBGRADER_COURSES if with_nbgrader is True else with_nbgrader) + courses
     rows = []
     for i, course in enumerate(courses, 1):
         say(f"[{i}/{len(courses)}] {course.name}")

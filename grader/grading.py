@@ -415,7 +415,7 @@ def _grade(assignment, submission, result):
     # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
     cells = [(i, c.source if c.metadata.get("nbgrader", {}).get("grade_id") in assignment.inside
               else hidden.strip(c.source, assignment.hidden_markers)) for i, c in enumerate(nb.cells)
-             if c.cell_type == "code"]
+             if c.cell_type == "code" and (runs_code(c.source) or c.metadata.get("nbgrader", {}).get("grade"))]
     probes = {}
     for i, cell in enumerate(nb.cells):
         plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -645,7 +645,15 @@ def _unscored_tests(task, message):
                        notebook=task.notebook) for c in task.tests()]
 
 
-MAX_CELLS = 2000  # far more than any assignment; every cell is checked outside the sandbox, so they are capped
+MAX_CELLS = 2000  # cells that run code: far more than any assignment (see `runs_code`)
+MAX_ALL_CELLS = 100_000  # every cell is read and checked here, even one with nothing to run
+
+
+def runs_code(source):
+    """False for a code cell that runs nothing: blank, comments, `pass`. Such cells are not sent to the sandbox
+    and not counted against MAX_CELLS (an honest notebook may hold thousands of them)."""
+    lines = [line.strip() for line in source.splitlines()]
+    return any(line and not line.startswith("#") and line not in ("pass", "pass;") for line in lines)
 
 
 def _read_notebook(data, name):
@@ -664,8 +672,12 @@ def _read_notebook(data, name):
         return None, f"{name} cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
     if not isinstance(nb.get("cells"), list):
         return None, f"{name} has no list of cells"
-    if len(nb.cells) > MAX_CELLS:
-        return None, f"{name} has {len(nb.cells)} cells, over the {MAX_CELLS} the grader reads"
+    if len(nb.cells) > MAX_ALL_CELLS:
+        return None, f"{name} has {len(nb.cells)} cells, over the {MAX_ALL_CELLS} the grader reads"
+    running = sum(1 for c in nb.cells if isinstance(c, dict) and c.get("cell_type") == "code"
+                  and runs_code(c.get("source") if isinstance(c.get("source"), str) else "".join(c.get("source") or "")))
+    if running > MAX_CELLS:
+        return None, f"{name} has {running} cells with code to run, over the {MAX_CELLS} the grader runs"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

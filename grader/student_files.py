@@ -23,6 +23,7 @@ from fnmatch import fnmatch
 from .plain_text import for_terminal, has_control, unusable_name
 
 MAX_FILE_BYTES = 32 * 1024 * 1024   # one file (the notebook included)
+MAX_NOTEBOOK_STREAM_BYTES = 1024 ** 3  # a notebook read as a stream, its saved outputs left out (read_notebook_file)
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of one submission
 MAX_ENTRIES = 2000                  # files and folders in one submission
 MAX_DEPTH = 16                      # folders inside folders
@@ -105,6 +106,61 @@ def read_file(name, dir_fd, limit):
         os.close(fd)
 
 
+def read_notebook_file(name, dir_fd, limit=MAX_NOTEBOOK_STREAM_BYTES):
+    """(bytes, None) for a notebook over MAX_FILE_BYTES, read as a stream with its saved outputs and attachments
+    left out (the grader clears them before it runs anything), or (None, why not). What is left must fit in
+    MAX_FILE_BYTES: only the code and text a notebook would make the grader hold count against it."""
+    import json
+
+    import ijson
+    fd, why = open_regular(name, dir_fd)
+    if fd is None:
+        return None, why
+    with os.fdopen(fd, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
+        if size > limit:
+            return None, f"it is over {size_in_words(limit)}"
+        builder, skipped, kept = ijson.ObjectBuilder(), ("cells.item.outputs", "cells.item.attachments"), 0
+        inner = tuple(f"{p}." for p in skipped)
+        try:
+            # Large reads: a saved output is often one string of many MB, which small reads would copy over and over.
+            for prefix, event, value in ijson.parse(_Capped(raw, limit), use_float=True, buf_size=1 << 24):
+                if prefix in skipped:  # an empty list (outputs) or map (attachments) stands in for what is there
+                    if event == "map_key":
+                        continue
+                    if event in ("start_array", "end_array", "start_map", "end_map"):
+                        builder.event(event, value)
+                    else:
+                        empty = ("start_map", "end_map") if prefix.endswith("attachments") else ("start_array",
+                                                                                                "end_array")
+                        builder.event(empty[0], None)
+                        builder.event(empty[1], None)
+                    continue
+                if prefix.startswith(inner):
+                    continue
+                kept += len(value) if isinstance(value, str) else 8
+                if kept > MAX_FILE_BYTES:
+                    return None, f"its code and text, outputs left out, are over {size_in_words(MAX_FILE_BYTES)}"
+                builder.event(event, value)
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, OSError) as error:
+            return None, f"it cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
+        return json.dumps(builder.value, ensure_ascii=False).encode("utf-8", "surrogatepass"), None
+
+
+class _Capped:
+    """A binary file read no further than `limit` bytes (the file may grow while it is read)."""
+
+    def __init__(self, raw, limit):
+        self.raw, self.left = raw, limit + 1
+
+    def read(self, n=-1):
+        chunk = self.raw.read(min(n if n >= 0 else self.left, self.left))
+        self.left -= len(chunk)
+        if self.left <= 0:
+            raise OSError("the file grew past the cap while it was read")
+        return chunk
+
+
 def read_record(folder, name, limit=MAX_RECORD_BYTES):
     """(text, None) for a small UTF-8 text file the grader keeps beside a submission, (None, None) when
     there is none, or (None, why not) when what is there breaks a rule."""
@@ -153,6 +209,9 @@ def read_folder(path, skip=(), first=()):
     for relative, dir_fd, name, why in walk(path, skip, first):
         if why is None:
             data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, room))
+            if data is None and name.endswith(".ipynb") and "over" in why and room >= MAX_FILE_BYTES:
+                data, why = read_notebook_file(name, dir_fd)  # saved outputs are not graded: left out
+                data = data if data is None or len(data) <= room else None
             if data is None and "over" in why and room < MAX_FILE_BYTES:
                 why = f"the submission's files are over {size_in_words(MAX_TOTAL_BYTES)} in all"
         if why:

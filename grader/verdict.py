@@ -110,19 +110,39 @@ def as_python(source):
         return source
 
 
-class _MasterShell:
-    """`get_ipython()` for the master's cells run here: a magic or a shell escape does nothing (the master's
-    plots, timings and shell commands are no part of its answers), except that a cell magic's body runs."""
+def _master_shell():
+    """A fresh IPython shell for one master notebook's cells, in the recording's own process: magics and displays
+    behave as in Jupyter (a display handle, `%%time`), except that nothing is drawn or shown, and shell escapes
+    (`!pip ...`) do nothing: the master's plots and commands are no part of its answers."""
+    import matplotlib
+    from traitlets.config import Config
 
-    def __init__(self, namespace):
-        self.user_ns = namespace
+    shell_class = _master_shell_class()
+    shell_class.clear_instance()  # each notebook starts from an empty namespace, as in a kernel of its own
+    matplotlib.use("agg")
+    config = Config()
+    config.HistoryManager.enabled = False
+    return shell_class.instance(config=config)
 
-    def run_cell_magic(self, magic, line, body):
-        if magic in ("time", "timeit", "capture", "prun"):
-            exec(compile(as_python(body), "<master cell>", "exec"), self.user_ns)
 
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
+@functools.cache
+def _master_shell_class():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class MasterShell(InteractiveShell):
+        def enable_gui(self, gui=None):
+            pass
+
+        def enable_matplotlib(self, gui=None):
+            return "agg", "agg"
+
+        def system(self, cmd):
+            pass
+
+        def getoutput(self, cmd, split=True, depth=0):
+            return []
+
+    return MasterShell
 
 
 def ends_in_expression(source):
@@ -318,26 +338,29 @@ def master_namespace(master_cells, seconds=30.0, problems=None):
     grades. What failed is appended to `problems` (for the instructor, once); the tests that need it cannot be
     recorded and are judged inside the sandbox.
     """
-    namespace = {"__name__": "__master__"}
-    namespace["get_ipython"] = lambda: shell
-    shell = _MasterShell(namespace)
+    shell = _master_shell()
+    shell.user_ns["__name__"] = "__master__"
     quiet = io.StringIO()
     for number, cell in enumerate(master_cells, 1):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
+        error = None
         try:
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings(), \
                     _time_limit(seconds):
                 warnings.simplefilter("ignore")
-                exec(compile(as_python(cell.source), f"<master {meta.get('grade_id')}>", "exec"), namespace)
-        except (Exception, ReplayTimeout) as error:  # noqa: BLE001 -- the master's own code: whatever it raises
+                ran = shell.run_cell(cell.source, store_history=False, silent=True)
+                error = ran.error_before_exec or ran.error_in_exec
+        except ReplayTimeout as late:  # between two statements IPython's own code was running
+            error = late
+        if error is not None and problems is not None:
             what = f"ran over {seconds:g} s" if isinstance(error, ReplayTimeout) else \
                 f"{type(error).__name__}: {str(error)[:200]}"
-            if problems is not None:
-                problems.append(f"cell {meta.get('grade_id') or number} of the master failed in the grader ({what})")
+            problems.append(f"cell {meta.get('grade_id') or number} of the master failed in the grader ({what})")
         quiet.seek(0)
         quiet.truncate()
+    namespace = shell.user_ns
     return namespace
 
 

@@ -1,6 +1,6 @@
 """The data format between the grader and a sandboxed student process: JSON, never pickle.
 
-Values are plain data only: None, bool, int, float, complex, str, bytes, range, list,
+Values are plain data only: None, bool, int, float, complex, Fraction, Decimal, str, bytes, range, list,
 tuple, set, frozenset, dict (any keys of these kinds), and numpy arrays (and numpy
 scalars) of numeric or boolean dtype; each arrives as the same value of the same type.
 A subclass of dict, list or tuple (a Counter, a namedtuple) arrives as the plain type,
@@ -19,6 +19,8 @@ part may only name an array, and every reference counts the full size of what it
 names: shared parts cannot make a small message decode into a huge value.
 """
 import base64
+import decimal
+import fractions
 import json
 
 import numpy as np
@@ -31,6 +33,7 @@ MAX_WEIGHT = 64 * 1024 * 1024  # bytes of array data a decoded value may reach, 
 MAX_STRING = 10_000
 MAX_INT_DIGITS = 4000  # below Python's own limit for turning an int into text (4300 digits)
 MAX_INT_BITS = 13_280  # 4000 decimal digits
+MAX_DECIMAL = 200      # characters of a Decimal's text
 DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
 
 
@@ -94,6 +97,15 @@ def _encode(value, path, known, depth):
         return {"k": "float", "v": value.hex()}
     if type(value) is complex:
         return {"k": "complex", "v": [value.real.hex(), value.imag.hex()]}
+    if type(value) is fractions.Fraction:
+        if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_INT_BITS:
+            return {"k": "unsupported", "type": "Fraction of over 4000 digits"}
+        return {"k": "fraction", "v": [str(value.numerator), str(value.denominator)]}
+    if type(value) is decimal.Decimal:
+        text = str(value)
+        if len(text) > MAX_DECIMAL:
+            return {"k": "unsupported", "type": f"Decimal of over {MAX_DECIMAL} characters"}
+        return {"k": "decimal", "v": text}
     if type(value) is str:
         if len(value) > MAX_STRING:
             return {"k": "unsupported", "type": f"str of over {MAX_STRING} characters"}
@@ -234,6 +246,19 @@ def _decode(node, path, inputs, state, depth):
         return int(text)
     if kind == "float":
         return _float(node.get("v"))
+    if kind == "fraction":
+        parts = node.get("v")
+        _want(isinstance(parts, list) and len(parts) == 2 and all(
+            isinstance(p, str) and 0 < len(p) <= MAX_INT_DIGITS + 1 and p.isascii() and p.lstrip("-").isdigit()
+            for p in parts) and int(parts[1]) > 0, "bad fraction")
+        return fractions.Fraction(int(parts[0]), int(parts[1]))
+    if kind == "decimal":
+        text = node.get("v")
+        _want(isinstance(text, str) and 0 < len(text) <= MAX_DECIMAL and text.isascii(), "bad decimal")
+        try:
+            return decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            raise WireError("bad decimal") from None
     if kind == "complex":
         parts = node.get("v")
         _want(isinstance(parts, list) and len(parts) == 2, "bad complex")

@@ -155,3 +155,82 @@ def add_shapes(course_dir):
     if not (course_dir / "nbgrader_config.py").exists():
         shutil.copy(ROOT / "nbgrader_config.py", course_dir / "nbgrader_config.py")
     return folder
+
+
+# ---------------------------------------------------------------- `habits`: what real courses' notebooks do
+
+def _nbgraders_autotests():
+    """The autotests.yml of nbgrader's user guide (how `### AUTOTEST <expression>` lines are expanded)."""
+    import nbgrader
+    return Path(nbgrader.__file__).parent / "docs" / "source" / "user_guide" / "autotests.yml"
+
+
+def habits_notebook():
+    """Each habit of real courses' notebooks that once broke the kit, in a notebook of our own: a magic beside the
+    imports, a master cell that fails wherever it runs (a 3-D axis today's matplotlib refuses), functions
+    returning numpy scalars of several dtypes, a dict with integer keys, a set, a complex number, a big integer
+    and NaN, displays of every kind (a widget, HTML, Markdown, LaTeX, JSON, an updated display, a cleared
+    output), a partial credit of a third, thousands of empty cells, and a hand-graded answer. (The `### AUTOTEST`
+    line is in a notebook of its own, `autotest_notebook`: nbgrader runs the master to expand it, and refuses a
+    master with a failing cell.)"""
+    cells = [
+        new_code_cell("%matplotlib inline\nimport numpy as np\nfrom fractions import Fraction"),
+        new_code_cell("import matplotlib.pyplot as plt\naxis = plt.gca(projection='3d')  # gone from matplotlib"),
+        _cell("code", "def stats(xs):\n    ### BEGIN SOLUTION\n    xs = np.asarray(xs)\n"
+                      "    return np.mean(xs), np.int64(xs.size), np.float32(xs.max()), xs.sum() > 0, xs[0]\n"
+                      "    ### END SOLUTION", "stats", solution=True),
+        _cell("code", "mean, size, top, positive, first = stats([1, 2, 3])\nassert mean == 2.0 and size == 3\n"
+                      "### BEGIN HIDDEN TESTS\nassert top == np.float32(3) and positive and first == 1\n"
+                      "assert isinstance(mean, np.floating) and isinstance(size, np.integer)\n### END HIDDEN TESTS",
+              "test_stats", grade=True, locked=True, points=2),
+        _cell("code", "def lengths(words):\n    ### BEGIN SOLUTION\n    found = {}\n    for w in words:\n"
+                      "        found.setdefault(len(w), set()).add(w)\n    return found\n    ### END SOLUTION",
+              "lengths", solution=True),
+        _cell("code", "assert lengths(['a', 'bb', 'cc']) == {1: {'a'}, 2: {'bb', 'cc'}}",
+              "test_lengths", grade=True, locked=True, points=1),
+        _cell("code", "def odd_values():\n    ### BEGIN SOLUTION\n    return 1 + 2j, 2 ** 100, float('nan'), "
+                      "Fraction(1, 3), (1, [2, 3])\n    ### END SOLUTION", "odd_values", solution=True),
+        _cell("code", "z, big, nan, third, nested = odd_values()\nassert z == 1 + 2j and big == 2 ** 100\n"
+                      "assert np.isnan(nan) and third == Fraction(1, 3) and nested == (1, [2, 3])",
+              "test_odd_values", grade=True, locked=True, points=1),
+        _cell("code", "import ipywidgets as widgets\nfrom IPython.display import HTML, JSON, Latex, Markdown, "
+                      "clear_output, display\n### BEGIN SOLUTION\nprint('gone')\nclear_output(wait=True)\nprint('kept')\n"
+                      "slider = widgets.IntSlider(value=3)\n"
+                      "display(slider, HTML('<b>bold</b>'), Markdown('*it*'), Latex('$x^2$'), JSON({'a': 1}))\n"
+                      "shown = display('first', display_id=True)\nshown.update('second')\n### END SOLUTION", "widgets", solution=True),
+        _cell("code", "assert slider.value == 3", "test_widgets", grade=True, locked=True, points=1),
+        _cell("code", "assert axis is not None  # needs the cell that fails", "test_axis", grade=True, locked=True,
+              points=1),
+        _cell("code", "earned = 0\nif stats([3])[1] == 1:\n    earned += 1\nif stats([5])[0] == 4:\n"
+                      "    earned += 1  # wrong on purpose: one of three\nearned", "test_third", grade=True,
+              locked=True, points=3),
+        _cell("markdown", "Why is the mean of `[1, 2, 3]` a numpy number?", "why_question", locked=True),
+        _cell("markdown", "Because `np.mean` returns a numpy scalar.", "why", grade=True, solution=True, points=2),
+    ]
+    cells += [new_code_cell(["", "pass", "# nothing to run"][k % 3]) for k in range(2500)]  # an odd habit
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def autotest_notebook():
+    """The second notebook of `habits`: a test written as an `### AUTOTEST` line, expanded by nbgrader at release
+    from the course's autotests.yml into checks of the value's type and (hashed) value."""
+    return new_notebook(cells=[
+        _cell("code", "def halve(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION", "halve",
+              solution=True),
+        _cell("code", "### AUTOTEST halve(5)\n### HASHED AUTOTEST halve(8)", "test_halve", grade=True, locked=True,
+              points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def add_habits(course_dir):
+    """Put the `habits` assignment into `course_dir`'s source/, and the autotests.yml it expands with."""
+    course_dir = Path(course_dir)
+    folder = course_dir / "source" / "habits"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(habits_notebook(), str(folder / "habits.ipynb"))
+    nbformat.write(autotest_notebook(), str(folder / "autotested.ipynb"))
+    shutil.copy(_nbgraders_autotests(), course_dir / "autotests.yml")
+    if not (course_dir / "nbgrader_config.py").exists():
+        (course_dir / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'habits'\n")
+    return folder

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from conftest import DEMO_LIMITS, make_course_copy, rnn, rnn_scores
@@ -127,9 +128,17 @@ def _notebook_tricks(course_dir):
         only_first.cells.append(copy)
     samples.write(only_first, course_dir, "duplicated_tests")
     flood = samples.fill(correct)
-    flood.cells += [new_markdown_cell("x", metadata={"nbgrader": {"grade_id": "rnn_cell_forward"}})
-                    for _ in range(grading.MAX_CELLS)]
+    flood.cells += [new_code_cell("x = 1") for _ in range(grading.MAX_CELLS + 1)]
     samples.write(flood, course_dir, "cell_flood")
+    # Honest, however odd: thousands of cells with nothing to run, and hundreds of MB of saved outputs (the
+    # grader clears outputs before it runs anything; stock gives both full marks).
+    empty = samples.fill(correct)
+    empty.cells += [new_code_cell(["", "pass", "# a note", "   \n"][k % 4]) for k in range(10_000)]
+    samples.write(empty, course_dir, "honest_empty_cells")
+    printed = samples.fill(correct)
+    for cell in [c for c in printed.cells if c.cell_type == "code"][:4]:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="saved output\n" * 4_000_000)]
+    samples.write(printed, course_dir, "honest_saved_outputs")
     half = samples.fill(correct)
     position = len(half.cells) - 1
     half.cells.insert(position, new_code_cell(HALF_A_CHARACTER.format(index=position)))
@@ -252,7 +261,18 @@ def test_copies_of_a_test_cell_count_once_as_in_the_gradebook(hostile):
 
 def test_a_notebook_of_too_many_cells_is_refused_before_any_work(hostile):
     result = _result(hostile, "cell_flood")
-    assert result.status == INVALID and f"over the {grading.MAX_CELLS} the grader reads" in result.reason
+    assert result.status == INVALID and f"cells with code to run, over the {grading.MAX_CELLS} the grader runs" \
+        in result.reason
+
+
+@pytest.mark.parametrize("student", ["honest_empty_cells", "honest_saved_outputs"])
+def test_an_honest_notebook_is_graded_whatever_its_size_on_disk(hostile, student):
+    """10,000 cells with nothing to run, and 200 MB of saved outputs (read as a stream, outputs left out): only
+    what the grader would really run or hold counts against its caps."""
+    path = hostile["course_dir"] / "submitted" / student / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.ipynb"
+    assert student != "honest_saved_outputs" or path.stat().st_size > 200 * 10 ** 6
+    result = _result(hostile, student)
+    assert result.status == GRADED and result.total == CORRECT_TOTAL, result.reason
 
 
 def test_half_a_character_from_the_students_process_stops_nothing(hostile):

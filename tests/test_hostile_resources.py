@@ -134,7 +134,7 @@ def test_a_forged_flood_leaves_the_grading_process_memory_flat(hoarders, tmp_pat
         "from grader.limits import Limits\n"
         "layout, student = assignments.find(sys.argv[1]), sys.argv[2]\n"
         "assignment = batch.load_assignment(layout, Limits(cell_timeout=20, notebook_budget=40))\n"
-        "assignment = batch.with_verdict(layout, assignment, tempfile.mkdtemp())\n"
+        "assignment, _ = batch.with_verdict(layout, assignment, tempfile.mkdtemp())\n"
         "result = grading.grade_submission(assignment, batch.read_submission(layout, student))\n"
         "print(result.status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     peaks = {}
