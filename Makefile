@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # nbgrader and Jupyter look for their commands (alembic, jupyter) on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo forget-demo test browser benchmark copies-benchmark release figures checks-data clean
+.PHONY: demo forget-demo test browser benchmark copies-benchmark conformance release figures checks-data clean
 
 # pip shows each package as it collects and installs it: the first run takes a few minutes.
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -50,6 +50,14 @@ benchmark: $(BIN)/.installed-dev
 # The copy report against copydetect and Dolos (installed from tools/dolos with npm), and on 1000 students.
 copies-benchmark: $(BIN)/.installed-dev
 	$(BIN)/python -m rnn_course copies-benchmark --docs
+
+# The kit against stock nbgrader autograde, every cell of every student, on nbgrader's own notebooks and on the
+# real courses of tools/conformance/manifest.json (downloaded into CORPUS from GitHub the first time; about an hour).
+CORPUS ?= conformance-corpus
+conformance: $(BIN)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[conformance]'
+	@test -d $(CORPUS) || $(BIN)/python tools/conformance/rebuild.py $(CORPUS)
+	$(BIN)/python -m grader.conformance $(CORPUS) --nbgrader --docs docs
 
 release: $(BIN)/.installed
 	$(BIN)/python -m rnn_course release

@@ -160,12 +160,15 @@ def run_canary(layout, assignment):
         loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
                  if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
         sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
-        if sandbox_only and sum(t.score for t in result.tests) == 0:
-            raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox, and more outside "
-                           "it, so no submission was graded (a sandbox that breaks the notebook must not zero a "
+        stopped = result.status in (grading.TIMED_OUT, grading.CRASHED)  # the limits, or the machine
+        if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
+            raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox"
+                           + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
+                           + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
                            "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
-                                                       for t in sandbox_only[:10])
-                           + f"\n  What to do: {sandbox.advice('run')}")
+                                                       for t in (sandbox_only or lost)[:10])
+                           + ("\n  What to do: give the cells more time (--cell-timeout, --budget) or memory "
+                              "(--memory-mb)." if stopped else f"\n  What to do: {sandbox.advice('run')}"))
         for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
                                            "refuses, such as the network or a file outside the assignment)"),
                             ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "

@@ -49,11 +49,13 @@ class Row:
     judged_inside: int = 0
     differences: list = field(default_factory=list)  # [student, cell, stock score, kit score, kit status]
     note: str = ""                               # what stopped either grader, in a line
+    kit_notes: list = field(default_factory=list)  # the kit's notes to the instructor: which cells it judged
+    #                                                inside and why, master cells that failed, the canary's findings
     seconds: dict = field(default_factory=dict)  # grader -> seconds
 
     @property
     def agrees(self):
-        return not self.differences and self.stock == "graded" and self.cells > 0
+        return not self.differences and self.stock == "graded"
 
 
 # ---------------------------------------------------------------- students
@@ -204,9 +206,12 @@ def compare_course(course, workdir, say=print):
 
 def _compare(row, stock_dir, kit_dir, done, kit):
     """Fill `row` from the two gradebooks and the kit's grades CSV."""
-    theirs = stock.scores(stock_dir, row.assignment)
+    # A submission stock fails on keeps its gradebook entry, without scores, and no autograded/ folder.
+    theirs = {student: cells for student, cells in stock.scores(stock_dir, row.assignment).items()
+              if (Path(stock_dir) / "autograded" / student / row.assignment).is_dir()}
     mine = stock.scores(kit_dir, row.assignment)
     statuses, inside = _kit_statuses(kit_dir, row.assignment)
+    row.kit_notes = [line.removeprefix("Note: ") for line in kit.stdout.splitlines() if line.startswith("Note: ")]
     row.judged_inside = inside
     if kit.returncode not in (0, 1) or not statuses:
         row.note = f"kit: {_last_error(kit.stderr + kit.stdout)}"
@@ -268,7 +273,14 @@ def table(rows):
     lines.append(f"{len(rows)} assignments; stock grades {len(gradable)}; identical on every cell: "
                  f"{sum(row.agrees for row in gradable)} of {len(gradable)}; cells identical: "
                  f"{sum(r.identical for r in rows)} of {sum(r.cells for r in rows)}; cells judged inside: "
-                 f"{sum(r.judged_inside for r in rows)}.")
+                 f"{sum(r.judged_inside for r in rows)}; submissions marked `tampering suspected`: "
+                 f"{sum(r.kit.get('tampering suspected', 0) for r in rows)}.")
+    noted = [row for row in rows if row.kit_notes]
+    if noted:
+        lines += ["", "What the kit said to the instructor (cells judged inside and why, master cells that failed, "
+                      "what the canary found):", ""]
+        lines += [f"- **{row.course}/{row.assignment}**: " + " / ".join(_cell(n) for n in row.kit_notes)
+                  for row in noted]
     return "\n".join(lines)
 
 

@@ -86,7 +86,7 @@ class Setting:
         self.scratch = tempfile.mkdtemp(prefix="copy-eval-")
         weakref.finalize(self, shutil.rmtree, self.scratch, True)  # the master's helper files, gone with it
         assignment = batch.load_assignment(layout)
-        assignment = batch.with_verdict(layout, assignment, self.scratch)
+        assignment, _ = batch.with_verdict(layout, assignment, self.scratch)
         self.task = assignment.notebooks[0]
         release = notebook.read(layout.release(self.task.notebook))
         self.release_units = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
@@ -253,7 +253,7 @@ from pathlib import Path
 from grader import assignments, batch, copy_report
 layout = assignments.Layout(Path(sys.argv[1]), sys.argv[2])
 started = time.perf_counter()
-assignment = batch.with_verdict(layout, batch.load_assignment(layout), sys.argv[3])
+assignment, _ = batch.with_verdict(layout, batch.load_assignment(layout), sys.argv[3])
 ready = time.perf_counter()
 done = copy_report.build(layout, assignment)
 finished = time.perf_counter()

@@ -114,7 +114,7 @@ def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
 
 def test_limits_that_fail_the_masters_solution_stop_the_batch_before_any_student(samples_course):
     before = batch.stored_result(rnn(samples_course), "sample_correct")
-    with pytest.raises(KitError, match="master's own solution"):
+    with pytest.raises(KitError, match="master's own answers scored nothing"):
         batch.grade_batch(rnn(samples_course), ["sample_correct"], force=True,
                           limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
     assert batch.stored_result(rnn(samples_course), "sample_correct").graded_at == before.graded_at
