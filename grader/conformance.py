@@ -183,6 +183,11 @@ def compare_course(course, workdir, say=print):
         row = Row(course.name, name, notebooks=len(assignments.Layout(shared, name).notebooks))
         rows.append(row)
         released = _run(_nbgrader("generate_assignment", name, "--force"), shared)
+        if released.returncode != 0 and "old version" in released.stdout + released.stderr:
+            # nbgrader's own advice for a notebook of an older nbgrader, as an instructor would follow it.
+            _run(_nbgrader("update", f"source/{name}"), shared)
+            released = _run(_nbgrader("generate_assignment", name, "--force"), shared)
+            row.note = "its metadata was from an older nbgrader: `nbgrader update` first"
         if released.returncode != 0:
             row.stock = row.note = f"nbgrader cannot release it: {_last_error(released.stderr + released.stdout)}"
             continue
@@ -194,7 +199,9 @@ def compare_course(course, workdir, say=print):
     for row in ready:
         say(f"  {course.name}/{row.assignment}: stock nbgrader autograde ...")
         started = time.perf_counter()
-        done = _run(_nbgrader("autograde", row.assignment, "--force"), stock_dir)
+        # A course's notebooks may name a Python kernel this machine lacks (xpython, "Python [Root]"): stock runs
+        # them in python3, as the kit runs every Python notebook.
+        done = _run(_nbgrader("autograde", row.assignment, "--force", "--Execute.kernel_name=python3"), stock_dir)
         row.seconds["stock"] = round(time.perf_counter() - started, 1)
         say(f"  {course.name}/{row.assignment}: the kit's grade ...")
         started = time.perf_counter()
@@ -288,9 +295,10 @@ def _cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def main(folders, workdir, docs=None, with_nbgrader=False, say=print):
+def main(folders, workdir, docs=None, with_nbgrader=False, say=print, keep_others=False):
     """Compare every course in `folders` (and nbgrader's own with `with_nbgrader`: True for all of them, or a
-    tuple of NBGRADER_COURSES); print the table, write it to `docs` when given; return the rows."""
+    tuple of NBGRADER_COURSES); print the table, write it to `docs` when given (with `keep_others`, the rows of
+    other courses already there are kept); return the rows."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     courses = [course for folder in folders for course in courses_in(folder)]
@@ -303,6 +311,10 @@ def main(folders, workdir, docs=None, with_nbgrader=False, say=print):
     for i, course in enumerate(courses, 1):
         say(f"[{i}/{len(courses)}] {course.name}")
         rows.extend(compare_course(course, workdir / "runs", say))
+    if docs and keep_others and (Path(docs) / "conformance.json").exists():
+        ran = {row.course for row in rows}
+        kept = [Row(**r) for r in json.loads((Path(docs) / "conformance.json").read_text()) if r["course"] not in ran]
+        rows = sorted(kept + rows, key=lambda r: (r.course, r.assignment))
     text = table(rows)
     print(text)
     if docs:
@@ -314,9 +326,8 @@ def main(folders, workdir, docs=None, with_nbgrader=False, say=print):
     return rows
 
 
-def cli(argv=None):
+def build_parser():
     import argparse
-    import tempfile
     parser = argparse.ArgumentParser(prog="python -m grader.conformance", description=" ".join(
         __doc__.split("\n\n")[1].split()))
     parser.add_argument("folders", nargs="*", metavar="FOLDER",
@@ -324,6 +335,14 @@ def cli(argv=None):
     parser.add_argument("--nbgrader", action="store_true", help="add the notebooks nbgrader's package ships")
     parser.add_argument("--workdir", help="where to build the copies (default: a temporary folder, removed after)")
     parser.add_argument("--docs", metavar="FOLDER", help="write conformance.md and conformance.json there")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="with --docs: keep the rows of the courses not run this time (to run one course again)")
+    return parser
+
+
+def cli(argv=None):
+    import tempfile
+    parser = build_parser()
     args = parser.parse_args(argv)
     missing = [f for f in args.folders if not courses_in(f) if Path(f).is_dir()] + \
         [f for f in args.folders if not Path(f).is_dir()]
@@ -332,10 +351,10 @@ def cli(argv=None):
                      "them), or --nbgrader" if missing else "give a folder of courses, or --nbgrader")
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731 (progress on stderr, the table on stdout)
     if args.workdir:
-        main(args.folders, args.workdir, args.docs, args.nbgrader, say)
+        main(args.folders, args.workdir, args.docs, args.nbgrader, say, args.keep_others)
     else:
         with tempfile.TemporaryDirectory(prefix="conformance-") as workdir:
-            main(args.folders, workdir, args.docs, args.nbgrader, say)
+            main(args.folders, workdir, args.docs, args.nbgrader, say, args.keep_others)
     return 0
 
 

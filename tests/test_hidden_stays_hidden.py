@@ -69,6 +69,7 @@ def shapes(tmp_path_factory):
             "honest_range": {**right, "evens": "    return range(0, 2 * n, 2)\n"},
             "honest_set": {**right, "evens": "    return set(range(0, 2 * n, 2))\n"},
             "honest_generator": {**right, "evens": "    return (2 * i for i in range(n))\n"},
+            "honest_bytearray": {**right, "shout": "    return bytearray(data.upper())\n"},
             "hardcoded_set": {**right, "evens": "    return {0, 2, 4}\n"},
             "honest_root": {**right, "root": "    if x < 0:\n        raise ValueError('negative input')\n"
                                              "    return np.sqrt(x)\n"}}
@@ -271,6 +272,9 @@ def test_values_of_other_kinds_travel_or_say_why_and_never_make_an_honest_studen
     assert row(shapes, "honest_generator")["evens"] == "0"
     assert "your function returned a generator, which the grader cannot check outside your notebook" in generator
     assert row(shapes, "correct")["shout"] == "1", "bytes travel"
+    # A test with no hidden code ran whole in the student's process: a value that cannot travel is judged there.
+    assert row(shapes, "honest_bytearray")["shout"] == "1" and row(shapes, "honest_bytearray")["status"] == "graded"
+    assert "shout" in row(shapes, "honest_bytearray")["judged_inside"]
 
 
 def test_a_test_whose_function_draws_shared_random_numbers_is_judged_inside_and_named(shapes):

@@ -64,7 +64,13 @@ def test_every_command_parses_with_its_programs_own_parser(command):
         program, args = "grader", args[2:]
     elif program == "python" and args[:2] == ["-m", "rnn_course"]:
         program, args = "rnn-grader", args[2:]
-    if program == "make":
+    if program == "python" and args[:2] == ["-m", "grader.conformance"]:
+        from grader import conformance
+        conformance.build_parser().parse_args(args[2:])
+    elif program == "python" and args[:1] == ["tools/conformance/rebuild.py"]:
+        import runpy
+        runpy.run_path(str(ROOT / args[0]))["build_parser"]().parse_args(args[1:])
+    elif program == "make":
         dry = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert dry.returncode == 0, f"{command}: {dry.stderr}"
     elif program in ("rnn-grader", "grader") and not args:

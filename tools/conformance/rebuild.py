@@ -98,11 +98,15 @@ def _default_autotests(course):
     (course / "autotests.yml").write_bytes(shipped.read_bytes())
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="where to write the courses")
     parser.add_argument("--mirrors", help="a folder of git mirrors (<owner>+<name>/repo) instead of downloading")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     courses = rebuild(args.folder, args.mirrors)
     print(f"{len(courses)} courses written to {args.folder}")
 
