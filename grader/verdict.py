@@ -374,10 +374,10 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
                  if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.get("cell_type") == "code"]
     functions = [name for source in solutions for name in defined_functions(source)]
     values = {name for source in solutions for name in defined_names(source)} - set(functions)
-    imports = notebook_imports(master_cells)
-    imported = defined_names(imports)
     plans, inside, problems = {}, {}, []
     with trusted_files(files, folder):
+        imports = _working_imports(notebook_imports(master_cells), problems)
+        imported = defined_names(imports)
         master = master_namespace(master_cells, seconds, problems)
         for cell in cells:
             if not cell.is_test or cell.cell_type != "code":
@@ -483,6 +483,19 @@ def _record_child(sender, notebooks, folder, seconds):
                      for tests, master, files, markers in notebooks])
     except BaseException as error:  # noqa: BLE001 -- the master's code may raise anything, SystemExit included
         sender.send(f"{type(error).__name__}: {str(error)[:200]}")
+
+
+def _working_imports(imports, problems):
+    """The import statements of `imports` that run here, one by one: one that fails (a name a library no longer
+    has) is left out and named in `problems`, and only the tests that use what it imports are judged inside."""
+    working = []
+    for line in imports.splitlines():
+        failed = _run(line, {"__name__": "__main__"})
+        if failed:
+            problems.append(f"`{line[:120]}` fails in the grader ({failed.ename}: {failed.evalue[:120]})")
+        else:
+            working.append(line)
+    return "\n".join(working)
 
 
 def _random_states():

@@ -148,10 +148,17 @@ def shapes_notebook():
 
 def add_shapes(course_dir):
     """Put the `shapes` assignment (one notebook) into `course_dir`'s source/, with the course's config."""
+    return _add(course_dir, "shapes", {"shapes": shapes_notebook()})
+
+
+def _add(course_dir, name, notebooks):
+    """Write `notebooks` (name -> notebook) as assignment `name` of `course_dir`, with this repository's course
+    config when the course has none yet; return the assignment's folder."""
     course_dir = Path(course_dir)
-    folder = course_dir / "source" / "shapes"
+    folder = course_dir / "source" / name
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(shapes_notebook(), str(folder / "shapes.ipynb"))
+    for notebook_name, nb in notebooks.items():
+        nbformat.write(nb, str(folder / f"{notebook_name}.ipynb"))
     if not (course_dir / "nbgrader_config.py").exists():
         shutil.copy(ROOT / "nbgrader_config.py", course_dir / "nbgrader_config.py")
     return folder
@@ -225,12 +232,6 @@ def autotest_notebook():
 
 def add_habits(course_dir):
     """Put the `habits` assignment into `course_dir`'s source/, and the autotests.yml it expands with."""
-    course_dir = Path(course_dir)
-    folder = course_dir / "source" / "habits"
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(habits_notebook(), str(folder / "habits.ipynb"))
-    nbformat.write(autotest_notebook(), str(folder / "autotested.ipynb"))
-    shutil.copy(_nbgraders_autotests(), course_dir / "autotests.yml")
-    if not (course_dir / "nbgrader_config.py").exists():
-        (course_dir / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'habits'\n")
+    folder = _add(course_dir, "habits", {"habits": habits_notebook(), "autotested": autotest_notebook()})
+    shutil.copy(_nbgraders_autotests(), Path(course_dir) / "autotests.yml")
     return folder
