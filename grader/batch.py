@@ -145,7 +145,6 @@ def run_canary(layout, assignment):
                                                           for name in layout.notebooks))
     result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
     unfollowed = {**blank.replay_failed, **result.replay_failed}
-    notes = []
     if unfollowed:
         assignment = assignment.judged_inside({key: f"the grader's replay of it fails on the master's own answers or "
                                                     f"on the release ({why})" for key, why in unfollowed.items()})
@@ -155,34 +154,44 @@ def run_canary(layout, assignment):
             raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
                            f"'{graded.status}', so no submission was graded: {graded.reason}; "
                            + "; ".join(graded.flags))
-    lost = [t for t in result.tests if t.scored and not t.passed]
-    if lost:  # the sandbox, or the master itself? The same answers outside the sandbox tell them apart.
-        loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
-                 if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
-        sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
-        stopped = result.status in (grading.TIMED_OUT, grading.CRASHED)  # the limits, or the machine
-        if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
-            raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox"
-                           + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
-                           + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
-                           "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
-                                                       for t in (sandbox_only or lost)[:10])
-                           + ("\n  What to do: give the cells more time (--cell-timeout, --budget) or memory "
-                              "(--memory-mb)." if stopped else f"\n  What to do: {sandbox.advice('run')}"))
-        for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
-                                           "refuses, such as the network or a file outside the assignment)"),
-                            ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "
-                                                                         "itself fails them on this machine, as stock "
-                                                                         "nbgrader would)")):
-            if chosen:
-                notes.append(f"{layout.name}: the master's own answers lose {len(chosen)} test cell(s) {how}: "
-                             + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
-                                         for t in chosen[:5])
-                             + (f"; and {len(chosen) - 5} more" if len(chosen) > 5 else ""))
+    notes = _lost_points(layout, assignment, result, master)
     if unfollowed:
         notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
                      "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
     return assignment, notes
+
+
+def _lost_points(layout, assignment, result, master):
+    """Notes on the test cells the master's answers (`result`, of the submission `master`) lose, saying where
+    they lose them; KitError when the set-up, not the master, makes them score nothing."""
+    lost = [t for t in result.tests if t.scored and not t.passed]
+    if not lost:
+        return []
+    # The sandbox, or the master itself? The same answers outside the sandbox tell them apart.
+    notes = []
+    loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
+             if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
+    sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
+    stopped = result.status in (grading.TIMED_OUT, grading.CRASHED)  # the limits, or the machine
+    if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
+        raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox"
+                       + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
+                       + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
+                       "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
+                                                   for t in (sandbox_only or lost)[:10])
+                       + ("\n  What to do: give the cells more time (--cell-timeout, --budget) or memory "
+                          "(--memory-mb)." if stopped else f"\n  What to do: {sandbox.advice('run')}"))
+    for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
+                                       "refuses, such as the network or a file outside the assignment)"),
+                        ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "
+                                                                     "itself fails them on this machine, as stock "
+                                                                     "nbgrader would)")):
+        if chosen:
+            notes.append(f"{layout.name}: the master's own answers lose {len(chosen)} test cell(s) {how}: "
+                         + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
+                                     for t in chosen[:5])
+                         + (f"; and {len(chosen) - 5} more" if len(chosen) > 5 else ""))
+    return notes
 
 
 def _canary_grade(assignment, submission):
