@@ -577,14 +577,6 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
             if plan.partial_credit:
                 credit[index] = (judged.value, judged.value_problem)
             continue
-        if judged.untravelled and not plan.hidden.lines and not plan.partial_credit:
-            # No hidden code: the student's process ran the whole test and it passed there. A value that cannot
-            # travel (a generator, an object of the student's own kind) is judged there, as stock judges it, and
-            # marked (see _mark_forgeable). With hidden code, the process never ran the whole test: it fails.
-            result.inside.append(f"{assignment.notebook}/{grade_id}")
-            result.flags.append(f"{grade_id} judged inside the sandbox only: the student's function returned a "
-                                f"{judged.untravelled}, which cannot travel to the grader")
-            continue
         if judged.kind == "missing" or judged.ename in ("CellTimeout", "TimedOutBefore"):
             timed_out.append(index)  # the student's function ran out of time on the grader's calls
         evalue = strip_hidden_lines(judged.evalue, assignment)
@@ -611,8 +603,7 @@ def _mark_forgeable(task, result):
     code scan found what forging uses (an object that redefines comparison, an IPython hook, frame access,
     patching), the submission is marked for the instructor: its status stays, its score too (no evidence)."""
     signs = [finding for finding in result.review if finding.startswith(review.FORGING)]
-    inside = set(task.inside) | {key.split("/", 1)[1] for key in result.inside if key.startswith(f"{task.notebook}/")}
-    passed = [t.grade_id for t in result.tests if t.grade_id in inside and t.passed]
+    passed = [t.grade_id for t in result.tests if t.grade_id in task.inside and t.passed]
     if signs and passed:
         result.forgeable = [f"{task.notebook}/{grade_id}" for grade_id in passed]
         result.flags.append(f"check by hand: {', '.join(passed)} passed judged inside the student's process, and "
