@@ -174,13 +174,16 @@ def _lost_points(layout, assignment, result, master):
     sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
     stopped = result.status in (grading.TIMED_OUT, grading.CRASHED)  # the limits, or the machine
     if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
-        raise KitError(f"{layout.name}: the master's own answers scored nothing in the sandbox"
+        advice = {grading.TIMED_OUT: "give the cells more time (--cell-timeout, --budget).",
+                  grading.CRASHED: "if the notebook ran out of memory, give it more (--memory-mb); if the reason "
+                                   "above names the grader itself, please report it with the master notebook."}
+        raise KitError(f"{layout.name}: the master's own answers scored nothing"
+                       + (" in the sandbox" if assignment.confine else "")
                        + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
                        + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
                        "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
                                                    for t in (sandbox_only or lost)[:10])
-                       + ("\n  What to do: give the cells more time (--cell-timeout, --budget) or memory "
-                          "(--memory-mb)." if stopped else f"\n  What to do: {sandbox.advice('run')}"))
+                       + f"\n  What to do: {advice[result.status] if stopped else sandbox.advice('run')}")
     for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
                                        "refuses, such as the network or a file outside the assignment)"),
                         ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "

@@ -161,6 +161,9 @@ def _nbgrader(*args):
 def _last_error(text, limit=300):
     """The line of a command's output that says what went wrong, shortened."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith("error:")]  # the kit's own one-line reason, when it gave one
+    if said:
+        return said[0][:limit]
     for line in reversed(lines):
         if re.search(r"error|exception|refus|cannot|failed", line, re.I) and "Traceback" not in line:
             return line[:limit]

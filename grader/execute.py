@@ -144,17 +144,36 @@ class _Stream(io.TextIOBase):
         return "utf-8"
 
 
+def _as_json(data):
+    """A display's data as a kernel sends it: bytes (a PIL image's PNG) in base64, and a value JSON cannot hold
+    as its text, so that no output can stop the runner."""
+    import base64
+    import json
+    out = {}
+    for kind, value in (data or {}).items():
+        if isinstance(value, (bytes, bytearray)):
+            value = base64.b64encode(bytes(value)).decode("ascii")
+        else:
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                value = str(value)[:10_000]
+        out[str(kind)] = value
+    return out
+
+
 class _Publisher(DisplayPublisher):
     """Displays as a Jupyter front end keeps them: `update_display` replaces the outputs shown under its
     display id in the cell running, and `clear_output(wait=True)` clears when the next output comes."""
 
     def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
         display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        data, metadata = _as_json(data), _as_json(metadata)
         if update:
             for item in _current.shown.get(display_id, ()):
-                item.update(data=data, metadata=metadata or {})
+                item.update(data=data, metadata=metadata)
             return
-        item = {"output_type": "display_data", "data": data, "metadata": metadata or {}}
+        item = {"output_type": "display_data", "data": data, "metadata": metadata}
         _current.add(item)
         if display_id is not None:
             _current.shown.setdefault(display_id, []).append(item)
@@ -171,8 +190,8 @@ class _Hook(DisplayHook):
         pass
 
     def write_format_data(self, format_dict, md_dict=None):
-        _current.add({"output_type": "execute_result", "data": format_dict,
-                      "metadata": md_dict or {}, "execution_count": self.prompt_count})
+        _current.add({"output_type": "execute_result", "data": _as_json(format_dict),
+                      "metadata": _as_json(md_dict), "execution_count": self.prompt_count})
 
     def finish_displayhook(self):
         pass

@@ -174,7 +174,8 @@ def _nbgraders_autotests():
 
 def habits_notebook():
     """Each habit of real courses' notebooks that once broke the kit, in a notebook of our own: a magic beside the
-    imports, a master cell that fails wherever it runs (a 3-D axis today's matplotlib refuses), functions
+    imports, a master cell that fails wherever it runs (a 3-D axis today's matplotlib refuses), a PIL image
+    shown as a cell's value, functions
     returning numpy scalars of several dtypes, a dict with integer keys, a set, a complex number, a big integer
     and NaN, displays of every kind (a widget, HTML, Markdown, LaTeX, JSON, an updated display, a cleared
     output), a partial credit of a third, thousands of empty cells, and a hand-graded answer. (The `### AUTOTEST`
@@ -183,6 +184,7 @@ def habits_notebook():
     cells = [
         new_code_cell("%matplotlib inline\nimport numpy as np\nfrom fractions import Fraction"),
         new_code_cell("import matplotlib.pyplot as plt\naxis = plt.gca(projection='3d')  # gone from matplotlib"),
+        new_code_cell("from PIL import Image\nImage.new('RGB', (2, 2))  # shown as PNG bytes, as a kernel shows it"),
         _cell("code", "def stats(xs):\n    ### BEGIN SOLUTION\n    xs = np.asarray(xs)\n"
                       "    return np.mean(xs), np.int64(xs.size), np.float32(xs.max()), xs.sum() > 0, xs[0]\n"
                       "    ### END SOLUTION", "stats", solution=True),

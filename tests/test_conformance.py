@@ -61,6 +61,8 @@ def test_the_graded_notebook_keeps_every_kind_of_output_and_nothing_live(compare
     assert data["application/json"] == {"a": 1}
     assert texts == ["kept\n"], "clear_output(wait=True) cleared what came before, as Jupyter does"
     assert data["text/plain"] == "'second'", "the display was updated in place"
+    image = next(c for c in graded.cells if c.source.startswith("from PIL import Image"))
+    assert image.outputs[0]["data"]["image/png"].startswith("iVBOR"), "PNG bytes kept in base64, as a kernel sends them"
 
 
 def test_the_table_is_written_as_markdown_and_json(compared):
