@@ -360,8 +360,7 @@ def master_namespace(master_cells, seconds=30.0, problems=None):
             problems.append(f"cell {meta.get('grade_id') or number} of the master failed in the grader ({what})")
         quiet.seek(0)
         quiet.truncate()
-    namespace = shell.user_ns
-    return namespace
+    return shell.user_ns
 
 
 def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=30.0):
