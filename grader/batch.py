@@ -18,6 +18,7 @@ import glob
 import html
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -77,7 +78,8 @@ def load_assignment(layout, limits=Limits(), confine=True):
         if not release.exists():
             raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
         master_nb = notebook.read(layout.master(name))
-        _check_kernel(master_nb, layout.master(name))
+        if any(notebook.nbgrader_meta(c).get("grade") for c in master_nb.cells):  # a notebook with nothing to
+            _check_kernel(master_nb, layout.master(name))                         # grade runs for its outputs only
         order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
         release_cells = notebook.read(release).cells
         released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
@@ -97,7 +99,8 @@ def _check_kernel(nb, path):
     language = (spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python").lower()
     if language != "python":
         raise KitError(f"{path} is written for the {spec.get('name') or language} kernel ({language}); the kit grades "
-                       f"Python notebooks only. Grade this assignment with `nbgrader autograde {path.parent.name}`.")
+                       f"Python notebooks only. Grade this assignment with "
+                       f"`nbgrader autograde {shlex.quote(path.parent.name)}`.")
 
 
 def with_verdict(layout, assignment, helpers):

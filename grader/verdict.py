@@ -438,7 +438,38 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
                 scored = bool(value) and not _is_bool(value[0]) and credit_of(value[0])[1] is None
                 plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
                                                 tuple(functions), markers)
+    _run_whole_for_later_tests(cells, plans, inside, markers)
     return plans, inside, problems
+
+
+def _run_whole_for_later_tests(cells, plans, inside, markers):
+    """Stock runs every hidden block in the kernel, so a later test may use what one defined (a hidden `R22`
+    checked again further down). A test cell judged inside runs whole in the student's process; an earlier
+    test cell whose hidden code binds a name it reads must then run whole there too: it moves from `plans`
+    to `inside`, saying why."""
+    tests = [cell for cell in cells if cell.is_test and cell.cell_type == "code"]
+    moved = True
+    while moved:
+        moved = False
+        for k, cell in enumerate(tests):
+            if cell.grade_id not in plans:
+                continue
+            bound = defined_names(cell.source) - defined_names(hidden.strip(cell.source, markers))
+            readers = [(later.grade_id, names) for later in tests[k + 1:] if later.grade_id in inside
+                       for names in [_names_read(later.source) & bound] if names]
+            if readers:
+                later, names = readers[0]
+                del plans[cell.grade_id]
+                inside[cell.grade_id] = (f"its hidden code defines {', '.join(sorted(names))}, which {later} reads: "
+                                         "it runs whole in the student's process, as stock runs it")
+                moved = True
+
+
+def _names_read(source):
+    try:
+        return read_names(source)
+    except SyntaxError:
+        return set()
 
 
 def record_apart(notebooks, folder, seconds=30.0):

@@ -175,7 +175,7 @@ def _nbgraders_autotests():
 def habits_notebook():
     """Each habit of real courses' notebooks that once broke the kit, in a notebook of our own: a magic beside the
     imports, a master cell that fails wherever it runs (a 3-D axis today's matplotlib refuses), a PIL image
-    shown as a cell's value, functions
+    shown as a cell's value, a test that reads what an earlier test's hidden part defined, functions
     returning numpy scalars of several dtypes, a dict with integer keys, a set, a complex number, a big integer
     and NaN, displays of every kind (a widget, HTML, Markdown, LaTeX, JSON, an updated display, a cleared
     output), a partial credit of a third, thousands of empty cells, and a hand-graded answer. (The `### AUTOTEST`
@@ -195,8 +195,11 @@ def habits_notebook():
         _cell("code", "def lengths(words):\n    ### BEGIN SOLUTION\n    found = {}\n    for w in words:\n"
                       "        found.setdefault(len(w), set()).add(w)\n    return found\n    ### END SOLUTION",
               "lengths", solution=True),
-        _cell("code", "assert lengths(['a', 'bb', 'cc']) == {1: {'a'}, 2: {'bb', 'cc'}}",
+        _cell("code", "assert lengths(['a', 'bb', 'cc']) == {1: {'a'}, 2: {'bb', 'cc'}}\n### BEGIN HIDDEN TESTS\n"
+                      "found = lengths(['abc', 'de'])\nassert found[3] == {'abc'}\n### END HIDDEN TESTS",
               "test_lengths", grade=True, locked=True, points=1),
+        _cell("code", "assert found[2] == {'de'}  # `found` comes from the hidden part above", "test_found",
+              grade=True, locked=True, points=1),
         _cell("code", "def odd_values():\n    ### BEGIN SOLUTION\n    return 1 + 2j, 2 ** 100, float('nan'), "
                       "Fraction(1, 3), (1, [2, 3])\n    ### END SOLUTION", "odd_values", solution=True),
         _cell("code", "z, big, nan, third, nested = odd_values()\nassert z == 1 + 2j and big == 2 ** 100\n"
