@@ -298,6 +298,17 @@ def _cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _run_on():
+    """When and with what: the date, nbgrader's version, and the kit's commit where it is a git checkout."""
+    import datetime
+
+    import nbgrader
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                          text=True)
+    commit = f", the kit at {done.stdout.strip()}" if done.returncode == 0 else ""
+    return f"{datetime.date.today().isoformat()} (nbgrader {nbgrader.__version__}{commit})"
+
+
 def main(folders, workdir, docs=None, with_nbgrader=False, say=print, keep_others=False):
     """Compare every course in `folders` (and nbgrader's own with `with_nbgrader`: True for all of them, or a
     tuple of NBGRADER_COURSES); print the table, write it to `docs` when given (with `keep_others`, the rows of
@@ -324,7 +335,8 @@ def main(folders, workdir, docs=None, with_nbgrader=False, say=print, keep_other
         docs = Path(docs)
         docs.mkdir(parents=True, exist_ok=True)
         (docs / "conformance.md").write_text("# Conformance: the kit against stock nbgrader autograde\n\n"
-                                             "Written by `python -m grader conformance`.\n\n" + text + "\n")
+                                             f"Written by `python -m grader.conformance` on {_run_on()}.\n\n"
+                                             + text + "\n")
         (docs / "conformance.json").write_text(json.dumps([asdict(r) for r in rows], indent=1, default=str) + "\n")
     return rows
 
