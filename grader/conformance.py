@@ -70,7 +70,8 @@ def add_students(course_dir, name):
         for path in sorted(layout.release_dir.iterdir()):
             if path.suffix == ".ipynb" and path.is_file():
                 if student == MASTER:
-                    nbformat.write(solutions.master_answers(layout.master(path.stem), path, delimiters), str(folder / path.name))
+                    answered = solutions.master_answers(layout.master(path.stem), path, delimiters)
+                    nbformat.write(answered, str(folder / path.name))
                 else:
                     shutil.copy(path, folder / path.name)
 
@@ -268,8 +269,8 @@ def courses_in(folder):
 
 def table(rows):
     """The rows as a Markdown table, one line per assignment, and a line of totals."""
-    lines = ["| course | assignment | notebooks | students | cells | identical | kit | stock | judged inside | why they differ |",
-             "|---|---|---:|---:|---:|---:|---|---|---:|---|"]
+    lines = ["| course | assignment | notebooks | students | cells | identical | kit | stock | judged inside "
+             "| why they differ |", "|---|---|---:|---:|---:|---:|---|---|---:|---|"]
     for row in rows:
         kit = ", ".join(f"{status} {n}" for status, n in sorted(row.kit.items()))
         why = "; ".join(f"{s} {c}: stock {a}, kit {b} ({st})" for s, c, a, b, st in row.differences[:_WHY_LIMIT])

@@ -674,8 +674,8 @@ def _read_notebook(data, name):
         return None, f"{name} has no list of cells"
     if len(nb.cells) > MAX_ALL_CELLS:
         return None, f"{name} has {len(nb.cells)} cells, over the {MAX_ALL_CELLS} the grader reads"
-    running = sum(1 for c in nb.cells if isinstance(c, dict) and c.get("cell_type") == "code"
-                  and runs_code(c.get("source") if isinstance(c.get("source"), str) else "".join(c.get("source") or "")))
+    running = sum(1 for c in nb.cells if isinstance(c, dict) and c.get("cell_type") == "code" and runs_code(
+        c.get("source") if isinstance(c.get("source"), str) else "".join(c.get("source") or "")))
     if running > MAX_CELLS:
         return None, f"{name} has {running} cells with code to run, over the {MAX_CELLS} the grader runs"
     try:

@@ -24,6 +24,8 @@ from .plain_text import for_terminal, has_control, unusable_name
 
 MAX_FILE_BYTES = 32 * 1024 * 1024   # one file (the notebook included)
 MAX_NOTEBOOK_STREAM_BYTES = 1024 ** 3  # a notebook read as a stream, its saved outputs left out (read_notebook_file)
+MAX_NOTEBOOK_DEPTH = 100            # how deep its JSON may nest outside the outputs (a notebook needs under 10)
+_SKIPPED = {("cells", "item", "outputs"), ("cells", "item", "attachments")}
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of one submission
 MAX_ENTRIES = 2000                  # files and folders in one submission
 MAX_DEPTH = 16                      # folders inside folders
@@ -120,31 +122,38 @@ def read_notebook_file(name, dir_fd, limit=MAX_NOTEBOOK_STREAM_BYTES):
         size = os.fstat(raw.fileno()).st_size
         if size > limit:
             return None, f"it is over {size_in_words(limit)}"
-        builder, skipped, kept = ijson.ObjectBuilder(), ("cells.item.outputs", "cells.item.attachments"), 0
-        inner = tuple(f"{p}." for p in skipped)
+        # basic_parse, not parse: parse builds each event's whole path as text, which nesting makes quadratic.
+        builder, stack, skipping, kept = ijson.ObjectBuilder(), [], 0, 0
         try:
             # Large reads: a saved output is often one string of many MB, which small reads would copy over and over.
-            for prefix, event, value in ijson.parse(_Capped(raw, limit), use_float=True, buf_size=1 << 24):
-                if prefix in skipped:  # an empty list (outputs) or map (attachments) stands in for what is there
-                    if event == "map_key":
-                        continue
-                    if event in ("start_array", "end_array", "start_map", "end_map"):
-                        builder.event(event, value)
-                    else:
-                        empty = ("start_map", "end_map") if prefix.endswith("attachments") else ("start_array",
-                                                                                                "end_array")
-                        builder.event(empty[0], None)
-                        builder.event(empty[1], None)
+            for event, value in ijson.basic_parse(_Capped(raw, limit), use_float=True, buf_size=1 << 24):
+                if skipping:  # inside saved outputs or attachments: only their depth is followed
+                    skipping += event in ("start_map", "start_array")
+                    skipping -= event in ("end_map", "end_array")
                     continue
-                if prefix.startswith(inner):
+                if event == "map_key":
+                    stack[-1][1] = value
+                elif event not in ("end_map", "end_array") and tuple(k for _, k in stack) in _SKIPPED:
+                    empty = ("start_map", "end_map") if stack[-1][1] == "attachments" else ("start_array", "end_array")
+                    builder.event(empty[0], None)  # an empty list (outputs) or map (attachments) stands in
+                    builder.event(empty[1], None)
+                    skipping = int(event in ("start_map", "start_array"))
                     continue
+                if event in ("start_map", "start_array"):
+                    if len(stack) >= MAX_NOTEBOOK_DEPTH:
+                        return None, f"it is nested over {MAX_NOTEBOOK_DEPTH} deep"
+                    stack.append([event, "item" if event == "start_array" else None])
+                elif event in ("end_map", "end_array"):
+                    stack.pop()
                 kept += len(value) if isinstance(value, str) else 8
                 if kept > MAX_FILE_BYTES:
                     return None, f"its code and text, outputs left out, are over {size_in_words(MAX_FILE_BYTES)}"
                 builder.event(event, value)
-        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, OSError) as error:
+            text = json.dumps(builder.value, ensure_ascii=False)
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, OSError, ValueError,
+                RecursionError) as error:  # RecursionError: nested past what Python's json writes
             return None, f"it cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
-        return json.dumps(builder.value, ensure_ascii=False).encode("utf-8", "surrogatepass"), None
+        return text.encode("utf-8", "surrogatepass"), None
 
 
 class _Capped:

@@ -206,10 +206,12 @@ def habits_notebook():
                       "assert np.isnan(nan) and third == Fraction(1, 3) and nested == (1, [2, 3])",
               "test_odd_values", grade=True, locked=True, points=1),
         _cell("code", "import ipywidgets as widgets\nfrom IPython.display import HTML, JSON, Latex, Markdown, "
-                      "clear_output, display\n### BEGIN SOLUTION\nprint('gone')\nclear_output(wait=True)\nprint('kept')\n"
+                      "clear_output, display\n### BEGIN SOLUTION\n"
+                      "print('gone')\nclear_output(wait=True)\nprint('kept')\n"
                       "slider = widgets.IntSlider(value=3)\n"
                       "display(slider, HTML('<b>bold</b>'), Markdown('*it*'), Latex('$x^2$'), JSON({'a': 1}))\n"
-                      "shown = display('first', display_id=True)\nshown.update('second')\n### END SOLUTION", "widgets", solution=True),
+                      "shown = display('first', display_id=True)\nshown.update('second')\n### END SOLUTION", "widgets",
+              solution=True),
         _cell("code", "assert slider.value == 3", "test_widgets", grade=True, locked=True, points=1),
         _cell("code", "assert axis is not None  # needs the cell that fails", "test_axis", grade=True, locked=True,
               points=1),

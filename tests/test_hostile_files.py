@@ -387,3 +387,24 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     scores = rnn_scores(course_dir)
     assert sum(scores["honest_correct"].values()) == CORRECT_TOTAL
     assert all(score is None for score in scores["no_gradebook"].values())
+
+
+def test_a_notebook_over_the_file_cap_nested_without_end_is_refused_without_the_memory_it_asks_for(tmp_path):
+    """A notebook over 32 MB is read as a stream; nesting 300,000 deep (which a parser that names each value's
+    path would make quadratic) is refused, and nesting inside the saved outputs is passed over."""
+    import resource
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    pad = "y" * (33 * 2 ** 20)
+    (folder / "outside.ipynb").write_text('{"cells": [], "metadata": {"x": ' + "[" * 300_000 + "]" * 300_000
+                                          + f'}}, "pad": "{pad}"}}')
+    found = student_files.read_folder(folder)
+    assert found.refused == [("outside.ipynb", f"it is nested over {student_files.MAX_NOTEBOOK_DEPTH} deep")]
+    (folder / "outside.ipynb").unlink()
+    cell = '{"id": "a1", "cell_type": "code", "source": "x = 1", "metadata": {}, "execution_count": null, "outputs": ['
+    (folder / "inside.ipynb").write_text('{"cells": [' + cell + "[" * 300_000 + "]" * 300_000 + f', "{pad}"]}}], '
+                                         '"metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = student_files.read_folder(folder)
+    assert found.refused == [] and nbformat.reads(found.files[0][1].decode(), 4).cells[0].outputs == []
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300 * 1024, "kB: no quadratic paths"
