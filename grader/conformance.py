@@ -17,7 +17,6 @@ differ) and, with `--docs`, writes it as conformance.md and conformance.json the
 import csv
 import glob
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -151,8 +150,7 @@ def _submission_of(stem):
 # ---------------------------------------------------------------- one course
 
 def _run(command, cwd, timeout=3600):
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=stock.environment())
 
 
 def _nbgrader(*args):

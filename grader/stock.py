@@ -14,6 +14,12 @@ from sqlalchemy.exc import SAWarning
 from . import coursedir
 
 
+def environment():
+    """This process's environment with its own Python's folder first on PATH, where nbgrader finds its commands
+    (alembic, jupyter), as in an instructor's activated environment."""
+    return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+
+
 def autograde(course_dir, assignment, timeout=None):
     """Run `nbgrader autograde <assignment>` on every submission of the course directory, in one command.
 
@@ -22,7 +28,7 @@ def autograde(course_dir, assignment, timeout=None):
     command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
     if timeout is not None:
         command.append(f"--ExecutePreprocessor.timeout={timeout}")
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = environment()
     return subprocess.run(command, cwd=course_dir, env=env, capture_output=True, text=True)
 
 
@@ -45,7 +51,7 @@ def export(course_dir):
     import csv
     import tempfile
 
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env = environment()
     with tempfile.TemporaryDirectory(prefix=f"trusted-grader-export-{os.getpid()}-") as scratch:
         target = Path(scratch) / "grades.csv"
         subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CsvExportPlugin.to={target}"],
