@@ -53,6 +53,7 @@ class Batch:
     misplaced: list = field(default_factory=list)  # (path, what to do): notebooks and folders that were not graded
     notes: list = field(default_factory=list)      # what the instructor should know about the run itself
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
 
     @property
     def needs_attention(self):
@@ -487,6 +488,18 @@ def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, l
         shutil.rmtree(helpers, ignore_errors=True)
 
 
+def lap(stages, stage, since):
+    """Add the time since `since` (time.perf_counter()) to `stage`; returns now. The stages of a batch are the
+    workers' (grading.STAGES, summed over the submissions) and the collecting process's own: BATCH_STAGES."""
+    now = time.perf_counter()
+    stages[stage] = stages.get(stage, 0.0) + now - since
+    return now
+
+
+BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gradebook write",
+                "autograded folder")
+
+
 def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
     started = time.monotonic()
     say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
@@ -514,6 +527,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     batch = Batch(misplaced=misplaced + refused_folders)
     todo = []
     say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
+    clock = time.perf_counter()
     for student in students:
         submission = _read_or_refuse(layout, student)
         previous = stored_result(layout, student)
@@ -526,6 +540,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         else:
             todo.append((submission, previous))
 
+    clock = lap(batch.stages, "reading files", clock)
     previous_of = {s.student: p for s, p in todo}
     submissions = [s for s, _ in todo]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
@@ -549,6 +564,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         batch.notes += [inside_note(assignment)] if inside_note(assignment) else []
         say(f"{layout.name}: backing up the gradebook")
         gradebook.backup(layout.course_dir)
+        lap(batch.stages, BATCH_STAGES[0], clock)
         say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
     if not submissions:
         results = []
@@ -567,7 +583,10 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
                                                  f"of {previous.graded_at}"
                 batch.results[submission.student] = previous
             else:
-                batch.results[submission.student] = _record(layout, assignment, writer, submission, result)
+                batch.results[submission.student] = _record(layout, assignment, writer, submission, result,
+                                                            batch.stages)
+            for stage, seconds in result.stages.items():
+                batch.stages[stage] = batch.stages.get(stage, 0.0) + seconds
             batch.graded.append(submission.student)
             done.add(submission.student)
             if bar:
@@ -598,7 +617,7 @@ def _read_or_refuse(layout, student):
                                                       f"{shown(str(error)[:200])})"),))
 
 
-def _record(layout, assignment, writer, submission, result):
+def _record(layout, assignment, writer, submission, result, stages):
     """Write one result to the gradebook and autograded/; returns the result that stands.
 
     If writing fails, the student gets a grader error with the reason (written the same way, which asks
@@ -606,8 +625,11 @@ def _record(layout, assignment, writer, submission, result):
     Either way the batch goes on with the next student.
     """
     try:
+        clock = time.perf_counter()
         writer.write(result)
+        clock = lap(stages, "gradebook write", clock)
         _write_outputs(layout, assignment, submission, result)
+        lap(stages, "autograded folder", clock)
         return result
     except Exception as error:
         writer.rollback()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import assignments, batch, release, solutions, stock
-from .grading import INVALID
+from .grading import INVALID, STAGES
 from .limits import Limits
 
 
@@ -72,6 +72,25 @@ def compare(stock_scores, kit_scores, kinds):
         else:
             identical += 1
     return identical, differences
+
+
+def breakdown(timings):
+    """Where the sandboxed run's time went: {"per submission, in a worker (ms)": {stage: ms}, "per submission,
+    in the collecting process (ms)": {...}, "once per run (s)": {...}}, from grade_and_report's timings."""
+    n = max(1, timings.get("submissions", 0))
+    once = (batch.BATCH_STAGES[0], "pages", "copy report")
+    return {"per submission, in a worker (ms)": {s: round(1000 * timings.get(s, 0.0) / n, 1) for s in STAGES},
+            "per submission, in the collecting process (ms)": {s: round(1000 * timings.get(s, 0.0) / n, 1)
+                                                               for s in batch.BATCH_STAGES if s not in once},
+            "once per run (s)": {s: round(timings.get(s, 0.0), 2) for s in once}}
+
+
+def breakdown_lines(stages):
+    lines = ["Where the kit's time went (sandboxed run; the workers' stages run side by side):"]
+    for heading, values in stages.items():
+        lines.append(f"  {heading}, {sum(values.values()):.1f} in all:")
+        lines += [f"    {stage:<42} {value:8.1f}" for stage, value in values.items()]
+    return lines
 
 
 def plot(measured, path):
@@ -159,7 +178,9 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         from . import cli
         print(f"Kit: python -m grader grade (sandboxed), per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
-        cli.grade_and_report(kit_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout))
+        timings = {}
+        cli.grade_and_report(kit_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
+                             timings=timings)
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
@@ -185,7 +206,8 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
                     "ratio": round(stock_seconds / kit_seconds, 1), "identical": identical,
                     "compared": identical + len(differences), "differences": len(differences),
                     "broken_reported_invalid": invalid, "broken": sum(k == "broken" for k in kinds.values()),
-                    "endless": sum(k == "endless" for k in kinds.values())}
+                    "endless": sum(k == "endless" for k in kinds.values()),
+                    "stages": breakdown(timings)}
         print()
         print(f"stock nbgrader autograde: {stock_seconds:8.1f} s  ({stock_seconds / n:.3f} s per submission)")
         print(f"kit grader, sandboxed:    {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
@@ -199,6 +221,9 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         for student, a, b in differences[:20]:
             print(f"  {student}: stock {a} kit {b}")
         print(f"broken notebooks reported as invalid by the kit: {invalid} of {measured['broken']}")
+        print()
+        for line in breakdown_lines(measured["stages"]):
+            print(line)
         if docs:
             docs = Path(docs)
             docs.mkdir(exist_ok=True)

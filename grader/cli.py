@@ -66,9 +66,12 @@ def _configured_timeout(course_dir):
 
 
 def grade_and_report(course_dir, assignment=None, students=None, force=False, jobs=None, scheduler=None, limits=None,
-                     confine=True):
+                     confine=True, timings=None):
     """Grade one assignment (None: the course's only one), publish its outputs from the gradebook, print the
-    summary; return the exit code."""
+    summary; return the exit code. `timings`, a dict: filled with where the time went (stage -> seconds, and
+    "submissions", the number graded), for the benchmark."""
+    import time
+
     from . import assignments, batch, reports
     from .reports import counted
     from .limits import Limits
@@ -79,7 +82,9 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
               "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
     done, graded = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(),
                                      progress=reports.Progress, confine=confine)
+    clock = time.perf_counter()
     published = publish_and_report(layout, graded)
+    clock = batch.lap(done.stages, "pages", clock)
     shown = published.results
     report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
     if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
@@ -90,6 +95,9 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
         except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
             print(for_terminal(f"Copy report not written ({type(error).__name__}: {error}); the grades are all "
                                f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
+        batch.lap(done.stages, "copy report", clock)
+    if timings is not None:
+        timings.update(done.stages, submissions=len(done.graded))
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "

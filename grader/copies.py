@@ -174,7 +174,7 @@ def _canonical(value, depth=0):
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "fc":
             with np.errstate(all="ignore"):
-                rounded = np.array([float(f"{x:.7g}") for x in value.real.ravel()[:100000]])
+                rounded = np.array([float(f"{x:.7g}") for x in value.real.ravel()[:100000].tolist()])
             return f"a{value.shape}:{rounded.tobytes().hex()}"
         return f"a{value.shape}:{value.dtype.kind}:{value.tobytes().hex()[:200000]}"
     if isinstance(value, (float, np.floating)):
@@ -182,8 +182,12 @@ def _canonical(value, depth=0):
     if isinstance(value, (list, tuple)):
         return "(" + ",".join(_canonical(v, depth + 1) for v in value) + ")"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k!r}:{_canonical(v, depth + 1)}" for k, v in sorted(value.items(), key=str)) + "}"
+        return "{" + ",".join(f"{k!r}:{_canonical(v, depth + 1)}" for k, v in sorted(value.items(), key=_key_text)) + "}"
     return repr(value)[:10000]
+
+
+def _key_text(item):
+    return repr(item[0])  # the key alone: the text of a whole item would print its array, for nothing
 
 
 # ---------------------------------------------------------------- comparing

@@ -69,6 +69,9 @@ class Run:
     sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
     peak_mb: float = 0.0   # the most memory the sandbox held, where a cgroup measured it
     out_of_memory: bool = False  # the kernel stopped a process of the sandbox for want of memory
+    started_at: float = 0.0    # time.monotonic() when the process was started
+    started_seconds: float = 0.0  # from the start until the first report: the sandbox's set-up, the first cell
+    wire_seconds: float = 0.0  # spent here reading the reports (decoding, cleaning outputs)
 
 
 class CellTimeout(BaseException):
@@ -458,11 +461,14 @@ class ProtocolError(Exception):
     """The runner (the student's process) sent something that is not a well-formed report."""
 
 
-def _read_message(fd, deadline, budget):
-    """The next message from the child; None at end of file; raises TimeoutError after `deadline`."""
+def _read_message(fd, deadline, budget, run):
+    """The next message from the child; None at end of file; raises TimeoutError after `deadline`.
+    Notes in `run` when the first one came and how long decoding took."""
     header = _read_exactly(fd, 4, deadline)
     if header is None:
         return None
+    if not run.started_seconds:
+        run.started_seconds = time.monotonic() - run.started_at
     size = struct.unpack("!I", header)[0]
     if size > min(MAX_MESSAGE, budget[0]):
         raise ProtocolError(f"a message of {size} bytes, over the cap")
@@ -470,12 +476,15 @@ def _read_message(fd, deadline, budget):
     body = _read_exactly(fd, size, deadline)
     if body is None:
         raise ProtocolError("a message cut short")
+    read_at = time.perf_counter()
     if body.count(b"{") + body.count(b"[") + body.count(b'"') // 2 > MAX_PIECES:
         raise ProtocolError(f"a message of over {MAX_PIECES} values")
     try:
         return wire.loads(body, MAX_MESSAGE)
     except wire.WireError as error:
         raise ProtocolError(str(error)) from None
+    finally:
+        run.wire_seconds += time.perf_counter() - read_at
 
 
 def _read_exactly(fd, size, deadline):
@@ -619,7 +628,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
         multiprocessing.current_process().daemon = False
     reader, writer = context.Pipe(duplex=False)
     status_reader, status_writer = context.Pipe(duplex=False)
-    started = time.monotonic()
+    started = run.started_at = time.monotonic()
     charged_to = memory.make_sandbox_cgroup(cgroup, memory.share_mb(limits, charged=True))
     process = context.Process(target=_sandbox_main, daemon=False,
                               args=(writer, status_writer, cells, files, limits, probes, confine,
@@ -635,7 +644,7 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     try:
         while True:
             try:
-                message = _read_message(fd, deadline, budget)
+                message = _read_message(fd, deadline, budget, run)
             except TimeoutError:
                 _stop(process)
                 run.killed = True
@@ -650,8 +659,10 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
             if message is None:
                 break
             try:
+                read_at = time.perf_counter()
                 if _take(run, message, pending, limits, probes):
                     break
+                run.wire_seconds += time.perf_counter() - read_at
             except (ProtocolError, KeyError, TypeError, ValueError) as error:
                 _stop(process)
                 run.killed = True

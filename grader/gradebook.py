@@ -178,6 +178,7 @@ class Writer:
         self.gb = open_gradebook(api)
         self.assignment, self.notebooks = assignment, list(notebooks)
         self.late_plugin = late_plugin(api)
+        self._names = {}
 
     def close(self):
         self.gb.close()
@@ -207,8 +208,9 @@ class Writer:
         tests = {f"{t.notebook}/{t.grade_id}": t for t in result.tests}
         for notebook in self.notebooks:
             submitted = gb.find_submission_notebook(notebook, self.assignment, result.student)
+            names = self._cell_names(notebook)
             for grade in submitted.grades:
-                name = f"{notebook}/{grade.name}"
+                name = f"{notebook}/{names.get(grade.cell_id) or grade.name}"
                 test = tests.get(name)
                 if result.status == ERROR or (test is not None and not test.scored):
                     # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
@@ -217,14 +219,25 @@ class Writer:
                 grade.auto_score = test.score if test is not None else result.answers.get(name)
                 grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
             for comment in submitted.comments:
-                name = f"{notebook}/{comment.name}"
+                name = f"{notebook}/{names.get(comment.cell_id) or comment.name}"
                 if name in result.comments:
                     comment.auto_comment = result.comments[name]
             gb.db.commit()
             self._late_penalty(result.student, submitted)
 
+    def _cell_names(self, notebook):
+        """cell id -> name of the notebook's graded, solution and task cells, read once: the same for every
+        student, and asking each grade row for its cell's name costs a query per cell."""
+        if notebook not in self._names:
+            found = self.gb.find_notebook(notebook, self.assignment)
+            self._names[notebook] = {c.id: c.name for c in
+                                     [*found.grade_cells, *found.solution_cells, *found.task_cells]}
+        return self._names[notebook]
+
     def _late_penalty(self, student, submitted):
         submission = self.gb.find_submission(self.assignment, student)
+        if submission.total_seconds_late <= 0 and submitted.late_submission_penalty is None:
+            return  # on time, as recorded: nothing to write
         self.gb.db.refresh(submitted)
         submitted.late_submission_penalty = late_penalty(self.late_plugin, submission, submitted)
         self.gb.db.commit()

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -245,6 +246,7 @@ class Result:
     #                                               in the student's process and failed in the grader's replay
     behaviour: dict = field(default_factory=dict)  # "<notebook>/<test grade_id>:<call>" -> digest of what the
     #                                               student's function returned on that recorded call (copies.py)
+    stages: dict = field(default_factory=dict)  # stage -> seconds this grading spent in it (see STAGES)
     # Set from the gradebook when the results are published (reports.final), never by grading:
     late_penalty: float = 0.0                     # nbgrader's late-submission penalty
     instructor_comments: dict = field(default_factory=dict)  # grade_id -> comment given in formgrader
@@ -331,7 +333,7 @@ def _merged(assignment, submission, results):
     else:
         merged = dataclasses.replace(results[0], tests=[], flags=[], notes=[], review=[], comments={}, answers={},
                                      notebooks={}, inside=[], forgeable=[], seconds=0.0, peak_mb=0.0,
-                                     behaviour={})
+                                     behaviour={}, stages={})
         merged.status = min((r.status for r in results), key=STATUSES.index)
         merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
                                   if r.reason)
@@ -348,6 +350,8 @@ def _merged(assignment, submission, results):
             merged.behaviour.update(r.behaviour)
             merged.replay_failed.update(r.replay_failed)
             merged.seconds += r.seconds
+            for stage, seconds in r.stages.items():
+                merged.stages[stage] = merged.stages.get(stage, 0.0) + seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
     merged.assignment_fingerprint = assignment.fingerprint
     return merged
@@ -367,7 +371,21 @@ def _not_graded(task, submission, reason):
                   late=submission.late, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
+# Where a grading's time goes, in order, as the benchmark reports it: measured by the grader, outside the
+# student's process. The sandbox's stages are the notebook's run as seen from here.
+STAGES = ("reading and sanitising", "sandbox start", "cells run", "the wire", "outside replay",
+          "scoring and the graded notebook")
+
+
+def _lap(result, stage, since):
+    """Add the time since `since` to `stage`; returns now, the start of the next stage."""
+    now = time.perf_counter()
+    result.stages[stage] = result.stages.get(stage, 0.0) + now - since
+    return now
+
+
 def _grade(assignment, submission, result):
+    clock = time.perf_counter()
     name = assignment.notebook + ".ipynb"
     files = dict(submission.files)
     refused = dict(submission.refused)
@@ -423,16 +441,22 @@ def _grade(assignment, submission, result):
             probes[i] = [verdict.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     from . import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
+    clock = _lap(result, "reading and sanitising", clock)
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine,
                             cgroup=assignment.memory_cgroup)
     if run.sandbox_error:
         raise SandboxFailure(*run.sandbox_error)
+    result.stages["sandbox start"] = run.started_seconds
+    result.stages["the wire"] = run.wire_seconds
+    clock = _lap(result, "cells run", clock + run.started_seconds + run.wire_seconds)
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
     exposed_at = _first_hidden_inside(cells, assignment.hidden_markers)
     broken = _explain_broken_cells(nb, result, exposed_at)
+    clock = _lap(result, "scoring and the graded notebook", clock)
     tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
+    clock = _lap(result, "outside replay", clock)
     result.behaviour = _behaviour(nb, assignment, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result, credit, told, exposed_at, broken)
@@ -473,6 +497,7 @@ def _grade(assignment, submission, result):
     elif restored:
         result.status = RESTORED
     result.reason = "; ".join(result.flags)
+    _lap(result, "scoring and the graded notebook", clock)
 
 
 class SandboxFailure(Exception):
@@ -626,12 +651,25 @@ def _behaviour(nb, assignment, run):
             if call.reads:
                 continue
             try:
-                digest = output_digest(node, call.inputs)
+                digest = _master_digest(call) if node == call.master_output else output_digest(node, call.inputs)
             except Exception:  # noqa: BLE001 -- the evidence is optional; the grade is not
                 continue
             if digest is not None:
                 digests[f"{assignment.notebook}/{grade_id}:{k}"] = digest
     return digests
+
+
+_master_digests = {}  # id(call) -> (call, the digest of its master output): the call is kept, so the id stays its
+
+
+def _master_digest(call):
+    """output_digest of what the master returned on `call`, computed once per process: most students return
+    exactly that, and decoding it again for each would cost more than the rest of their grading here."""
+    from .copies import output_digest
+    kept = _master_digests.get(id(call))
+    if kept is None or kept[0] is not call:
+        kept = _master_digests[id(call)] = (call, output_digest(call.master_output, call.inputs))
+    return kept[1]
 
 
 def strip_hidden_lines(text, assignment):

@@ -5,6 +5,7 @@ shown in the CSV, the summary table and the class report. An honest notebook has
 none; a finding is a reason to read the code, not proof of anything.
 """
 import ast
+import functools
 import re
 
 # Modules whose patching is worth a look; the assignment's own helper modules are added (see `scan`).
@@ -55,25 +56,37 @@ MODULES = {"ctypes": "ctypes or native code", "cffi": "ctypes or native code", "
 def scan(sources, helpers=()):
     """Findings for a list of code cell sources; each finding is a short phrase, at most one per kind.
     `helpers`: the module names of the Python files the assignment ships, which are patched like numpy."""
-    provided = PROVIDED_MODULES | set(helpers)
+    provided = frozenset(PROVIDED_MODULES | set(helpers))
     found = {}
     for source in sources:
-        try:
-            for node in ast.walk(ast.parse(_without_magics(source))):
-                for kind, detail in _look(node, provided):
-                    found.setdefault(kind, detail)
-        except SyntaxError:
-            continue
-        except (RecursionError, MemoryError, ValueError) as error:
-            # Code nested beyond what Python's own parser takes (a 30,000-term expression): a finding, never an
-            # error of the grader's (which would turn the submission into one awaiting a manual grade).
-            found.setdefault(UNREADABLE, f"{type(error).__name__} while parsing a cell")
-        magic = next((line for line in source.splitlines() if _is_magic(line)), None)  # line by line: linear
-        if magic is not None:
-            found.setdefault("shell commands or magics", magic.strip()[:60])
-        if re.search(r"(?<![\w.])open\(\s*['\"](/|\.\.)", source):
-            found.setdefault("file access outside the working copy", "open() of an absolute or parent path")
+        # Cached by the cell's text: most cells of a class are the ones handed out, unchanged, and the findings
+        # depend on nothing else. A very long cell is not worth keeping.
+        for kind, detail in (_scan_cell if len(source) < 10_000 else _findings)(source, provided):
+            found.setdefault(kind, detail)
     return [f"{kind}: {detail}" for kind, detail in found.items()]
+
+
+def _findings(source, provided):
+    """(kind, detail) of each finding in one cell, in order."""
+    found = []
+    try:
+        for node in ast.walk(ast.parse(_without_magics(source))):
+            found += _look(node, provided)
+    except SyntaxError:
+        return ()
+    except (RecursionError, MemoryError, ValueError) as error:
+        # Code nested beyond what Python's own parser takes (a 30,000-term expression): a finding, never an
+        # error of the grader's (which would turn the submission into one awaiting a manual grade).
+        found.append((UNREADABLE, f"{type(error).__name__} while parsing a cell"))
+    magic = next((line for line in source.splitlines() if _is_magic(line)), None)  # line by line: linear
+    if magic is not None:
+        found.append(("shell commands or magics", magic.strip()[:60]))
+    if re.search(r"(?<![\w.])open\(\s*['\"](/|\.\.)", source):
+        found.append(("file access outside the working copy", "open() of an absolute or parent path"))
+    return tuple(found)
+
+
+_scan_cell = functools.lru_cache(maxsize=2048)(_findings)  # at most 20 MB of keys
 
 
 def _is_magic(line):

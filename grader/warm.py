@@ -26,7 +26,7 @@ def context(quiet=False):
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["grader.execute", "grader.grading"])
+    ctx.set_forkserver_preload(["grader.execute", "grader.grading", "grader.frozen"])
     saved = dict(os.environ)
     # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
     # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.

@@ -221,6 +221,11 @@ def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsy
     assert "per-test scores identical on 4 of 4 submissions" in out
     assert "broken notebooks reported as invalid by the kit: 1 of 1" in out
     assert "ratio (stock / sandboxed):" in out and "confinement costs" in out
+    # Where the time went, stage by stage, measured: every stage a grading passes through took some time.
+    assert "Where the kit's time went" in out
+    for stage in ("sandbox start", "cells run", "outside replay", "gradebook write", "pages", "copy report"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(stage))
+        assert float(line.split()[-1]) > 0, line
 
 
 def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):

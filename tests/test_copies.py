@@ -157,6 +157,25 @@ def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
     assert copies.output_digest({"k": "raised", "ename": "NotImplementedError", "evalue": ""}) is None
 
 
+def test_output_digests_of_dicts_do_not_depend_on_their_order_and_keep_their_arrays_apart():
+    from grader import wire
+    a, b = np.arange(4.0).reshape(2, 2), np.ones((3, 1))
+    digest = lambda value: copies.output_digest(wire.encode(value, ()), wire.encode(()))
+    assert digest({"dWx": a, "db": b}) == digest({"db": b, "dWx": a})
+    assert digest({"dWx": a, "db": b}) != digest({"dWx": b, "db": a})
+
+
+def test_a_student_who_returns_the_masters_output_gets_the_masters_digest():
+    """The grader computes the digest of the master's own output once per process (grading._master_digest);
+    the same output from a student must give what computing it afresh gives."""
+    from grader import grading, verdict, wire
+    inputs = wire.encode((np.arange(3.0),))
+    output = wire.encode(({"a": np.linspace(0, 1, 5)}, [1.5, 2]), ())
+    call = verdict.Call("f", inputs, output)
+    assert grading._master_digest(call) == copies.output_digest(output, inputs) is not None
+    assert grading._master_digest(call) == grading._master_digest(call)
+
+
 
 # ---------------------------------------------------------------- the report on a graded class
 
