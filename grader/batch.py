@@ -54,6 +54,7 @@ class Batch:
     notes: list = field(default_factory=list)      # what the instructor should know about the run itself
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
+    peaks: dict = field(default_factory=dict)      # "<role> <pid>" -> MB, the most each process held (memory.peaks)
 
     @property
     def needs_attention(self):
@@ -322,8 +323,9 @@ def stored_result(layout, student):
 
 # ---------------------------------------------------------------- running
 
-def _local_results(assignment, submissions, jobs):
-    """Yield (submission, result) from a pool of `jobs` warm worker processes."""
+def _local_results(assignment, submissions, jobs, peaks):
+    """Yield (submission, result) from a pool of `jobs` warm worker processes; fill `peaks` with the memory
+    each process held (memory.peaks), read once every result is in."""
     context = warm.context()
     pool = None
     try:
@@ -332,6 +334,7 @@ def _local_results(assignment, submissions, jobs):
             futures = {pool.submit(_grade_installed, s): s for s in submissions}
         for future in as_completed(futures):
             yield futures[future], _result_of(future, futures[future], assignment)
+        peaks.update(memory.peaks())
     finally:
         if pool is not None:
             with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
@@ -346,8 +349,23 @@ _installed = None
 def _install(assignment):
     global _installed
     _installed = assignment
-    warm.context(quiet=True)  # this worker's own fork server for the sandboxes, warming up while the canary runs
+    # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
+    # notebooks as handed out import already imported.
+    warm.context(quiet=True, modules=warm.modules_imported(_released_code(assignment)))
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
+
+
+def _released_code(assignment):
+    """The code cells of every notebook of the assignment as handed out."""
+    sources = []
+    for task in assignment.notebooks:
+        try:
+            cells = json.loads(task.release).get("cells", []) if task.release else []
+            sources += ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                        for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
+        except (ValueError, AttributeError, TypeError):
+            continue  # the release was checked when the assignment was loaded; this is only a warm-up
+    return sources
 
 
 def _grade_installed(submission):
@@ -571,7 +589,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     elif scheduler:
         results = _dask_results(assignment, submissions, scheduler)
     else:
-        results = _local_results(assignment, submissions, jobs)
+        results = _local_results(assignment, submissions, jobs, batch.peaks)
     bar = progress(len(submissions)) if progress and submissions else None
     writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
     done = set()
@@ -630,6 +648,7 @@ def _record(layout, assignment, writer, submission, result, stages):
         clock = lap(stages, "gradebook write", clock)
         _write_outputs(layout, assignment, submission, result)
         lap(stages, "autograded folder", clock)
+        result.notebooks = {}  # on disk now: a class of 1,000 need not hold every graded notebook in memory
         return result
     except Exception as error:
         writer.rollback()

@@ -154,6 +154,79 @@ def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=Non
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, docs=None, base=100):
+    """`benchmark --kit-only`: the kit alone (sandboxed) on a class of `base` and then of `n` submissions, for
+    how it scales: seconds per submission, where the time went, the most memory each process held, and a
+    second copy report on the large class with nothing changed. `make_class(n)` builds a class (build_batch's
+    by default)."""
+    import os
+
+    from . import cli
+
+    layout = assignments.find(course_dir, assignment)
+    workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
+    measured = {"assignment": layout.name, "cores": os.cpu_count(), "runs": []}
+    try:
+        for size in sorted({base, n}):
+            folder = workdir / f"class{size}"
+            print(f"Building {size} submissions of {layout.name} in {folder} ...", flush=True)
+            course = _one_copy(folder, layout, make_class(size) if make_class else None, size)
+            timings = {}
+            started = time.monotonic()
+            cli.grade_and_report(course, layout.name, jobs=jobs, timings=timings)
+            seconds = time.monotonic() - started
+            started = time.monotonic()
+            cli.copy_report(assignments.Layout(course, layout.name))
+            again = time.monotonic() - started
+            peaks = timings["peaks"]
+            run = {"n": timings["submissions"], "seconds": round(seconds, 1),
+                   "seconds_per_submission": round(seconds / max(1, timings["submissions"]), 3),
+                   "copy_report_again_seconds": round(again, 2), "peaks_mb": peaks,
+                   "largest_process_mb": max((v for k, v in peaks.items() if not k.startswith("sandbox")),
+                                             default=0.0),
+                   "stages": breakdown(timings)}
+            measured["runs"].append(run)
+            shutil.rmtree(folder, ignore_errors=True)
+        print()
+        for run in measured["runs"]:
+            print(f"{run['n']:6d} submissions: {run['seconds']:7.1f} s, {run['seconds_per_submission']:.3f} s each; "
+                  f"the largest process held {run['largest_process_mb']:.0f} MB; a second copy report with "
+                  f"nothing changed: {run['copy_report_again_seconds']:.1f} s")
+            for role, mb in sorted(run["peaks_mb"].items()):
+                print(f"    {role:<50} {mb:8.1f} MB")
+        if len(measured["runs"]) > 1:
+            small, large = measured["runs"][0], measured["runs"][-1]
+            measured["per_submission_ratio"] = round(large["seconds_per_submission"]
+                                                     / small["seconds_per_submission"], 2)
+            print(f"seconds per submission, {large['n']} against {small['n']}: "
+                  f"{measured['per_submission_ratio']:.2f} times")
+        print()
+        for line in breakdown_lines(measured["runs"][-1]["stages"]):
+            print(line)
+        if docs:
+            docs = Path(docs)
+            docs.mkdir(exist_ok=True)
+            path = docs / f"benchmark_{layout.name}_kit_only.json"
+            path.write_text(json.dumps(measured, indent=1) + "\n")
+            print(f"wrote {path}")
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _one_copy(folder, layout, made, n):
+    """One released course directory holding a class of `layout`'s assignment (`made`, or build_batch's)."""
+    folder.mkdir(parents=True)
+    shutil.copy(layout.course_dir / "nbgrader_config.py", folder)
+    shutil.copytree(layout.course_dir / "source", folder / "source", ignore=shutil.ignore_patterns("__pycache__"))
+    release.generate(folder, layout.name)
+    made = made or build_batch(assignments.Layout(folder, layout.name), n)
+    for student, (_, notebooks) in made.items():
+        for name, nb in notebooks.items():
+            solutions.write(nb, folder, student, layout.name, name)
+    return folder
+
+
 def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None):
     """Grade one class with stock and with the kit, side by side; print the times and the ratio.
 

@@ -97,7 +97,12 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
                                f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
         batch.lap(done.stages, "copy report", clock)
     if timings is not None:
-        timings.update(done.stages, submissions=len(done.graded))
+        from . import memory
+        peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
+        sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
+        if sandboxes:
+            peaks["sandbox (the largest, as its cgroup counts it)"] = max(sandboxes)
+        timings.update(done.stages, submissions=len(done.graded), peaks=peaks)
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "
@@ -248,15 +253,14 @@ def copy_report(layout, assignment=None, known=None):
     assignment = assignment or batch.load_assignment(layout)
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
-        if not any(task.plans for task in assignment.notebooks):
-            assignment, _ = batch.with_verdict(layout, assignment, helpers)
-        done = report.build(layout, assignment, known, progress=Progress)
+        done = report.build(layout, assignment, known, progress=Progress,
+                            recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
     for note in done.notes:
         print(for_terminal(f"Copy report: {note}"))
-    groups = len(done.comparison.groups)
     print(f"Copy report:    {done.page} (for you only; CSV: {done.csv.name}; "
-          f"{counted(len(done.comparison.pairs), 'pair')} reported"
-          + (f", {counted(groups, 'group')} of three or more" if groups else "")
+          f"{counted(done.pairs, 'pair')} reported"
+          + (f", {counted(done.groups, 'group')} of three or more" if done.groups else "")
+          + ("; nothing changed since it was written" if done.comparison is None else "")
           + ")")
     return done
 
@@ -342,8 +346,11 @@ def report_removal(done):
               f"`{coursedir.hint('copies')}`) writes it again for the students who are left.")
 
 
-def cmd_benchmark(args, made=None, docs=None):
+def cmd_benchmark(args, made=None, docs=None, make_class=None):
     from . import benchmark
+    if args.kit_only:
+        return benchmark.kit_only(args.course_dir, args.assignment, args.n, args.jobs, make_class=make_class,
+                                  docs=docs or args.docs)
     if args.idle:
         return benchmark.idle_only(args.course_dir, args.assignment, args.n, args.jobs, made=made, docs=docs)
     return benchmark.main(args.course_dir, args.assignment, args.n, args.workdir, args.cell_timeout, args.jobs,
@@ -397,6 +404,9 @@ def _benchmark_arguments(p):
     p.add_argument("--jobs", type=int, default=None, help="the kit's workers (default: one per core)")
     p.add_argument("--idle", action="store_true",
                    help="only time a `grade` with nothing to do, after grading the batch once")
+    p.add_argument("--kit-only", action="store_true",
+                   help="only the kit, on a class of 100 and then of N: how it scales, and the memory each "
+                        "process held")
     p.add_argument("--docs", default=None, metavar="FOLDER",
                    help="write benchmark_<assignment>.json and .png there (default: only print)")
 

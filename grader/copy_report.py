@@ -176,26 +176,45 @@ def notebook_name_for(units):
 
 @dataclass
 class CopyReport:
-    comparison: copies.Comparison
+    comparison: copies.Comparison  # None when nothing changed since the last report, which stands
     csv: Path
     page: Path
     notes: list = field(default_factory=list)
+    pairs: int = 0                 # pairs reported
+    groups: int = 0                # groups of three or more
 
 
-def build(layout, assignment, known=None, progress=None):
-    """Compare every student of the assignment (and the known solutions); write the CSV and the page."""
+def build(layout, assignment, known=None, progress=None, recorded=None):
+    """Compare every student of the assignment (and the known solutions); write the CSV and the page.
+
+    Each student's fingerprints are kept (autograded/.copies/<assignment>_students.json) under a digest of
+    what they were made from: the files handed in, the outputs the grader recorded for them, the assignment
+    and the kit's way of fingerprinting. An unchanged student is not read again, and when nothing at all has
+    changed the report written last stands. `recorded()`: the assignment with its outside verdict recorded,
+    asked for only when the comparison runs and `assignment` has none (the master's outputs)."""
     from . import batch
 
     units = assignment_units(assignment)
     forced = copies.forced_pieces(units.release)
     students = batch.submitted_students(layout)
-    documents = []
+    cache_file = layout.course_dir / CACHE_DIR / f"{layout.name}_students.json"
+    basis = _digest(fingerprints.VERSION, assignment.fingerprint)
+    cache = _load(cache_file)
+    if cache.get("basis") != basis:
+        cache = {}
+    kept = cache.get("students", {})
+    documents, entries = [], {}
     bar = progress(len(students), "fingerprinting", "read") if progress and students else None
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
+    tasks = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
     with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(students) // 20)),
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        for student, document in zip(students, pool.map(_read_student, [(layout, s, units, forced) for s in students],
-                                                          chunksize=16)):
+        for student, (key, document) in zip(students, pool.map(_read_student, tasks, chunksize=16)):
+            if key is not None and document is None and kept.get(student, {}).get("key") == key:
+                document = _from_entry(student, kept[student])  # unchanged: as fingerprinted before
+                entries[student] = kept[student]
+            elif key is not None:
+                entries[student] = _entry(key, document)  # a notebook with nothing to compare is kept too
             if document is not None:
                 documents.append(document)
             if bar:
@@ -209,27 +228,77 @@ def build(layout, assignment, known=None, progress=None):
         documents += found
     elif known:
         notes.append(f"no folder {folder}: compared without known solutions")
+    key = _digest(basis, sorted((s, e["key"]) for s, e in entries.items()),
+                  [(d.name, _entry("", d)) for d in documents if d.known], notes)
+    out = layout.course_dir / "autograded"
+    csv_path, page_path = out / copies_csv(layout.name), out / copies_html(layout.name)
+    last = cache.get("report", {})
+    if last.get("key") == key and csv_path.is_file() and page_path.is_file():
+        _save(cache_file, {"basis": basis, "students": entries, "report": last})
+        return CopyReport(None, csv_path, page_path, notes, last.get("pairs", 0), last.get("groups", 0))
+    if recorded is not None and not any(task.plans for task in assignment.notebooks):
+        assignment = recorded()
     master = copies.document("master", units.master, forced=forced)
     comparison = copies.compare(documents, master, master_behaviour(assignment))
-    out = layout.course_dir / "autograded"
     out.mkdir(exist_ok=True)
-    csv_path = write_csv(out / copies_csv(layout.name), comparison, units)
+    csv_path = write_csv(csv_path, comparison, units)
     from . import pages
-    page = pages.write_copy_report(out / copies_html(layout.name), comparison, units, layout.name, notes)
-    return CopyReport(comparison, csv_path, page, notes)
+    page = pages.write_copy_report(page_path, comparison, units, layout.name, notes)
+    summary = {"key": key, "pairs": len(comparison.pairs), "groups": len(comparison.groups)}
+    _save(cache_file, {"basis": basis, "students": entries, "report": summary})
+    return CopyReport(comparison, csv_path, page, notes, summary["pairs"], summary["groups"])
 
 
 def _read_student(task):
-    """(layout, student, units, forced) -> the student's Document, or None: in a worker process."""
+    """(layout, student, units, forced, basis, the key kept for the student) -> (key, the student's Document):
+    the Document None when the student's fingerprints are kept under that same key, or when nothing can be read
+    (then the key is None too). In a worker process."""
     from . import batch
-    layout, student, units, forced = task
+    layout, student, units, forced, basis, kept_key = task
     try:
         result = batch.stored_result(layout, student)
         submission = batch.read_submission(layout, student)
-        return student_document(student, submission.files, units, forced,
-                                result.behaviour if result is not None else {})
+        behaviour = result.behaviour if result is not None else {}
+        key = _digest(basis, submission.fingerprint, sorted(behaviour.items()))
+        if key == kept_key:
+            return key, None
+        return key, student_document(student, submission.files, units, forced, behaviour)
     except Exception:  # noqa: BLE001 -- one unreadable submission is left out of the comparison, not the class
+        return None, None
+
+
+def _digest(*parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _entry(key, document):
+    if document is None:
+        return {"key": key, "units": None}
+    return {"key": key, "units": {u: p.to_dict() for u, p in document.units.items()},
+            "behaviour": document.behaviour}
+
+
+def _from_entry(name, entry):
+    if entry.get("units") is None:
         return None
+    return copies.Document(name, False, {u: fingerprints.UnitPrint.from_dict(p) for u, p in entry["units"].items()},
+                           dict(entry["behaviour"]))
+
+
+def _load(path):
+    try:
+        data = json.loads(Path(path).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path, data):
+    """Written whole or not at all: a cache cut short would only be read as empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_text(json.dumps(data))
+    os.replace(partial, path)
 
 
 def write_csv(path, comparison, units):

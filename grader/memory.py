@@ -96,6 +96,47 @@ def cap_this_process(headroom_mb):
         pass  # no /proc: the worker runs without the cap, as before
 
 
+def peaks(root=None):
+    """{"<role> <pid>": the most memory (MB resident) the process has held}, for this process and every process
+    under it still alive: its fork server, the grading workers started from it, and each worker's own fork
+    server and sandboxes. A process gone (or unreadable) is left out."""
+    found, todo = {}, [(root or os.getpid(), "grader")]
+    while todo:
+        pid, role = todo.pop()
+        peak = _status_mb(pid, "VmHWM")
+        if peak is None:
+            continue
+        found[f"{role} {pid}"] = peak
+        for child in _children(pid):
+            command = _read(f"/proc/{child}/cmdline")
+            if "resource_tracker" in command:
+                continue  # multiprocessing's own bookkeeping
+            if "multiprocessing.forkserver" in command:
+                todo.append((child, "worker's fork server" if role == "worker" else "fork server"))
+            elif role.endswith("fork server"):
+                todo.append((child, "sandbox" if role.startswith("worker") else "worker"))
+            else:
+                todo.append((child, "process"))
+    return found
+
+
+def _children(pid):
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            found += [int(p) for p in _read(f"/proc/{pid}/task/{task}/children").split()]
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def _status_mb(pid, field):
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 # ---------------------------------------------------------------- cgroups
 
 def _meminfo():

@@ -89,7 +89,8 @@ def cmd_benchmark(args):
     from . import samples
     if (args.assignment or ASSIGNMENT) == ASSIGNMENT and Path(args.course_dir).resolve() == HOME:
         args.assignment = ASSIGNMENT
-        return engine.cmd_benchmark(args, made=samples.benchmark_class(args.n), docs=args.docs or HOME / "docs")
+        return engine.cmd_benchmark(args, made=None if args.kit_only else samples.benchmark_class(args.n),
+                                    docs=args.docs or HOME / "docs", make_class=samples.benchmark_class)
     return engine.cmd_benchmark(args)
 
 

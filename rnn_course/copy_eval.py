@@ -259,7 +259,7 @@ done = copy_report.build(layout, assignment)
 finished = time.perf_counter()
 peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(json.dumps({"set_up_seconds": round(ready - started, 2), "compare_seconds": round(finished - ready, 2),
-                  "peak_mb": round(peak / 1024), "pairs_reported": len(done.comparison.pairs)}))
+                  "peak_mb": round(peak / 1024), "pairs_reported": done.pairs}))
 """
 
 

@@ -186,22 +186,75 @@ def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
     assert " release rnn_step_by_step`" in result.stderr
 
 
-def test_grading_on_a_local_dask_cluster_gives_the_same_results(samples_course, tmp_path):
-    """A real multi-process Dask cluster (scheduler and two worker processes) grades like the pool."""
-    from distributed import LocalCluster
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask cluster started as an instructor starts one, with Dask's own commands: `dask scheduler` and two
+    `dask worker` processes (one process, one thread each), in sessions of their own so that a test can kill
+    one. Yields (the scheduler's address, [the workers' processes])."""
+    from distributed import Client
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # the workers import the kit, as `pip install -e .` gives them
+    address_file = tmp_path / "scheduler.json"
+    started = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
+                                 str(address_file)], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["address"]
+        for _ in range(2):
+            started.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                             "--no-dashboard"], cwd=ROOT, env=env, start_new_session=True,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, started[1:]
+    finally:
+        for process in started:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
 
+
+def test_grading_on_a_dask_cluster_gives_the_pools_results_and_survives_a_worker_dying(samples_course, tmp_path,
+                                                                                        dask_cluster):
+    """`grade --scheduler` on a cluster of separate processes grades the samples as the local pool does, each
+    submission sandboxed on a worker; a worker killed midway loses nothing: the batch finishes on the other."""
+    address, workers = dask_cluster
     course_dir = make_course_copy(tmp_path / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
     write_samples(course_dir)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        done, _ = batch.grade_batch(rnn(course_dir), scheduler=cluster.scheduler_address, limits=DEMO_LIMITS)
-    assert sorted(done.graded) == sorted(SAMPLES)
+    correct = samples.master_solutions()
+    extra = [f"student{i:02d}" for i in range(10)]
+    for student in extra:
+        samples.write(samples.fill(correct), course_dir, student)
+    process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade",
+                                "--scheduler", address, "--cell-timeout", "5"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(batch.stored_result(rnn(course_dir), s) for s in extra + list(SAMPLES)):
+            break
+        time.sleep(0.05)
+    os.killpg(workers[0].pid, signal.SIGKILL)  # mid-batch: the first results are in, most are not
+    done_before = [s for s in extra + list(SAMPLES) if batch.stored_result(rnn(course_dir), s)]
+    out, _ = process.communicate(timeout=600)
+    assert 1 <= len(done_before) < 10 + len(SAMPLES), "the kill should land midway"
+    assert f"graded {10 + len(SAMPLES)} submissions" in out, out
+    results = {s: batch.stored_result(rnn(course_dir), s) for s in extra + list(SAMPLES)}
+    assert all(r is not None for r in results.values()), out
     local = {s: batch.stored_result(rnn(samples_course), s) for s in SAMPLES}
-    for student, result in done.results.items():
+    for student in SAMPLES:
         if student == "sample_partial":
             continue  # changed by an earlier test in this module
-        assert result.status == local[student].status, student
-        assert [(t.grade_id, t.score) for t in result.tests] == [(t.grade_id, t.score) for t in local[student].tests]
+        assert results[student].status == local[student].status, student
+        assert [(t.grade_id, t.score) for t in results[student].tests] == \
+            [(t.grade_id, t.score) for t in local[student].tests], student
+        assert results[student].confined, "sandboxed on the worker"
+    assert all(results[s].status == "graded" and results[s].total == 120 for s in extra), out
 
 
 def test_result_record_is_written_last(samples_course):

@@ -260,6 +260,41 @@ def test_known_solutions_are_indexed_once_and_reused(copied_course, monkeypatch)
     assert len(found) == 1 and not calls and not notes  # read from the cache: nothing fingerprinted again
 
 
+def test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did(copied_course, tmp_path, monkeypatch):
+    """Each student's fingerprints are kept under a digest of what made them: with nothing changed, the report
+    written last stands (no notebook read, no master recorded, nothing compared); one student's notebook
+    changed, that student alone is read again and the class compared again."""
+    import shutil
+    from grader import batch, cli, copy_report
+    course = tmp_path / "course"
+    shutil.copytree(copied_course, course, symlinks=True)
+    layout = rnn(course)
+    before = _report(course)
+    marks = tmp_path / "read"
+    marks.mkdir()
+    real = copy_report.student_document
+
+    def counted(name, *args, **kwargs):  # in the forked workers: each call leaves a file
+        (marks / name).touch()
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(copy_report, "student_document", counted)
+    monkeypatch.setattr(copies, "compare", lambda *a, **k: pytest.fail("compared again with nothing changed"))
+    monkeypatch.setattr(batch, "with_verdict", lambda *a, **k: pytest.fail("recorded the master for nothing"))
+    done = cli.copy_report(layout)
+    assert done.comparison is None and done.pairs > 0
+    assert not list(marks.iterdir()) and _report(course) == before
+    monkeypatch.undo()
+    monkeypatch.setattr(copy_report, "student_document", counted)
+    notebook = layout.submitted("copier") / f"{layout.name}.ipynb"
+    nb = json.loads(notebook.read_text())
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [],
+                        "execution_count": None})
+    notebook.write_text(json.dumps(nb))
+    done = cli.copy_report(layout)
+    assert done.comparison is not None and sorted(p.name for p in marks.iterdir()) == ["copier"]
+
+
 def _assignment(course_dir):
     from grader import batch
     return batch.load_assignment(rnn(course_dir))

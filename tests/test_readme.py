@@ -95,6 +95,12 @@ def test_every_command_parses_with_its_programs_own_parser(command):
         assert args[0] == "lab" and (Path(sys.executable).parent / "jupyter-lab").exists()
     elif program == "python3":
         assert args[:2] == ["-m", "venv"]
+    elif program == "dask":  # Dask's own command line: the subcommand exists and takes every option shown
+        shown = subprocess.run([str(Path(sys.executable).with_name("dask")), args[0], "--help"],
+                               capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, f"{command}: {shown.stderr}"
+        for option in (a for a in args if a.startswith("--")):
+            assert option in shown.stdout, f"{command}: `dask {args[0]}` has no {option}"
     else:
         pytest.fail(f"{command}: no check for {program}")
 
