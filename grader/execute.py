@@ -70,7 +70,7 @@ class Run:
     peak_mb: float = 0.0   # the most memory the sandbox held, where a cgroup measured it
     out_of_memory: bool = False  # the kernel stopped a process of the sandbox for want of memory
     started_at: float = 0.0    # time.monotonic() when the process was started
-    started_seconds: float = 0.0  # from the start until the first report: the sandbox's set-up, the first cell
+    started_seconds: float = 0.0  # from the start until the sandbox reported ready, before the notebook's code
     wire_seconds: float = 0.0  # spent here reading the reports (decoding, cleaning outputs)
 
 
@@ -388,6 +388,7 @@ def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_
         shell = _shell()
         matplotlib.use("module://grader.plot_backend")  # again: the parent may have switched since
         chars_left, truncated = limits.output_chars, False
+        _send(fd, {"kind": "ready"})  # before any of the notebook's code: the sandbox's own set-up is done
         started = time.monotonic()
         for index, source in cells:
             left = limits.notebook_budget - (time.monotonic() - started)
@@ -463,12 +464,10 @@ class ProtocolError(Exception):
 
 def _read_message(fd, deadline, budget, run):
     """The next message from the child; None at end of file; raises TimeoutError after `deadline`.
-    Notes in `run` when the first one came and how long decoding took."""
+    Adds the time decoding took to `run.wire_seconds`."""
     header = _read_exactly(fd, 4, deadline)
     if header is None:
         return None
-    if not run.started_seconds:
-        run.started_seconds = time.monotonic() - run.started_at
     size = struct.unpack("!I", header)[0]
     if size > min(MAX_MESSAGE, budget[0]):
         raise ProtocolError(f"a message of {size} bytes, over the cap")
@@ -700,7 +699,11 @@ def _take(run, message, pending, limits, probes):
     """Apply one message to `run`; True when it ends the run. Only what the grader asked for is taken:
     each cell's report once and in order, and each test's outputs once, after its cell, one per call."""
     kind = message.get("kind")
-    if kind == "cell":
+    if kind == "ready":
+        if run.started_seconds or run.outputs or run.calls:
+            raise ProtocolError("a second report that the sandbox is ready")
+        run.started_seconds = max(time.monotonic() - run.started_at, 1e-6)
+    elif kind == "cell":
         index = message["index"]
         if type(index) is not int or not pending or index != pending[0]:
             raise ProtocolError("a report for a cell that is not the next to run")

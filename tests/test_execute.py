@@ -1,5 +1,8 @@
 """The runner's limits, on real forked processes: each stops what it should and keeps the rest."""
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,3 +96,35 @@ def test_figures_are_built_but_not_drawn_and_nothing_reaches_stderr():
                          "import matplotlib; print(matplotlib.get_backend())")], {}, QUICK)
     assert kinds(run, 0) == [("stream", "stdout")]
     assert "grader.plot_backend" in run.outputs[0][0]["text"]
+
+
+def test_the_modules_a_notebook_imports_are_found_for_the_fork_server_to_import_ahead():
+    """Module-level imports of the environment's modules, as written (submodules too); never the course's own
+    files, a relative import, one inside a function, or a module that does something when imported."""
+    from grader import warm
+    cells = ["%matplotlib inline\nimport numpy as np\nfrom fractions import Fraction",
+             "import sklearn.model_selection, this\nfrom . import sibling\nimport rnn_checks",
+             "def f():\n    import decimal\n", "import antigravity", "not python ("]
+    found = warm.modules_imported(cells)
+    assert found[:2] == ("numpy", "fractions")
+    assert "decimal" not in found and "this" not in found and "antigravity" not in found
+    assert "rnn_checks" not in found and "sibling" not in found
+
+
+def test_a_fork_server_told_the_modules_imports_them_before_any_sandbox_starts(tmp_path):
+    script = tmp_path / "check_warm.py"  # a file: the process started from the fork server imports its function
+    script.write_text(
+        "import os, sys\n"
+        "from grader import warm\n"
+        "def check(conn):\n"
+        "    conn.send(['mailbox' in sys.modules, 'TRUSTED_GRADER_WARM_MODULES' in os.environ])\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = warm.context(modules=tuple(sys.argv[1:]))\n"
+        "    r, w = ctx.Pipe(duplex=False)\n"
+        "    p = ctx.Process(target=check, args=(w,))\n"
+        "    p.start(); print(r.recv()); p.join()\n")
+    root = Path(__file__).resolve().parent.parent
+    for modules, expected in ((["mailbox", "no_such_module_at_all"], "[True, False]"), ([], "[False, False]")):
+        shown = subprocess.run([sys.executable, str(script), *modules], cwd=root, capture_output=True, text=True,
+                               timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+        assert shown.stdout.strip() == expected, shown.stdout + shown.stderr
