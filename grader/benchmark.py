@@ -154,7 +154,8 @@ def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=Non
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, docs=None, base=100):
+def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, docs=None, base=100,
+             cell_timeout=10.0):
     """`benchmark --kit-only`: the kit alone (sandboxed) on a class of `base` and then of `n` submissions, for
     how it scales: seconds per submission, where the time went, the most memory each process held, and a
     second copy report on the large class with nothing changed. `make_class(n)` builds a class (build_batch's
@@ -165,7 +166,7 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
 
     layout = assignments.find(course_dir, assignment)
     workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
-    measured = {"assignment": layout.name, "cores": os.cpu_count(), "runs": []}
+    measured = {"assignment": layout.name, "cores": os.cpu_count(), "cell_timeout": cell_timeout, "runs": []}
     try:
         for size in sorted({base, n}):
             folder = workdir / f"class{size}"
@@ -173,7 +174,8 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
             course = _one_copy(folder, layout, make_class(size) if make_class else None, size)
             timings = {}
             started = time.monotonic()
-            cli.grade_and_report(course, layout.name, jobs=jobs, timings=timings)
+            cli.grade_and_report(course, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
+                                 timings=timings)
             seconds = time.monotonic() - started
             started = time.monotonic()
             cli.copy_report(assignments.Layout(course, layout.name))

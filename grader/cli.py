@@ -350,7 +350,7 @@ def cmd_benchmark(args, made=None, docs=None, make_class=None):
     from . import benchmark
     if args.kit_only:
         return benchmark.kit_only(args.course_dir, args.assignment, args.n, args.jobs, make_class=make_class,
-                                  docs=docs or args.docs)
+                                  docs=docs or args.docs, cell_timeout=args.cell_timeout)
     if args.idle:
         return benchmark.idle_only(args.course_dir, args.assignment, args.n, args.jobs, made=made, docs=docs)
     return benchmark.main(args.course_dir, args.assignment, args.n, args.workdir, args.cell_timeout, args.jobs,

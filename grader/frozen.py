@@ -12,7 +12,9 @@ import importlib
 import os
 import warnings
 
-for _name in filter(None, os.environ.pop("TRUSTED_GRADER_WARM_MODULES", "").split(",")):
+from grader.warm import WARM_MODULES
+
+for _name in filter(None, os.environ.pop(WARM_MODULES, "").split(",")):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

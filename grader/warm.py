@@ -59,9 +59,9 @@ def context(quiet=False, modules=()):
 
 def modules_imported(sources):
     """The environment's modules that the module level of these code cells imports (pandas,
-    sklearn.model_selection, ...), for a fork server to import ahead: the master's notebooks import them in every submission, and each
-    sandbox would otherwise load them again. Only modules found outside the working copy, and never one that
-    does something when imported."""
+    sklearn.model_selection, ...), for a fork server to import ahead: the notebooks as handed out import them
+    in every submission, and each sandbox would otherwise load them again. Only modules of the environment
+    (the standard library, site-packages), never a course's file, and never one that acts when imported."""
     import ast
     import importlib.util
 
