@@ -11,6 +11,7 @@ score in the gradebooks is the same; with --docs, it writes
 benchmark_<assignment>.json and .png there.
 """
 import json
+import multiprocessing
 import shutil
 import tempfile
 import time
@@ -171,7 +172,14 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
         for size in sorted({base, n}):
             folder = workdir / f"class{size}"
             print(f"Building {size} submissions of {layout.name} in {folder} ...", flush=True)
-            course = _one_copy(folder, layout, make_class(size) if make_class else None, size)
+            # Built in a process of its own: the class's notebooks are not the grader's memory.
+            builder = multiprocessing.get_context("fork").Process(target=_one_copy,
+                                                                   args=(folder, layout, make_class, size))
+            builder.start()
+            builder.join()
+            if builder.exitcode != 0:
+                raise RuntimeError(f"building the class of {size} failed (exit code {builder.exitcode})")
+            course = folder
             timings = {}
             started = time.monotonic()
             cli.grade_and_report(course, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
@@ -216,8 +224,10 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _one_copy(folder, layout, made, n):
-    """One released course directory holding a class of `layout`'s assignment (`made`, or build_batch's)."""
+def _one_copy(folder, layout, make_class, n):
+    """One released course directory holding a class of n submissions of `layout`'s assignment (`make_class(n)`,
+    or build_batch's)."""
+    made = make_class(n) if make_class else None
     folder.mkdir(parents=True)
     shutil.copy(layout.course_dir / "nbgrader_config.py", folder)
     shutil.copytree(layout.course_dir / "source", folder / "source", ignore=shutil.ignore_patterns("__pycache__"))

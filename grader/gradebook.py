@@ -179,6 +179,7 @@ class Writer:
         self.assignment, self.notebooks = assignment, list(notebooks)
         self.late_plugin = late_plugin(api)
         self._names = {}
+        self._written = 0
 
     def close(self):
         self.gb.close()
@@ -194,6 +195,11 @@ class Writer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)
             self._write(result)
+        # Written and committed: the session need not remember the rows (a class of 1,000 would keep them all),
+        # though forgetting them after each student would load the assignment's own again for the next.
+        self._written += 1
+        if self._written % 100 == 0:
+            self.gb.db.expunge_all()
 
     def _write(self, result):
         from nbgrader.api import MissingEntry

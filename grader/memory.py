@@ -109,12 +109,12 @@ def peaks(root=None):
         found[f"{role} {pid}"] = peak
         for child in _children(pid):
             command = _read(f"/proc/{child}/cmdline")
-            if "resource_tracker" in command:
-                continue  # multiprocessing's own bookkeeping
-            if "multiprocessing.forkserver" in command:
-                todo.append((child, "worker's fork server" if role == "worker" else "fork server"))
-            elif role.endswith("fork server"):
+            if role.endswith("fork server"):  # forked from it: its command line, but a worker or a sandbox
                 todo.append((child, "sandbox" if role.startswith("worker") else "worker"))
+            elif "resource_tracker" in command:
+                continue  # multiprocessing's own bookkeeping
+            elif "multiprocessing.forkserver" in command:
+                todo.append((child, "worker's fork server" if role == "worker" else "fork server"))
             else:
                 todo.append((child, "process"))
     return found
