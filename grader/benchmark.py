@@ -46,15 +46,7 @@ def prepare(workdir, layout, made=None, n=200):
     """(stock, kit, unconfined, class): three identical course directories, released, holding the same class of
     `layout`'s assignment (`made`, or build_batch's from the fresh release)."""
     stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
-    stock_dir.mkdir(parents=True)
-    shutil.copy(layout.course_dir / "nbgrader_config.py", stock_dir)
-    # All of source/: the config may name files there (nbgrader quickstart's header notebook).
-    shutil.copytree(layout.course_dir / "source", stock_dir / "source", ignore=shutil.ignore_patterns("__pycache__"))
-    release.generate(stock_dir, layout.name)
-    made = made or build_batch(assignments.Layout(stock_dir, layout.name), n)
-    for student, (_, notebooks) in made.items():
-        for name, nb in notebooks.items():
-            solutions.write(nb, stock_dir, student, layout.name, name)
+    made = _class_course(stock_dir, layout, made, n)
     shutil.copytree(stock_dir, kit_dir)
     shutil.copytree(stock_dir, loose_dir)
     return stock_dir, kit_dir, loose_dir, made
@@ -225,18 +217,23 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
 
 
 def _one_copy(folder, layout, make_class, n):
-    """One released course directory holding a class of n submissions of `layout`'s assignment (`make_class(n)`,
-    or build_batch's)."""
-    made = make_class(n) if make_class else None
+    """One course directory holding a class of n submissions (`make_class(n)`, or build_batch's)."""
+    _class_course(folder, layout, make_class(n) if make_class else None, n)
+
+
+def _class_course(folder, layout, made, n):
+    """A released course directory at `folder` holding a class of `layout`'s assignment (`made`, or build_batch's
+    of n from the fresh release); returns the class."""
     folder.mkdir(parents=True)
     shutil.copy(layout.course_dir / "nbgrader_config.py", folder)
+    # All of source/: the config may name files there (nbgrader quickstart's header notebook).
     shutil.copytree(layout.course_dir / "source", folder / "source", ignore=shutil.ignore_patterns("__pycache__"))
     release.generate(folder, layout.name)
     made = made or build_batch(assignments.Layout(folder, layout.name), n)
     for student, (_, notebooks) in made.items():
         for name, nb in notebooks.items():
             solutions.write(nb, folder, student, layout.name, name)
-    return folder
+    return made
 
 
 def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None):

@@ -281,6 +281,23 @@ def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsy
         assert float(line.split()[-1]) > 0, line
 
 
+def test_the_kit_alone_on_two_class_sizes_reports_time_memory_and_the_copy_report_again(tmp_path, capsys):
+    """`benchmark --kit-only`: a class of `base`, then of n; per submission, every process's peak, the stages."""
+    import json
+    from grader import benchmark
+    code = benchmark.kit_only(ROOT, rnn_course.ASSIGNMENT, n=4, base=2, make_class=samples.benchmark_class,
+                              docs=tmp_path, cell_timeout=2)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    measured = json.loads((tmp_path / f"benchmark_{rnn_course.ASSIGNMENT}_kit_only.json").read_text())
+    assert [run["n"] for run in measured["runs"]] == [2, 4] and measured["per_submission_ratio"] > 0
+    for run in measured["runs"]:
+        roles = {name.rsplit(" ", 1)[0] for name in run["peaks_mb"]}
+        assert {"grader", "fork server", "worker", "worker's fork server"} <= roles, run["peaks_mb"]
+        assert 50 < run["largest_process_mb"] < 2000 and run["copy_report_again_seconds"] < 30
+    assert "a second copy report with nothing changed" in out and "Where the kit's time went" in out
+
+
 def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):
     result = grade(samples_course, "--force", "--scheduler", "tcp://127.0.0.1:9")
     assert result.returncode == 2
