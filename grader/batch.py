@@ -16,13 +16,14 @@ import contextlib
 import dataclasses
 import glob
 import html
+import itertools
 import json
 import os
 import shlex
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from .reports import counted
 from .student_files import shown
 
 RESULT_FILE = ".kit_result.json"
+IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
 
 
 @dataclass
@@ -324,16 +326,29 @@ def stored_result(layout, student):
 # ---------------------------------------------------------------- running
 
 def _local_results(assignment, submissions, jobs, peaks):
-    """Yield (submission, result) from a pool of `jobs` warm worker processes; fill `peaks` with the memory
-    each process held (memory.peaks), read once every result is in."""
+    """Yield (submission, result) from a pool of `jobs` warm worker processes, `submissions` (an iterable, read
+    as it goes) sent a few at a time so that a class's files are not all held at once; fill `peaks` with the
+    memory each process held (memory.peaks), read once every result is in."""
     context = warm.context()
     pool = None
+    waiting = iter(submissions)
+    futures = {}
+
+    def send(count):
+        for submission in itertools.islice(waiting, count):
+            with warm.interrupts_held():  # the pool starts its workers as the work is submitted
+                futures[pool.submit(_grade_installed, submission)] = submission
+
     try:
-        with warm.interrupts_held():  # the pool starts its workers as the work is submitted
+        with warm.interrupts_held():
             pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
-            futures = {pool.submit(_grade_installed, s): s for s in submissions}
-        for future in as_completed(futures):
-            yield futures[future], _result_of(future, futures[future], assignment)
+        send(IN_FLIGHT_PER_WORKER * jobs)
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                submission = futures.pop(future)
+                send(1)
+                yield submission, _result_of(future, submission, assignment)
         peaks.update(memory.peaks())
     finally:
         if pool is not None:
@@ -556,11 +571,12 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
             batch.results[student] = previous
             batch.unchanged.append(student)
         else:
-            todo.append((submission, previous))
+            todo.append((student, previous))
+        del submission  # read again when it is sent to a worker: a class's files are not all held at once
 
     clock = lap(batch.stages, "reading files", clock)
-    previous_of = {s.student: p for s, p in todo}
-    submissions = [s for s, _ in todo]
+    previous_of = dict(todo)
+    submissions = [student for student, _ in todo]  # the students to grade, in order
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
     if submissions:
         warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
@@ -587,9 +603,9 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     if not submissions:
         results = []
     elif scheduler:
-        results = _dask_results(assignment, submissions, scheduler)
+        results = _dask_results(assignment, list(_read_each(layout, submissions, batch.stages)), scheduler)
     else:
-        results = _local_results(assignment, submissions, jobs, batch.peaks)
+        results = _local_results(assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks)
     bar = progress(len(submissions)) if progress and submissions else None
     writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
     done = set()
@@ -611,7 +627,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
                 bar.update(submission.student, result.status)
             warm.check_interrupt()
     except KeyboardInterrupt:
-        batch.pending = [s.student for s in submissions if s.student not in done]
+        batch.pending = [s for s in submissions if s not in done]
         for student in batch.pending:
             previous = previous_of[student]
             if previous is not None:
@@ -623,6 +639,15 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
             writer.close()
     batch.seconds = time.monotonic() - started
     return batch, assignment
+
+
+def _read_each(layout, students, stages):
+    """Each student's submission, read when it is asked for."""
+    for student in students:
+        clock = time.perf_counter()
+        submission = _read_or_refuse(layout, student)
+        lap(stages, "reading files", clock)
+        yield submission
 
 
 def _read_or_refuse(layout, student):
