@@ -33,7 +33,7 @@ forget-demo: $(BIN)/.installed
 	$(BIN)/python -m rnn_course forget-demo
 
 test: $(BIN)/.installed-dev browser
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=20
 
 # The browser check drives Debian's chromium through chromedriver; install both when missing,
 # waiting up to 10 minutes for another apt or dpkg to finish instead of failing at once.
