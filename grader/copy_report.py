@@ -35,6 +35,11 @@ def copies_html(assignment):
     return f"{assignment}_copies.html"
 
 
+def students_cache(course_dir, assignment):
+    """Where the students' fingerprints are kept between reports (see build)."""
+    return Path(course_dir) / CACHE_DIR / f"{assignment}_students.json"
+
+
 @dataclass
 class Units:
     """What a comparison needs from the assignment: its units and how to find them."""
@@ -197,7 +202,7 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     units = assignment_units(assignment)
     forced = copies.forced_pieces(units.release)
     students = batch.submitted_students(layout)
-    cache_file = layout.course_dir / CACHE_DIR / f"{layout.name}_students.json"
+    cache_file = students_cache(layout.course_dir, layout.name)
     basis = _digest(fingerprints.VERSION, assignment.fingerprint)
     cache = _load(cache_file)
     if cache.get("basis") != basis:

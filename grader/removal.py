@@ -74,4 +74,9 @@ def remove_students(course_dir, students):
             if path.is_file():  # the next grade (or `copies`) compares the students who are left
                 path.unlink()
                 done.copy_reports.append(path)
+        kept = copy_report.students_cache(course_dir, name)  # it holds their fingerprints too
+        if kept.is_file():
+            kept.unlink()
+            if not any(kept.parent.iterdir()):
+                kept.parent.rmdir()
     return done
