@@ -207,7 +207,8 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     cache = _load(cache_file)
     if cache.get("basis") != basis:
         cache = {}
-    kept = cache.get("students", {})
+    kept = cache.get("students") if isinstance(cache.get("students"), dict) else {}
+    kept = {s: e for s, e in kept.items() if _well_formed(e)}
     documents, entries = [], {}
     bar = progress(len(students), "fingerprinting", "read") if progress and students else None
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
@@ -237,7 +238,7 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
                   [(d.name, _entry("", d)) for d in documents if d.known], notes)
     out = layout.course_dir / "autograded"
     csv_path, page_path = out / copies_csv(layout.name), out / copies_html(layout.name)
-    last = cache.get("report", {})
+    last = cache.get("report") if isinstance(cache.get("report"), dict) else {}
     if last.get("key") == key and csv_path.is_file() and page_path.is_file():
         _save(cache_file, {"basis": basis, "students": entries, "report": last})
         return CopyReport(None, csv_path, page_path, notes, last.get("pairs", 0), last.get("groups", 0))
@@ -281,6 +282,15 @@ def _entry(key, document):
         return {"key": key, "units": None}
     return {"key": key, "units": {u: p.to_dict() for u, p in document.units.items()},
             "behaviour": document.behaviour}
+
+
+def _well_formed(entry):
+    """An entry the cache can be trusted to rebuild a Document from (anything else is fingerprinted again)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        return False
+    units = entry.get("units")
+    return units is None or (isinstance(units, dict) and isinstance(entry.get("behaviour"), dict) and all(
+        isinstance(p, dict) and {"pieces", "code", "calls", "defines"} <= p.keys() for p in units.values()))
 
 
 def _from_entry(name, entry):

@@ -293,6 +293,18 @@ def test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did(cop
     notebook.write_text(json.dumps(nb))
     done = cli.copy_report(layout)
     assert done.comparison is not None and sorted(p.name for p in marks.iterdir()) == ["copier"]
+    # A cache file damaged (by hand, by a full disk) is read as far as it is sound: the rest is read again.
+    kept = copy_report.students_cache(course, layout.name)
+    damaged = json.loads(kept.read_text())
+    damaged["students"]["bob"] = {"key": damaged["students"]["bob"]["key"], "units": {"x": 3}}
+    damaged["report"] = ["not", "a", "summary"]
+    kept.write_text(json.dumps(damaged))
+    for mark in marks.iterdir():
+        mark.unlink()
+    done = cli.copy_report(layout)
+    assert done.comparison is not None and sorted(p.name for p in marks.iterdir()) == ["bob"]
+    kept.write_text('{"students": [1, 2]')
+    assert cli.copy_report(layout).comparison is not None
 
 
 def _assignment(course_dir):
