@@ -33,7 +33,7 @@ from . import (assignments, coursedir, gradebook, grading, hidden, intake, memor
                student_files, verdict, warm)
 from .limits import Limits
 from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
-                      grade_submission, not_graded, submission_with_master_files)
+                      grade_submission, lap, not_graded, submission_with_master_files)
 from .sandbox import write_files
 from .plain_text import student_id_problem, unusable_name
 from .release import KitError
@@ -365,22 +365,19 @@ def _install(assignment):
     global _installed
     _installed = assignment
     # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
-    # notebooks as handed out import already imported.
-    warm.context(quiet=True, modules=warm.modules_imported(_released_code(assignment)))
+    # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
+    try:
+        modules = warm.modules_imported(_released_code(assignment))
+    except Exception:  # noqa: BLE001
+        modules = ()
+    warm.context(quiet=True, modules=modules)
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
 def _released_code(assignment):
-    """The code cells of every notebook of the assignment as handed out."""
-    sources = []
-    for task in assignment.notebooks:
-        try:
-            cells = json.loads(task.release).get("cells", []) if task.release else []
-            sources += ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-                        for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
-        except (ValueError, AttributeError, TypeError):
-            continue  # the release was checked when the assignment was loaded; this is only a warm-up
-    return sources
+    """The code cells of every notebook of the assignment as handed out (read when the assignment was loaded)."""
+    return [cell.source for task in assignment.notebooks if task.release
+            for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells if cell.cell_type == "code"]
 
 
 def _grade_installed(submission):
@@ -521,14 +518,7 @@ def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, l
         shutil.rmtree(helpers, ignore_errors=True)
 
 
-def lap(stages, stage, since):
-    """Add the time since `since` (time.perf_counter()) to `stage`; returns now. The stages of a batch are the
-    workers' (grading.STAGES, summed over the submissions) and the collecting process's own: BATCH_STAGES."""
-    now = time.perf_counter()
-    stages[stage] = stages.get(stage, 0.0) + now - since
-    return now
-
-
+# The collecting process's own stages, beside the workers' (grading.STAGES, summed over the submissions).
 BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gradebook write",
                 "autograded folder")
 

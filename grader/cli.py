@@ -73,6 +73,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
     import time
 
     from . import assignments, batch, reports
+    from .grading import lap
     from .reports import counted
     from .limits import Limits
 
@@ -84,7 +85,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
                                      progress=reports.Progress, confine=confine)
     clock = time.perf_counter()
     published = publish_and_report(layout, graded)
-    clock = batch.lap(done.stages, "pages", clock)
+    clock = lap(done.stages, "pages", clock)
     shown = published.results
     report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
     if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
@@ -95,7 +96,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
         except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
             print(for_terminal(f"Copy report not written ({type(error).__name__}: {error}); the grades are all "
                                f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
-        batch.lap(done.stages, "copy report", clock)
+        lap(done.stages, "copy report", clock)
     if timings is not None:
         from . import memory
         peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}

@@ -182,7 +182,8 @@ def _canonical(value, depth=0):
     if isinstance(value, (list, tuple)):
         return "(" + ",".join(_canonical(v, depth + 1) for v in value) + ")"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k!r}:{_canonical(v, depth + 1)}" for k, v in sorted(value.items(), key=_key_text)) + "}"
+        items = sorted(value.items(), key=_key_text)
+        return "{" + ",".join(f"{k!r}:{_canonical(v, depth + 1)}" for k, v in items) + "}"
     return repr(value)[:10000]
 
 

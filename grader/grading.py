@@ -377,10 +377,12 @@ STAGES = ("reading and sanitising", "sandbox start", "cells run", "the wire", "o
           "scoring and the graded notebook")
 
 
-def _lap(result, stage, since):
-    """Add the time since `since` to `stage`; returns now, the start of the next stage."""
+def lap(stages, stage, since):
+    """Add the time since `since` (time.perf_counter()) to `stages[stage]`; returns now, the start of the next
+    stage. A grading's stages are STAGES; a batch adds its own (batch.BATCH_STAGES) and the command its pages
+    and copy report."""
     now = time.perf_counter()
-    result.stages[stage] = result.stages.get(stage, 0.0) + now - since
+    stages[stage] = stages.get(stage, 0.0) + now - since
     return now
 
 
@@ -441,22 +443,22 @@ def _grade(assignment, submission, result):
             probes[i] = [verdict.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
     from . import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
-    clock = _lap(result, "reading and sanitising", clock)
+    clock = lap(result.stages, "reading and sanitising", clock)
     run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine,
                             cgroup=assignment.memory_cgroup)
     if run.sandbox_error:
         raise SandboxFailure(*run.sandbox_error)
     result.stages["sandbox start"] = run.started_seconds
     result.stages["the wire"] = run.wire_seconds
-    clock = _lap(result, "cells run", clock + run.started_seconds + run.wire_seconds)
+    clock = lap(result.stages, "cells run", clock + run.started_seconds + run.wire_seconds)
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
     exposed_at = _first_hidden_inside(cells, assignment.hidden_markers)
     broken = _explain_broken_cells(nb, result, exposed_at)
-    clock = _lap(result, "scoring and the graded notebook", clock)
+    clock = lap(result.stages, "scoring and the graded notebook", clock)
     tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
-    clock = _lap(result, "outside replay", clock)
+    clock = lap(result.stages, "outside replay", clock)
     result.behaviour = _behaviour(nb, assignment, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
     _score(nb, assignment, result, credit, told, exposed_at, broken)
@@ -497,7 +499,7 @@ def _grade(assignment, submission, result):
     elif restored:
         result.status = RESTORED
     result.reason = "; ".join(result.flags)
-    _lap(result, "scoring and the graded notebook", clock)
+    lap(result.stages, "scoring and the graded notebook", clock)
 
 
 class SandboxFailure(Exception):

@@ -108,10 +108,11 @@ def peaks(root=None):
             continue
         found[f"{role} {pid}"] = peak
         for child in _children(pid):
-            command = _read(f"/proc/{child}/cmdline")
             if role.endswith("fork server"):  # forked from it: its command line, but a worker or a sandbox
                 todo.append((child, "sandbox" if role.startswith("worker") else "worker"))
-            elif "resource_tracker" in command:
+                continue
+            command = _read(f"/proc/{child}/cmdline")
+            if "resource_tracker" in command:
                 continue  # multiprocessing's own bookkeeping
             elif "multiprocessing.forkserver" in command:
                 todo.append((child, "worker's fork server" if role == "worker" else "fork server"))
