@@ -19,3 +19,30 @@ c.ExecutePreprocessor.timeout = 30
 # Pages made from notebooks (formgrader's view of a submission, nbgrader's generate_feedback) keep a
 # student's HTML and JavaScript inert: they would otherwise run in the instructor's browser session.
 c.HTMLExporter.sanitize_html = True
+
+# >>> course kit: trusted grading for nbgrader's own commands and formgrader's buttons >>>
+# Written by `rnn-grader nbgrader-config enable`; `rnn-grader nbgrader-config disable` takes it out again.
+try:
+    from grader import nbgrader_engine as _kit
+except ImportError:
+    _kit = None
+if _kit is not None:
+    _kit.enable(c)  # noqa: F821
+else:
+    from nbconvert.exporters import NotebookExporter as _Stock
+    from nbgrader.converters.base import NbGraderException as _Refused
+
+    class _KitMissing(_Stock):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.log.error(
+                "this course grades with the course kit's trusted grader (its lines at the end of "
+                'nbgrader_config.py), and the kit is not installed in the Python that runs nbgrader. '
+                "Install it there (pip install -e <the kit's folder>), or take its lines out of "
+                'nbgrader_config.py (rnn-grader nbgrader-config disable) to grade with stock '
+                'nbgrader.'
+            )
+            raise _Refused("the course kit is not installed")
+
+    c.Autograde.exporter_class = c.GenerateFeedback.exporter_class = _KitMissing  # noqa: F821
+# <<< course kit: trusted grading <<<

@@ -425,7 +425,7 @@ def _write_outputs(layout, assignment, submission, result):
     for task in assignment.notebooks:
         name = f"{task.notebook}.ipynb"
         if task.notebook in result.notebooks:
-            files[name] = result.notebooks[task.notebook].encode()
+            files[name] = with_banner(result.notebooks[task.notebook], result).encode()
         else:
             # Nothing could be graded: the student's notebook is kept under a name no nbgrader command
             # opens, beside a placeholder that formgrader and generate_feedback can.
@@ -445,6 +445,21 @@ def _write_outputs(layout, assignment, submission, result):
     partial = final / (RESULT_FILE + ".part")
     partial.write_text(json.dumps(result.to_dict(), indent=1))
     partial.rename(record)
+
+
+def with_banner(graded, result):
+    """The graded notebook `graded` (JSON text), headed by what needs the instructor's look when the status is not
+    plain "graded": formgrader shows it above the student's cells. The reason can quote the student's text, so it
+    goes in as an indented block, which Markdown shows verbatim whatever it holds."""
+    if result.status == GRADED:
+        return graded
+    nb = nbformat.reads(graded, as_version=4)
+    reason = "\n".join("    " + line for line in (result.reason or result.status).splitlines())
+    banner = nbformat.v4.new_markdown_cell(f"**Autograder: {result.status}.** The grade stands as scored below; "
+                                           f"this is what needs your look:\n\n{reason}")
+    banner.metadata["autograder"] = {"banner": True}
+    nb.cells.insert(0, banner)
+    return nbformat.writes(nb)
 
 
 AS_SUBMITTED = ".as-submitted"  # suffix of a notebook kept as the student sent it (see placeholder)

@@ -266,6 +266,55 @@ def copy_report(layout, assignment=None, known=None):
     return done
 
 
+def cmd_nbgrader_config(args):
+    """Write, remove or show the kit's lines in the course's nbgrader_config.py (see nbgrader_engine.py)."""
+    import os
+
+    from . import nbgrader_engine as engine
+
+    path = Path(args.course_dir) / "nbgrader_config.py"
+    text = path.read_text()
+    buttons = ("`nbgrader autograde`, `nbgrader generate_feedback` and formgrader's Autograde and Generate "
+               "Feedback buttons")
+    if args.action == "show":
+        config = coursedir.nbgrader_api(args.course_dir).config
+        used = {name: config[name].exporter_class if "exporter_class" in config[name] else None
+                for name in ("Autograde", "GenerateFeedback")}
+        on = used["Autograde"] is engine.KitAutograde and used["GenerateFeedback"] is engine.KitFeedback
+        there = engine.is_enabled(text)
+        state = ("grade with the kit (sandboxed, hidden tests judged outside) and write its feedback pages" if on
+                 else "are stock nbgrader's (student code unconfined in a Jupyter kernel; its feedback shows the "
+                      "hidden tests)")
+        undone = "" if on or not there else "; something after the kit's lines sets them back: " + ", ".join(
+            f"{name}.exporter_class = {value}" for name, value in used.items())
+        print(f"{path}: the kit's lines are {'there' if there else 'not there'}.\n{buttons} {state}{undone}.")
+        return 0
+    if args.action == "disable" and not engine.is_enabled(text):
+        print(f"{path} has none of the kit's lines: nothing changed ({buttons} are stock nbgrader's).")
+        return 0
+    try:
+        changed = engine.with_block(text) if args.action == "enable" else engine.without_block(text)
+    except ValueError as error:
+        raise KitError(f"{path}: {error}.") from None
+    if changed == text:
+        print(f"{path} already has the kit's lines: nothing changed.")
+        return 0
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(changed)
+    os.chmod(partial, path.stat().st_mode & 0o7777)
+    os.replace(partial, path)
+    if args.action == "enable":
+        print(f"{path}: the kit's lines {'were updated' if engine.is_enabled(text) else 'were added at its end'}; "
+              f"the rest of the file is as it was. {buttons} now grade each submission with the kit (sandboxed, "
+              f"hidden tests judged outside, flagged in formgrader when it needs a look) and write the kit's "
+              f"feedback pages. Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`.")
+    else:
+        print(f"{path}: the kit's lines were taken out; the rest of the file is as it was. {buttons} are stock "
+              f"nbgrader's again: student code runs unconfined in a Jupyter kernel, and generate_feedback's pages "
+              f"show the hidden tests. `{coursedir.hint('grade')}` still grades with the kit.")
+    return 0
+
+
 def cmd_copies(args):
     from . import assignments
     for name in _chosen(args, every="submitted"):
@@ -447,6 +496,9 @@ COMMANDS = [
     ("manual-grades", cmd_manual_grades, "grade by hand without a browser: export what waits for a hand grade "
                                          "as a CSV, import the filled CSV into the gradebook as formgrader does",
      "manual-grades export waiting.csv --assignment ps1", _manual_arguments),
+    ("nbgrader-config", cmd_nbgrader_config, "make nbgrader's own autograde and generate_feedback (and formgrader's "
+                                             "buttons) grade with the kit and write its feedback, or stock again",
+     "nbgrader-config enable", lambda p: p.add_argument("action", choices=["enable", "disable", "show"])),
     ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side",
      "benchmark ps1 -n 50", _benchmark_arguments),
 ]

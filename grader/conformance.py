@@ -203,7 +203,7 @@ def compare_course(course, workdir, say=print):
         started = time.perf_counter()
         # A course's notebooks may name a Python kernel this machine lacks (xpython, "Python [Root]"): stock runs
         # them in python3, as the kit runs every Python notebook.
-        done = _run(_nbgrader("autograde", row.assignment, "--force", "--Execute.kernel_name=python3"), stock_dir)
+        done = _run(_nbgrader("autograde", row.assignment, "--force", "--Execute.kernel_name=python3", *stock.STOCK), stock_dir)
         row.seconds["stock"] = round(time.perf_counter() - started, 1)
         say(f"  {course.name}/{row.assignment}: the kit's grade ...")
         started = time.perf_counter()

@@ -4,7 +4,8 @@ All writes go through nbgrader's `Gradebook` API from one process, one result at
 a time, so `nbgrader export`, `nbgrader formgrader` and manual grading keep
 working on the same database. Scores are written the way stock autograde's
 SaveAutoGrades writes them: only `auto_score` changes, and a cell that already has
-a manual grade is flagged for review instead of overwritten.
+a manual grade is flagged for review instead of overwritten. A submission whose status is
+not plain "graded" gets formgrader's flag on each of its notebooks (the reason heads its graded notebook).
 """
 import sqlite3
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import SAWarning
 
 from . import coursedir
-from .grading import ERROR, MasterCell, Result
+from .grading import ERROR, GRADED, MasterCell, Result
 from .release import KitError
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
@@ -228,6 +229,8 @@ class Writer:
                 name = f"{notebook}/{names.get(comment.cell_id) or comment.name}"
                 if name in result.comments:
                     comment.auto_comment = result.comments[name]
+            if result.status != GRADED:
+                submitted.flagged = True  # formgrader's flag; only a person takes it off
             gb.db.commit()
             self._late_penalty(result.student, submitted)
 

@@ -14,6 +14,12 @@ from sqlalchemy.exc import SAWarning
 from . import coursedir
 
 
+# Stock nbgrader's own exporters, whatever the course's config names (its config may hand them to the kit: see
+# nbgrader_engine.py); the command line wins over the config file.
+STOCK = ["--Autograde.exporter_class=nbconvert.exporters.NotebookExporter",
+         "--GenerateFeedback.exporter_class=nbconvert.exporters.HTMLExporter"]
+
+
 def environment():
     """This process's environment with its own Python's folder first on PATH, where nbgrader finds its commands
     (alembic, jupyter), as in an instructor's activated environment."""
@@ -25,7 +31,7 @@ def autograde(course_dir, assignment, timeout=None):
 
     `timeout` sets nbgrader's per-cell timeout in seconds. Returns the finished process.
     """
-    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
+    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force", *STOCK]
     if timeout is not None:
         command.append(f"--ExecutePreprocessor.timeout={timeout}")
     env = environment()

@@ -1,0 +1,227 @@
+"""The kit behind nbgrader's own buttons: `nbgrader autograde`, `nbgrader generate_feedback` and formgrader's.
+
+nbgrader's converters read each notebook through an exporter that the configuration names
+(`c.Autograde.exporter_class`, `c.GenerateFeedback.exporter_class`). The kit's lines in a course's
+nbgrader_config.py (`enable`, written by `nbgrader-config enable`) name these two:
+
+- `KitAutograde` grades the whole submission with the kit, exactly as `grade --student <id> --force` does (its
+  own process: the sandbox and its limits, the canary, hidden tests judged outside, test cells put back; the
+  gradebook and autograded/ written by the kit), then hands nbgrader each graded notebook as it was written.
+  It never parses the student's file itself, so nothing nbgrader's preprocessors would do to it applies: the
+  kit's results are the only ones written.
+- `KitFeedback` writes the kit's feedback page instead of an HTML copy of the graded notebook: scores,
+  messages, the instructor's comments and hand grades, never hidden test code or what it expects.
+
+What stays stock: nbgrader's own steps around them (finding submissions, the student and submission rows,
+copying the source folder's files, permissions), and every other command.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+from nbconvert.exporters import Exporter, NotebookExporter
+
+BEGIN = "# >>> course kit: trusted grading for nbgrader's own commands and formgrader's buttons >>>"
+END = "# <<< course kit: trusted grading <<<"
+# What generate_feedback must never copy from autograded/ into the feedback folder it hands out: the kit's
+# record (with the instructor's details) and a notebook kept as the student sent it.
+NOT_FOR_FEEDBACK = [".kit_result.json", "*.ipynb.as-submitted"]
+MISSING = ("This course grades with the course kit's trusted grader (its lines at the end of nbgrader_config.py), "
+           "and the kit is not installed in the Python that runs nbgrader. Install it there (pip install -e "
+           "<the kit's folder>), or take its lines out of nbgrader_config.py (rnn-grader nbgrader-config disable) to "
+           "grade with stock nbgrader.")
+
+_MESSAGE = "\n".join(f"                {line!r}" for line in textwrap.wrap(MISSING, 84, drop_whitespace=False))
+
+# The lines `nbgrader-config enable` writes. Without the kit installed they refuse to grade, in one line:
+# grading unconfined behind the instructor's back would be worse than not grading.
+BLOCK = f'''{BEGIN}
+# Written by `rnn-grader nbgrader-config enable`; `rnn-grader nbgrader-config disable` takes it out again.
+try:
+    from grader import nbgrader_engine as _kit
+except ImportError:
+    _kit = None
+if _kit is not None:
+    _kit.enable(c)  # noqa: F821
+else:
+    from nbconvert.exporters import NotebookExporter as _Stock
+    from nbgrader.converters.base import NbGraderException as _Refused
+
+    class _KitMissing(_Stock):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.log.error(
+{_MESSAGE}
+            )
+            raise _Refused("the course kit is not installed")
+
+    c.Autograde.exporter_class = c.GenerateFeedback.exporter_class = _KitMissing  # noqa: F821
+{END}
+'''
+
+
+def enable(c):
+    """Point nbgrader's autograde and generate_feedback at the kit (called from nbgrader_config.py)."""
+    c.Autograde.exporter_class = KitAutograde
+    c.GenerateFeedback.exporter_class = KitFeedback
+    c.CourseDirectory.ignore.extend(NOT_FOR_FEEDBACK)
+
+
+def _refuse(log, message):
+    from nbgrader.converters.base import NbGraderException
+
+    log.error(message)
+    raise NbGraderException(message)
+
+
+class KitAutograde(NotebookExporter):
+    """Each submission graded once by the kit, in a process of its own; each notebook handed back as graded.
+
+    nbgrader reads every notebook twice (its sanitising pass, then its grading pass): both get the kit's graded
+    notebook, which is what nbgrader then writes to autograded/.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._graded = {}  # (assignment, student) -> notebook name -> graded notebook (JSON text), this run's
+
+    def from_filename(self, filename, resources=None, **kw):
+        ids = resources["nbgrader"]
+        key = (ids["assignment"], ids["student"])
+        if key not in self._graded:
+            self._graded[key] = self._grade(*key)
+        graded = self._graded[key].get(ids["notebook"])
+        if graded is None:
+            _refuse(self.log, f"the course kit graded {ids['student']}'s {ids['assignment']} without "
+                              f"{ids['notebook']}.ipynb; run `nbgrader generate_assignment {ids['assignment']}` "
+                              "again so that the gradebook and source/ agree on its notebooks.")
+        resources["output_extension"] = self.file_extension
+        return graded, resources
+
+    def _grade(self, assignment, student):
+        command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment, student]
+        timeout = _cell_timeout(self.config)
+        if timeout:
+            command += ["--cell-timeout", str(timeout)]
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            said = done.stderr.strip() or f"it stopped with exit code {done.returncode}"
+            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: {said}")
+        summary = json.loads(done.stdout)
+        self.log.info("Graded by the course kit in %.1f s (sandboxed, hidden tests judged outside): %s, %s",
+                      time.monotonic() - started, summary["status"], summary["score"])
+        if summary["status"] != "graded":
+            self.log.warning("%s needs a look: %s (flagged in formgrader; the reason heads the graded notebook)",
+                             student, summary["reason"])
+        return summary["notebooks"]
+
+
+def _cell_timeout(config):
+    """nbgrader's per-cell timeout as this run sees it (the course's config, or the command line's)."""
+    if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
+        value = config.ExecutePreprocessor.timeout
+        return value if isinstance(value, (int, float)) and value > 0 else None
+    return None
+
+
+class KitFeedback(Exporter):
+    """The kit's feedback page for each graded notebook, with the timestamp and secret release_feedback needs."""
+    file_extension = ".html"
+    output_mimetype = "text/html"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._loaded = {}  # assignment -> (layout, assignment, student -> final result), read once a run
+
+    def from_filename(self, filename, resources=None, **kw):
+        from . import pages, publish
+
+        ids = resources["nbgrader"]
+        layout, assignment, final = self._load(ids["assignment"])
+        result = final.get(ids["student"])
+        if result is None:
+            _refuse(self.log, f"{ids['student']} has no grade for {ids['assignment']} yet: autograde the submission "
+                              "first, then generate the feedback.")
+        publish.write_feedback(layout, result, assignment)
+        resources["output_extension"] = self.file_extension
+        return pages.feedback_page(result, assignment, ids["notebook"]), resources
+
+    def _load(self, name):
+        if name not in self._loaded:
+            from . import assignments, batch, coursedir, publish
+
+            root = self.parent.coursedir.root
+            layout = assignments.find(root, name)
+            assignment = batch.load_assignment(layout)
+            self._loaded[name] = layout, assignment, publish.final_results(layout, coursedir.nbgrader_api(root),
+                                                                           assignment)
+        return self._loaded[name]
+
+
+# ---------------------------------------------------------------- the course's nbgrader_config.py
+
+def is_enabled(text):
+    return BEGIN in text
+
+
+def with_block(text):
+    """`text` (an nbgrader_config.py) with the kit's lines at its end, where nothing after them can undo them;
+    lines written by an older kit are replaced."""
+    text = without_block(text) if is_enabled(text) else text
+    return text.rstrip("\n") + "\n\n" + BLOCK if text.strip() else BLOCK
+
+
+def without_block(text):
+    """`text` without the kit's lines (and the blank line `with_block` put before them); the rest as it was."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.rstrip("\n") == END]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise ValueError(f"the kit's lines are damaged (expected one {BEGIN!r} line and, after it, one {END!r} "
+                         "line): remove what is left of them by hand")
+    start, end = starts[0], ends[0]
+    if start > 0 and not lines[start - 1].strip():
+        start -= 1
+    return "".join(lines[:start] + lines[end + 1:])
+
+
+# ---------------------------------------------------------------- the grading process
+
+def main(argv=None):
+    """`python -m grader.nbgrader_engine COURSE ASSIGNMENT STUDENT`: grade one submission as `grade --student
+    STUDENT --force` does, and print a JSON summary with the graded notebooks (KitAutograde reads it)."""
+    import argparse
+
+    from . import assignments, batch
+    from .limits import Limits
+    from .release import KitError
+
+    parser = argparse.ArgumentParser(prog="python -m grader.nbgrader_engine")
+    parser.add_argument("course_dir")
+    parser.add_argument("assignment")
+    parser.add_argument("student")
+    parser.add_argument("--cell-timeout", type=float, default=None)
+    args = parser.parse_args(argv)
+    default = Limits()
+    cell_timeout = args.cell_timeout or default.cell_timeout
+    limits = Limits(cell_timeout, max(default.notebook_budget, 2 * cell_timeout))
+    try:
+        layout = assignments.find(args.course_dir, args.assignment)
+        done, _ = batch.grade_batch(layout, [args.student], force=True, jobs=1, limits=limits)
+    except KitError as error:
+        print(error, file=sys.stderr)
+        return 2
+    result = done.results[args.student]
+    folder = layout.autograded(args.student)
+    notebooks = {name: (folder / f"{name}.ipynb").read_text() for name in layout.notebooks
+                 if (folder / f"{name}.ipynb").is_file()}
+    print(json.dumps({"status": result.status, "reason": result.reason, "notebooks": notebooks,
+                      "score": "awaiting a manual grade" if result.awaiting_manual_grade else f"{result.total:g}"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
