@@ -36,7 +36,7 @@ else:
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.log.error(
-                "this course grades with the course kit's trusted grader (its lines at the end of "
+                "This course grades with the course kit's trusted grader (its lines at the end of "
                 'nbgrader_config.py), and the kit is not installed in the Python that runs nbgrader. '
                 "Install it there (pip install -e <the kit's folder>), or take its lines out of "
                 'nbgrader_config.py (rnn-grader nbgrader-config disable) to grade with stock '

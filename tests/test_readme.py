@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_course_copy
+from grader.nbgrader_engine import BLOCK
 from rnn_course import samples
 
 README = (ROOT / "README.md").read_text()
@@ -162,6 +163,17 @@ def test_the_batch_grading_block_runs_as_printed(tmp_path):
     assert [code for _, code, _ in ran] == [0, 0], ran[-1][2][-3000:]
     rows = (course / "autograded" / "rnn_step_by_step_canvas.csv").read_text().splitlines()
     assert rows[2:] == ["doejane,1001,,,,120", "smithal,1003,,,,120"]
+
+
+def test_the_formgrader_block_runs_as_printed(tmp_path):
+    course = make_course_copy(tmp_path / "course")
+    shipped = (course / "nbgrader_config.py").read_text()
+    ran = run_block(block_with("rnn-grader nbgrader-config enable"), course, tmp_path)
+    assert [code for _, code, _ in ran] == [0, 0, 0], ran[-1][2][-3000:]
+    output = ran[-1][2]
+    assert "already has the kit's lines" in output and "grade with the kit" in output and "were taken out" in output
+    assert "course kit" not in (course / "nbgrader_config.py").read_text()
+    assert (course / "nbgrader_config.py").read_text() + "\n" + BLOCK == shipped
 
 
 def test_the_quickstart_block_runs_as_printed(tmp_path):
