@@ -172,7 +172,7 @@ def test_the_formgrader_block_runs_as_printed(tmp_path):
     assert [code for _, code, _ in ran] == [0, 0, 0], ran[-1][2][-3000:]
     output = ran[-1][2]
     assert "already has the kit's lines" in output and "grade with the kit" in output and "were taken out" in output
-    assert "course kit" not in (course / "nbgrader_config.py").read_text()
+    assert BLOCK not in (course / "nbgrader_config.py").read_text()
     assert (course / "nbgrader_config.py").read_text() + "\n" + BLOCK == shipped
 
 
