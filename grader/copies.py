@@ -61,6 +61,11 @@ class Pair:
     known: bool = False    # b is a known solution
     shared: float = 0.0    # absolute: the mean likeness of the units both have (1 when identical), whatever the class
 
+    def ranked_units(self):
+        """(unit, score), the most alike first, as shown (two decimals); equal ones by name, so that the order
+        does not hang on the last bits of a float."""
+        return sorted(self.units.items(), key=lambda item: (-round(item[1], 2), item[0]))
+
 
 @dataclass
 class Comparison:
@@ -215,7 +220,9 @@ def compare(documents, master=None, master_behaviour=None):
 
     # Each unit, and the behaviour, is evidence in its own right: how unusual the pair's likeness is among all
     # the pairs of the class (its p-value, in nats). Independent pieces of evidence add up.
-    code_evidence = sum((_surprisal(m) for m in unit_scores.values()), np.zeros((s, s)))
+    code_evidence = np.zeros((s, s), np.float32)  # single precision: a class of 1,000 holds several of these
+    for matrix in unit_scores.values():
+        code_evidence += _surprisal(matrix)
     behaviour, shared = _behaviour(students, by_name, master_behaviour or {})
     behaviour_evidence = _surprisal(behaviour)
     # Evidence to a score: what an ordinary pair of this class has (its mean) counts for nothing; beyond that,
@@ -275,8 +282,9 @@ def _unit_likeness(unit, order, s, by_name, master):
     idf_vector = np.zeros(len(column_of))
     for h, j in column_of.items():
         idf_vector[j] = idf(h)
-    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, len(column_of)))
-    overlap = (matrix.multiply(idf_vector) @ matrix[:s].T).toarray()  # every document against the students
+    matrix = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=(n, len(column_of)))
+    overlap = (matrix.multiply(idf_vector.astype(np.float32)) @ matrix[:s].T).toarray()  # every document against
+    #                                                                                      the students
     with np.errstate(divide="ignore", invalid="ignore"):
         coverage = np.nan_to_num(overlap / np.sqrt(np.outer(weight, weight[:s])))
     students = weight[:s]
@@ -323,7 +331,7 @@ def _surprisal(matrix):
         return np.zeros((n, n))
     ordered = np.sort(matrix[np.triu_indices(n, 1)])
     at_least = len(ordered) - np.searchsorted(ordered, matrix, side="left")
-    evidence = -np.log(np.maximum(at_least, 1) / len(ordered))
+    evidence = -np.log(np.maximum(at_least, 1) / len(ordered), dtype=np.float32)
     evidence[matrix <= 0] = 0.0
     np.fill_diagonal(evidence, 0.0)
     return evidence

@@ -209,7 +209,8 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
         cache = {}
     kept = cache.get("students") if isinstance(cache.get("students"), dict) else {}
     kept = {s: e for s, e in kept.items() if _well_formed(e)}
-    documents, entries = [], {}
+    last = cache.get("report") if isinstance(cache.get("report"), dict) else {}
+    documents, keys = [], {}  # keys: student -> the digest their fingerprints are kept under
     bar = progress(len(students), "fingerprinting", "read") if progress and students else None
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
     tasks = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
@@ -217,10 +218,9 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
                              mp_context=multiprocessing.get_context("fork")) as pool:
         for student, (key, document) in zip(students, pool.map(_read_student, tasks, chunksize=16)):
             if key is not None and document is None and kept.get(student, {}).get("key") == key:
-                document = _from_entry(student, kept[student])  # unchanged: as fingerprinted before
-                entries[student] = kept[student]
-            elif key is not None:
-                entries[student] = _entry(key, document)  # a notebook with nothing to compare is kept too
+                document = _from_entry(student, kept.pop(student))  # unchanged: as fingerprinted before
+            if key is not None:
+                keys[student] = key  # a notebook with nothing to compare is kept too
             if document is not None:
                 documents.append(document)
             if bar:
@@ -234,13 +234,13 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
         documents += found
     elif known:
         notes.append(f"no folder {folder}: compared without known solutions")
-    key = _digest(basis, sorted((s, e["key"]) for s, e in entries.items()),
+    kept = cache = None  # what was kept is in `documents` now: a class of 1,000 need not hold it twice
+    key = _digest(basis, sorted(keys.items()),
                   [(d.name, _entry("", d)) for d in documents if d.known], notes)
     out = layout.course_dir / "autograded"
     csv_path, page_path = out / copies_csv(layout.name), out / copies_html(layout.name)
-    last = cache.get("report") if isinstance(cache.get("report"), dict) else {}
     if last.get("key") == key and csv_path.is_file() and page_path.is_file():
-        _save(cache_file, {"basis": basis, "students": entries, "report": last})
+        _save(cache_file, basis, keys, documents, last)
         return CopyReport(None, csv_path, page_path, notes, last.get("pairs", 0), last.get("groups", 0))
     if recorded is not None and not any(task.plans for task in assignment.notebooks):
         assignment = recorded()
@@ -251,7 +251,7 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     from . import pages
     page = pages.write_copy_report(page_path, comparison, units, layout.name, notes)
     summary = {"key": key, "pairs": len(comparison.pairs), "groups": len(comparison.groups)}
-    _save(cache_file, {"basis": basis, "students": entries, "report": summary})
+    _save(cache_file, basis, keys, documents, summary)
     return CopyReport(comparison, csv_path, page, notes, summary["pairs"], summary["groups"])
 
 
@@ -308,11 +308,17 @@ def _load(path):
         return {}
 
 
-def _save(path, data):
-    """Written whole or not at all: a cache cut short would only be read as empty."""
+def _save(path, basis, keys, documents, report):
+    """The cache, written whole or not at all (a cache cut short would only be read as empty), one student at a
+    time: a class's fingerprints are never all in memory twice, as documents and as their JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    partial.write_text(json.dumps(data))
+    by_name = {d.name: d for d in documents if not d.known}
+    with open(partial, "w") as f:
+        f.write(f'{{"basis": {json.dumps(basis)}, "report": {json.dumps(report)}, "students": {{')
+        for i, (student, key) in enumerate(sorted(keys.items())):
+            f.write(f'{", " if i else ""}{json.dumps(student)}: {json.dumps(_entry(key, by_name.get(student)))}')
+        f.write("}}")
     os.replace(partial, path)
 
 
@@ -326,8 +332,7 @@ def write_csv(path, comparison, units):
         for pair in comparison.pairs + comparison.known_pairs:  # in the page's order
             out.writerow([pair.a, pair.b, f"{pair.score:.3f}", f"{pair.code:.3f}",
                           f"{pair.behaviour:.3f}",
-                          "; ".join(f"{units.label(u)}={s:.2f}" for u, s in sorted(pair.units.items(),
-                                                                                 key=lambda i: -i[1])),
+                          "; ".join(f"{units.label(u)}={s:.2f}" for u, s in pair.ranked_units()),
                           "; ".join(sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})),
                           "known solution" if pair.known else "students", f"{pair.shared:.3f}"])
     return path

@@ -203,7 +203,7 @@ def _side_by_side(comparison, pair, units, at_least=0.3):
     """For each unit the pair shares enough of: both codes, line by line, the shared lines marked."""
     views = []
     one, other = comparison.documents[pair.a], comparison.documents[pair.b]
-    for unit, score in sorted(pair.units.items(), key=lambda item: -item[1]):
+    for unit, score in pair.ranked_units():
         if score < at_least or unit not in one.units or unit not in other.units:
             continue
         left, right = copies.shared_lines(one.units[unit], other.units[unit])
@@ -222,7 +222,7 @@ def write_copy_report(page, comparison, units, assignment, notes=()):
     def row(pair, number):
         return {"number": number, "a": pair.a, "b": pair.b.removeprefix("known:"), "score": f"{pair.score:.2f}",
                 "code": f"{pair.code:.2f}", "behaviour": f"{pair.behaviour:.2f}", "shared": f"{pair.shared:.2f}",
-                "units": [(units.label(u), f"{s:.2f}") for u, s in sorted(pair.units.items(), key=lambda i: -i[1])
+                "units": [(units.label(u), f"{s:.2f}") for u, s in pair.ranked_units()
                           if s >= 0.3],
                 "wrong": sorted({key.split(":")[0].split("/", 1)[-1] for key in pair.shared_wrong})}
     pairs = [row(p, i) for i, p in enumerate(comparison.pairs, 1)]
