@@ -475,9 +475,10 @@ def placeholder(task, result):
     cells = [new_markdown_cell(
         # The reason quotes the file's parser, which can echo the student's text: escaped, never markup.
         f"**The autograder could not grade this submission: {result.status}.** {html.escape(result.reason)}.\n\n"
-        f"What the student handed in is kept beside this notebook (`{kept}`, if there was a notebook). "
-        "Read it, then give each test a score here (and a comment on the answer cells); the kit's "
-        "`publish` command then puts your grades on the student's feedback page.")]
+        f"What the student handed in is kept beside this notebook, in the course's autograded/ folder (`{kept}`, "
+        "if there was a notebook). Read it, then give each test a score here (and a comment on the answer "
+        "cells); formgrader's *Generate Feedback* (or the kit's `publish` command) then puts your grades on the "
+        "student's feedback page.")]
     for cell in task.cells:
         source = cell.release_source if cell.solution and cell.release_source is not None else cell.source
         made = (new_code_cell if cell.cell_type == "code" else new_markdown_cell)(source=source)

@@ -266,6 +266,10 @@ def copy_report(layout, assignment=None, known=None):
     return done
 
 
+RESTART = ("\nA Jupyter server that is already running (formgrader's) keeps the settings it started with: restart it "
+           "(on a JupyterHub, stop and start your server) for its buttons to follow.")
+
+
 def cmd_nbgrader_config(args):
     """Write, remove or show the kit's lines in the course's nbgrader_config.py (see nbgrader_engine.py)."""
     import os
@@ -278,9 +282,9 @@ def cmd_nbgrader_config(args):
                "Feedback buttons")
     if args.action == "show":
         config = coursedir.nbgrader_api(args.course_dir).config
-        used = {name: config[name].exporter_class if "exporter_class" in config[name] else None
+        used = {name: engine.dotted(config[name].exporter_class) if "exporter_class" in config[name] else None
                 for name in ("Autograde", "GenerateFeedback")}
-        on = used["Autograde"] is engine.KitAutograde and used["GenerateFeedback"] is engine.KitFeedback
+        on = used == {"Autograde": engine.AUTOGRADE, "GenerateFeedback": engine.FEEDBACK}
         there = engine.is_enabled(text)
         state = ("grade with the kit (sandboxed, hidden tests judged outside) and write its feedback pages" if on
                  else "are stock nbgrader's (student code unconfined in a Jupyter kernel; its feedback shows the "
@@ -307,11 +311,12 @@ def cmd_nbgrader_config(args):
         print(f"{path}: the kit's lines {'were updated' if engine.is_enabled(text) else 'were added at its end'}; "
               f"the rest of the file is as it was. {buttons} now grade each submission with the kit (sandboxed, "
               f"hidden tests judged outside, flagged in formgrader when it needs a look) and write the kit's "
-              f"feedback pages. Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`.")
+              f"feedback pages. Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`."
+              f"{RESTART}")
     else:
         print(f"{path}: the kit's lines were taken out; the rest of the file is as it was. {buttons} are stock "
               f"nbgrader's again: student code runs unconfined in a Jupyter kernel, and generate_feedback's pages "
-              f"show the hidden tests. `{coursedir.hint('grade')}` still grades with the kit.")
+              f"show the hidden tests. `{coursedir.hint('grade')}` still grades with the kit.{RESTART}")
     return 0
 
 

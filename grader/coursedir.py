@@ -1,4 +1,5 @@
 """The course directory: nbgrader's configuration and API for it, and command lines that work from where the user is."""
+import logging
 import os
 import shlex
 import shutil
@@ -11,6 +12,7 @@ def nbgrader_api(root):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
+    from traitlets.log import get_logger
 
     # nbgrader runs the `alembic` command it installs; make sure this Python's scripts are found.
     scripts = str(Path(sys.executable).parent)
@@ -24,7 +26,14 @@ def nbgrader_api(root):
     config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
     coursedir = CourseDirectory(config=config)
-    return NbGraderAPI(coursedir=coursedir, config=config)
+    # Made, nbgrader's API checks the course's exchange and logs a CRITICAL line when there is none, which most
+    # courses graded from a download do not need (and the kit says so itself where it matters): that check speaks
+    # to no one; the API's own commands log as before.
+    quiet = logging.getLogger("trusted-grader.exchange-check")
+    quiet.disabled = True
+    api = NbGraderAPI(coursedir=coursedir, config=config, log=quiet)
+    api.log = get_logger()
+    return api
 
 
 def find_course(start=None):

@@ -64,9 +64,15 @@ else:
 
 def enable(c):
     """Point nbgrader's autograde and generate_feedback at the kit (called from nbgrader_config.py)."""
-    c.Autograde.exporter_class = KitAutograde
-    c.GenerateFeedback.exporter_class = KitFeedback
+    # By name, not as classes: formgrader shows the configuration, and serializes it to do so.
+    c.Autograde.exporter_class = AUTOGRADE
+    c.GenerateFeedback.exporter_class = FEEDBACK
     c.CourseDirectory.ignore.extend(NOT_FOR_FEEDBACK)
+
+
+def dotted(value):
+    """A class, or the name of one, as its dotted name."""
+    return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
 
 
 def _refuse(log, message):
@@ -222,6 +228,8 @@ def main(argv=None):
                       "score": "awaiting a manual grade" if result.awaiting_manual_grade else f"{result.total:g}"}))
     return 0
 
+
+AUTOGRADE, FEEDBACK = dotted(KitAutograde), dotted(KitFeedback)
 
 if __name__ == "__main__":
     sys.exit(main())
