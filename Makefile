@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # nbgrader and Jupyter look for their commands (alembic, jupyter) on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo forget-demo test browser benchmark copies-benchmark conformance release figures checks-data clean
+.PHONY: demo forget-demo test test-fast browser benchmark copies-benchmark conformance release figures checks-data clean
 
 # pip shows each package as it collects and installs it: the first run takes a few minutes.
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -34,6 +34,10 @@ forget-demo: $(BIN)/.installed
 
 test: $(BIN)/.installed-dev browser
 	$(BIN)/python -m pytest tests --durations=20
+
+# The developer's quick loop: the tests that take under a few seconds each (tests/conftest.py lists the others).
+test-fast: $(BIN)/.installed-dev browser
+	$(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile --durations=10
 
 # The browser check drives Debian's chromium through chromedriver; install both when missing,
 # waiting up to 10 minutes for another apt or dpkg to finish instead of failing at once.

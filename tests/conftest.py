@@ -75,6 +75,55 @@ def samples_course(tmp_path_factory):
     return course_dir
 
 
+# `make test-fast` (pytest -m "not slow") leaves these out: each takes seconds (measured on a 2-core machine, the
+# fixtures it alone needs included). Whole modules whose fixture grades a class, then single tests elsewhere.
+SLOW_MODULES = {"test_any_assignment", "test_autograde", "test_conformance", "test_formgrader",
+                "test_hidden_stays_hidden", "test_hostile_files", "test_hostile_resources", "test_trusted"}
+SLOW_TESTS = {
+    "test_nbgrader_autograde_gives_every_submission_the_kits_scores",
+    "test_a_forged_pass_scores_what_it_earned_and_is_flagged_where_formgrader_shows_it",
+    "test_generate_feedback_writes_the_kits_pages_and_nothing_hidden",
+    "test_without_the_kit_nbgrader_refuses_in_one_line_and_grades_nothing",
+    "test_a_multi_notebook_assignment_graded_partly_by_hand_gets_the_kits_scores",
+    "test_benchmark_script_compares_both_graders_on_a_small_batch",
+    "test_grading_on_a_dask_cluster_gives_the_pools_results_and_survives_a_worker_dying",
+    "test_killed_batch_is_finished_by_the_next_run",
+    "test_the_kit_alone_on_two_class_sizes_reports_time_memory_and_the_copy_report_again",
+    "test_unreachable_dask_scheduler_is_named_with_the_fix",
+    "test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error",
+    "test_a_damaged_cut_or_foreign_gradebook_gets_a_message_and_exit_2_and_is_left_as_it_was",
+    "test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing",
+    "test_demo_grades_the_samples_and_reports_the_broken_one",
+    "test_a_release_that_would_change_graded_cells_is_refused_and_the_old_release_kept",
+    "test_grade_writes_the_copy_report_with_the_copier_first_and_known_solutions_apart",
+    "test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did",
+    "test_a_due_date_or_late_policy_set_after_grading_applies_at_the_next_publish",
+    "test_a_timestamp_in_the_file_name_applies_the_courses_late_penalty_as_stock_nbgrader",
+    "test_misplaced_extra_and_empty_input_are_named_with_the_fix",
+    "test_lms_ids_reach_the_gradebook_the_csv_and_canvas_import_file",
+    "test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradebook",
+    "test_a_students_html_and_script_stay_inert_in_formgrader",
+    "test_feedback_reaches_students_through_nbgrader_release_and_fetch_feedback",
+    "test_students_and_assignments_of_another_tool_in_the_gradebook_are_named_once",
+    "test_make_demo_and_make_forget_demo_run_as_printed_in_a_copy_of_the_repository",
+    "test_the_batch_grading_block_runs_as_printed",
+    "test_the_quickstart_block_runs_as_printed",
+    "test_an_archive_bomb_is_unpacked_in_flat_memory",
+    "test_a_failing_check_shows_its_message_and_the_students_lines_not_the_checking_code",
+}
+
+
+# ...and every test that uses one of these module fixtures (each grades a class of its own).
+SLOW_FIXTURES = {"hand_graded", "copied_course"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if (item.module.__name__ in SLOW_MODULES or item.originalname in SLOW_TESTS
+                or SLOW_FIXTURES & set(item.fixturenames)):
+            item.add_marker(pytest.mark.slow)
+
+
 def _started_here(pid):
     """True when `pid` is this test process or a process it started (still alive, so traceable)."""
     while pid > 1:

@@ -339,3 +339,36 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
     assert "Your cell defining rnn_forward() stopped with SyntaxError on line" in page and "ipython-input" not in page
     message = next(t.message for t in result.tests if t.grade_id == "test_rnn_forward")
     assert "because your cell defining rnn_forward() stopped with an error before defining it" in message, message
+
+
+def test_remove_students_takes_out_only_the_named_students_and_refuses_a_path(samples_course, tmp_path):
+    import shutil
+
+    from grader import removal
+
+    course_dir = tmp_path / "course"
+    shutil.copytree(samples_course, course_dir)
+    with pytest.raises(KitError, match="not a student id"):
+        removal.check_names(["../gradebook.db"])
+    before = rnn_scores(course_dir)
+    done = removal.remove_students(course_dir, ["sample_blank"])
+    assert done.students == ["sample_blank"] and done.backup.is_file()
+    after = rnn_scores(course_dir)
+    assert "sample_blank" not in after and after == {s: v for s, v in before.items() if s != "sample_blank"}
+    assert not (course_dir / "submitted" / "sample_blank").exists()
+    assert not (course_dir / "autograded" / "sample_blank").exists()
+    assert (course_dir / "submitted" / "sample_correct").is_dir()
+
+
+def test_the_benchmarks_breakdown_gives_each_stage_per_submission_and_the_run_once():
+    from grader import benchmark, grading
+
+    timings = {"submissions": 4, "cells run": 2.0, "gradebook write": 0.2, "pages": 1.5, "copy report": 0.5,
+               batch.BATCH_STAGES[0]: 3.0}
+    stages = benchmark.breakdown(timings)
+    assert stages["per submission, in a worker (ms)"]["cells run"] == 500.0
+    assert set(stages["per submission, in a worker (ms)"]) == set(grading.STAGES)
+    assert stages["per submission, in the collecting process (ms)"]["gradebook write"] == 50.0
+    assert stages["once per run (s)"] == {batch.BATCH_STAGES[0]: 3.0, "pages": 1.5, "copy report": 0.5}
+    lines = benchmark.breakdown_lines(stages)
+    assert lines[0].startswith("Where the kit's time went") and any("cells run" in line for line in lines)
