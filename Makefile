@@ -32,8 +32,9 @@ demo: $(BIN)/.installed
 forget-demo: $(BIN)/.installed
 	$(BIN)/python -m rnn_course forget-demo
 
+# On every core (pytest-xdist), a test module per worker at a time: a module's fixtures are built once.
 test: $(BIN)/.installed-dev browser
-	$(BIN)/python -m pytest tests --durations=20
+	$(BIN)/python -m pytest tests -n auto --dist loadfile --durations=20
 
 # The developer's quick loop: the tests that take under a few seconds each (tests/conftest.py lists the others).
 test-fast: $(BIN)/.installed-dev browser

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import assignments, batch, release, solutions, stock
+from . import assignments, batch, memory, release, solutions, stock
 from .grading import INVALID, STAGES
 from .limits import Limits
 
@@ -173,6 +173,7 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
                 raise RuntimeError(f"building the class of {size} failed (exit code {builder.exitcode})")
             course = folder
             timings = {}
+            memory.reset_peaks()  # this run's peaks, not the larger class's before it (nor a test runner's)
             started = time.monotonic()
             cli.grade_and_report(course, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
                                  timings=timings)

@@ -121,6 +121,18 @@ def peaks(root=None):
     return found
 
 
+def reset_peaks(root=None):
+    """Start the peak of every process `peaks` would report over from what it holds now (Linux's clear_refs), so
+    that what it reports next is the peak of what they do from here, not of what this process did before (a
+    test runner, a benchmark's earlier run). A process that refuses keeps its peak."""
+    for name in peaks(root):
+        try:
+            with open(f"/proc/{name.rsplit(' ', 1)[1]}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+
 def _children(pid):
     found = []
     try:
