@@ -272,20 +272,14 @@ RESTART = ("\nA Jupyter server that is already running (formgrader's) keeps the 
 
 def cmd_nbgrader_config(args):
     """Write, remove or show the kit's lines in the course's nbgrader_config.py (see nbgrader_engine.py)."""
-    import os
-
     from . import nbgrader_engine as engine
 
     path = Path(args.course_dir) / "nbgrader_config.py"
-    text = path.read_text()
     buttons = ("`nbgrader autograde`, `nbgrader generate_feedback` and formgrader's Autograde and Generate "
                "Feedback buttons")
     if args.action == "show":
-        config = coursedir.nbgrader_api(args.course_dir).config
-        used = {name: engine.dotted(config[name].exporter_class) if "exporter_class" in config[name] else None
-                for name in ("Autograde", "GenerateFeedback")}
-        on = used == {"Autograde": engine.AUTOGRADE, "GenerateFeedback": engine.FEEDBACK}
-        there = engine.is_enabled(text)
+        used, on = engine.in_use(coursedir.nbgrader_api(args.course_dir).config)
+        there = engine.is_enabled(path.read_text())
         state = ("grade with the kit (sandboxed, hidden tests judged outside) and write its feedback pages" if on
                  else "are stock nbgrader's (student code unconfined in a Jupyter kernel; its feedback shows the "
                       "hidden tests)")
@@ -293,26 +287,18 @@ def cmd_nbgrader_config(args):
             f"{name}.exporter_class = {value}" for name, value in used.items())
         print(f"{path}: the kit's lines are {'there' if there else 'not there'}.\n{buttons} {state}{undone}.")
         return 0
-    if args.action == "disable" and not engine.is_enabled(text):
-        print(f"{path} has none of the kit's lines: nothing changed ({buttons} are stock nbgrader's).")
-        return 0
     try:
-        changed = engine.with_block(text) if args.action == "enable" else engine.without_block(text)
+        done = engine.switch(path, on=args.action == "enable")
     except ValueError as error:
         raise KitError(f"{path}: {error}.") from None
-    if changed == text:
-        print(f"{path} already has the kit's lines: nothing changed.")
-        return 0
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(changed)
-    os.chmod(partial, path.stat().st_mode & 0o7777)
-    os.replace(partial, path)
-    if args.action == "enable":
-        print(f"{path}: the kit's lines {'were updated' if engine.is_enabled(text) else 'were added at its end'}; "
-              f"the rest of the file is as it was. {buttons} now grade each submission with the kit (sandboxed, "
-              f"hidden tests judged outside, flagged in formgrader when it needs a look) and write the kit's "
-              f"feedback pages. Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`."
-              f"{RESTART}")
+    if done == "unchanged":
+        print(f"{path} already has the kit's lines: nothing changed." if args.action == "enable" else
+              f"{path} has none of the kit's lines: nothing changed ({buttons} are stock nbgrader's).")
+    elif done in ("added", "updated"):
+        print(f"{path}: the kit's lines {'were added at its end' if done == 'added' else 'were updated'}; the rest "
+              f"of the file is as it was. {buttons} now grade each submission with the kit (sandboxed, hidden tests "
+              f"judged outside, flagged in formgrader when it needs a look) and write the kit's feedback pages. "
+              f"Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`.{RESTART}")
     else:
         print(f"{path}: the kit's lines were taken out; the rest of the file is as it was. {buttons} are stock "
               f"nbgrader's again: student code runs unconfined in a Jupyter kernel, and generate_feedback's pages "

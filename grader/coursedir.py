@@ -26,8 +26,8 @@ def nbgrader_api(root):
     config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
     coursedir = CourseDirectory(config=config)
-    # Made, nbgrader's API checks the course's exchange and logs a CRITICAL line when there is none, which most
-    # courses graded from a download do not need (and the kit says so itself where it matters): that check speaks
+    # While it is made, nbgrader's API checks the course's exchange and logs a CRITICAL line when there is none:
+    # most courses graded from a download have none, and the kit says so itself where it matters. That check logs
     # to no one; the API's own commands log as before.
     quiet = logging.getLogger("trusted-grader.exchange-check")
     quiet.disabled = True

@@ -194,6 +194,33 @@ def without_block(text):
     return "".join(lines[:start] + lines[end + 1:])
 
 
+def in_use(config):
+    """{"Autograde": ..., "GenerateFeedback": ...}: the exporter each of nbgrader's converters will use under
+    `config` (dotted names; None: stock's own), and whether both are the kit's."""
+    used = {name: dotted(config[name].exporter_class) if "exporter_class" in config[name] else None
+            for name in ("Autograde", "GenerateFeedback")}
+    return used, used == {"Autograde": AUTOGRADE, "GenerateFeedback": FEEDBACK}
+
+
+def switch(path, on):
+    """Write the kit's lines into the nbgrader_config.py at `path` (`on`), or take them out; the rest of the file
+    stays as it was. Returns what happened: "added", "updated", "removed" or "unchanged". ValueError: the lines
+    are damaged."""
+    import os
+
+    text = path.read_text()
+    if not on and not is_enabled(text):
+        return "unchanged"
+    changed = with_block(text) if on else without_block(text)
+    if changed == text:
+        return "unchanged"
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(changed)
+    os.chmod(partial, path.stat().st_mode & 0o7777)
+    os.replace(partial, path)
+    return ("updated" if is_enabled(text) else "added") if on else "removed"
+
+
 # ---------------------------------------------------------------- the grading process
 
 def main(argv=None):
