@@ -100,13 +100,20 @@ def feedback_page(result, assignment, notebook=None):
         student=result.student, assignment=assignment.name, notebook=page_of,
         graded_at=result.graded_at, late=result.late or bool(result.late_penalty), timestamp=result.timestamp,
         late_penalty=_number(result.late_penalty) if result.late_penalty else "", notes=notes,
-        graded=f"{result.part('graded'):g} / {graded_max:g}",
-        optional=f"{result.part('optional'):g} / {optional_max:g}" if optional_max else "",
+        graded=_part_score(result, "graded", graded_max),
+        optional=_part_score(result, "optional", optional_max) if optional_max else "",
         total=("not yet scored" if result.awaiting_manual_grade else f"{result.score:g} / {graded_max + optional_max:g}"),
         comments=comments, tests=tests, answers=answers)
 
 
 # ---------------------------------------------------------------- class report
+
+def _part_score(result, part, maximum):
+    """A part's score, or that it waits while any of its cells waits for a hand grade (as the total says)."""
+    if any(not t.scored for t in result.tests if t.part == part):
+        return f"not yet scored / {maximum:g}"
+    return f"{result.part(part):g} / {maximum:g}"
+
 
 def _normalise(message):
     """Failure messages with their numbers blanked, so that the same mistake groups together."""

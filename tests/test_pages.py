@@ -133,3 +133,13 @@ def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
     assert "Graded part (out of 5)" in report and "Optional part (out of" not in report, "the answer counts"
     assert charts.bin_width(3) == 0.5 and charts.bin_width(120) == 20
     assert "Reasons and review flags" in report
+
+
+def test_a_notebook_waiting_for_a_hand_grade_shows_no_score_for_its_parts(assignment):
+    waiting = result(assignment, "unreadable", status=grading.INVALID, score=0.0, reason="not valid JSON")
+    for test in waiting.tests:
+        test.scored = False
+    page = pages.feedback_page(waiting, assignment)
+    assert "not yet scored / 100" in page and "not yet scored / 20" in page
+    assert "0 / 100" not in page and "0 / 20" not in page
+    assert "100 / 100" in pages.feedback_page(result(assignment, "done"), assignment)
