@@ -136,6 +136,23 @@ def _started_here(pid):
     return False
 
 
+def from_another_test_worker(pid):
+    """True when `pid` descends from another pytest-xdist worker: a process started, as this one was, by the
+    controller that is this process's parent."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return False
+    controller, me = os.getppid(), os.getpid()
+    while pid > 1:
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if parent == controller:
+            return pid != me
+        pid = parent
+    return False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_scratch_left_behind():
     """The suite leaves none of the kit's scratch folders in the temporary folder (SIGKILLed graders
