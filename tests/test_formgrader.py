@@ -158,9 +158,15 @@ def press(driver, button, timeout=GRADING):
     from selenium.webdriver.support import expected_conditions as ready
 
     button.click()
-    dialog = wait(driver, ready.visibility_of_element_located((By.CSS_SELECTOR, ".modal.in")), timeout,
-                  "formgrader's dialog after the button")
-    said = (dialog.get_attribute("id"), dialog.text)
+    wait(driver, ready.visibility_of_element_located((By.CSS_SELECTOR, ".modal.in")), timeout,
+         "formgrader's dialog after the button")
+    # Its words as the page holds them (a dialog still fading in shows Selenium only part of its text).
+    said = tuple(wait(driver, script("""
+        const dialog = document.querySelector('.modal.in');
+        const title = dialog && dialog.querySelector('.modal-title');
+        const body = dialog && dialog.querySelector('.modal-body');
+        return title && body && title.textContent.trim() && body.textContent.trim()
+          && [dialog.id, title.textContent.trim() + '\\n' + body.textContent];"""), message="the dialog's words"))
     wait(driver, ready.element_to_be_clickable((By.CSS_SELECTOR, ".modal.in .modal-footer button"))).click()
     wait(driver, script("return !document.querySelector('.modal, .modal-backdrop');"), message="the dialog to close")
     return said
