@@ -47,22 +47,14 @@ def _chosen(args, every):
 def _limits(args):
     """The limits from the flags; a cell timeout not given is the course's (c.ExecutePreprocessor.timeout), as
     stock autograde's, and the notebook's budget at least twice that."""
-    from .limits import Limits
+    from .limits import Limits, budget_for
     for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
-    default = Limits()
-    cell_timeout = args.cell_timeout or _configured_timeout(args.course_dir) or default.cell_timeout
-    budget = args.budget or max(default.notebook_budget, 2 * cell_timeout)
+    cell_timeout = (args.cell_timeout or coursedir.cell_timeout(coursedir.nbgrader_api(args.course_dir).config)
+                    or Limits.cell_timeout)
+    budget = args.budget or budget_for(cell_timeout)
     return Limits(cell_timeout, budget, args.memory_mb, args.output_chars)
-
-
-def _configured_timeout(course_dir):
-    config = coursedir.nbgrader_api(course_dir).config
-    if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
-        timeout = config.ExecutePreprocessor.timeout
-        return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
-    return None
 
 
 def grade_and_report(course_dir, assignment=None, students=None, force=False, jobs=None, scheduler=None, limits=None,

@@ -36,6 +36,15 @@ def nbgrader_api(root):
     return api
 
 
+def cell_timeout(config):
+    """nbgrader's per-cell timeout in `config` (c.ExecutePreprocessor.timeout, as stock autograde reads it), or
+    None when it sets none that can be used."""
+    if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
+        timeout = config.ExecutePreprocessor.timeout
+        return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+    return None
+
+
 def find_course(start=None):
     """The course directory holding `start` (default: the current folder), or None.
 

@@ -10,3 +10,8 @@ class Limits:
     output_chars: int = 100_000   # stdout/stderr characters kept for the whole notebook
     disk_mb: int = 64             # size of each of the sandbox's two writable folders (working copy, /tmp)
     processes: int = 4            # processes and threads the sandbox may run at once (memory_mb each, at most)
+
+
+def budget_for(cell_timeout):
+    """The notebook's budget that goes with a cell timeout: at least twice it, and never under the default."""
+    return max(Limits.notebook_budget, 2 * cell_timeout)

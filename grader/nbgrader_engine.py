@@ -108,7 +108,9 @@ class KitAutograde(NotebookExporter):
 
     def _grade(self, assignment, student):
         command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment, student]
-        timeout = _cell_timeout(self.config)
+        from . import coursedir
+
+        timeout = coursedir.cell_timeout(self.config)  # the course's, or this command line's
         if timeout:
             command += ["--cell-timeout", str(timeout)]
         started = time.monotonic()
@@ -123,14 +125,6 @@ class KitAutograde(NotebookExporter):
             self.log.warning("%s needs a look: %s (flagged in formgrader; the reason heads the graded notebook)",
                              student, summary["reason"])
         return summary["notebooks"]
-
-
-def _cell_timeout(config):
-    """nbgrader's per-cell timeout as this run sees it (the course's config, or the command line's)."""
-    if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
-        value = config.ExecutePreprocessor.timeout
-        return value if isinstance(value, (int, float)) and value > 0 else None
-    return None
 
 
 class KitFeedback(Exporter):
@@ -229,7 +223,7 @@ def main(argv=None):
     import argparse
 
     from . import assignments, batch
-    from .limits import Limits
+    from .limits import Limits, budget_for
     from .release import KitError
 
     parser = argparse.ArgumentParser(prog="python -m grader.nbgrader_engine")
@@ -238,9 +232,8 @@ def main(argv=None):
     parser.add_argument("student")
     parser.add_argument("--cell-timeout", type=float, default=None)
     args = parser.parse_args(argv)
-    default = Limits()
-    cell_timeout = args.cell_timeout or default.cell_timeout
-    limits = Limits(cell_timeout, max(default.notebook_budget, 2 * cell_timeout))
+    cell_timeout = args.cell_timeout or Limits.cell_timeout
+    limits = Limits(cell_timeout, budget_for(cell_timeout))
     try:
         layout = assignments.find(args.course_dir, args.assignment)
         done, _ = batch.grade_batch(layout, [args.student], force=True, jobs=1, limits=limits)
