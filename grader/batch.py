@@ -57,6 +57,7 @@ class Batch:
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
     peaks: dict = field(default_factory=dict)      # "<role> <pid>" -> MB, the most each process held (memory.peaks)
+    workers: str = ""                              # how many sandboxes ran at once, and why (memory.Plan.how)
 
     @property
     def needs_attention(self):
@@ -593,6 +594,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         cleanup.callback(memory.remove, held.cgroup)
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
+        batch.workers = held.how
         say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
         assignment, problems = with_verdict(layout, assignment, helpers)
         assignment = assignment.replace(memory_cgroup=held.cgroup)

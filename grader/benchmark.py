@@ -67,6 +67,14 @@ def compare(stock_scores, kit_scores, kinds):
     return identical, differences
 
 
+def who_ran():
+    """Who ran the benchmark: root, or an ordinary user (whose sandboxes get no memory cgroup unless one is
+    delegated to them), as the figures depend on it."""
+    import os
+    uid = os.geteuid()
+    return "root" if uid == 0 else f"an ordinary user (uid {uid})"
+
+
 def breakdown(timings):
     """Where the sandboxed run's time went: {"per submission, in a worker (ms)": {stage: ms}, "per submission,
     in the collecting process (ms)": {...}, "once per run (s)": {...}}, from grade_and_report's timings."""
@@ -159,7 +167,8 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
 
     layout = assignments.find(course_dir, assignment)
     workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
-    measured = {"assignment": layout.name, "cores": os.cpu_count(), "cell_timeout": cell_timeout, "runs": []}
+    measured = {"assignment": layout.name, "cores": os.cpu_count(), "cell_timeout": cell_timeout,
+                "run_by": who_ran(), "runs": []}
     try:
         for size in sorted({base, n}):
             folder = workdir / f"class{size}"
@@ -184,13 +193,13 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
             peaks = timings["peaks"]
             run = {"n": timings["submissions"], "seconds": round(seconds, 1),
                    "seconds_per_submission": round(seconds / max(1, timings["submissions"]), 3),
-                   "copy_report_again_seconds": round(again, 2), "peaks_mb": peaks,
+                   "copy_report_again_seconds": round(again, 2), "workers": timings["workers"], "peaks_mb": peaks,
                    "largest_process_mb": max((v for k, v in peaks.items() if not k.startswith("sandbox")),
                                              default=0.0),
                    "stages": breakdown(timings)}
             measured["runs"].append(run)
             shutil.rmtree(folder, ignore_errors=True)
-        print()
+        print(f"\nrun by {measured['run_by']}; sandboxes: {measured['runs'][-1]['workers']}")
         for run in measured["runs"]:
             print(f"{run['n']:6d} submissions: {run['seconds']:7.1f} s, {run['seconds_per_submission']:.3f} s each; "
                   f"the largest process held {run['largest_process_mb']:.0f} MB; a second copy report with "
@@ -282,7 +291,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         results = batch.all_results(assignments.Layout(kit_dir, layout.name))
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
         measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(),
-                    "cell_timeout": cell_timeout,
+                    "cell_timeout": cell_timeout, "run_by": who_ran(), "workers": timings.get("workers", ""),
                     "stock_seconds": round(stock_seconds, 1), "kit_seconds": round(kit_seconds, 1),
                     "unconfined_seconds": round(loose_seconds, 1), "idle_seconds": idle,
                     "confinement_ms_per_submission": round(1000 * (kit_seconds - loose_seconds) / n, 1),
@@ -296,9 +305,10 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         print(f"kit grader, sandboxed:    {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
         print(f"kit grader, unconfined:   {loose_seconds:8.1f} s  ({loose_seconds / n:.3f} s per submission)")
         print(f"ratio (stock / sandboxed): {measured['ratio']:7.1f}x")
+        print(f"run by {measured['run_by']}; sandboxes: {measured['workers']}")
         print(f"a `grade` with nothing to do: {idle:.2f} s")
         print(f"confinement costs {measured['confinement_ms_per_submission']:.1f} ms per "
-              "submission (wall clock, both workers busy)")
+              f"submission (wall clock, {measured['jobs']} workers asked)")
         print(f"per-test scores identical on {identical} of {measured['compared']} submissions stock could grade"
               + ("" if not differences else "; DIFFERENT:"))
         for student, a, b in differences[:20]:

@@ -95,7 +95,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
         sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
         if sandboxes:
             peaks["sandbox (the largest, as its cgroup counts it)"] = max(sandboxes)
-        timings.update(done.stages, submissions=len(done.graded), peaks=peaks)
+        timings.update(done.stages, submissions=len(done.graded), peaks=peaks, workers=done.workers)
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "

@@ -316,6 +316,8 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     except sandbox.SandboxError as error:
         _send(status_fd, {"step": error.step, "message": str(error)})
         os._exit(0)
+    baseline = memory.anonymous_bytes()  # what the runner holds as it starts: this process's pages, shared
+    watch = None if charged else memory.Watch(os.getpid(), limits.memory_mb, baseline)  # the runner's, below
     pid = os.fork()
     if pid == 0:
         try:
@@ -335,16 +337,28 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
     signal.setitimer(signal.ITIMER_REAL, limits.notebook_budget + 2 * GRACE_SECONDS)
+    # No cgroup charges the sandbox's memory: count it from here, and stop the runner past its limit.
+    over = False
+    if watch:
+        watch.runner = pid
     while True:
-        try:
-            _, exit_status = os.waitpid(pid, 0)
+        done, exit_status = os.waitpid(pid, os.WNOHANG if watch else 0)
+        if done:
             break
-        except InterruptedError:
+        if watch.over():
+            os.kill(pid, signal.SIGKILL)  # PID 1 of the sandbox's namespace: every process in it goes too
+            over, watch = True, None
             continue
+        time.sleep(memory.WATCH_SECONDS)
     signal.setitimer(signal.ITIMER_REAL, 0)
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    os._exit(128 + os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status))
+    code = 128 + os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status)
+    if over:
+        code = memory.OUT_OF_MEMORY_EXIT
+    elif code == memory.OUT_OF_MEMORY_EXIT:
+        code = 1  # the student's own os._exit: the code means the watch alone
+    os._exit(code)
 
 
 def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid, charged):
@@ -687,6 +701,11 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
         if kills and pending:  # the runner itself was stopped (a process it started is the cell's business)
             run.stopped = run.stopped or (f"the notebook ran out of memory (it may hold "
                                           f"{memory.share_mb(limits, charged=True)} MB) and was stopped")
+    elif process.exitcode == memory.OUT_OF_MEMORY_EXIT:
+        run.out_of_memory = True
+        if pending:
+            run.stopped = run.stopped or (f"the notebook ran out of memory (it may hold {limits.memory_mb} MB "
+                                          "beyond what it starts with) and was stopped")
     if pending and not run.stopped:
         run.stopped = _describe_exit(process.exitcode)
     if run.stopped:

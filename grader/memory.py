@@ -11,9 +11,12 @@ close that, the first where the machine allows it:
   memfd and shared memory included, and when it is full the kernel's out-of-memory
   killer acts inside that cgroup only. The sandboxes sit in one cgroup for the batch,
   capped at their sum;
-- without one, the sandbox is refused the calls that make memory outside its address
-  space (memfd_create, shmget: sandbox.py), its two tmpfs are counted in its share,
-  and each of its processes is capped by the address-space limit.
+- without one (an ordinary user's machine, where no cgroup is delegated), the sandbox
+  is refused the calls that make memory outside its address space (memfd_create,
+  shmget: sandbox.py), and a `Watch` outside it counts, every WATCH_SECONDS, the
+  anonymous memory its processes hold together and stops it past its limit. Each
+  process is also capped by the address-space limit, which bounds what they can take
+  between two counts; its two tmpfs are size-capped and counted in its share.
 
 Either way `plan` lets no more sandboxes run at once than the machine's memory holds,
 at their full limits: one student's use can never push another's sandbox, a worker
@@ -29,6 +32,11 @@ RESERVE = 0.8           # share of the available memory the sandboxes may claim 
 # replays the tests on the student's outputs (verdict.py), both outside the sandbox: a value built to
 # blow up in a test's arithmetic (an array that broadcasts to gigabytes) meets a MemoryError there.
 WORKER_MB = 1536
+WATCH_SECONDS = 0.02  # how often a Watch counts what a sandbox holds
+# What a watched sandbox's processes can fault in between two counts, on top of its limit (a page fault zeroes
+# a few GB a second on a core); charged in its share, so the plan never counts on the watch being instant.
+OVERSHOOT_MB = 512
+OUT_OF_MEMORY_EXIT = 99  # how a watched sandbox's own process says its runner was stopped for its memory
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,22 @@ class Plan:
     share_mb: int        # the most one sandbox can hold, everything counted
     cgroup: str = ""     # the batch's cgroup folder ("" without one: memfd and shared memory are refused)
     note: str = ""       # said to the instructor when fewer sandboxes run at once than asked
+    asked: int = 0       # how many were asked for
+
+    @property
+    def how(self):
+        """The workers used and why, in a line (the benchmark writes it)."""
+        charge = "its memory cgroup" if self.cgroup else f"a watch every {WATCH_SECONDS * 1000:g} ms (no cgroup)"
+        why = f" ({self.asked} asked, the memory holds {self.jobs})" if self.jobs < self.asked else ""
+        return f"{self.jobs} at a time{why}; a sandbox may hold {self.share_mb} MB, counted by {charge}"
 
 
 def share_mb(limits, charged):
-    """What one sandbox can hold at most. Charged to a cgroup: its limit, which covers its memory and its
-    two tmpfs. Otherwise: each process's address space, and the two tmpfs."""
+    """What one sandbox can hold at most, its two tmpfs included. Charged to a cgroup: its limit. Watched:
+    its limit and what its processes can fault in between two counts."""
     if charged:
         return limits.memory_mb + 2 * limits.disk_mb
-    return limits.processes * limits.memory_mb + 2 * limits.disk_mb
+    return limits.memory_mb + 2 * limits.disk_mb + min(OVERSHOOT_MB, (limits.processes - 1) * limits.memory_mb)
 
 
 def available_mb():
@@ -74,14 +90,65 @@ def plan(jobs, limits, use_cgroup=True):
                           + ("" if folder else f" for each of its {limits.processes} processes")
                           + f", and two {limits.disk_mb} MB tmpfs) and its worker {WORKER_MB} MB, but only {room} "
                           "MB of this machine's memory is free for grading. Lower --memory-mb, or free memory.")
-    note = ""
+    note, asked = "", jobs
     if fits < jobs:
         note = (f"grading {fits} at a time, not {jobs}: each sandbox may hold up to {share} MB, its worker "
                 f"{WORKER_MB} MB, and {room} MB is free for grading (lower --memory-mb to grade more at once)")
         jobs = fits
     if folder:
         _write(folder, ("memory.limit_in_bytes", "memory.max"), jobs * share * 1024 * 1024)
-    return Plan(jobs, share, folder, note)
+    return Plan(jobs, share, folder, note, asked)
+
+
+class Watch:
+    """The anonymous memory a sandbox's processes hold together, counted from outside it, where no cgroup
+    charges it. Every process counts what it holds resident in full, what a fork inherited included: never
+    less than they really hold. `runner` is the sandbox's first process; its own processes are read from the
+    /proc it mounts for them (the kernel's view of its PID namespace), until then the runner alone."""
+
+    def __init__(self, runner, limit_mb, baseline_bytes):
+        self.runner, self.limit = runner, limit_mb * 1024 * 1024 + baseline_bytes
+        self.peak = 0
+        # The machine's /proc, held open: the sandbox's pivot_root moves the root of every process in its mount
+        # namespace, the watching one included, and "/proc" then names the sandbox's own.
+        self.proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+
+    def held(self):
+        """Bytes held now by the sandbox's processes (resident, not backed by a file)."""
+        try:
+            inside = os.open(f"{self.runner}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
+        except OSError:
+            return 0  # the runner has ended
+        try:
+            if os.fstat(inside).st_dev != os.fstat(self.proc).st_dev:  # the sandbox has mounted its own /proc
+                total = sum(anonymous_bytes(f"{name}/statm", inside) for name in os.listdir(inside)
+                            if name.isdigit())
+            else:
+                total = anonymous_bytes(f"{self.runner}/statm", self.proc)
+        finally:
+            os.close(inside)
+        self.peak = max(self.peak, total)
+        return total
+
+    def over(self):
+        return self.held() > self.limit
+
+    def close(self):
+        os.close(self.proc)
+
+
+def anonymous_bytes(statm="/proc/self/statm", folder=None):
+    """What the process of the `statm` file (in the open `folder`) holds resident that no file backs; 0 once
+    it has ended."""
+    try:
+        fd = os.open(statm, os.O_RDONLY, dir_fd=folder)
+        try:
+            fields = os.read(fd, 200).split()
+        finally:
+            os.close(fd)
+        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def cap_this_process(headroom_mb):

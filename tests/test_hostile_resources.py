@@ -109,6 +109,45 @@ def test_without_a_cgroup_memfd_and_shared_memory_are_refused_in_the_sandbox():
     assert "shmget -1 1" in shm[0]["text"], shm  # EPERM
 
 
+# Three processes started by a cell, 600 MB each: each within its own 1 GB address space, 1.8 GB together.
+FORKED_HOARDERS = ("import os, time\nkids = []\nfor i in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+                   "        held = bytearray(600 << 20)\n        held[::4096] = b'x' * len(held[::4096])\n"
+                   "        time.sleep(30)\n        os._exit(0)\n    kids.append(pid)\n"
+                   "for kid in kids:\n    os.waitpid(kid, 0)\nprint('held 1.8 GB')\n")
+# An honest cell that forks: 300 MB here and 300 MB in a child, 1 GB allowed.
+FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * len(held[::4096])\npid = os.fork()\n"
+               "if pid == 0:\n    mine = bytearray(300 << 20)\n    mine[::4096] = b'y' * len(mine[::4096])\n"
+               "    os._exit(0)\nos.waitpid(pid, 0)\nprint('done')\n")
+
+
+def test_without_a_cgroup_what_the_processes_hold_together_is_counted_and_stopped_past_the_limit():
+    """An ordinary user's machine: no cgroup; the watch outside the sandbox counts its processes together."""
+    limits = Limits(cell_timeout=25, notebook_budget=40, memory_mb=1024)
+    run = execute.run_cells([(0, FORKED_HOARDERS), (1, "print('after')")], {}, limits, cgroup="")
+    assert run.out_of_memory and "ran out of memory" in run.stopped, (run.stopped, run.outputs)
+    assert run.stopped_at == 0 and 1 not in run.outputs and not run.timed_out, "stopped for memory, not time"
+    honest = execute.run_cells([(0, FORKED_WORK), (1, "print('after')")], {}, limits, cgroup="")
+    assert not honest.stopped and not honest.out_of_memory, honest.stopped
+    assert honest.outputs[0][0]["text"] == "done\n" and honest.outputs[1][0]["text"] == "after\n"
+
+
+def test_a_student_exit_code_never_reads_as_the_watchs():
+    run = execute.run_cells([(0, f"import os\nos._exit({memory.OUT_OF_MEMORY_EXIT})"), (1, "1")], {}, SMALL,
+                            cgroup="")
+    assert not run.out_of_memory and "exited with code 1" in run.stopped, run.stopped
+
+
+def test_without_a_cgroup_a_sandbox_is_planned_at_its_limit_not_at_every_process_at_once():
+    limits = Limits(memory_mb=2048)
+    watched, charged = memory.share_mb(limits, charged=False), memory.share_mb(limits, charged=True)
+    assert watched == charged + memory.OVERSHOOT_MB < limits.processes * limits.memory_mb
+    plan = memory.plan(2, limits, use_cgroup=False)
+    if memory.available_mb() * memory.RESERVE >= 2 * (watched + memory.WORKER_MB):
+        assert plan.jobs == 2 and not plan.note  # both cores, on this machine's memory
+    assert plan.how.startswith(f"{plan.jobs} at a time") and "a watch every 20 ms" in plan.how, plan.how
+    assert "memory holds" in memory.plan(1000, limits, use_cgroup=False).how
+
+
 def test_sandboxes_run_at_once_only_as_many_as_memory_holds():
     available = memory.available_mb()
     plan = memory.plan(1000, Limits(memory_mb=1024), use_cgroup=False)
