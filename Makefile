@@ -48,9 +48,10 @@ browser:
 	  { echo "Installing Debian's chromium and chromium-driver for the browser tests, with apt-get (it may also upgrade the system packages they need) ..."; \
 	    $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver; }
 
-# Stock nbgrader autograde against the kit's grader on 200 mixed submissions (about 5 minutes).
+# Stock nbgrader autograde against the kit's grader on 200 mixed submissions, and the kit on a Dask cluster of two
+# worker processes (about 12 minutes).
 benchmark: $(BIN)/.installed-dev
-	$(BIN)/python -m rnn_course benchmark
+	$(BIN)/python -m rnn_course benchmark --dask-workers 2
 
 # The copy report against copydetect and Dolos (installed from tools/dolos with npm), and on 1000 students.
 copies-benchmark: $(BIN)/.installed-dev

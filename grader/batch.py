@@ -522,17 +522,45 @@ def sweep_scratch(folder=None):
             pass  # alive, someone else's
 
 
+class Setups:
+    """The set-up of each assignment (the master's recorded answers and the canaries' verdict), kept between the
+    grade_batch calls of one process that grades a class one student at a time (nbgrader's autograde through
+    the kit: nbgrader_engine.py). Made from the course's own files only, nothing a student sends, and made
+    again when the assignment, the limits or the confinement change. `close` removes its helper files."""
+
+    def __init__(self):
+        self.helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
+        self.kept = {}  # (assignment fingerprint, limits, confine) -> (assignment, notes)
+
+    def close(self):
+        shutil.rmtree(self.helpers, ignore_errors=True)
+
+
 def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
-                confine=True):
-    """Grade what needs grading; return a Batch. See the module docstring."""
+                confine=True, setups=None):
+    """Grade what needs grading; return a Batch. See the module docstring. `setups` (a Setups): the set-up is
+    taken from it when it holds this assignment's, and kept there."""
     sweep_scratch()
-    helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
+    own = setups is None
+    setups = setups or Setups()
     try:
         with contextlib.ExitStack() as cleanup:  # what the run set up, taken down whatever happens
-            return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers,
+            return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups,
                                 cleanup)
     finally:
-        shutil.rmtree(helpers, ignore_errors=True)
+        if own:
+            setups.close()
+
+
+def _set_up(layout, assignment, helpers, cgroup, say):
+    """(assignment, notes): `assignment` with the outside verdict recorded from the master and checked by the
+    canaries, and what the instructor should know about it."""
+    say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
+    assignment, problems = with_verdict(layout, assignment, helpers)
+    notes = [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox" for line in problems]
+    say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
+    assignment, canary_notes = run_canary(layout, assignment.replace(memory_cgroup=cgroup))
+    return assignment, notes + canary_notes + ([inside_note(assignment)] if inside_note(assignment) else [])
 
 
 # The collecting process's own stages, beside the workers' (grading.STAGES, summed over the submissions).
@@ -540,7 +568,7 @@ BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gr
                 "autograded folder")
 
 
-def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, helpers, cleanup):
+def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups, cleanup):
     started = time.monotonic()
     say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
     refused_folders = []
@@ -595,15 +623,14 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
         batch.workers = held.how
-        say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
-        assignment, problems = with_verdict(layout, assignment, helpers)
+        key = (assignment.fingerprint, limits, confine)
+        if key not in setups.kept:
+            helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
+            os.mkdir(helpers)
+            setups.kept[key] = _set_up(layout, assignment, helpers, held.cgroup, say)
+        assignment, notes = setups.kept[key]
         assignment = assignment.replace(memory_cgroup=held.cgroup)
-        batch.notes += [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox"
-                        for line in problems]
-        say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
-        assignment, canary_notes = run_canary(layout, assignment)
-        batch.notes += canary_notes
-        batch.notes += [inside_note(assignment)] if inside_note(assignment) else []
+        batch.notes += notes
         say(f"{layout.name}: backing up the gradebook")
         gradebook.backup(layout.course_dir)
         lap(batch.stages, BATCH_STAGES[0], clock)

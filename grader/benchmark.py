@@ -10,6 +10,7 @@ costs per submission. It prints the times, the ratio, and whether every per-test
 score in the gradebooks is the same; with --docs, it writes
 benchmark_<assignment>.json and .png there.
 """
+import contextlib
 import json
 import multiprocessing
 import shutil
@@ -42,14 +43,16 @@ def build_batch(layout, n):
     return made
 
 
-def prepare(workdir, layout, made=None, n=200):
-    """(stock, kit, unconfined, class): three identical course directories, released, holding the same class of
-    `layout`'s assignment (`made`, or build_batch's from the fresh release)."""
+def prepare(workdir, layout, made=None, n=200, dask=False):
+    """(stock, kit, unconfined, dask, class): identical course directories, released, holding the same class of
+    `layout`'s assignment (`made`, or build_batch's from the fresh release); the fourth only with `dask`."""
     stock_dir, kit_dir, loose_dir = Path(workdir) / "stock", Path(workdir) / "kit", Path(workdir) / "unconfined"
+    dask_dir = Path(workdir) / "dask" if dask else None
     made = _class_course(stock_dir, layout, made, n)
-    shutil.copytree(stock_dir, kit_dir)
-    shutil.copytree(stock_dir, loose_dir)
-    return stock_dir, kit_dir, loose_dir, made
+    for copy in (kit_dir, loose_dir, dask_dir):
+        if copy:
+            shutil.copytree(stock_dir, copy)
+    return stock_dir, kit_dir, loose_dir, dask_dir, made
 
 
 def compare(stock_scores, kit_scores, kinds):
@@ -65,6 +68,47 @@ def compare(stock_scores, kit_scores, kinds):
         else:
             identical += 1
     return identical, differences
+
+
+@contextlib.contextmanager
+def dask_cluster(workers, folder, cwd=None):
+    """A Dask cluster started as an instructor starts one, with Dask's own commands: `dask scheduler` and
+    `workers` x `dask worker` (one process, one thread each), each in a session of its own (so that it can be
+    killed alone), all stopped on leaving. Yields (the scheduler's address, [the workers' processes])."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=root)  # the workers import the kit, as `pip install -e .` gives them
+    address_file = Path(folder) / "scheduler.json"
+    started = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
+                                 str(address_file)], cwd=cwd or root, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["address"]
+        for _ in range(workers):
+            started.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                             "--no-dashboard"], cwd=cwd or root, env=env, start_new_session=True,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address, started[1:]
+    finally:
+        for process in started:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
 
 
 def who_ran():
@@ -104,7 +148,12 @@ def plot(measured, path):
     labels = ["stock nbgrader autograde", f"kit, unconfined ({measured['jobs']} workers)",
               f"kit, sandboxed ({measured['jobs']} workers)"]
     values = [measured["stock_seconds"], measured["unconfined_seconds"], measured["kit_seconds"]]
-    bars = ax.barh(labels, values, color=["#9aa5b1", "#9fb8d6", "#3b6ea5"])
+    colors = ["#9aa5b1", "#9fb8d6", "#3b6ea5"]
+    if "dask_seconds" in measured:
+        labels.append(f"kit, sandboxed, Dask ({measured['dask_workers']} workers)")
+        values.append(measured["dask_seconds"])
+        colors.append("#5b8c5a")
+    bars = ax.barh(labels, values, color=colors)
     ax.bar_label(bars, [f"{v:.1f} s" for v in values], padding=4)
     ax.set_xlim(0, max(values) * 1.2)
     ax.set_xlabel("seconds to grade the batch (lower is better)")
@@ -246,11 +295,13 @@ def _class_course(folder, layout, made, n):
     return made
 
 
-def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None):
+def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None,
+         dask_workers=0):
     """Grade one class with stock and with the kit, side by side; print the times and the ratio.
 
     `made` is the class (see build_batch); `docs`, a folder for benchmark.json and benchmark.png (the
-    files are named after the assignment)."""
+    files are named after the assignment); `dask_workers`, also grade a copy on a Dask cluster of that many
+    worker processes, started with Dask's own commands."""
     import os
 
     layout = assignments.find(course_dir, assignment)
@@ -258,7 +309,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
     try:
         print(f"Building {len(made) if made else n} submissions of {layout.name} in {workdir} ...", flush=True)
-        stock_dir, kit_dir, loose_dir, made = prepare(workdir, layout, made, n)
+        stock_dir, kit_dir, loose_dir, dask_dir, made = prepare(workdir, layout, made, n, dask=dask_workers > 0)
         n = len(made)
         kinds = {s: k for s, (k, _) in made.items()}
         print(f"Stock: nbgrader autograde, per-cell timeout {cell_timeout:g} s ...", flush=True)
@@ -285,9 +336,21 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         loose_seconds = time.monotonic() - started
         print(f"  {loose_seconds:.1f} s", flush=True)
 
+        dask_seconds = None
+        if dask_workers:
+            print(f"Kit: python -m grader grade --scheduler (sandboxed, a Dask cluster of {dask_workers} worker "
+                  "processes on this machine) ...", flush=True)
+            with dask_cluster(dask_workers, workdir) as (address, _):
+                started = time.monotonic()
+                cli.grade_and_report(dask_dir, layout.name, limits=Limits(cell_timeout=cell_timeout),
+                                     scheduler=address)
+                dask_seconds = time.monotonic() - started
+            print(f"  {dask_seconds:.1f} s", flush=True)
+
         stock_scores = stock.scores(stock_dir, layout.name)
         identical, differences = compare(stock_scores, stock.scores(kit_dir, layout.name), kinds)
-        differences += compare(stock_scores, stock.scores(loose_dir, layout.name), kinds)[1]
+        for copy in (loose_dir, dask_dir):
+            differences += compare(stock_scores, stock.scores(copy, layout.name), kinds)[1] if copy else []
         results = batch.all_results(assignments.Layout(kit_dir, layout.name))
         invalid = sum(1 for s, k in kinds.items() if k == "broken" and results[s].status == INVALID)
         measured = {"assignment": layout.name, "n": n, "cores": os.cpu_count(), "jobs": jobs or os.cpu_count(),
@@ -300,10 +363,16 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
                     "broken_reported_invalid": invalid, "broken": sum(k == "broken" for k in kinds.values()),
                     "endless": sum(k == "endless" for k in kinds.values()),
                     "stages": breakdown(timings)}
+        if dask_seconds is not None:
+            measured.update(dask_workers=dask_workers, dask_seconds=round(dask_seconds, 1),
+                            dask_ratio=round(stock_seconds / dask_seconds, 1))
         print()
         print(f"stock nbgrader autograde: {stock_seconds:8.1f} s  ({stock_seconds / n:.3f} s per submission)")
         print(f"kit grader, sandboxed:    {kit_seconds:8.1f} s  ({kit_seconds / n:.3f} s per submission)")
         print(f"kit grader, unconfined:   {loose_seconds:8.1f} s  ({loose_seconds / n:.3f} s per submission)")
+        if dask_seconds is not None:
+            print(f"kit grader, Dask cluster: {dask_seconds:8.1f} s  ({dask_seconds / n:.3f} s per submission, "
+                  f"{dask_workers} worker processes; {n / dask_seconds:.1f} submissions a second)")
         print(f"ratio (stock / sandboxed): {measured['ratio']:7.1f}x")
         print(f"run by {measured['run_by']}; sandboxes: {measured['workers']}")
         print(f"a `grade` with nothing to do: {idle:.2f} s")

@@ -387,7 +387,7 @@ def cmd_benchmark(args, made=None, docs=None, make_class=None):
     if args.idle:
         return benchmark.idle_only(args.course_dir, args.assignment, args.n, args.jobs, made=made, docs=docs)
     return benchmark.main(args.course_dir, args.assignment, args.n, args.workdir, args.cell_timeout, args.jobs,
-                          made=made, docs=docs or args.docs)
+                          made=made, docs=docs or args.docs, dask_workers=args.dask_workers)
 
 
 def _add_limits(p):
@@ -440,6 +440,9 @@ def _benchmark_arguments(p):
     p.add_argument("--kit-only", action="store_true",
                    help="only the kit, on a class of 100 and then of N: how it scales, and the memory each "
                         "process held")
+    p.add_argument("--dask-workers", type=int, default=0, metavar="N",
+                   help="also grade a copy on a Dask cluster of N worker processes started here with `dask "
+                        "scheduler` and `dask worker` (needs the cluster extra; default: not)")
     p.add_argument("--docs", default=None, metavar="FOLDER",
                    help="write benchmark_<assignment>.json and .png there (default: only print)")
 

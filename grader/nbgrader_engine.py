@@ -4,8 +4,9 @@ nbgrader's converters read each notebook through an exporter that the configurat
 (`c.Autograde.exporter_class`, `c.GenerateFeedback.exporter_class`). The kit's lines in a course's
 nbgrader_config.py (`enable`, written by `nbgrader-config enable`) name these two:
 
-- `KitAutograde` grades the whole submission with the kit, exactly as `grade --student <id> --force` does (its
-  own process: the sandbox and its limits, the canary, hidden tests judged outside, test cells put back; the
+- `KitAutograde` grades the whole submission with the kit, exactly as `grade --student <id> --force` does (in
+  a process of its own, kept for all the students of one nbgrader command, which records the master and grades
+  the canaries once: the sandbox and its limits, hidden tests judged outside, test cells put back; the
   gradebook and autograded/ written by the kit), then hands nbgrader each graded notebook as it was written.
   It never parses the student's file itself, so nothing nbgrader's preprocessors would do to it applies: the
   kit's results are the only ones written.
@@ -92,6 +93,7 @@ class KitAutograde(NotebookExporter):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._graded = {}  # (assignment, student) -> notebook name -> graded notebook (JSON text), this run's
+        self._engines = {}  # assignment -> its grading process (`main`), kept for this run's students
 
     def from_filename(self, filename, resources=None, **kw):
         ids = resources["nbgrader"]
@@ -107,24 +109,62 @@ class KitAutograde(NotebookExporter):
         return graded, resources
 
     def _grade(self, assignment, student):
-        command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment, student]
-        from . import coursedir
-
-        timeout = coursedir.cell_timeout(self.config)  # the course's, or this command line's
-        if timeout:
-            command += ["--cell-timeout", str(timeout)]
+        engine = self._engines.get(assignment) or self._start(assignment)
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            said = done.stderr.strip() or f"it stopped with exit code {done.returncode}"
-            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: {said}")
-        summary = json.loads(done.stdout)
+        try:
+            engine.stdin.write(json.dumps(student) + "\n")
+            engine.stdin.flush()
+            line = engine.stdout.readline()
+        except OSError:
+            line = ""
+        if not line:  # it ended: say why, and start a new one for the next student
+            del self._engines[assignment]
+            _stop(engine)
+            engine.log.seek(0)
+            said = engine.log.read().decode(errors="replace").strip()[-2000:]
+            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: "
+                              f"{said or f'it stopped with exit code {engine.returncode}'}")
+        summary = json.loads(line)
+        if "error" in summary:
+            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: {summary['error']}")
         self.log.info("Graded by the course kit in %.1f s (sandboxed, hidden tests judged outside): %s, %s",
                       time.monotonic() - started, summary["status"], summary["score"])
         if summary["status"] != "graded":
             self.log.warning("%s needs a look: %s (flagged in formgrader; the reason heads the graded notebook)",
                              student, summary["reason"])
         return summary["notebooks"]
+
+    def _start(self, assignment):
+        """The kit's grading process for `assignment` (see `main`): the course's cell timeout, or this command
+        line's; what it says goes to a file, read when it fails."""
+        import tempfile
+        import weakref
+
+        from . import coursedir
+
+        command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment]
+        timeout = coursedir.cell_timeout(self.config)
+        if timeout:
+            command += ["--cell-timeout", str(timeout)]
+        log = tempfile.TemporaryFile()
+        engine = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+        engine.log = log
+        weakref.finalize(self, _stop, engine)  # when nbgrader is done with this exporter, or exits
+        self._engines[assignment] = engine
+        return engine
+
+
+def _stop(engine):
+    """End a grading process: no more students (it ends on its own), or stopped if it does not."""
+    try:
+        engine.stdin.close()
+    except OSError:
+        pass
+    try:
+        engine.wait(30)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+        engine.wait()
 
 
 class KitFeedback(Exporter):
@@ -218,9 +258,13 @@ def switch(path, on):
 # ---------------------------------------------------------------- the grading process
 
 def main(argv=None):
-    """`python -m grader.nbgrader_engine COURSE ASSIGNMENT STUDENT`: grade one submission as `grade --student
-    STUDENT --force` does, and print a JSON summary with the graded notebooks (KitAutograde reads it)."""
+    """`python -m grader.nbgrader_engine COURSE ASSIGNMENT`: grade the students named on standard input (a JSON
+    string a line), one at a time, each as `grade --student ID --force` does, and answer each with a line of
+    JSON: the status, the score and the graded notebooks, or {"error": why}. The master's recording and the
+    canaries are made for the first and kept for the others (batch.Setups): KitAutograde keeps one such process
+    for all the students of an `nbgrader autograde`."""
     import argparse
+    import os
 
     from . import assignments, batch
     from .limits import Limits, budget_for
@@ -229,24 +273,37 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m grader.nbgrader_engine")
     parser.add_argument("course_dir")
     parser.add_argument("assignment")
-    parser.add_argument("student")
     parser.add_argument("--cell-timeout", type=float, default=None)
     args = parser.parse_args(argv)
     cell_timeout = args.cell_timeout or Limits.cell_timeout
     limits = Limits(cell_timeout, budget_for(cell_timeout))
+    answers = os.fdopen(os.dup(1), "w")  # the answers alone: anything else printed goes to standard error
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    setups = batch.Setups()
     try:
-        layout = assignments.find(args.course_dir, args.assignment)
-        done, _ = batch.grade_batch(layout, [args.student], force=True, jobs=1, limits=limits)
-    except KitError as error:
-        print(error, file=sys.stderr)
-        return 2
-    result = done.results[args.student]
-    folder = layout.autograded(args.student)
+        for line in sys.stdin:
+            student = json.loads(line)
+            try:
+                layout = assignments.find(args.course_dir, args.assignment)
+                done, _ = batch.grade_batch(layout, [student], force=True, jobs=1, limits=limits, setups=setups)
+                answer = _summary(layout, student, done.results[student])
+            except KitError as error:
+                answer = {"error": str(error)}
+            answers.write(json.dumps(answer) + "\n")
+            answers.flush()
+    finally:
+        setups.close()
+    return 0
+
+
+def _summary(layout, student, result):
+    """What KitAutograde needs of a graded submission: status, reason, score and the graded notebooks' text."""
+    folder = layout.autograded(student)
     notebooks = {name: (folder / f"{name}.ipynb").read_text() for name in layout.notebooks
                  if (folder / f"{name}.ipynb").is_file()}
-    print(json.dumps({"status": result.status, "reason": result.reason, "notebooks": notebooks,
-                      "score": "awaiting a manual grade" if result.awaiting_manual_grade else f"{result.total:g}"}))
-    return 0
+    return {"status": result.status, "reason": result.reason, "notebooks": notebooks,
+            "score": "awaiting a manual grade" if result.awaiting_manual_grade else f"{result.total:g}"}
 
 
 AUTOGRADE, FEEDBACK = dotted(KitAutograde), dotted(KitFeedback)

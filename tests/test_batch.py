@@ -188,35 +188,10 @@ def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """A Dask cluster started as an instructor starts one, with Dask's own commands: `dask scheduler` and two
-    `dask worker` processes (one process, one thread each), in sessions of their own so that a test can kill
-    one. Yields (the scheduler's address, [the workers' processes])."""
-    from distributed import Client
-    dask = str(Path(sys.executable).with_name("dask"))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))  # the workers import the kit, as `pip install -e .` gives them
-    address_file = tmp_path / "scheduler.json"
-    started = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
-                                 str(address_file)], cwd=ROOT, env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        deadline = time.monotonic() + 60
-        while not address_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(address_file.read_text())["address"]
-        for _ in range(2):
-            started.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                             "--no-dashboard"], cwd=ROOT, env=env, start_new_session=True,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address, started[1:]
-    finally:
-        for process in started:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
+    """Two `dask worker` processes and a `dask scheduler`, started with Dask's own commands (the benchmark's)."""
+    from grader import benchmark
+    with benchmark.dask_cluster(2, tmp_path, cwd=ROOT) as started:
+        yield started
 
 
 def test_grading_on_a_dask_cluster_gives_the_pools_results_and_survives_a_worker_dying(samples_course, tmp_path,
