@@ -41,7 +41,11 @@ def cell_timeout(config):
     None when it sets none that can be used."""
     if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
         timeout = config.ExecutePreprocessor.timeout
-        return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+        try:  # a number from a config file; text from a command line (`--ExecutePreprocessor.timeout=5`)
+            seconds = float(timeout)
+        except (TypeError, ValueError):
+            return None
+        return seconds if 0 < seconds < float("inf") else None
     return None
 
 
