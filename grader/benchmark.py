@@ -296,12 +296,13 @@ def _class_course(folder, layout, made, n):
 
 
 def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jobs=None, made=None, docs=None,
-         dask_workers=0):
+         dask_workers=0, idle_repeats=5):
     """Grade one class with stock and with the kit, side by side; print the times and the ratio.
 
     `made` is the class (see build_batch); `docs`, a folder for benchmark.json and benchmark.png (the
     files are named after the assignment); `dask_workers`, also grade a copy on a Dask cluster of that many
-    worker processes, started with Dask's own commands."""
+    worker processes, started with Dask's own commands; `idle_repeats`, the `grade` runs with nothing to do
+    whose median is reported."""
     import os
 
     layout = assignments.find(course_dir, assignment)
@@ -327,7 +328,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
-        idle = idle_seconds(kit_dir)
+        idle = idle_seconds(kit_dir, idle_repeats)
         print(f"  nothing left to grade: `grade` answers in {idle:.2f} s", flush=True)
 
         print(f"Kit: python -m grader grade --unconfined, per-cell timeout {cell_timeout:g} s ...", flush=True)

@@ -230,7 +230,8 @@ def test_the_benchmark_runs_on_another_assignment_side_by_side_with_stock(tmp_pa
     cut short) on an assignment of two notebooks, graded by stock and the kit in one run."""
     from grader import benchmark
     course_dir = two_assignment_course(tmp_path / "course")
-    code = benchmark.main(course_dir, "warmup", n=5, workdir=tmp_path / "bench", cell_timeout=5)
+    code = benchmark.main(course_dir, "warmup", n=5, workdir=tmp_path / "bench", cell_timeout=5,
+                          idle_repeats=1)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "per-test scores identical on 4 of 4 submissions" in out and "ratio (stock / sandboxed):" in out
@@ -281,7 +282,8 @@ def test_an_assignment_that_cannot_be_graded_does_not_hold_up_the_others(two_ass
 def test_the_benchmark_takes_a_course_whose_config_names_files_in_source(quickstart, tmp_path, capsys):
     """nbgrader's quickstart config adds source/header.ipynb to every notebook: the benchmark's copies have it."""
     from grader import benchmark
-    code = benchmark.main(quickstart["course_dir"], "ps1", n=3, workdir=tmp_path / "bench", cell_timeout=5)
+    code = benchmark.main(quickstart["course_dir"], "ps1", n=3, workdir=tmp_path / "bench", cell_timeout=5,
+                          idle_repeats=1)
     out = capsys.readouterr().out
     assert code == 0 and "per-test scores identical on 2 of 2 submissions" in out, out
 

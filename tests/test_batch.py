@@ -242,7 +242,7 @@ def test_result_record_is_written_last(samples_course):
 def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsys):
     """The benchmark's machinery on 5 submissions (one endless loop, one broken file)."""
     from grader import benchmark
-    code = benchmark.main(ROOT, rnn_course.ASSIGNMENT, workdir=tmp_path / "bench", cell_timeout=2,
+    code = benchmark.main(ROOT, rnn_course.ASSIGNMENT, workdir=tmp_path / "bench", cell_timeout=2, idle_repeats=1,
                           made=samples.benchmark_class(5))
     out = capsys.readouterr().out
     assert code == 0, out
