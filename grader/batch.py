@@ -12,7 +12,6 @@ The flow of `grade_batch`:
    last). A batch killed midway has written whole results only, and the next
    run grades the rest. publish.py then writes what people read, from the gradebook.
 """
-import contextlib
 import dataclasses
 import glob
 import html
@@ -326,14 +325,19 @@ def stored_result(layout, student):
 
 # ---------------------------------------------------------------- running
 
-def _local_results(assignment, submissions, jobs, peaks):
+def _local_results(assignment, submissions, jobs, peaks, pools=None, key=None):
     """Yield (submission, result) from a pool of `jobs` warm worker processes, `submissions` (an iterable, read
     as it goes) sent a few at a time so that a class's files are not all held at once; fill `peaks` with the
-    memory each process held (memory.peaks), read once every result is in."""
+    memory each process held (memory.peaks), read once every result is in. `pools` (a dict): the pool is taken
+    from it under `key`, and left there for the next call once every result is in."""
     context = warm.context()
-    pool = None
+    pool = pools.pop(key, None) if pools is not None else None
+    if pool is not None and pool._broken:  # a worker of the kept pool died
+        _end_pool(pool)
+        pool = None
     waiting = iter(submissions)
     futures = {}
+    finished = False
 
     def send(count):
         for submission in itertools.islice(waiting, count):
@@ -341,22 +345,31 @@ def _local_results(assignment, submissions, jobs, peaks):
                 futures[pool.submit(_grade_installed, submission)] = submission
 
     try:
-        with warm.interrupts_held():
-            pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+        if pool is None:
+            with warm.interrupts_held():
+                pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
         send(IN_FLIGHT_PER_WORKER * jobs)
         while futures:
-            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-            for future in finished:
+            finished_now, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished_now:
                 submission = futures.pop(future)
                 send(1)
                 yield submission, _result_of(future, submission, assignment)
         peaks.update(memory.peaks())
+        finished = True
     finally:
         if pool is not None:
-            with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
-                for process in list((pool._processes or {}).values()):
-                    process.kill()  # only matters when interrupted: finished workers are already idle
-                pool.shutdown(wait=True, cancel_futures=True)
+            if finished and pools is not None:
+                pools[key] = pool
+            else:
+                _end_pool(pool)
+
+
+def _end_pool(pool):
+    with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
+        for process in list((pool._processes or {}).values()):
+            process.kill()  # only matters when interrupted: finished workers are already idle
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _installed = None
@@ -523,32 +536,44 @@ def sweep_scratch(folder=None):
 
 
 class Setups:
-    """The set-up of each assignment (the master's recorded answers and the canaries' verdict), kept between the
-    grade_batch calls of one process that grades a class one student at a time (nbgrader's autograde through
-    the kit: nbgrader_engine.py). Made from the course's own files only, nothing a student sends, and made
-    again when the assignment, the limits or the confinement change. `close` removes its helper files."""
+    """What one process keeps between the grade_batch calls that grade a class one student at a time (nbgrader's
+    autograde through the kit: nbgrader_engine.py), made again when the assignment, the limits or the
+    confinement change: each assignment's set-up (the master's recorded answers and the canaries' verdict, made
+    from the course's own files only, nothing a student sends), the memory plan, the gradebook's backup (once,
+    before the first: the backups kept are not all of this run) and, with `keep_workers`, the grading workers
+    (each sandbox is still a new process). `close` ends the workers and removes the rest."""
 
-    def __init__(self):
+    def __init__(self, keep_workers=False):
         self.helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
         self.kept = {}  # (assignment fingerprint, limits, confine) -> (assignment, notes)
+        self.plans = {}  # (jobs, limits) -> memory.Plan
+        self.backed_up = set()  # course folders
+        self.pools = {} if keep_workers else None  # (assignment fingerprint, limits, confine, jobs) -> pool
+
+    def plan(self, jobs, limits):
+        if (jobs, limits) not in self.plans:
+            self.plans[jobs, limits] = memory.plan(jobs, limits)
+        return self.plans[jobs, limits]
 
     def close(self):
+        for pool in (self.pools or {}).values():
+            _end_pool(pool)
+        for plan in self.plans.values():
+            memory.remove(plan.cgroup)
         shutil.rmtree(self.helpers, ignore_errors=True)
 
 
 def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
                 confine=True, setups=None):
-    """Grade what needs grading; return a Batch. See the module docstring. `setups` (a Setups): the set-up is
-    taken from it when it holds this assignment's, and kept there."""
+    """Grade what needs grading; return a Batch. See the module docstring. `setups` (a Setups, which the caller
+    closes): what it keeps is taken from it, and kept there; without one, everything is taken down at the end."""
     sweep_scratch()
     own = setups is None
     setups = setups or Setups()
     try:
-        with contextlib.ExitStack() as cleanup:  # what the run set up, taken down whatever happens
-            return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups,
-                                cleanup)
+        return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups)
     finally:
-        if own:
+        if own:  # whatever happens: the workers, the memory cgroup, the helper files
             setups.close()
 
 
@@ -568,7 +593,7 @@ BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gr
                 "autograded folder")
 
 
-def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups, cleanup):
+def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups):
     started = time.monotonic()
     say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
     refused_folders = []
@@ -616,10 +641,9 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     if submissions:
         warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
         try:
-            held = memory.plan(jobs, limits)
+            held = setups.plan(jobs, limits)
         except MemoryError as error:
             raise KitError(f"no submission was graded: {error}") from None
-        cleanup.callback(memory.remove, held.cgroup)
         jobs = held.jobs
         batch.notes += [held.note] if held.note else []
         batch.workers = held.how
@@ -631,8 +655,10 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
         assignment, notes = setups.kept[key]
         assignment = assignment.replace(memory_cgroup=held.cgroup)
         batch.notes += notes
-        say(f"{layout.name}: backing up the gradebook")
-        gradebook.backup(layout.course_dir)
+        if layout.course_dir not in setups.backed_up:
+            say(f"{layout.name}: backing up the gradebook")
+            gradebook.backup(layout.course_dir)
+            setups.backed_up.add(layout.course_dir)
         lap(batch.stages, BATCH_STAGES[0], clock)
         say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
     if not submissions:
@@ -640,7 +666,8 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     elif scheduler:
         results = _dask_results(assignment, list(_read_each(layout, submissions, batch.stages)), scheduler)
     else:
-        results = _local_results(assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks)
+        results = _local_results(assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
+                                 setups.pools, key + (jobs,))
     bar = progress(len(submissions)) if progress and submissions else None
     writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
     done = set()

@@ -16,16 +16,19 @@ nothing else of a hidden block ever is).
 import ast
 from dataclasses import dataclass
 
-from nbgrader.preprocessors import ClearHiddenTests
-
-BEGIN = ClearHiddenTests.begin_test_delimeter.default_value  # "BEGIN HIDDEN TESTS"
-END = ClearHiddenTests.end_test_delimeter.default_value      # "END HIDDEN TESTS"
+# nbgrader's own defaults (ClearHiddenTests.begin_test_delimeter and end_test_delimeter; a test keeps them equal),
+# written out: importing nbgrader takes over a second, and the processes that run or replay notebooks (the fork
+# servers, the master's recording) need only these two strings.
+BEGIN = "BEGIN HIDDEN TESTS"
+END = "END HIDDEN TESTS"
 DEFAULT = (BEGIN, END)
 HINT = "# hint for students:"
 
 
 def markers_of(config):
     """(begin, end): the hidden-test delimiters a course's nbgrader configuration sets, nbgrader's own otherwise."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
     clear = ClearHiddenTests(config=config)
     return clear.begin_test_delimeter, clear.end_test_delimeter
 

@@ -262,8 +262,8 @@ def main(argv=None):
     """`python -m grader.nbgrader_engine COURSE ASSIGNMENT`: grade the students named on standard input (a JSON
     string a line), one at a time, each as `grade --student ID --force` does, and answer each with a line of
     JSON: the status, the score and the graded notebooks, or {"error": why}. The master's recording and the
-    canaries are made for the first and kept for the others (batch.Setups): KitAutograde keeps one such process
-    for all the students of an `nbgrader autograde`."""
+    canaries are made for the first and kept for the others, with the grading worker (batch.Setups):
+    KitAutograde keeps one such process for all the students of an `nbgrader autograde`."""
     import argparse
     import os
 
@@ -281,7 +281,7 @@ def main(argv=None):
     answers = os.fdopen(os.dup(1), "w")  # the answers alone: anything else printed goes to standard error
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    setups = batch.Setups()
+    setups = batch.Setups(keep_workers=True)
     try:
         for line in sys.stdin:
             student = json.loads(line)

@@ -337,3 +337,17 @@ def test_a_courses_own_hidden_test_delimiters_are_nbgraders_rule_too(tmp_path):
     text = (course_dir / "feedback" / "spy" / "marks" / "marks.html").read_text()
     assert "a hidden check failed" in text and "assert triple(1) == 3" in text, "the visible code, read and shown"
     assert "SECRET" not in text and "231" not in text and "PRIVATE" not in text
+
+
+def test_the_kits_hidden_test_markers_are_nbgraders_defaults_and_running_a_notebook_needs_no_nbgrader():
+    """The delimiters the kit writes out are nbgrader's own defaults; the modules that the fork servers and the
+    master's recording import leave nbgrader (over a second to import) out."""
+    import subprocess
+    import sys
+    from nbgrader.preprocessors import ClearHiddenTests
+    assert hidden.DEFAULT == (ClearHiddenTests.begin_test_delimeter.default_value,
+                              ClearHiddenTests.end_test_delimeter.default_value)
+    loaded = subprocess.run([sys.executable, "-c", "import sys, grader.execute, grader.verdict; "
+                             "print(any(m == 'nbgrader' or m.startswith('nbgrader.') for m in sys.modules))"],
+                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert loaded.stdout.strip() == "False"
