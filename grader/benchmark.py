@@ -157,7 +157,8 @@ def plot(measured, path):
     ax.bar_label(bars, [f"{v:.1f} s" for v in values], padding=4)
     ax.set_xlim(0, max(values) * 1.2)
     ax.set_xlabel("seconds to grade the batch (lower is better)")
-    ax.set_title(f"{measured['assignment']}: {measured['n']} mixed submissions, {measured['cores']} cores\n"
+    run_by = "" if "run_by" not in measured else ", as root" if measured["run_by"] == "root" else ", as an ordinary user"
+    ax.set_title(f"{measured['assignment']}: {measured['n']} mixed submissions, {measured['cores']} cores{run_by}\n"
                  f"sandboxed kit {measured['ratio']:.1f}x faster than stock; per-test scores "
                  + ("identical" if not measured["differences"] else "DIFFERENT"), fontsize=10)
     fig.tight_layout()
