@@ -94,7 +94,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
         peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
         sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
         if sandboxes:
-            peaks["sandbox (the largest, as its cgroup counts it)"] = max(sandboxes)
+            peaks["sandbox (the largest, as its cgroup or its watch counts it)"] = max(sandboxes)
         timings.update(done.stages, submissions=len(done.graded), peaks=peaks, workers=done.workers)
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "

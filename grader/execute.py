@@ -67,7 +67,7 @@ class Run:
     protocol_error: str = ""  # the process sent something malformed (it was stopped)
     room: list = field(default_factory=lambda: [0, 0])  # characters of text, and of displays, still allowed
     sandbox_error: tuple = ()  # (step, message) when confinement could not be set up
-    peak_mb: float = 0.0   # the most memory the sandbox held, where a cgroup measured it
+    peak_mb: float = 0.0   # the most memory the sandbox held, as its cgroup or its watch counted it
     out_of_memory: bool = False  # the kernel stopped a process of the sandbox for want of memory
     started_at: float = 0.0    # time.monotonic() when the process was started
     started_seconds: float = 0.0  # from the start until the sandbox reported ready, before the notebook's code
@@ -331,26 +331,32 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
         except OSError:
             pass  # the runner then dies with this process (die_with_parent): the run still stops
     conn.close()
-    status.close()
+    if watch is None:
+        status.close()  # kept by a watch, to report the sandbox's peak at the end
     # Stopped by the grader (SIGTERM) or by its own wall clock, in case the grader is gone: either way
     # the runner is killed and reaped here, so that it never outlives this process.
     signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
     signal.setitimer(signal.ITIMER_REAL, limits.notebook_budget + 2 * GRACE_SECONDS)
     # No cgroup charges the sandbox's memory: count it from here, and stop the runner past its limit.
-    over = False
+    over, watching = False, watch is not None
     if watch:
         watch.runner = pid
     while True:
-        done, exit_status = os.waitpid(pid, os.WNOHANG if watch else 0)
+        done, exit_status = os.waitpid(pid, os.WNOHANG if watching else 0)
         if done:
             break
         if watch.over():
             os.kill(pid, signal.SIGKILL)  # PID 1 of the sandbox's namespace: every process in it goes too
-            over, watch = True, None
+            over, watching = True, False
             continue
         time.sleep(memory.WATCH_SECONDS)
     signal.setitimer(signal.ITIMER_REAL, 0)
+    if watch:
+        try:  # this process's own word (the runner's copy of the pipe was closed before any student code)
+            _send(status.fileno(), {"peak_mb": round(max(watch.peak - baseline, 0) / (1024 * 1024), 1)})
+        except OSError:
+            pass
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     code = 128 + os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else os.WEXITSTATUS(exit_status)
@@ -687,8 +693,11 @@ def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user
     try:  # written only by the grader's own code, before the student's code starts
         if status_reader.poll(0):
             problem = wire.loads(status_reader.recv_bytes(65536), 65536)
-            run.sandbox_error = (str(problem.get("step")), str(problem.get("message")))
-            run.stopped = f"the sandbox could not be set up ({run.sandbox_error[1]})"
+            if set(problem) == {"peak_mb"}:  # a watched sandbox's peak, from its own parent
+                run.peak_mb = float(problem["peak_mb"])
+            else:
+                run.sandbox_error = (str(problem.get("step")), str(problem.get("message")))
+                run.stopped = f"the sandbox could not be set up ({run.sandbox_error[1]})"
     except (EOFError, OSError, wire.WireError):
         pass
     finally:

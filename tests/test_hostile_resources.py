@@ -129,6 +129,7 @@ def test_without_a_cgroup_what_the_processes_hold_together_is_counted_and_stoppe
     honest = execute.run_cells([(0, FORKED_WORK), (1, "print('after')")], {}, limits, cgroup="")
     assert not honest.stopped and not honest.out_of_memory, honest.stopped
     assert honest.outputs[0][0]["text"] == "done\n" and honest.outputs[1][0]["text"] == "after\n"
+    assert 500 < honest.peak_mb <= memory.share_mb(limits, charged=False), honest.peak_mb  # reported, as a cgroup's
 
 
 def test_a_student_exit_code_never_reads_as_the_watchs():
