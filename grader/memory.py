@@ -133,9 +133,6 @@ class Watch:
     def over(self):
         return self.held() > self.limit
 
-    def close(self):
-        os.close(self.proc)
-
 
 def anonymous_bytes(statm="/proc/self/statm", folder=None):
     """What the process of the `statm` file (in the open `folder`) holds resident that no file backs; 0 once
