@@ -146,7 +146,10 @@ class KitAutograde(NotebookExporter):
         timeout = coursedir.cell_timeout(self.config)
         if timeout:
             command += ["--cell-timeout", str(timeout)]
-        self.log.info("The course kit grades %s with a cell timeout of %s s", assignment, timeout or "its default")
+        from .limits import Limits
+
+        self.log.info("The course kit grades %s with a cell timeout of %s", assignment,
+                      f"{timeout:g} s" if timeout else f"{Limits.cell_timeout:g} s (its default)")
         log = tempfile.TemporaryFile()
         engine = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         engine.log = log
