@@ -114,17 +114,17 @@ class Watch:
         self.proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
 
     def held(self):
-        """Bytes held now by the sandbox's processes (resident, not backed by a file)."""
+        """Bytes held now by the sandbox's processes (resident, not backed by a file on disk)."""
         try:
             inside = os.open(f"{self.runner}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
         except OSError:
             return 0  # the runner has ended
         try:
             if os.fstat(inside).st_dev != os.fstat(self.proc).st_dev:  # the sandbox has mounted its own /proc
-                total = sum(anonymous_bytes(f"{name}/statm", inside) for name in os.listdir(inside)
+                total = sum(anonymous_bytes(f"{name}/status", inside) for name in os.listdir(inside)
                             if name.isdigit())
             else:
-                total = anonymous_bytes(f"{self.runner}/statm", self.proc)
+                total = anonymous_bytes(f"{self.runner}/status", self.proc)
         finally:
             os.close(inside)
         self.peak = max(self.peak, total)
@@ -134,16 +134,21 @@ class Watch:
         return self.held() > self.limit
 
 
-def anonymous_bytes(statm="/proc/self/statm", folder=None):
-    """What the process of the `statm` file (in the open `folder`) holds resident that no file backs; 0 once
-    it has ended."""
+def anonymous_bytes(status="/proc/self/status", folder=None):
+    """What the process of the `status` file (in the open `folder`) holds resident that no file on disk backs:
+    its anonymous memory and its shared memory (a shared anonymous mapping is the second kind, as Python's
+    mmap.mmap(-1, n) makes one); 0 once it has ended."""
     try:
-        fd = os.open(statm, os.O_RDONLY, dir_fd=folder)
+        fd = os.open(status, os.O_RDONLY, dir_fd=folder)
         try:
-            fields = os.read(fd, 200).split()
+            text = os.read(fd, 8192)
         finally:
             os.close(fd)
-        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE")
+        kb = 0
+        for line in text.splitlines():
+            if line.startswith((b"RssAnon:", b"RssShmem:")):
+                kb += int(line.split()[1])
+        return kb * 1024
     except (OSError, ValueError, IndexError):
         return 0
 

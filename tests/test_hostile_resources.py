@@ -114,6 +114,12 @@ FORKED_HOARDERS = ("import os, time\nkids = []\nfor i in range(3):\n    pid = os
                    "        held = bytearray(600 << 20)\n        held[::4096] = b'x' * len(held[::4096])\n"
                    "        time.sleep(30)\n        os._exit(0)\n    kids.append(pid)\n"
                    "for kid in kids:\n    os.waitpid(kid, 0)\nprint('held 1.8 GB')\n")
+# The same in shared anonymous memory (Python's mmap.mmap(-1, n) maps it MAP_SHARED): the kernel counts it as
+# shared memory, not as anonymous memory.
+SHARED_HOARDERS = FORKED_HOARDERS.replace(
+    "        held = bytearray(600 << 20)\n        held[::4096] = b'x' * len(held[::4096])\n",
+    "        import mmap\n        held = mmap.mmap(-1, 600 << 20)\n"
+    "        for at in range(0, 600 << 20, 4096):\n            held[at] = 1\n")
 # An honest cell that forks: 300 MB here and 300 MB in a child, 1 GB allowed.
 FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * len(held[::4096])\npid = os.fork()\n"
                "if pid == 0:\n    mine = bytearray(300 << 20)\n    mine[::4096] = b'y' * len(mine[::4096])\n"
@@ -123,9 +129,10 @@ FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * le
 def test_without_a_cgroup_what_the_processes_hold_together_is_counted_and_stopped_past_the_limit():
     """An ordinary user's machine: no cgroup; the watch outside the sandbox counts its processes together."""
     limits = Limits(cell_timeout=25, notebook_budget=40, memory_mb=1024)
-    run = execute.run_cells([(0, FORKED_HOARDERS), (1, "print('after')")], {}, limits, cgroup="")
-    assert run.out_of_memory and "ran out of memory" in run.stopped, (run.stopped, run.outputs)
-    assert run.stopped_at == 0 and 1 not in run.outputs and not run.timed_out, "stopped for memory, not time"
+    for hoarders in (FORKED_HOARDERS, SHARED_HOARDERS):
+        run = execute.run_cells([(0, hoarders), (1, "print('after')")], {}, limits, cgroup="")
+        assert run.out_of_memory and "ran out of memory" in run.stopped, (run.stopped, run.outputs)
+        assert run.stopped_at == 0 and 1 not in run.outputs and not run.timed_out, "stopped for memory, not time"
     honest = execute.run_cells([(0, FORKED_WORK), (1, "print('after')")], {}, limits, cgroup="")
     assert not honest.stopped and not honest.out_of_memory, honest.stopped
     assert honest.outputs[0][0]["text"] == "done\n" and honest.outputs[1][0]["text"] == "after\n"
