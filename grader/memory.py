@@ -13,8 +13,9 @@ close that, the first where the machine allows it:
   capped at their sum;
 - without one (an ordinary user's machine, where no cgroup is delegated), the sandbox
   is refused the calls that make memory outside its address space (memfd_create,
-  shmget: sandbox.py), and a `Watch` outside it counts, every WATCH_SECONDS, the
-  anonymous memory its processes hold together and stops it past its limit. Each
+  shmget, msgget: sandbox.py), and a `Watch` outside it counts, every WATCH_SECONDS,
+  the anonymous and shared memory its processes hold together and stops it past its
+  limit. Each
   process is also capped by the address-space limit, which bounds what they can take
   between two counts; its two tmpfs are size-capped and counted in its share.
 
@@ -101,9 +102,9 @@ def plan(jobs, limits, use_cgroup=True):
 
 
 class Watch:
-    """The anonymous memory a sandbox's processes hold together, counted from outside it, where no cgroup
-    charges it. Every process counts what it holds resident in full, what a fork inherited included: never
-    less than they really hold. `runner` is the sandbox's first process; its own processes are read from the
+    """The anonymous and shared memory a sandbox's processes hold together, counted from outside it, where no
+    cgroup charges it. Every process counts what it holds resident in full, what a fork inherited included:
+    never less than they really hold. `runner` is the sandbox's first process; its own processes are read from the
     /proc it mounts for them (the kernel's view of its PID namespace), until then the runner alone."""
 
     def __init__(self, runner, limit_mb, baseline_bytes):

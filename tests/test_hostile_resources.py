@@ -101,12 +101,19 @@ def test_shared_memory_beyond_the_share_is_never_handed_out(hoarders):
     assert result.total == 120, (result.status, result.reason)
 
 
-def test_without_a_cgroup_memfd_and_shared_memory_are_refused_in_the_sandbox():
-    run = execute.run_cells([(0, GIGABYTE_IN_A_MEMFD), (1, GIGABYTE_IN_SHM)], {}, SMALL, cgroup="")
-    memfd, shm = run.outputs[0], run.outputs[1]
+# System V message queues hold their messages in the kernel's memory (a new IPC namespace allows about 500 MB).
+MESSAGE_QUEUE = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                 "queue = libc.msgget(0, 0o1600)\nprint('msgget', queue, ctypes.get_errno())\n")
+
+
+def test_without_a_cgroup_memfd_shared_memory_and_message_queues_are_refused_in_the_sandbox():
+    run = execute.run_cells([(0, GIGABYTE_IN_A_MEMFD), (1, GIGABYTE_IN_SHM), (2, MESSAGE_QUEUE)], {}, SMALL,
+                            cgroup="")
+    memfd, shm, queue = run.outputs[0], run.outputs[1], run.outputs[2]
     assert memfd[-1]["output_type"] == "error" and memfd[-1]["ename"] == "PermissionError", memfd
     assert not any(o["output_type"] == "error" for o in shm), shm
     assert "shmget -1 1" in shm[0]["text"], shm  # EPERM
+    assert queue[0]["text"] == "msgget -1 1\n", queue
 
 
 # Three processes started by a cell, 600 MB each: each within its own 1 GB address space, 1.8 GB together.
