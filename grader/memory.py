@@ -122,10 +122,9 @@ class Watch:
             return 0  # the runner has ended
         try:
             if os.fstat(inside).st_dev != os.fstat(self.proc).st_dev:  # the sandbox has mounted its own /proc
-                total = sum(anonymous_bytes(f"{name}/status", inside) for name in os.listdir(inside)
-                            if name.isdigit())
+                total = sum(_process_bytes(name, inside) for name in os.listdir(inside) if name.isdigit())
             else:
-                total = anonymous_bytes(f"{self.runner}/status", self.proc)
+                total = _process_bytes(str(self.runner), self.proc)
         finally:
             os.close(inside)
         self.peak = max(self.peak, total)
@@ -133,6 +132,22 @@ class Watch:
 
     def over(self):
         return self.held() > self.limit
+
+
+def _process_bytes(pid, folder):
+    """anonymous_bytes of process `pid` (in the open /proc `folder`). A process whose first thread has ended
+    while others run shows no memory in its own status file: then its threads' files say what it holds."""
+    held = anonymous_bytes(f"{pid}/status", folder)
+    if held:
+        return held
+    try:
+        tasks = os.open(f"{pid}/task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+    except OSError:
+        return 0
+    try:  # the threads share one memory: the largest any of them shows, once
+        return max((anonymous_bytes(f"{tid}/status", tasks) for tid in os.listdir(tasks)), default=0)
+    finally:
+        os.close(tasks)
 
 
 def anonymous_bytes(status="/proc/self/status", folder=None):

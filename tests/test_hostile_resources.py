@@ -127,6 +127,13 @@ SHARED_HOARDERS = FORKED_HOARDERS.replace(
     "        held = bytearray(600 << 20)\n        held[::4096] = b'x' * len(held[::4096])\n",
     "        import mmap\n        held = mmap.mmap(-1, 600 << 20)\n"
     "        for at in range(0, 600 << 20, 4096):\n            held[at] = 1\n")
+# A process whose first thread ends (SYS_exit, not exit_group) while a second one holds 950 MB: its own status
+# file then shows no memory at all. Beside it, 850 MB in the notebook's own process.
+HIDDEN_HOLDER = ("import os, time, threading, ctypes\nif os.fork() == 0:\n    def hold():\n"
+                 "        time.sleep(0.5)  # once the first thread has ended\n        held = bytearray(950 << 20)\n        held[::4096] = b'x' * len(held[::4096])\n"
+                 "        time.sleep(8)\n        os._exit(0)\n    threading.Thread(target=hold).start()\n"
+                 "    import platform\n    ctypes.CDLL(None).syscall({'x86_64': 60, 'aarch64': 93}[platform.machine()], 0)\nvisible = bytearray(850 << 20)\n"
+                 "visible[::4096] = b'y' * len(visible[::4096])\ntime.sleep(8)\nprint('held 1.8 GB')\n")
 # An honest cell that forks: 300 MB here and 300 MB in a child, 1 GB allowed.
 FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * len(held[::4096])\npid = os.fork()\n"
                "if pid == 0:\n    mine = bytearray(300 << 20)\n    mine[::4096] = b'y' * len(mine[::4096])\n"
@@ -136,7 +143,7 @@ FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * le
 def test_without_a_cgroup_what_the_processes_hold_together_is_counted_and_stopped_past_the_limit():
     """An ordinary user's machine: no cgroup; the watch outside the sandbox counts its processes together."""
     limits = Limits(cell_timeout=25, notebook_budget=40, memory_mb=1024)
-    for hoarders in (FORKED_HOARDERS, SHARED_HOARDERS):
+    for hoarders in (FORKED_HOARDERS, SHARED_HOARDERS, HIDDEN_HOLDER):
         run = execute.run_cells([(0, hoarders), (1, "print('after')")], {}, limits, cgroup="")
         assert run.out_of_memory and "ran out of memory" in run.stopped, (run.stopped, run.outputs)
         assert run.stopped_at == 0 and 1 not in run.outputs and not run.timed_out, "stopped for memory, not time"
