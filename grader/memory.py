@@ -116,9 +116,8 @@ class Watch:
 
     def held(self):
         """Bytes held now by the sandbox's processes (resident, not backed by a file on disk)."""
-        try:
-            inside = os.open(f"{self.runner}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
-        except OSError:
+        inside = self._sandbox_proc()
+        if inside is None:
             return 0  # the runner has ended
         try:
             if os.fstat(inside).st_dev != os.fstat(self.proc).st_dev:  # the sandbox has mounted its own /proc
@@ -131,7 +130,40 @@ class Watch:
         return total
 
     def over(self):
-        return self.held() > self.limit
+        try:
+            return self.held() > self.limit
+        except _Unseen:  # alive, and none of its threads shows its files: nothing honest does that
+            return True
+
+    def _sandbox_proc(self):
+        """The sandbox's root's /proc, opened through the runner, or through any of its threads when its first
+        has ended (its own root link is then gone); None once the runner has ended; _Unseen otherwise."""
+        for path in [f"{self.runner}"] + [f"{self.runner}/task/{tid}" for tid in _listdir(self.runner, self.proc)]:
+            try:
+                return os.open(f"{path}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
+            except OSError:
+                continue
+        try:
+            os.stat(str(self.runner), dir_fd=self.proc)
+        except OSError:
+            return None
+        raise _Unseen()
+
+
+class _Unseen(Exception):
+    """A watched sandbox whose memory cannot be read."""
+
+
+def _listdir(pid, folder):
+    """The threads of process `pid` (in the open /proc `folder`); none once it has ended."""
+    try:
+        tasks = os.open(f"{pid}/task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+    except OSError:
+        return []
+    try:
+        return os.listdir(tasks)
+    finally:
+        os.close(tasks)
 
 
 def _process_bytes(pid, folder):
@@ -140,14 +172,8 @@ def _process_bytes(pid, folder):
     held = anonymous_bytes(f"{pid}/status", folder)
     if held:
         return held
-    try:
-        tasks = os.open(f"{pid}/task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
-    except OSError:
-        return 0
-    try:  # the threads share one memory: the largest any of them shows, once
-        return max((anonymous_bytes(f"{tid}/status", tasks) for tid in os.listdir(tasks)), default=0)
-    finally:
-        os.close(tasks)
+    # The threads share one memory: the largest any of them shows, once.
+    return max((anonymous_bytes(f"{pid}/task/{tid}/status", folder) for tid in _listdir(pid, folder)), default=0)
 
 
 def anonymous_bytes(status="/proc/self/status", folder=None):

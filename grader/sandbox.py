@@ -58,7 +58,7 @@ _ARCH = {
         248, 249, 250,                     # add_key, request_key, keyctl
         428, 429, 430, 431, 432, 442,      # open_tree, move_mount, fsopen, fsconfig, fsmount, mount_setattr
         163, 167, 168, 304,                # acct, swapon, swapoff, open_by_handle_at
-        447,                               # memfd_secret
+        447, 278,                          # memfd_secret, vmsplice (user pages held by a pipe, in no process)
     ], uncharged=[319, 29, 68]),           # memfd_create, shmget, msgget: memory outside the address space
                                            # (a message queue's is the kernel's: memory.py's watch cannot see it)
     "aarch64": dict(audit=0xC00000B7, pivot_root=41, capset=91, clone=220, clone3=435, refuse=[
@@ -69,7 +69,7 @@ _ARCH = {
         217, 218, 219,
         428, 429, 430, 431, 432, 442,
         89, 224, 225, 265,
-        447,
+        447, 75,
     ], uncharged=[279, 194, 186]),
 }
 

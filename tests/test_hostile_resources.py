@@ -114,6 +114,8 @@ def test_without_a_cgroup_memfd_shared_memory_and_message_queues_are_refused_in_
     assert not any(o["output_type"] == "error" for o in shm), shm
     assert "shmget -1 1" in shm[0]["text"], shm  # EPERM
     assert queue[0]["text"] == "msgget -1 1\n", queue
+    spliced = execute.run_cells([(0, VMSPLICE)], {}, SMALL, cgroup="").outputs[0]
+    assert spliced[0]["text"] == "vmsplice -1 1\n", spliced  # refused everywhere: EPERM
 
 
 # Three processes started by a cell, 600 MB each: each within its own 1 GB address space, 1.8 GB together.
@@ -134,6 +136,24 @@ HIDDEN_HOLDER = ("import os, time, threading, ctypes\nif os.fork() == 0:\n    de
                  "        time.sleep(8)\n        os._exit(0)\n    threading.Thread(target=hold).start()\n"
                  "    import platform\n    ctypes.CDLL(None).syscall({'x86_64': 60, 'aarch64': 93}[platform.machine()], 0)\nvisible = bytearray(850 << 20)\n"
                  "visible[::4096] = b'y' * len(visible[::4096])\ntime.sleep(8)\nprint('held 1.8 GB')\n")
+# The notebook's own process (PID 1 of the sandbox) ends its first thread; another starts two processes that hold
+# 700 MB each. The first thread's link to the sandbox's root is then gone.
+FIRST_THREAD_GONE = (
+    "import os, time, threading, ctypes, platform\ndef hold():\n    time.sleep(0.3)\n    kids = []\n"
+    "    for _ in range(2):\n        pid = os.fork()\n        if pid == 0:\n"
+    "            held = bytearray(700 << 20)\n            held[::4096] = b'x' * len(held[::4096])\n"
+    "            time.sleep(6)\n            os._exit(0)\n        kids.append(pid)\n"
+    "    for kid in kids:\n        os.waitpid(kid, 0)\n    os._exit(0)\n"
+    "threading.Thread(target=hold).start()\n"
+    "ctypes.CDLL(None).syscall({'x86_64': 60, 'aarch64': 93}[platform.machine()], 0)\n")
+# Pages handed to a pipe with vmsplice stay held by the pipe once unmapped (a whole huge page for each): no process
+# holds them.
+VMSPLICE = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nr, w = os.pipe()\n"
+            "page = ctypes.create_string_buffer(4096)\n"
+            "class iovec(ctypes.Structure):\n    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]\n"
+            "v = iovec(ctypes.addressof(page), 4096)\nlibc.vmsplice.argtypes = [ctypes.c_int, ctypes.c_void_p, "
+            "ctypes.c_ulong, ctypes.c_uint]\nprint('vmsplice', libc.vmsplice(w, ctypes.byref(v), 1, 0), "
+            "ctypes.get_errno())\n")
 # An honest cell that forks: 300 MB here and 300 MB in a child, 1 GB allowed.
 FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * len(held[::4096])\npid = os.fork()\n"
                "if pid == 0:\n    mine = bytearray(300 << 20)\n    mine[::4096] = b'y' * len(mine[::4096])\n"
@@ -143,9 +163,9 @@ FORKED_WORK = ("import os\nheld = bytearray(300 << 20)\nheld[::4096] = b'x' * le
 def test_without_a_cgroup_what_the_processes_hold_together_is_counted_and_stopped_past_the_limit():
     """An ordinary user's machine: no cgroup; the watch outside the sandbox counts its processes together."""
     limits = Limits(cell_timeout=25, notebook_budget=40, memory_mb=1024)
-    for hoarders in (FORKED_HOARDERS, SHARED_HOARDERS, HIDDEN_HOLDER):
+    for hoarders in (FORKED_HOARDERS, SHARED_HOARDERS, HIDDEN_HOLDER, FIRST_THREAD_GONE):
         run = execute.run_cells([(0, hoarders), (1, "print('after')")], {}, limits, cgroup="")
-        assert run.out_of_memory and "ran out of memory" in run.stopped, (run.stopped, run.outputs)
+        assert run.out_of_memory and "ran out of memory" in run.stopped, (hoarders, run.stopped, run.outputs)
         assert run.stopped_at == 0 and 1 not in run.outputs and not run.timed_out, "stopped for memory, not time"
     honest = execute.run_cells([(0, FORKED_WORK), (1, "print('after')")], {}, limits, cgroup="")
     assert not honest.stopped and not honest.out_of_memory, honest.stopped
