@@ -71,7 +71,7 @@ def compare(stock_scores, kit_scores, kinds):
 
 
 @contextlib.contextmanager
-def dask_cluster(workers, folder, cwd=None):
+def dask_cluster(workers, folder):
     """A Dask cluster started as an instructor starts one, with Dask's own commands: `dask scheduler` and
     `workers` x `dask worker` (one process, one thread each), each in a session of its own (so that it can be
     killed alone), all stopped on leaving. Yields (the scheduler's address, [the workers' processes])."""
@@ -88,7 +88,7 @@ def dask_cluster(workers, folder, cwd=None):
     env = dict(os.environ, PYTHONPATH=root)  # the workers import the kit, as `pip install -e .` gives them
     address_file = Path(folder) / "scheduler.json"
     started = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
-                                 str(address_file)], cwd=cwd or root, env=env, start_new_session=True,
+                                 str(address_file)], cwd=root, env=env, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 60
@@ -97,7 +97,7 @@ def dask_cluster(workers, folder, cwd=None):
         address = json.loads(address_file.read_text())["address"]
         for _ in range(workers):
             started.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                             "--no-dashboard"], cwd=cwd or root, env=env, start_new_session=True,
+                                             "--no-dashboard"], cwd=root, env=env, start_new_session=True,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(workers, timeout=120)

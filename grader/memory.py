@@ -138,7 +138,7 @@ class Watch:
     def _sandbox_proc(self):
         """The sandbox's root's /proc, opened through the runner, or through any of its threads when its first
         has ended (its own root link is then gone); None once the runner has ended; _Unseen otherwise."""
-        for path in [f"{self.runner}"] + [f"{self.runner}/task/{tid}" for tid in _listdir(self.runner, self.proc)]:
+        for path in [f"{self.runner}"] + [f"{self.runner}/task/{tid}" for tid in _threads(self.runner, self.proc)]:
             try:
                 return os.open(f"{path}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
             except OSError:
@@ -154,7 +154,7 @@ class _Unseen(Exception):
     """A watched sandbox whose memory cannot be read."""
 
 
-def _listdir(pid, folder):
+def _threads(pid, folder):
     """The threads of process `pid` (in the open /proc `folder`); none once it has ended."""
     try:
         tasks = os.open(f"{pid}/task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
@@ -173,7 +173,7 @@ def _process_bytes(pid, folder):
     if held:
         return held
     # The threads share one memory: the largest any of them shows, once.
-    return max((anonymous_bytes(f"{pid}/task/{tid}/status", folder) for tid in _listdir(pid, folder)), default=0)
+    return max((anonymous_bytes(f"{pid}/task/{tid}/status", folder) for tid in _threads(pid, folder)), default=0)
 
 
 def anonymous_bytes(status="/proc/self/status", folder=None):

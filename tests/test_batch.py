@@ -190,7 +190,7 @@ def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
 def dask_cluster(tmp_path):
     """Two `dask worker` processes and a `dask scheduler`, started with Dask's own commands (the benchmark's)."""
     from grader import benchmark
-    with benchmark.dask_cluster(2, tmp_path, cwd=ROOT) as started:
+    with benchmark.dask_cluster(2, tmp_path) as started:
         yield started
 
 
