@@ -21,6 +21,8 @@ SAMPLES = samples.sample_submissions()
 # sandboxed process may see it (tests/test_trusted.py looks for it in their outputs).
 INSTRUCTOR_SECRET = "instructor-secret-4711"
 os.environ["RNN_KIT_TEST_SECRET"] = INSTRUCTOR_SECRET
+# Every Python process the tests start loads tests/site/sitecustomize.py (why: see there).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "site"), os.environ.get("PYTHONPATH")]))
 DEMO_LIMITS = Limits(cell_timeout=5, notebook_budget=10)
 
 

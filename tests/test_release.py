@@ -1,5 +1,8 @@
 """Does the release agree with the master, and is it safe to hand out?"""
 import re
+import sqlite3
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -7,7 +10,7 @@ from nbclient import NotebookClient
 from nbgrader.validator import Validator
 
 from conftest import make_course_copy
-from grader import notebook, release
+from grader import notebook, release, stock
 import rnn_course
 
 
@@ -25,6 +28,13 @@ def test_regenerating_the_release_changes_nothing(tmp_path):
     assert sorted(fresh) == sorted(committed), "the release holds other files than a fresh one"
     changed = [str(name) for name in fresh if fresh[name] != committed[name]]
     assert not changed, f"release/ is out of date in {changed}: run `make release` and commit"
+    # The gradebook it made carries the schema version nbgrader's own `alembic heads` prints (the kit reads it
+    # in process: grader/coursedir.py), so stock nbgrader and `nbgrader db upgrade` take it as their own.
+    with sqlite3.connect(course_dir / "gradebook.db") as db:
+        [(stamped,)] = db.execute("select version_num from alembic_version").fetchall()
+    heads = subprocess.run([sys.executable, "-c", "from nbgrader.api import get_alembic_version as v; print(v())"],
+                           env=stock.environment(), capture_output=True, text=True, check=True, timeout=120)
+    assert stamped == heads.stdout.strip() != ""
 
 
 def _region_only_lines(begin, end):
