@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import coursedir, notebook
-from .release import KitError
+from .errors import KitError
 
 OPTIONAL_TAG = "optional"
 

@@ -28,15 +28,18 @@ from pathlib import Path
 
 import nbformat
 
+from . import model
 from . import (assignments, coursedir, gradebook, grading, hidden, intake, memory, notebook, sandbox, solutions,
                student_files, verdict, warm)
 from .limits import Limits
-from .grading import (FAILURES, GRADED, Assignment, NotebookTask, Result, SandboxFailure, Submission,
-                      grade_submission, lap, not_graded, submission_with_master_files)
+from .errors import SandboxFailure
+from .grading import grade_submission, lap, not_graded, submission_with_master_files
+from .model import FAILURES, GRADED, Assignment, NotebookTask, Result, Submission
 from .sandbox import write_files
 from .plain_text import student_id_problem, unusable_name
-from .release import KitError
-from .reports import counted
+from .errors import KitError
+from .scratch import SCRATCH, sweep_scratch
+from .plain_text import counted
 from .student_files import shown
 
 RESULT_FILE = ".kit_result.json"
@@ -157,7 +160,7 @@ def run_canary(layout, assignment):
                                                     f"on the release ({why})" for key, why in unfollowed.items()})
         result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
     for graded, who in ((result, "master's own answers"), (blank, "unchanged release")):
-        if graded.status == grading.ERROR or graded.status == grading.TAMPERING:
+        if graded.status == model.ERROR or graded.status == model.TAMPERING:
             raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
                            f"'{graded.status}', so no submission was graded: {graded.reason}; "
                            + "; ".join(graded.flags))
@@ -179,10 +182,10 @@ def _lost_points(layout, assignment, result, master):
     loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
              if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
     sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
-    stopped = result.status in (grading.TIMED_OUT, grading.CRASHED)  # the limits, or the machine
+    stopped = result.status in (model.TIMED_OUT, model.CRASHED)  # the limits, or the machine
     if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
-        advice = {grading.TIMED_OUT: "give the cells more time (--cell-timeout, --budget).",
-                  grading.CRASHED: "if the notebook ran out of memory, give it more (--memory-mb); if the reason "
+        advice = {model.TIMED_OUT: "give the cells more time (--cell-timeout, --budget).",
+                  model.CRASHED: "if the notebook ran out of memory, give it more (--memory-mb); if the reason "
                                    "above names the grader itself, please report it with the master notebook."}
         raise KitError(f"{layout.name}: the master's own answers scored nothing"
                        + (" in the sandbox" if assignment.confine else "")
@@ -507,32 +510,6 @@ def _keep_previous(previous, result, submission):
     return (previous is not None and result.status in FAILURES and previous.status not in FAILURES
             and previous.submission_fingerprint == submission.fingerprint
             and previous.assignment_fingerprint == result.assignment_fingerprint)
-
-
-SCRATCH = "trusted-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
-
-
-def scratch_owner(path):
-    """The pid of the process that made the scratch folder `path` (0 if it is not named by this kit)."""
-    try:
-        return int(Path(path).name.removeprefix(SCRATCH).split("-")[1])
-    except (ValueError, IndexError):
-        return 0
-
-
-def sweep_scratch(folder=None):
-    """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
-    folder = Path(folder or tempfile.gettempdir())
-    for path in folder.glob(f"{SCRATCH}*-*-*"):
-        owner = scratch_owner(path)
-        if not owner:
-            continue  # not named by this kit
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
 
 
 class Setups:

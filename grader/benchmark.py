@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from . import assignments, batch, memory, release, solutions, stock
-from .grading import INVALID, STAGES
+from .grading import STAGES
+from .model import INVALID
 from .limits import Limits
 
 

@@ -8,9 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import plain_text, scratch
 from . import coursedir
 from .plain_text import for_terminal
-from .release import KitError
+from .errors import KitError
 
 NEEDS_ATTENTION = 1
 USAGE = 2
@@ -66,7 +67,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
 
     from . import assignments, batch, reports
     from .grading import lap
-    from .reports import counted
+    from .plain_text import counted
     from .limits import Limits
 
     layout = assignments.find(course_dir, assignment)
@@ -135,7 +136,7 @@ def publish_and_report(layout, assignment=None):
     print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
     if done.late_changed:
         print(for_terminal(f"\nLate penalties now follow the course's due date and late policy: changed for "
-                           f"{reports.counted(len(done.late_changed), 'student')} "
+                           f"{plain_text.counted(len(done.late_changed), 'student')} "
                            f"({', '.join(done.late_changed[:10])}{', ...' if len(done.late_changed) > 10 else ''})."))
     for student, why in sorted(done.unwritten.items()):
         print(for_terminal(f"FEEDBACK PAGE NOT WRITTEN for {student}: {why}. Run "
@@ -156,7 +157,7 @@ def publish_and_report(layout, assignment=None):
              if exchange else "hand them out through your LMS: these students did not hand in through nbgrader's "
                               "exchange, which release_feedback uses)"))
     if done.no_lms_id and len(done.no_lms_id) < len(shown):
-        print(for_terminal(f"The Canvas CSV leaves out {reports.counted(len(done.no_lms_id), 'student')} with no Canvas "
+        print(for_terminal(f"The Canvas CSV leaves out {plain_text.counted(len(done.no_lms_id), 'student')} with no Canvas "
                            f"user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
                            "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
     setup = publish.exchange_setup(api) if exchange else None
@@ -168,9 +169,9 @@ def publish_and_report(layout, assignment=None):
     if (students or others) and _once("strangers"):
         print(for_terminal(
             "\nNote: the gradebook holds " + " and ".join(
-                ([f"{reports.counted(len(students), 'student')} ({', '.join(students[:10])}"
+                ([f"{plain_text.counted(len(students), 'student')} ({', '.join(students[:10])}"
                   f"{', ...' if len(students) > 10 else ''})"] if students else [])
-                + ([f"{reports.counted(len(others), 'assignment')} ({', '.join(others[:10])})"] if others else []))
+                + ([f"{plain_text.counted(len(others), 'assignment')} ({', '.join(others[:10])})"] if others else []))
             + " with no folder anywhere in this course: another tool run in this folder put them there "
               "(`nbgrader quickstart` run here does). They show in the course CSV as nbgrader export shows them."
             + (f" Take the students out with `{coursedir.hint('remove-students ' + ' '.join(students[:10]))}`."
@@ -242,10 +243,11 @@ def copy_report(layout, assignment=None, known=None):
     the assignment was loaded without it (it gives the master's outputs)."""
     import tempfile
     from . import batch, copy_report as report
-    from .reports import Progress, counted
+    from .plain_text import counted
+    from .reports import Progress
     assignment = assignment or batch.load_assignment(layout)
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
-    with tempfile.TemporaryDirectory(prefix=f"{batch.SCRATCH}copies-") as helpers:
+    with tempfile.TemporaryDirectory(prefix=f"{scratch.SCRATCH}copies-") as helpers:
         done = report.build(layout, assignment, known, progress=Progress,
                             recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
     for note in done.notes:
@@ -307,7 +309,7 @@ def cmd_copies(args):
 
 def cmd_remove_students(args):
     from . import removal
-    from .reports import counted
+    from .plain_text import counted
     removal.check_names(args.student)
     held = removal.holdings(args.course_dir, args.student)
     for student, count in held.items():
@@ -326,7 +328,7 @@ def cmd_remove_students(args):
 def cmd_manual_grades(args):
     """Out: what waits for a hand grade, as a CSV to fill in. In: the filled CSV, written as formgrader writes."""
     from . import assignments, manual
-    from .reports import counted
+    from .plain_text import counted
     layout = assignments.find(args.course_dir, args.assignment)
     name = layout.name
     api = coursedir.nbgrader_api(args.course_dir)
@@ -366,7 +368,7 @@ def _manual_arguments(p):
 
 def report_removal(done):
     """What `removal.remove_students` did, for the instructor."""
-    from .reports import counted
+    from .plain_text import counted
     if done.backup:
         print(f"Gradebook backed up first to {done.backup}")
     print(for_terminal(f"Removed from the gradebook: {', '.join(done.students) or 'nobody'}; "

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import digest
 from . import copies, fingerprints
 from .plain_text import SpreadsheetWriter, valid_text
 
@@ -54,7 +55,7 @@ class Units:
 
 
 def assignment_units(assignment):
-    """The units of an assignment (grading.Assignment): every code solution cell of its master."""
+    """The units of an assignment (model.Assignment): every code solution cell of its master."""
     ids, functions, release, master = [], {}, {}, {}
     for task in assignment.notebooks:
         for cell in task.cells:
@@ -76,7 +77,7 @@ def master_behaviour(assignment):
         for grade_id, plan in (task.plans or {}).items():
             for k, call in enumerate(plan.calls):
                 if not call.reads:
-                    found[f"{task.notebook}/{grade_id}:{k}"] = copies.output_digest(call.master_output, call.inputs)
+                    found[f"{task.notebook}/{grade_id}:{k}"] = digest.output_digest(call.master_output, call.inputs)
     return found
 
 

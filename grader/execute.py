@@ -45,7 +45,8 @@ from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from . import memory, sandbox, verdict, wire  # noqa: E402
+from . import memory, sandbox, wire  # noqa: E402
+from .calls import run_calls  # noqa: E402
 from .plain_text import valid_text  # noqa: E402
 from .limits import Limits  # noqa: E402,F401  (part of this module's interface)
 
@@ -310,7 +311,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
-            workdir = tempfile.mkdtemp(prefix=f"trusted-grader-work-{os.getpid()}-")  # batch.sweep_scratch
+            workdir = tempfile.mkdtemp(prefix=f"trusted-grader-work-{os.getpid()}-")  # scratch.sweep_scratch
             sandbox.write_files(workdir, files)
         sandbox_uid = sandbox.SANDBOX_UID_BASE + os.getpid()
     except sandbox.SandboxError as error:
@@ -459,7 +460,7 @@ def _probe(shell, calls, limits, left):
     _current = _Collector(0, True)  # what the functions print is not kept
     signal.setitimer(signal.ITIMER_REAL, max(min(limits.cell_timeout, left), 0.1), 1.0)
     try:
-        return verdict.run_calls(shell.user_ns, calls)
+        return run_calls(shell.user_ns, calls)
     except CellTimeout:  # between two calls: no outputs, and the test fails as not answered
         return None
     finally:
@@ -629,7 +630,7 @@ def _stop(process):
 def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None, cgroup=""):
     """Run `cells` (a list of (index, source)) in a fresh process whose working copy holds `files`.
 
-    `probes` maps a cell index to the recorded calls (verdict.Call) to make right after
+    `probes` maps a cell index to the recorded calls (calls.Call) to make right after
     that cell. With `confine`, the process is sandboxed (see sandbox.py). `cgroup` is the
     batch's memory cgroup (memory.py), "" where there is none. Returns a Run.
     """

@@ -21,9 +21,10 @@ match. A helper the unit calls adds its pieces to the unit's. What the release g
 """
 import ast
 import functools
-import hashlib
 import re
 from dataclasses import dataclass, field
+
+from .digest import stable_hash
 
 VERSION = 2  # bump when the normalisation changes: stored fingerprints are then computed again
 MIN_NODES = 4  # pieces smaller than this (a name, `x.T`) say nothing about who wrote them
@@ -51,10 +52,6 @@ class UnitPrint:
     def from_dict(cls, data):
         return cls({int(h, 16): set(lines) for h, lines in data["pieces"].items()}, data["code"],
                    frozenset(data["calls"]), frozenset(data["defines"]))
-
-
-def stable_hash(text):
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy.exc import SAWarning
 
 from . import coursedir
-from .grading import ERROR, GRADED, MasterCell, Result
-from .release import KitError
+from .errors import KitError
+from .model import ERROR, GRADED, MasterCell, Result
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
 warnings.filterwarnings("ignore", category=SAWarning)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from . import archives, coursedir, gradebook, student_files
 from .plain_text import student_id_problem
-from .reports import counted
-from .release import KitError
+from .errors import KitError
+from .plain_text import counted
 
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
           r"(?P<file_id>.+)$")
@@ -223,7 +223,7 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             raise KitError(f"--pattern is not a valid regular expression: {error}") from None
         if not {"student_id", "file_id"} <= set(compiled.groupindex):
             raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
-    # Named like the grader's scratch folders, so that batch.sweep_scratch removes it after a SIGKILL.
+    # Named like the grader's scratch folders, so that scratch.sweep_scratch removes it after a SIGKILL.
     with tempfile.TemporaryDirectory(prefix=f"trusted-grader-intake-{os.getpid()}-") as scratch:
         budget = archives.Budget(caps)
         root = _unpack(source, scratch, budget)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import gradebook
 from .plain_text import SpreadsheetWriter, for_terminal
-from .release import KitError
+from .errors import KitError
 
 COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
 ANSWER_CHARS = 2000  # of each answer, in the export

@@ -272,7 +272,7 @@ def main(argv=None):
 
     from . import assignments, batch
     from .limits import Limits, budget_for
-    from .release import KitError
+    from .errors import KitError
 
     parser = argparse.ArgumentParser(prog="python -m grader.nbgrader_engine")
     parser.add_argument("course_dir")

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from . import charts, copies
 from .fingerprints import source_lines
-from .grading import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED, RESTORED
-from .reports import (PENDING, UNCONFINED_WARNING, attention_line, counted, graded_by_hand, inside_labels, label_of,
-                      needs_attention, parts, test_labels, unconfined, verb)
+from .model import GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED, RESTORED
+from .plain_text import counted, verb
+from .reports import (PENDING, UNCONFINED_WARNING, attention_line, graded_by_hand, inside_labels, label_of,
+                      needs_attention, parts, test_labels, unconfined)
 
 LISTED = 10  # students in each of the report's short lists (lowest scores, slowest)
 TEMPLATES = Path(__file__).with_name("templates")

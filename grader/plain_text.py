@@ -123,3 +123,12 @@ def student_id_problem(name):
     if _STUDENT_ID.fullmatch(name or ""):
         return None
     return f"{for_terminal(repr(name), one_line=True)[:80]} cannot be a student id (letters, digits, . _ - @)"
+
+
+def counted(n, noun, plural=None):
+    """'1 submission', '2 submissions'."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def verb(n, one, many):
+    return one if n == 1 else many

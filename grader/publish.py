@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import batch, charts, coursedir, gradebook, pages, reports, student_files
-from .grading import GRADED, MISSING, Result
+from .model import GRADED, MISSING, Result
 from .plain_text import SpreadsheetWriter
 
 FEEDBACK_DIR = "feedback"
@@ -51,7 +51,7 @@ def final_results(layout, api, assignment):
 
 
 def _from_gradebook(standing, assignment):
-    from .grading import TestResult
+    from .model import TestResult
     tests = {}
     for key, cell in standing.cells.items():
         notebook, name = key.split("/", 1)
@@ -65,7 +65,7 @@ def _from_gradebook(standing, assignment):
 
 def _no_submission(student, assignment):
     """A student on the gradebook's roster who handed nothing in: 0, as `nbgrader export` lists them."""
-    from .grading import TestResult
+    from .model import TestResult
     tests = [TestResult(c.grade_id, assignment.part_of(c.grade_id), 0.0, float(c.points), "nothing handed in",
                         notebook=notebook) for notebook, c in assignment.tests()]
     return Result(student, MISSING, NO_SUBMISSION, tests=tests)

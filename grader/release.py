@@ -3,10 +3,7 @@ import shutil
 from pathlib import Path
 
 from . import coursedir
-
-
-class KitError(Exception):
-    """A problem the user can fix; the message says what and how."""
+from .errors import KitError
 
 
 def generate(root, assignment):

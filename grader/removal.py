@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import assignments, batch, copy_report, coursedir, gradebook, publish, reports
-from .release import KitError
+from .errors import KitError
 
 STUDENT_FOLDERS = ("submitted", "autograded", "feedback")  # nbgrader's, each with a folder per student
 

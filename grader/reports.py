@@ -8,7 +8,7 @@ import time
 
 from . import coursedir
 from .plain_text import SpreadsheetWriter, for_terminal
-from .grading import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT, TestResult
+from .model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT, TestResult
 
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
 
@@ -178,15 +178,6 @@ def unconfined(results):
 def review_lines(results):
     """'student: flag; flag' for each submission whose code the scan flagged."""
     return [f"{s}: " + "; ".join(r.review) for s, r in sorted(results.items()) if r is not None and r.review]
-
-
-def counted(n, noun, plural=None):
-    """'1 submission', '2 submissions'."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
-def verb(n, one, many):
-    return one if n == 1 else many
 
 
 def attention_line(result):

@@ -51,20 +51,8 @@ import warnings
 from dataclasses import dataclass
 
 from . import hidden, wire
+from .calls import Call, without
 from .plain_text import valid_text
-
-
-@dataclass(frozen=True)
-class Call:
-    function: str        # the student's function called, or the name read (see `reads`)
-    inputs: dict         # wire-encoded (args tuple); None for a name the test reads
-    master_output: dict  # wire-encoded, what the master's solution returned (or the master's value of the name)
-    absent: tuple = ()   # the student's functions the test had deleted when it made the call (`del squares`, to
-    #                      see that another function needs it): the call is made again without them
-
-    @property
-    def reads(self):
-        return self.inputs is None
 
 
 @dataclass(frozen=True)
@@ -389,7 +377,7 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
                     absent = tuple(n for n in functions if n not in namespace)
                     drawn = _random_states()
                     try:
-                        with _without(master, absent):  # the master's code sees what the test deleted
+                        with without(master, absent):  # the master's code sees what the test deleted
                             value = master[name](*args)
                     except Exception as error:  # the test may expect it (`except ValueError`): a call all the same
                         calls.append(Call(name, inputs, {"k": "raised", "ename": type(error).__name__,
@@ -535,16 +523,6 @@ def _random_states():
     import numpy as np
     state = np.random.get_state()
     return state[0], state[1].tobytes(), state[2:], random.getstate()
-
-
-@contextlib.contextmanager
-def _without(namespace, names):
-    """`namespace` with `names` taken out for the time of a call, then put back."""
-    kept = {n: namespace.pop(n) for n in names if n in namespace}
-    try:
-        yield
-    finally:
-        namespace.update(kept)
 
 
 def credit_of(value):
@@ -745,32 +723,3 @@ def _time_limit(seconds):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-# ---------------------------------------------------------------- 2. in the sandbox
-
-def run_calls(namespace, calls):
-    """Call the student's functions on each recorded input; wire nodes of what they returned.
-
-    Runs inside the student's process, so nothing here is trusted by the grader: it only
-    has to work for an honest notebook. (`calls` reach it without the master's outputs.)
-    """
-    results = []
-    for call in calls:
-        try:
-            if call.inputs is None:  # a name the test reads: its value
-                if call.function not in namespace:
-                    raise NameError(f"name '{call.function}' is not defined")
-                results.append(wire.encode(namespace[call.function]))
-                continue
-            args = wire.decode(call.inputs)
-            function = namespace.get(call.function)
-            if function is None:
-                raise NameError(f"name '{call.function}' is not defined")
-            with warnings.catch_warnings(), _without(namespace, call.absent):
-                warnings.simplefilter("ignore")
-                value = function(*args)
-            results.append(wire.encode(value, args))
-        except BaseException as error:  # noqa: B902 -- a timeout must not stop the others' report
-            results.append({"k": "raised", "ename": type(error).__name__, "evalue": str(error)[:500]})
-    return results

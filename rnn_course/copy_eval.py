@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import calls, digest
 from grader import copies, verdict
 
 from . import copy_class
@@ -96,7 +97,7 @@ class Setting:
         self.master_units = {c.metadata["nbgrader"]["grade_id"]: c.source for c in master.cells
                              if c.metadata.get("nbgrader", {}).get("solution")}
         self.plans = {f"test_{u}": self.task.plans[f"test_{u}"] for u in copy_class.UNITS}
-        self.master_behaviour = {f"{g}:{k}": copies.output_digest(call.master_output, call.inputs)
+        self.master_behaviour = {f"{g}:{k}": digest.output_digest(call.master_output, call.inputs)
                                  for g, plan in self.plans.items() for k, call in enumerate(plan.calls)
                                  if not call.reads}
 
@@ -112,9 +113,9 @@ class Setting:
                 except Exception:
                     pass  # a cell that does not run: its function raises NameError when called
             for grade_id, plan in self.plans.items():
-                for k, (call, node) in enumerate(zip(plan.calls, verdict.run_calls(namespace, plan.calls))):
+                for k, (call, node) in enumerate(zip(plan.calls, calls.run_calls(namespace, plan.calls))):
                     if not call.reads:
-                        digests[f"{grade_id}:{k}"] = copies.output_digest(node, call.inputs)
+                        digests[f"{grade_id}:{k}"] = digest.output_digest(node, call.inputs)
         return digests
 
     def document(self, name, functions, known=False, with_behaviour=True):

@@ -12,6 +12,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rnn_course  # noqa: E402
+from grader import scratch
 from grader import assignments, cli, release, stock  # noqa: E402
 from grader.limits import Limits  # noqa: E402
 from rnn_course import samples  # noqa: E402
@@ -160,11 +161,10 @@ def no_scratch_left_behind():
     """The suite leaves none of the kit's scratch folders in the temporary folder (SIGKILLed graders
     included: the next run sweeps theirs, and so does this check at the end). Only this run's count:
     another grader or test run on the same machine keeps its own while it works."""
-    from grader import batch
     folder = Path(tempfile.gettempdir())
-    before = set(folder.glob(f"{batch.SCRATCH}*"))
+    before = set(folder.glob(f"{scratch.SCRATCH}*"))
     yield
-    batch.sweep_scratch()
-    left = [path for path in set(folder.glob(f"{batch.SCRATCH}*")) - before
-            if _started_here(batch.scratch_owner(path))]
+    scratch.sweep_scratch()
+    left = [path for path in set(folder.glob(f"{scratch.SCRATCH}*")) - before
+            if _started_here(scratch.scratch_owner(path))]
     assert not left, f"scratch folders left behind by the test suite: {sorted(map(str, left))}"

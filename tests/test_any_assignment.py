@@ -297,7 +297,7 @@ def test_grade_in_a_course_of_several_assignments_without_submissions_says_where
 
 
 def test_a_test_tagged_optional_in_any_notebook_counts_towards_the_optional_part():
-    from grader.grading import Assignment, NotebookTask
+    from grader.model import Assignment, NotebookTask
     first = NotebookTask("a", "one", (), (), parts=(("test_x", "graded"),))
     second = NotebookTask("a", "two", (), (), parts=(("test_y", "optional"),))
     both = Assignment((first, second))

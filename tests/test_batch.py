@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, rnn, rnn_scores, write_samples
-from grader import batch, release, reports
+from grader import plain_text
+from grader import batch, release
 import rnn_course
 from rnn_course import samples
 from grader.execute import Limits
-from grader.release import KitError
+from grader.errors import KitError
 from grader import coursedir
 
 def grade(course_dir, *args):
@@ -164,7 +165,7 @@ def test_killed_batch_is_finished_by_the_next_run(tmp_path):
     rows = read_csv(course_dir)
     assert all(r["status"] == "graded" and r["score"] == "120" for r in rows.values())
     assert not list(Path(tempfile.gettempdir()).glob(f"trusted-grader-*-{process.pid}-*")), "the killed run's scratch"
-    assert f"{rnn_course.ASSIGNMENT}: graded {reports.counted(16 - len(done), 'submission')}" in result.stdout
+    assert f"{rnn_course.ASSIGNMENT}: graded {plain_text.counted(16 - len(done), 'submission')}" in result.stdout
     assert all(v["test_lstm_backward"] == 5 for v in rnn_scores(course_dir).values())
 
 

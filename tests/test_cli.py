@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_course_copy, rnn
+from grader import plain_text
 from grader import cli
 
 
@@ -132,9 +133,9 @@ def test_help_speaks_to_instructors_with_an_example_and_mistakes_get_the_command
 
 
 def test_counts_in_messages_agree_with_their_nouns(tmp_path):
-    from grader import intake, reports
+    from grader import intake
     from rnn_course import samples
-    assert reports.counted(1, "submission") == "1 submission" and reports.counted(2, "file") == "2 files"
+    assert plain_text.counted(1, "submission") == "1 submission" and plain_text.counted(2, "file") == "2 files"
     course_dir = make_course_copy(tmp_path / "course")
     source = tmp_path / "download"
     source.mkdir()

@@ -12,7 +12,8 @@ import json
 import nbformat
 import pytest
 
-from grader import conformance, grading
+from grader import model
+from grader import conformance
 from small_assignments import add_habits
 
 
@@ -37,7 +38,7 @@ def test_no_honest_notebook_is_suspected_and_nothing_is_left_ungraded(compared):
     rows, _ = compared
     for name, row in rows.items():
         statuses = set(row.kit)
-        assert not statuses & {grading.TAMPERING, grading.ERROR, grading.INVALID, "not graded"}, (name, row.kit)
+        assert not statuses & {model.TAMPERING, model.ERROR, model.INVALID, "not graded"}, (name, row.kit)
 
 
 def test_only_the_tests_that_read_what_cannot_travel_are_judged_inside(compared):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import rnn, write_samples
+from grader import calls, digest
 from grader import copies, disguises, fingerprints
 from rnn_course import copy_class, copy_eval, samples
 
@@ -153,26 +154,26 @@ def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
     args = (np.arange(3.0),)
     one = wire.encode((np.array([0.1 + 0.2, 1.0]), [1, 2]), args)
     other = wire.encode([np.array([0.3, 1.0]), (1, 2)], args)
-    assert copies.output_digest(one, wire.encode(args)) == copies.output_digest(other, wire.encode(args))
-    assert copies.output_digest({"k": "raised", "ename": "NotImplementedError", "evalue": ""}) is None
+    assert digest.output_digest(one, wire.encode(args)) == digest.output_digest(other, wire.encode(args))
+    assert digest.output_digest({"k": "raised", "ename": "NotImplementedError", "evalue": ""}) is None
 
 
 def test_output_digests_of_dicts_do_not_depend_on_their_order_and_keep_their_arrays_apart():
     from grader import wire
     a, b = np.arange(4.0).reshape(2, 2), np.ones((3, 1))
-    digest = lambda value: copies.output_digest(wire.encode(value, ()), wire.encode(()))
-    assert digest({"dWx": a, "db": b}) == digest({"db": b, "dWx": a})
-    assert digest({"dWx": a, "db": b}) != digest({"dWx": b, "db": a})
+    digest_of = lambda value: digest.output_digest(wire.encode(value, ()), wire.encode(()))
+    assert digest_of({"dWx": a, "db": b}) == digest_of({"db": b, "dWx": a})
+    assert digest_of({"dWx": a, "db": b}) != digest_of({"dWx": b, "db": a})
 
 
 def test_a_student_who_returns_the_masters_output_gets_the_masters_digest():
     """The grader computes the digest of the master's own output once per process (grading._master_digest);
     the same output from a student must give what computing it afresh gives."""
-    from grader import grading, verdict, wire
+    from grader import grading, wire
     inputs = wire.encode((np.arange(3.0),))
     output = wire.encode(({"a": np.linspace(0, 1, 5)}, [1.5, 2]), ())
-    call = verdict.Call("f", inputs, output)
-    assert grading._master_digest(call) == copies.output_digest(output, inputs) is not None
+    call = calls.Call("f", inputs, output)
+    assert grading._master_digest(call) == digest.output_digest(output, inputs) is not None
     assert grading._master_digest(call) == grading._master_digest(call)
 
 

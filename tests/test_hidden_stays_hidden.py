@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, kit
+from grader import calls
 from grader import assignments, hidden, solutions, stock, verdict, wire
 from small_assignments import add_shapes
 
@@ -238,7 +239,7 @@ def test_hidden_blocks_are_nbgraders_own_wherever_the_marker_stands(source):
 
 
 def _replay(source, output):
-    record_calls = (verdict.Call("f", wire.encode((1,)), wire.encode(99)),)  # never the output: no shortcut
+    record_calls = (calls.Call("f", wire.encode((1,)), wire.encode(99)),)  # never the output: no shortcut
     plan = verdict.TestPlan("t", source, record_calls)
     return verdict.replay(plan, [wire.encode(output)], [], "/tmp")
 

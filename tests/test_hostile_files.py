@@ -20,7 +20,7 @@ from conftest import DEMO_LIMITS, make_course_copy, rnn, rnn_scores
 from grader import batch, grading, publish, release, reports, student_files
 import rnn_course
 from rnn_course import samples
-from grader.grading import GRADED, INVALID, MISSING
+from grader.model import GRADED, INVALID, MISSING
 
 NOTEBOOK = f"{rnn_course.NOTEBOOK}.ipynb"
 CORRECT_TOTAL, WRONG_TOTAL = 120.0, 70.0

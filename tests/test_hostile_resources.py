@@ -12,7 +12,7 @@ from conftest import ROOT, make_course_copy, rnn
 from grader import batch, execute, memory, publish, release, reports
 import rnn_course
 from rnn_course import samples
-from grader.grading import CRASHED, GRADED, TAMPERING
+from grader.model import CRASHED, GRADED, TAMPERING
 from grader.limits import Limits
 
 SMALL = Limits(cell_timeout=20, notebook_budget=40, memory_mb=256)
@@ -259,7 +259,7 @@ def test_an_output_built_to_blow_up_in_the_replay_meets_a_memory_error_in_a_capp
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
         "source = 'import numpy as np\\nassert np.allclose(f(1), np.ones((5, 10)))\\n'\n"
         "plan = verdict.TestPlan('t', source, "
-        "(verdict.Call('f', wire.encode((1,)), wire.encode(np.ones((5, 10)))),))\n"
+        "(calls.Call('f', wire.encode((1,)), wire.encode(np.ones((5, 10)))),))\n"
         "bomb = wire.encode(np.zeros((5_400_000, 1, 1), bool))\n"
         "judged = verdict.replay(plan, [bomb], [], sys.argv[1])\n"
         "print(judged.passed, judged.ename, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 - before)\n")

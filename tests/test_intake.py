@@ -9,7 +9,7 @@ from conftest import make_course_copy, rnn, rnn_scores
 from grader import intake, release, solutions, stock
 import rnn_course
 from rnn_course import samples
-from grader.release import KitError
+from grader.errors import KitError
 from grader import coursedir
 
 

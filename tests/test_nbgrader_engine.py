@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell
 import rnn_course
 from conftest import ROOT, kit, make_course_copy, write_samples
 from grader import assignments, batch, nbgrader_engine, release, solutions, stock
-from grader.grading import GRADED, TAMPERING
+from grader.model import GRADED, TAMPERING
 from rnn_course import samples
 
 FORGERY = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n"

@@ -9,8 +9,9 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import rnn
-from grader import batch, grading, pages
-from grader.grading import GRADED, STATUSES, Result
+from grader import model
+from grader import batch, pages
+from grader.model import GRADED, STATUSES, Result
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
 
@@ -22,7 +23,7 @@ def assignment(graded_course):
 
 def result(assignment, student, status=GRADED, score=None, seconds=1.0, message="", **fields):
     """A result for `student`: every test at `score` (full marks when None)."""
-    tests = [grading.TestResult(c.grade_id, assignment.part_of(c.grade_id), c.points if score is None else score, c.points,
+    tests = [model.TestResult(c.grade_id, assignment.part_of(c.grade_id), c.points if score is None else score, c.points,
                         message=message, notebook=notebook) for notebook, c in assignment.tests()]
     return Result(student, status, reason=fields.pop("reason", ""), tests=tests, seconds=seconds,
                   graded_at="2026-11-30T10:00:00+00:00", **fields)
@@ -102,15 +103,15 @@ def test_the_report_lists_the_lowest_and_the_slowest_and_every_student(assignmen
 def _two_notebooks():
     """An assignment of two notebooks, no optional part: a test of 3 points, and an answer of 2 graded by hand in
     the second, which has no test."""
-    test = grading.MasterCell("test_f", "code", "assert f() == 1", True, "x", points=3.0)
-    answer = grading.MasterCell("essay", "markdown", "", False, "y", points=2.0, solution=True)
-    return grading.Assignment((grading.NotebookTask("hw", "one", (test,), ()),
-                               grading.NotebookTask("hw", "two", (answer,), ())))
+    test = model.MasterCell("test_f", "code", "assert f() == 1", True, "x", points=3.0)
+    answer = model.MasterCell("essay", "markdown", "", False, "y", points=2.0, solution=True)
+    return model.Assignment((model.NotebookTask("hw", "one", (test,), ()),
+                               model.NotebookTask("hw", "two", (answer,), ())))
 
 
 def test_each_notebooks_page_names_it_shows_its_own_tests_and_comments_and_the_total_once():
     assignment = _two_notebooks()
-    done = Result("ann", GRADED, tests=[grading.TestResult("test_f", "graded", 1.0, 3.0, "AssertionError: f",
+    done = Result("ann", GRADED, tests=[model.TestResult("test_f", "graded", 1.0, 3.0, "AssertionError: f",
                                                            notebook="one")],
                   graded_at="2026-11-30T10:00:00+00:00",
                   instructor_comments={"one/test_f": "look at the loop", "two/essay": "well argued"})
@@ -127,7 +128,7 @@ def test_each_notebooks_page_names_it_shows_its_own_tests_and_comments_and_the_t
 def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
     from grader import charts
     assignment = _two_notebooks()
-    done = {s: Result(s, GRADED, tests=[grading.TestResult("test_f", "graded", score, 3.0, notebook="one")],
+    done = {s: Result(s, GRADED, tests=[model.TestResult("test_f", "graded", score, 3.0, notebook="one")],
                       graded_at="2026-11-30T10:00:00+00:00") for s, score in (("a", 0.0), ("b", 1.5), ("c", 3.0))}
     report = pages.write_class_report(tmp_path / "report.html", done, assignment).read_text()
     assert "Graded part (out of 5)" in report and "Optional part (out of" not in report, "the answer counts"
@@ -136,7 +137,7 @@ def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
 
 
 def test_a_notebook_waiting_for_a_hand_grade_shows_no_score_for_its_parts(assignment):
-    waiting = result(assignment, "unreadable", status=grading.INVALID, score=0.0, reason="not valid JSON")
+    waiting = result(assignment, "unreadable", status=model.INVALID, score=0.0, reason="not valid JSON")
     for test in waiting.tests:
         test.scored = False
     page = pages.feedback_page(waiting, assignment)

@@ -17,10 +17,11 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, from_another_test_worker, make_course_copy, rnn, rnn_scores
+from grader import calls
 from grader import batch, publish, release
 import rnn_course
 from rnn_course import samples
-from grader.grading import TAMPERING
+from grader.model import TAMPERING
 
 HONEST_WRONG_TOTAL = 70  # rnn_cell_forward and rnn_forward lost (25 + 25), everything else right
 
@@ -499,7 +500,7 @@ def test_a_timeout_the_student_process_reports_is_not_caught_by_a_tests_except_e
     source = ("try:\n    value = f(1)\nexcept Exception:\n    value = None\n"
               "assert value is not None, 'the check failed'\n")
     plan = verdict.TestPlan("test_f", source,
-                            (verdict.Call("f", wire.encode((1,)), wire.encode(2)),))
+                            (calls.Call("f", wire.encode((1,)), wire.encode(2)),))
     for ename, kind in [("CellTimeout", "raised"), ("TimedOutBefore", "raised"), ("ValueError", "checks")]:
         judged = verdict.replay(plan, [{"k": "raised", "ename": ename, "evalue": ""}], [], str(tmp_path))
         assert not judged.passed and judged.kind == kind, (ename, judged)

@@ -1,0 +1,31 @@
+"""The kit's scratch folders in the temporary folder: one prefix for all, the kind and the owner's pid after it,
+so that a run killed with SIGKILL has its folders removed by the next one."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SCRATCH = "trusted-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
+
+
+def scratch_owner(path):
+    """The pid of the process that made the scratch folder `path` (0 if it is not named by this kit)."""
+    try:
+        return int(Path(path).name.removeprefix(SCRATCH).split("-")[1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def sweep_scratch(folder=None):
+    """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
+    folder = Path(folder or tempfile.gettempdir())
+    for path in folder.glob(f"{SCRATCH}*-*-*"):
+        owner = scratch_owner(path)
+        if not owner:
+            continue  # not named by this kit
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
