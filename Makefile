@@ -63,7 +63,7 @@ CORPUS ?= conformance-corpus
 conformance: $(BIN)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e '.[conformance]'
 	@test -d $(CORPUS) || $(BIN)/python tools/conformance/rebuild.py $(CORPUS)
-	$(BIN)/python -m grader.conformance $(CORPUS) --nbgrader --docs docs
+	$(BIN)/python -m grader_eval.conformance $(CORPUS) --nbgrader --docs docs
 
 release: $(BIN)/.installed
 	$(BIN)/python -m rnn_course release

@@ -1,26 +1,27 @@
 """A trusted batch grader for any nbgrader assignment.
 
-It grades a course directory's submissions in parallel, each in a sandbox, with a
-verdict the student's code cannot forge, into nbgrader's own gradebook, and publishes
-grades, reports and feedback from it. It names no assignment: everything it grades
-comes from the course directory (assignments.py). `python -m grader --help` lists
-the commands.
+It grades a course directory's submissions in parallel, each in a sandbox, with a verdict the student's code
+cannot forge, into nbgrader's own gradebook, and publishes grades, reports and feedback from it. It names no
+assignment: everything it grades comes from the course directory. `python -m grader --help` lists the commands.
+
+A package per stage, in the order a grade is made; each imports only those above it in this list
+(tests/test_layout.py keeps it so):
+
+    core        errors, limits, the data a grade is made of, notebooks, text, the wire; imports nothing else
+    course      the course directory: nbgrader's config and API, assignments, release, gradebook
+    collect     1. submissions and hand grades brought in (LMS downloads, archives, CSVs)
+    run         2. a notebook's cells run in a sandbox
+    judge       3. one submission graded: sanitised, run, judged outside the student's process
+    grade       4. a class graded in parallel (local pool or Dask), each result recorded once
+    report      5. grades CSVs, class report and feedback pages, from the gradebook
+    similarity  beside them: the copy report, for the instructor alone
+    app         use cases across the stages (taking students out of a course)
+
+On top: the command line (cli, __main__) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the
+kit). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.
 """
 
-import os as _os
-import signal as _signal
 import sys as _sys
-
-
-def _interrupted_while_loading(signum, frame):
-    # Ctrl-C before the command has started anything: one line, no traceback (the command line puts
-    # Python's own handler back once it runs, see cli.main).
-    _sys.stderr.write("\nInterrupted before anything started.\n")
-    _os._exit(130)
-
-
-if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
-    _signal.signal(_signal.SIGINT, _interrupted_while_loading)
 
 # jsonschema (through nbformat) imports the optional `rfc3987_syntax` URI checker when it is installed,
 # which builds 38 parsers at import: over a second on every command. The notebook schema has no URI

@@ -8,10 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import plain_text, scratch
-from . import coursedir
-from .plain_text import for_terminal
-from .errors import KitError
+from grader.core import plain_text, scratch
+from grader.core.errors import KitError
+from grader.core.plain_text import for_terminal
+from grader.course import coursedir
 
 NEEDS_ATTENTION = 1
 USAGE = 2
@@ -19,7 +19,7 @@ INTERRUPTED = 130
 
 
 def cmd_release(args):
-    from . import release
+    from grader.course import release
     for name in _chosen(args, every="source"):
         path = release.generate(args.course_dir, name)
         print(f"Release of {name} written to {path}")
@@ -28,7 +28,8 @@ def cmd_release(args):
 def _chosen(args, every):
     """The assignments a command works on: the one named, else every one `every` says ("source": all under
     source/; "submitted": those with submissions)."""
-    from . import assignments, batch
+    from grader.course import assignments
+    from grader.grade import batch
     if getattr(args, "assignment", None):
         return [assignments.find(args.course_dir, args.assignment).name]
     found = assignments.names(args.course_dir)
@@ -48,7 +49,7 @@ def _chosen(args, every):
 def _limits(args):
     """The limits from the flags; a cell timeout not given is the course's (c.ExecutePreprocessor.timeout), as
     stock autograde's, and the notebook's budget at least twice that."""
-    from .limits import Limits, budget_for
+    from grader.core.limits import Limits, budget_for
     for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
@@ -65,10 +66,12 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
     "submissions", the number graded), for the benchmark."""
     import time
 
-    from . import assignments, batch, reports
-    from .grading import lap
-    from .plain_text import counted
-    from .limits import Limits
+    from grader.core.limits import Limits
+    from grader.core.plain_text import counted
+    from grader.course import assignments
+    from grader.grade import batch
+    from grader.judge.grading import lap
+    from grader.report import reports
 
     layout = assignments.find(course_dir, assignment)
     if not confine:
@@ -91,7 +94,7 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
                                f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
         lap(done.stages, "copy report", clock)
     if timings is not None:
-        from . import memory
+        from grader.run import memory
         peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
         sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
         if sandboxes:
@@ -126,7 +129,9 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
 def publish_and_report(layout, assignment=None):
     """Write the assignment's CSV, class report and feedback pages, and the course's CSV, from the gradebook;
     print the table."""
-    from . import batch, gradebook, publish, reports
+    from grader.course import gradebook
+    from grader.grade import batch
+    from grader.report import publish, reports
 
     assignment = assignment or batch.load_assignment(layout)
     reports.Progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
@@ -157,8 +162,8 @@ def publish_and_report(layout, assignment=None):
              if exchange else "hand them out through your LMS: these students did not hand in through nbgrader's "
                               "exchange, which release_feedback uses)"))
     if done.no_lms_id and len(done.no_lms_id) < len(shown):
-        print(for_terminal(f"The Canvas CSV leaves out {plain_text.counted(len(done.no_lms_id), 'student')} with no Canvas "
-                           f"user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
+        print(for_terminal(f"The Canvas CSV leaves out {plain_text.counted(len(done.no_lms_id), 'student')} with no "
+                           f"Canvas user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
                            "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
     setup = publish.exchange_setup(api) if exchange else None
     if setup and _once("exchange"):
@@ -192,7 +197,8 @@ def _once(what):
 
 
 def cmd_publish(args):
-    from . import assignments, reports
+    from grader.course import assignments
+    from grader.report import reports
     code = 0
     for name in _chosen(args, every="submitted"):
         done = publish_and_report(assignments.Layout(Path(args.course_dir), name))
@@ -202,7 +208,8 @@ def cmd_publish(args):
 
 
 def cmd_grade(args):
-    from . import assignments, batch
+    from grader.course import assignments
+    from grader.grade import batch
     limits = _limits(args)
     names = _chosen(args, every="submitted")
     handed = {}
@@ -231,7 +238,8 @@ def cmd_grade(args):
 
 
 def cmd_collect(args):
-    from . import assignments, intake
+    from grader.collect import intake
+    from grader.course import assignments
     layout = assignments.find(args.course_dir, args.assignment)
     found = intake.collect(args.source, layout, pattern=args.pattern)
     print(for_terminal(intake.describe(found, layout)))
@@ -242,9 +250,10 @@ def copy_report(layout, assignment=None, known=None):
     """Write the assignment's copy report (CSV and page) and say where; the outside verdict is recorded when
     the assignment was loaded without it (it gives the master's outputs)."""
     import tempfile
-    from . import batch, copy_report as report
-    from .plain_text import counted
-    from .reports import Progress
+    from grader.core.plain_text import counted
+    from grader.grade import batch
+    from grader.report.reports import Progress
+    from grader.similarity import copy_report as report
     assignment = assignment or batch.load_assignment(layout)
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=f"{scratch.SCRATCH}copies-") as helpers:
@@ -266,7 +275,7 @@ RESTART = ("\nA Jupyter server that is already running (formgrader's) keeps the 
 
 def cmd_nbgrader_config(args):
     """Write, remove or show the kit's lines in the course's nbgrader_config.py (see nbgrader_engine.py)."""
-    from . import nbgrader_engine as engine
+    from grader import nbgrader_engine as engine
 
     path = Path(args.course_dir) / "nbgrader_config.py"
     buttons = ("`nbgrader autograde`, `nbgrader generate_feedback` and formgrader's Autograde and Generate "
@@ -301,15 +310,15 @@ def cmd_nbgrader_config(args):
 
 
 def cmd_copies(args):
-    from . import assignments
+    from grader.course import assignments
     for name in _chosen(args, every="submitted"):
         copy_report(assignments.Layout(Path(args.course_dir), name), known=args.known)
     return 0
 
 
 def cmd_remove_students(args):
-    from . import removal
-    from .plain_text import counted
+    from grader.app import removal
+    from grader.core.plain_text import counted
     removal.check_names(args.student)
     held = removal.holdings(args.course_dir, args.student)
     for student, count in held.items():
@@ -327,8 +336,9 @@ def cmd_remove_students(args):
 
 def cmd_manual_grades(args):
     """Out: what waits for a hand grade, as a CSV to fill in. In: the filled CSV, written as formgrader writes."""
-    from . import assignments, manual
-    from .plain_text import counted
+    from grader.collect import manual
+    from grader.core.plain_text import counted
+    from grader.course import assignments
     layout = assignments.find(args.course_dir, args.assignment)
     name = layout.name
     api = coursedir.nbgrader_api(args.course_dir)
@@ -368,7 +378,7 @@ def _manual_arguments(p):
 
 def report_removal(done):
     """What `removal.remove_students` did, for the instructor."""
-    from .plain_text import counted
+    from grader.core.plain_text import counted
     if done.backup:
         print(f"Gradebook backed up first to {done.backup}")
     print(for_terminal(f"Removed from the gradebook: {', '.join(done.students) or 'nobody'}; "
@@ -381,19 +391,8 @@ def report_removal(done):
               f"`{coursedir.hint('copies')}`) writes it again for the students who are left.")
 
 
-def cmd_benchmark(args, made=None, docs=None, make_class=None):
-    from . import benchmark
-    if args.kit_only:
-        return benchmark.kit_only(args.course_dir, args.assignment, args.n, args.jobs, make_class=make_class,
-                                  docs=docs or args.docs, cell_timeout=args.cell_timeout)
-    if args.idle:
-        return benchmark.idle_only(args.course_dir, args.assignment, args.n, args.jobs, made=made, docs=docs)
-    return benchmark.main(args.course_dir, args.assignment, args.n, args.workdir, args.cell_timeout, args.jobs,
-                          made=made, docs=docs or args.docs, dask_workers=args.dask_workers)
-
-
 def _add_limits(p):
-    from .limits import Limits
+    from grader.core.limits import Limits
     d = Limits()
     p.add_argument("--cell-timeout", type=float, default=None, metavar="S",
                    help="seconds one cell may run (default: the course's c.ExecutePreprocessor.timeout, as stock "
@@ -429,24 +428,6 @@ def _collect_arguments(p):
     p.add_argument("--assignment", help="the assignment they belong to (default: the course's only one)")
     p.add_argument("--pattern", help="regular expression for the file names, with named groups "
                                      "student_id and file_id (default: see the README)")
-
-
-def _benchmark_arguments(p):
-    p.add_argument("assignment", nargs="?", help="the assignment to grade (default: the course's only one)")
-    p.add_argument("-n", type=int, default=200, help="submissions in the batch (default 200)")
-    p.add_argument("--workdir", default=None, help="where to build the course copies (default: a temporary folder)")
-    p.add_argument("--cell-timeout", type=float, default=10.0, help="per-cell timeout for both graders (default 10)")
-    p.add_argument("--jobs", type=int, default=None, help="the kit's workers (default: one per core)")
-    p.add_argument("--idle", action="store_true",
-                   help="only time a `grade` with nothing to do, after grading the batch once")
-    p.add_argument("--kit-only", action="store_true",
-                   help="only the kit, on a class of 100 and then of N: how it scales, and the memory each "
-                        "process held")
-    p.add_argument("--dask-workers", type=int, default=0, metavar="N",
-                   help="also grade a copy on a Dask cluster of N worker processes started here with `dask "
-                        "scheduler` and `dask worker` (needs the cluster extra; default: not)")
-    p.add_argument("--docs", default=None, metavar="FOLDER",
-                   help="write benchmark_<assignment>.json and .png there (default: only print)")
 
 
 def _remove_arguments(p):
@@ -487,8 +468,6 @@ COMMANDS = [
     ("nbgrader-config", cmd_nbgrader_config, "make nbgrader's own autograde and generate_feedback (and formgrader's "
                                              "buttons) grade with the kit and write its feedback, or stock again",
      "nbgrader-config enable", lambda p: p.add_argument("action", choices=["enable", "disable", "show"])),
-    ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side",
-     "benchmark ps1 -n 50", _benchmark_arguments),
 ]
 
 
@@ -496,16 +475,17 @@ COURSE_DIR_HELP = ("course directory holding nbgrader_config.py, source/ and rel
                    "holds the current folder); before or after the command")
 
 
-def build_parser(prog=None, description=None, commands=(), course_title="this course's own commands"):
-    """The command line: `commands` (same form as COMMANDS) come first, then the engine's own. --help lists the
-    engine's commands (any assignment), then the course's own under `course_title`."""
+def build_parser(prog=None, description=None, commands=(), course_title="this course's own commands", tools=()):
+    """The command line: `commands` (same form as COMMANDS) come first, then the engine's own and `tools` (the
+    measuring tools' commands, grader_eval.commands). --help lists the engine's commands and the tools' (any
+    assignment), then the course's own under `course_title`."""
     import textwrap
 
     invoked = prog or "python -m grader"
     description = description or " ".join(__doc__.split("\n\n")[0].split())
     mine = {name for name, *_ in commands}
-    engine = [c if c[0] not in mine else next(m for m in commands if m[0] == c[0]) for c in COMMANDS]
-    own = [c for c in commands if c[0] not in {name for name, *_ in COMMANDS}]
+    engine = [c if c[0] not in mine else next(m for m in commands if m[0] == c[0]) for c in [*COMMANDS, *tools]]
+    own = [c for c in commands if c[0] not in {name for name, *_ in [*COMMANDS, *tools]}]
 
     def listing(title, chosen):
         lines = [f"{title}:"]
@@ -568,18 +548,19 @@ def _check_args(args, home=None, prog=None):
         raise KitError(f"{folder / 'nbgrader_config.py'} is missing: --course-dir must name a course directory "
                        "(copy the one at the top of this repository to start one).")
     if args.command in ("grade", "publish", "collect", "release", "demo", "remove-students", "forget-demo"):
-        from . import gradebook
+        from grader.course import gradebook
         gradebook.check(folder)
 
 
-def main(argv=None, prog=None, description=None, commands=(), home=None, course_title="this course's own commands"):
+def main(argv=None, prog=None, description=None, commands=(), home=None, course_title="this course's own commands",
+         tools=()):
     """Run the command line; returns the exit code. The arguments after `argv` let a course add its own
     commands (see build_parser); `home` is the course its commands marked `uses_home` fall back to, and the only
     course they run in (or a copy of it)."""
     import signal
     from sqlalchemy.exc import DatabaseError
 
-    from . import warm
+    from grader.run import warm
 
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, warm.on_interrupt)  # from here on, Ctrl-C is handled below
@@ -587,7 +568,7 @@ def main(argv=None, prog=None, description=None, commands=(), home=None, course_
     # ...and not also printed by Python when it lands in a garbage-collection callback.
     sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else python_hook(u)
 
-    parser = build_parser(prog, description, commands, course_title)
+    parser = build_parser(prog, description, commands, course_title, tools)
     args, extra = parser.parse_known_args(argv)
     if extra:  # a mistyped option of a command: answered with that command's usage, not the top level's
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
@@ -605,12 +586,12 @@ def main(argv=None, prog=None, description=None, commands=(), home=None, course_
     except DatabaseError as error:  # a damaged file, or not a gradebook: nothing was written to it
         database = Path(args.course_dir) / "gradebook.db"
         try:
-            from . import gradebook
+            from grader.course import gradebook
             database = gradebook.database_file(args.course_dir) or database
         except Exception:
             pass  # the config itself cannot be read: name the usual file
         if "locked" in str(error.orig):  # held by another program past the wait, in the middle of a batch
-            from . import gradebook
+            from grader.course import gradebook
             print(f"error: {gradebook.locked_message(database)}", file=sys.stderr)
             return USAGE
         print(f"error: the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "

@@ -140,13 +140,13 @@ class KitAutograde(NotebookExporter):
         import tempfile
         import weakref
 
-        from . import coursedir
+        from grader.course import coursedir
 
         command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment]
         timeout = coursedir.cell_timeout(self.config)
         if timeout:
             command += ["--cell-timeout", str(timeout)]
-        from .limits import Limits
+        from grader.core.limits import Limits
 
         self.log.info("The course kit grades %s with a cell timeout of %s", assignment,
                       f"{timeout:g} s" if timeout else f"{Limits.cell_timeout:g} s (its default)")
@@ -181,7 +181,7 @@ class KitFeedback(Exporter):
         self._loaded = {}  # assignment -> (layout, assignment, student -> final result), read once a run
 
     def from_filename(self, filename, resources=None, **kw):
-        from . import pages, publish
+        from grader.report import pages, publish
 
         ids = resources["nbgrader"]
         layout, assignment, final = self._load(ids["assignment"])
@@ -195,7 +195,9 @@ class KitFeedback(Exporter):
 
     def _load(self, name):
         if name not in self._loaded:
-            from . import assignments, batch, coursedir, publish
+            from grader.course import assignments, coursedir
+            from grader.grade import batch
+            from grader.report import publish
 
             root = self.parent.coursedir.root
             layout = assignments.find(root, name)
@@ -270,9 +272,10 @@ def main(argv=None):
     import argparse
     import os
 
-    from . import assignments, batch
-    from .limits import Limits, budget_for
-    from .errors import KitError
+    from grader.core.errors import KitError
+    from grader.core.limits import Limits, budget_for
+    from grader.course import assignments
+    from grader.grade import batch
 
     parser = argparse.ArgumentParser(prog="python -m grader.nbgrader_engine")
     parser.add_argument("course_dir")

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from grader import notebook
+from grader.core import notebook
 
 from . import CHECKS_DATA, MASTER_NOTEBOOK, SOURCE_DIR
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from grader import cli as engine
-from grader import coursedir
+from grader.course import coursedir
+from grader_eval import commands as tools
 
 from . import ASSIGNMENT, HOME
 
@@ -21,8 +22,8 @@ DESCRIPTION = ("Build and grade 'Building your Recurrent Neural Network - Step b
 
 def cmd_demo(args):
     """Regenerate the release, write the sample submissions, grade them, print the table."""
-    from grader import release
-    from grader.limits import Limits
+    from grader.core.limits import Limits
+    from grader.course import release
 
     from . import samples
     course_dir = Path(args.course_dir)
@@ -57,7 +58,7 @@ def _remember_demo(course_dir, made):
 
 def cmd_forget_demo(args):
     """Take the demo's sample students out of the gradebook and every output; nobody else is touched."""
-    from grader import removal
+    from grader.app import removal
     record = Path(args.course_dir) / DEMO_RECORD
     students = record.read_text().split() if record.is_file() else []
     if not students:
@@ -89,14 +90,14 @@ def cmd_benchmark(args):
     from . import samples
     if (args.assignment or ASSIGNMENT) == ASSIGNMENT and Path(args.course_dir).resolve() == HOME:
         args.assignment = ASSIGNMENT
-        return engine.cmd_benchmark(args, made=None if args.kit_only else samples.benchmark_class(args.n),
+        return tools.cmd_benchmark(args, made=None if args.kit_only else samples.benchmark_class(args.n),
                                     docs=args.docs or HOME / "docs", make_class=samples.benchmark_class)
-    return engine.cmd_benchmark(args)
+    return tools.cmd_benchmark(args)
 
 
 def cmd_copies_benchmark(args):
     """The copy report against copydetect and Dolos on the evaluation class, and on a class of `n` notebooks."""
-    from grader import assignments
+    from grader.course import assignments
     from . import copy_eval
     layout = assignments.Layout(Path(args.course_dir), ASSIGNMENT)
     measured = copy_eval.benchmark(layout, docs=HOME / "docs" if args.docs else None, n=args.n)
@@ -137,11 +138,11 @@ COMMANDS = [
      _home()),
     ("benchmark", cmd_benchmark, "time stock nbgrader autograde against the kit's grader, side by side (this "
                                  "assignment: a class of its typical mistakes, results in docs/)", "benchmark -n 50",
-     _home(engine._benchmark_arguments)),
+     _home(tools.benchmark_arguments)),
 ]
 
 
 def main(argv=None):
     prog = "rnn-grader" if Path(sys.argv[0] or "").name == "rnn-grader" else "python -m rnn_course"
     return engine.main(argv, prog=prog, description=DESCRIPTION, commands=COMMANDS, home=HOME,
-                       course_title=f"this course's own commands ({ASSIGNMENT} only)")
+                       course_title=f"this course's own commands ({ASSIGNMENT} only)", tools=tools.COMMANDS)

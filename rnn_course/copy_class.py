@@ -15,7 +15,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from grader import disguises
+from grader_eval import disguises
 
 UNITS = ["rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward", "rnn_cell_backward",
          "rnn_backward"]

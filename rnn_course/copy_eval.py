@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import calls, digest
-from grader import copies, verdict
+from grader.core import digest
+from grader.judge import verdict
+from grader.run import calls
+from grader.similarity import copies
 
 from . import copy_class
 
@@ -82,7 +84,8 @@ class Setting:
     """What the kit's comparison needs from the assignment: the release's cells, the master, the test plans."""
 
     def __init__(self, layout):
-        from grader import batch, notebook
+        from grader.core import notebook
+        from grader.grade import batch
         self.layout = layout
         self.scratch = tempfile.mkdtemp(prefix="copy-eval-")
         weakref.finalize(self, shutil.rmtree, self.scratch, True)  # the master's helper files, gone with it
@@ -251,7 +254,9 @@ def compare_tools(layout, seeds=(2026, 7, 11), progress=print):
 SCALE_RUN = """
 import json, resource, sys, time
 from pathlib import Path
-from grader import assignments, batch, copy_report
+from grader.course import assignments
+from grader.grade import batch
+from grader.similarity import copy_report
 layout = assignments.Layout(Path(sys.argv[1]), sys.argv[2])
 started = time.perf_counter()
 assignment, _ = batch.with_verdict(layout, batch.load_assignment(layout), sys.argv[3])
@@ -272,7 +277,7 @@ def scale(course_dir, n=1000, seed=5):
     import shutil
     import subprocess
 
-    from grader import release
+    from grader.course import release
     from rnn_course import ASSIGNMENT, NOTEBOOK
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="copy-scale-") as folder:
@@ -305,7 +310,7 @@ def scale(course_dir, n=1000, seed=5):
 
 
 def disguises_of(code, rng):
-    from grader import disguises
+    from grader_eval import disguises
     return disguises.disguise(code, rng.choice(disguises.LEVELS), rng)
 
 

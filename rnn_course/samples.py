@@ -10,7 +10,8 @@ import json
 import nbformat
 from nbformat.v4.nbbase import random_cell_id
 
-from grader import notebook, solutions
+from grader.core import notebook
+from grader.course import solutions
 
 from . import ASSIGNMENT, GRADED_FUNCTIONS, MASTER_NOTEBOOK, NOTEBOOK, RELEASE_NOTEBOOK
 
@@ -94,7 +95,7 @@ def sample_submissions():
 
 
 def benchmark_class(n):
-    """student id -> (kind, {notebook name: notebook or text}), as grader.benchmark takes a class: correct,
+    """student id -> (kind, {notebook name: notebook or text}), as grader_eval.benchmark takes a class: correct,
     typical mistakes, forward only, blank, a warning, notebooks cut short and endless loops."""
     correct = master_solutions()
     mistakes = sorted(MISTAKES)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit, write_samples
-from grader import assignments, solutions, stock
+from grader.course import assignments, solutions
+from grader_eval import stock
 from small_assignments import SECOND, two_assignment_course
 
 ENGINE = ROOT / "grader"
@@ -228,7 +229,7 @@ def test_the_test_that_deletes_a_function_is_replayed_with_the_function_deleted(
 def test_the_benchmark_runs_on_another_assignment_side_by_side_with_stock(tmp_path, capsys):
     """`benchmark warmup`: the engine's own class (the master's answers, the release, half the answers, a file
     cut short) on an assignment of two notebooks, graded by stock and the kit in one run."""
-    from grader import benchmark
+    from grader_eval import benchmark
     course_dir = two_assignment_course(tmp_path / "course")
     code = benchmark.main(course_dir, "warmup", n=5, workdir=tmp_path / "bench", cell_timeout=5,
                           idle_repeats=1)
@@ -281,7 +282,7 @@ def test_an_assignment_that_cannot_be_graded_does_not_hold_up_the_others(two_ass
 
 def test_the_benchmark_takes_a_course_whose_config_names_files_in_source(quickstart, tmp_path, capsys):
     """nbgrader's quickstart config adds source/header.ipynb to every notebook: the benchmark's copies have it."""
-    from grader import benchmark
+    from grader_eval import benchmark
     code = benchmark.main(quickstart["course_dir"], "ps1", n=3, workdir=tmp_path / "bench", cell_timeout=5,
                           idle_repeats=1)
     out = capsys.readouterr().out
@@ -297,7 +298,7 @@ def test_grade_in_a_course_of_several_assignments_without_submissions_says_where
 
 
 def test_a_test_tagged_optional_in_any_notebook_counts_towards_the_optional_part():
-    from grader.model import Assignment, NotebookTask
+    from grader.core.model import Assignment, NotebookTask
     first = NotebookTask("a", "one", (), (), parts=(("test_x", "graded"),))
     second = NotebookTask("a", "two", (), (), parts=(("test_y", "optional"),))
     both = Assignment((first, second))

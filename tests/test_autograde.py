@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from grader import batch, stock
+from grader.grade import batch
+from grader_eval import stock
 import rnn_course
 from rnn_course import samples
 from rnn_course.samples import MISTAKES

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_LIMITS, ROOT, SAMPLES, make_course_copy, rnn, rnn_scores, write_samples
-from grader import plain_text
-from grader import batch, release
+from grader.core import plain_text
+from grader.course import release
+from grader.grade import batch
 import rnn_course
 from rnn_course import samples
-from grader.execute import Limits
-from grader.errors import KitError
-from grader import coursedir
+from grader.core.errors import KitError
+from grader.course import coursedir
+from grader.run.execute import Limits
 
 def grade(course_dir, *args):
     return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade", *args],
@@ -84,7 +85,7 @@ def test_a_second_run_grades_nothing_and_a_changed_submission_is_regraded(sample
 
 
 def test_feedback_pages_never_show_hidden_tests(samples_course):
-    from grader.batch import load_assignment
+    from grader.grade.batch import load_assignment
     hidden = load_assignment(rnn(samples_course)).hidden_lines()
     assert len(hidden) > 50
     for student in SAMPLES:
@@ -190,7 +191,7 @@ def test_missing_gradebook_assignment_says_to_release_first(tmp_path):
 @pytest.fixture
 def dask_cluster(tmp_path):
     """Two `dask worker` processes and a `dask scheduler`, started with Dask's own commands (the benchmark's)."""
-    from grader import benchmark
+    from grader_eval import benchmark
     with benchmark.dask_cluster(2, tmp_path) as started:
         yield started
 
@@ -242,7 +243,7 @@ def test_result_record_is_written_last(samples_course):
 
 def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsys):
     """The benchmark's machinery on 5 submissions (one endless loop, one broken file)."""
-    from grader import benchmark
+    from grader_eval import benchmark
     code = benchmark.main(ROOT, rnn_course.ASSIGNMENT, workdir=tmp_path / "bench", cell_timeout=2, idle_repeats=1,
                           made=samples.benchmark_class(5))
     out = capsys.readouterr().out
@@ -260,7 +261,7 @@ def test_benchmark_script_compares_both_graders_on_a_small_batch(tmp_path, capsy
 def test_the_kit_alone_on_two_class_sizes_reports_time_memory_and_the_copy_report_again(tmp_path, capsys):
     """`benchmark --kit-only`: a class of `base`, then of n; per submission, every process's peak, the stages."""
     import json
-    from grader import benchmark
+    from grader_eval import benchmark
     code = benchmark.kit_only(ROOT, rnn_course.ASSIGNMENT, n=4, base=2, make_class=samples.benchmark_class,
                               docs=tmp_path, cell_timeout=2)
     out = capsys.readouterr().out
@@ -283,7 +284,7 @@ def test_unreachable_dask_scheduler_is_named_with_the_fix(samples_course):
 
 def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_few(samples_course):
     import sqlite3
-    from grader import gradebook
+    from grader.course import gradebook
     folder = samples_course / gradebook.BACKUPS
     before = set(folder.glob("*.db")) if folder.exists() else set()
     batch.grade_batch(rnn(samples_course), ["sample_blank"], force=True, limits=DEMO_LIMITS)
@@ -299,7 +300,7 @@ def test_each_batch_that_writes_backs_up_the_gradebook_first_and_keeps_the_last_
 def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_path):
     """A solution cell that does not compile defines nothing: its test fails with NameError. The student's
     page names the cell, the error and its line, so the real cause is where the student looks."""
-    from grader import publish
+    from grader.report import publish
     course_dir = make_course_copy(tmp_path / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
     answers = samples.master_solutions()
@@ -320,7 +321,7 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
 def test_remove_students_takes_out_only_the_named_students_and_refuses_a_path(samples_course, tmp_path):
     import shutil
 
-    from grader import removal
+    from grader.app import removal
 
     course_dir = tmp_path / "course"
     shutil.copytree(samples_course, course_dir)
@@ -337,7 +338,8 @@ def test_remove_students_takes_out_only_the_named_students_and_refuses_a_path(sa
 
 
 def test_the_benchmarks_breakdown_gives_each_stage_per_submission_and_the_run_once():
-    from grader import benchmark, grading
+    from grader.judge import grading
+    from grader_eval import benchmark
 
     timings = {"submissions": 4, "cells run": 2.0, "gradebook write": 0.2, "pages": 1.5, "copy report": 0.5,
                batch.BATCH_STAGES[0]: 3.0}

@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from conftest import ROOT, SAMPLES, rnn
-from grader import batch, notebook
+from grader.core import notebook
+from grader.grade import batch
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

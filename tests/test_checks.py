@@ -146,7 +146,7 @@ def test_a_copied_parameters_dict_in_the_cache_is_accepted():
 def _run_test_cell(grade_id, functions, drop_visible_check=False):
     """Run the master's test cell `grade_id` (visible and hidden parts) with `functions`."""
     import os
-    from grader import notebook
+    from grader.core import notebook
     cell = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id)
     source = cell.source
     if drop_visible_check:
@@ -303,7 +303,7 @@ def test_a_missing_bias_and_a_reversed_concatenation_get_their_own_hints():
 
 def _master_with(*mistakes):
     """The master's functions, with each (function, text, replacement) made in its solution cell."""
-    from grader import notebook
+    from grader.core import notebook
     nb = notebook.read(rnn_course.MASTER_NOTEBOOK)
     namespace = {"__name__": "student"}
     sys.path.insert(0, str(rnn_course.SOURCE_DIR))
@@ -326,7 +326,7 @@ def _master_with(*mistakes):
 def _cell_message(grade_id, namespace, capsys=None):
     """What the master's test cell `grade_id` says when run on `namespace`'s functions (it must fail)."""
     import os
-    from grader import notebook
+    from grader.core import notebook
     source = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id).source
     here = os.getcwd()
     os.chdir(rnn_course.SOURCE_DIR)
@@ -405,7 +405,7 @@ def test_another_error_keeps_its_own_traceback():
 
 def _run_namespace_cell(grade_id, namespace):
     import os
-    from grader import notebook
+    from grader.core import notebook
     source = notebook.cell_by_id(notebook.read(rnn_course.MASTER_NOTEBOOK), grade_id).source
     here = os.getcwd()
     os.chdir(rnn_course.SOURCE_DIR)
@@ -461,7 +461,7 @@ def test_hints_for_a_missing_rnn_bias_an_integer_array_a_transposed_square_gradi
 
 def test_the_ungraded_gradient_checks_say_what_to_finish_first(capsys):
     """Cells a student may run with the optional part skipped explain themselves instead of a bare error."""
-    from grader import notebook
+    from grader.core import notebook
     namespace = _master_with(("rnn_cell_backward", "dz = (1", "raise NotImplementedError()\n    dz = (1"))
     namespace.update(np=np, gradient_check=rnn_utils.gradient_check)
     cell = next(c for c in notebook.read(rnn_course.MASTER_NOTEBOOK).cells if c.get("id") == "gradcheck-rnn-cell")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_course_copy, rnn
-from grader import plain_text
 from grader import cli
+from grader.core import plain_text
 
 
 PROGRESS = re.compile(r"^\w+ \[|^\S+: .* \.\.\.$")  # progress bars, and the lines naming each step
@@ -44,7 +44,7 @@ def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     assert "forget-demo" in result.stdout  # the way on to a real class
 
     # A real student graded beside the samples; then the one step from the demo to a real class.
-    from grader import stock
+    from grader_eval import stock
     from rnn_course import samples
     samples.write(samples.fill(samples.master_solutions()), course_dir, "realstudent")
     graded = run("--course-dir", str(course_dir), "grade", "--student", "realstudent")
@@ -109,12 +109,16 @@ def test_unknown_command_or_flag_is_refused_with_usage():
 
 
 def test_help_lists_every_command_the_engines_and_the_courses():
+    from grader_eval import commands as tools
     from rnn_course import cli as course_cli
     engine = cli.build_parser().format_help()
-    for command in ("collect", "grade", "publish", "release", "benchmark"):
+    for command in ("collect", "grade", "publish", "release"):
         assert command in engine
+    assert "benchmark" not in engine, "the measuring tools are not the engine's"
+    engine = cli.build_parser(tools=tools.COMMANDS).format_help()  # as `python -m grader` builds it
+    assert "benchmark" in engine.split("Exit codes")[0].split("the grader's commands")[1]
     assert "demo" not in engine and "figures" not in engine, "the engine has no assignment of its own"
-    text = cli.build_parser(commands=course_cli.COMMANDS).format_help()
+    text = cli.build_parser(commands=course_cli.COMMANDS, tools=tools.COMMANDS).format_help()
     for command in ("demo", "collect", "grade", "release", "benchmark", "figures", "checks-data"):
         assert command in text
 
@@ -133,7 +137,7 @@ def test_help_speaks_to_instructors_with_an_example_and_mistakes_get_the_command
 
 
 def test_counts_in_messages_agree_with_their_nouns(tmp_path):
-    from grader import intake
+    from grader.collect import intake
     from rnn_course import samples
     assert plain_text.counted(1, "submission") == "1 submission" and plain_text.counted(2, "file") == "2 files"
     course_dir = make_course_copy(tmp_path / "course")
@@ -244,7 +248,7 @@ def busy_course(tmp_path_factory):
     """A released course with 16 submissions: a few seconds of grading to interrupt."""
     from conftest import SAMPLES
     import rnn_course
-    from grader import release
+    from grader.course import release
     from rnn_course import samples
     course_dir = make_course_copy(tmp_path_factory.mktemp("busy") / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
@@ -285,7 +289,7 @@ def test_a_release_that_would_change_graded_cells_is_refused_and_the_old_release
     """Once the gradebook holds a submission, nbgrader refuses a master whose nbgrader cells changed.
     The kit says why and what to do, exits 2, and keeps the release students already have."""
     from nbgrader.api import Gradebook
-    from grader import notebook
+    from grader.core import notebook
     import rnn_course
     course_dir = make_course_copy(tmp_path / "course")
     assert run("--course-dir", str(course_dir), "release").returncode == 0

@@ -12,8 +12,8 @@ import json
 import nbformat
 import pytest
 
-from grader import model
-from grader import conformance
+from grader.core import model
+from grader_eval import conformance
 from small_assignments import add_habits
 
 

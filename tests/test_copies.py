@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import rnn, write_samples
-from grader import calls, digest
-from grader import copies, disguises, fingerprints
+from grader.core import digest
+from grader.run import calls
+from grader.similarity import copies, fingerprints
+from grader_eval import disguises
 from rnn_course import copy_class, copy_eval, samples
 
 
@@ -150,7 +152,7 @@ def test_behaviour_the_same_rare_wrong_output_is_evidence_the_same_right_one_is_
 
 
 def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
-    from grader import wire
+    from grader.core import wire
     args = (np.arange(3.0),)
     one = wire.encode((np.array([0.1 + 0.2, 1.0]), [1, 2]), args)
     other = wire.encode([np.array([0.3, 1.0]), (1, 2)], args)
@@ -159,7 +161,7 @@ def test_output_digests_read_a_list_as_a_tuple_and_round_the_last_bits():
 
 
 def test_output_digests_of_dicts_do_not_depend_on_their_order_and_keep_their_arrays_apart():
-    from grader import wire
+    from grader.core import wire
     a, b = np.arange(4.0).reshape(2, 2), np.ones((3, 1))
     digest_of = lambda value: digest.output_digest(wire.encode(value, ()), wire.encode(()))
     assert digest_of({"dWx": a, "db": b}) == digest_of({"db": b, "dWx": a})
@@ -169,7 +171,8 @@ def test_output_digests_of_dicts_do_not_depend_on_their_order_and_keep_their_arr
 def test_a_student_who_returns_the_masters_output_gets_the_masters_digest():
     """The grader computes the digest of the master's own output once per process (grading._master_digest);
     the same output from a student must give what computing it afresh gives."""
-    from grader import grading, wire
+    from grader.core import wire
+    from grader.judge import grading
     inputs = wire.encode((np.arange(3.0),))
     output = wire.encode(({"a": np.linspace(0, 1, 5)}, [1.5, 2]), ())
     call = calls.Call("f", inputs, output)
@@ -185,7 +188,8 @@ def copied_course(tmp_path_factory):
     """A graded class: the demo's samples, a student copying sample_partial's two functions from a known
     solution file, a student whose notebook carries markup, and a known solution."""
     from conftest import DEMO_LIMITS, make_course_copy
-    from grader import cli, release
+    from grader import cli
+    from grader.course import release
     import rnn_course
     course_dir = make_course_copy(tmp_path_factory.mktemp("copies"))
     release.generate(course_dir, rnn_course.ASSIGNMENT)
@@ -247,7 +251,7 @@ def test_grade_writes_the_copy_report_with_the_copier_first_and_known_solutions_
 
 
 def test_known_solutions_are_indexed_once_and_reused(copied_course, monkeypatch):
-    from grader import copy_report
+    from grader.similarity import copy_report
     import rnn_course
     units = copy_report.assignment_units(_assignment(copied_course))
     forced = copies.forced_pieces(units.release)
@@ -266,7 +270,9 @@ def test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did(cop
     written last stands (no notebook read, no master recorded, nothing compared); one student's notebook
     changed, that student alone is read again and the class compared again."""
     import shutil
-    from grader import batch, cli, copy_report
+    from grader import cli
+    from grader.grade import batch
+    from grader.similarity import copy_report
     course = tmp_path / "course"
     shutil.copytree(copied_course, course, symlinks=True)
     layout = rnn(course)
@@ -309,7 +315,7 @@ def test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did(cop
 
 
 def _assignment(course_dir):
-    from grader import batch
+    from grader.grade import batch
     return batch.load_assignment(rnn(course_dir))
 
 
@@ -413,7 +419,7 @@ def test_a_known_solution_match_is_absolute_and_changes_no_score_between_student
 def test_no_unit_or_notebook_is_too_big_to_fingerprint_in_bounded_work():
     """A chain of thousands of temporaries (each folded into the next) is compared line by line, and only the
     first MAX_NOTEBOOK_CHARS of a notebook's code are read."""
-    from grader import copy_report
+    from grader.similarity import copy_report
     lines = ["def bomb(x):", "    v0 = x"] + [f"    v{i} = v{i - 1} + 1" for i in range(1, 4000)] + ["    return v3999"]
     printed = fingerprints.unit_print("\n".join(lines))
     assert len(printed.pieces) >= 3900 and all(len(where) == 1 for where in printed.pieces.values())

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from conftest import from_another_test_worker
-from grader import sandbox
-from grader.execute import Limits, run_cells
+from grader.run import sandbox
+from grader.run.execute import Limits, run_cells
 
 QUICK = Limits(cell_timeout=1, notebook_budget=4, memory_mb=1024, output_chars=2000)
 
@@ -97,13 +97,13 @@ def test_figures_are_built_but_not_drawn_and_nothing_reaches_stderr():
     run = run_cells([(0, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
                          "import matplotlib; print(matplotlib.get_backend())")], {}, QUICK)
     assert kinds(run, 0) == [("stream", "stdout")]
-    assert "grader.plot_backend" in run.outputs[0][0]["text"]
+    assert "grader.run.plot_backend" in run.outputs[0][0]["text"]
 
 
 def test_the_modules_a_notebook_imports_are_found_for_the_fork_server_to_import_ahead():
     """Module-level imports of the environment's modules, as written (submodules too); never the course's own
     files, a relative import, one inside a function, or a module that does something when imported."""
-    from grader import warm
+    from grader.run import warm
     cells = ["%matplotlib inline\nimport numpy as np\nfrom fractions import Fraction",
              "import sklearn.model_selection, this\nfrom . import sibling\nimport rnn_checks",
              "def f():\n    import decimal\n", "import antigravity", "not python ("]
@@ -117,7 +117,7 @@ def test_a_fork_server_told_the_modules_imports_them_before_any_sandbox_starts(t
     script = tmp_path / "check_warm.py"  # a file: the process started from the fork server imports its function
     script.write_text(
         "import os, sys\n"
-        "from grader import warm\n"
+        "from grader.run import warm\n"
         "def check(conn):\n"
         "    conn.send(['mailbox' in sys.modules, 'TRUSTED_GRADER_WARM_MODULES' in os.environ])\n"
         "if __name__ == '__main__':\n"

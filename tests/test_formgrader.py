@@ -21,7 +21,8 @@ import pytest
 
 import rnn_course
 from conftest import SAMPLES, make_course_copy, rnn_scores
-from grader import release, stock
+from grader.course import release
+from grader_eval import stock
 from rnn_course import samples
 from test_browser import CHROMEDRIVER, CHROMIUM, FLAGS, hidden_text
 from test_nbgrader_engine import forged_submission

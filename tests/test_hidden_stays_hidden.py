@@ -17,8 +17,11 @@ import nbformat
 import pytest
 
 from conftest import ROOT, kit
-from grader import calls
-from grader import assignments, hidden, solutions, stock, verdict, wire
+from grader.core import hidden, wire
+from grader.course import assignments, solutions
+from grader.judge import verdict
+from grader.run import calls
+from grader_eval import stock
 from small_assignments import add_shapes
 
 # What the hidden blocks of `shapes` hold that no student may read: expected values, messages, the marker.
@@ -208,7 +211,7 @@ def test_code_the_scan_cannot_parse_is_a_review_flag_never_a_grader_error(shapes
     "x = " + "not " * 50000 + "True",
 ])
 def test_the_scan_names_code_it_cannot_parse_and_never_raises(source):
-    from grader import review
+    from grader.judge import review
     assert review.scan([source, "np.allclose = lambda *a: True"], ["helpers"]) == [
         f"{review.UNREADABLE}: " + review.scan([source])[0].split(": ", 1)[1], "patching np: np.allclose = ..."]
 
@@ -348,7 +351,7 @@ def test_the_kits_hidden_test_markers_are_nbgraders_defaults_and_running_a_noteb
     from nbgrader.preprocessors import ClearHiddenTests
     assert hidden.DEFAULT == (ClearHiddenTests.begin_test_delimeter.default_value,
                               ClearHiddenTests.end_test_delimeter.default_value)
-    loaded = subprocess.run([sys.executable, "-c", "import sys, grader.execute, grader.verdict; "
+    loaded = subprocess.run([sys.executable, "-c", "import sys, grader.run.execute, grader.judge.verdict; "
                              "print(any(m == 'nbgrader' or m.startswith('nbgrader.') for m in sys.modules))"],
                             capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert loaded.stdout.strip() == "False"

@@ -17,10 +17,14 @@ import nbformat
 import pytest
 
 from conftest import DEMO_LIMITS, make_course_copy, rnn, rnn_scores
-from grader import batch, grading, publish, release, reports, student_files
+from grader.core import student_files
+from grader.course import release
+from grader.grade import batch
+from grader.judge import grading
+from grader.report import publish, reports
 import rnn_course
 from rnn_course import samples
-from grader.model import GRADED, INVALID, MISSING
+from grader.core.model import GRADED, INVALID, MISSING
 
 NOTEBOOK = f"{rnn_course.NOTEBOOK}.ipynb"
 CORRECT_TOTAL, WRONG_TOTAL = 120.0, 70.0
@@ -339,7 +343,7 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     reading the folder, writing the gradebook, writing autograded/, writing the feedback page. Each
     fault becomes that student's status or note; the batch, the CSV, the report and everyone else's
     pages complete."""
-    from grader import gradebook
+    from grader.course import gradebook
     course_dir = make_course_copy(tmp_path / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
     for student in ("honest_correct", "unreadable", "no_gradebook", "no_folder", "no_page"):

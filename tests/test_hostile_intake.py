@@ -16,7 +16,7 @@ import zipfile
 import pytest
 
 from conftest import ROOT, make_course_copy, rnn
-from grader import archives, intake
+from grader.collect import archives, intake
 import rnn_course
 from rnn_course import samples
 
@@ -148,7 +148,8 @@ def test_an_archive_bomb_is_unpacked_in_flat_memory(course_dir, tmp_path, notebo
             for i in range(4 if bombed else 0):
                 z.writestr(f"mallory_1002_500{i}_bomb{i}.zip", zeros)
     assert bombs.stat().st_size < 2 * 1024 * 1024
-    script = ("import resource, sys; from grader import assignments, intake; found = intake.collect(sys.argv[1], assignments.find(sys.argv[2])); "
+    script = ("import resource, sys; from grader.collect import intake; from grader.course import assignments; "
+              "found = intake.collect(sys.argv[1], assignments.find(sys.argv[2])); "
               "print(sorted(found.files)); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     peaks = {}
     for download in (plain, bombs):

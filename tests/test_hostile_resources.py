@@ -9,11 +9,14 @@ import sys
 import pytest
 
 from conftest import ROOT, make_course_copy, rnn
-from grader import batch, execute, memory, publish, release, reports
+from grader.course import release
+from grader.grade import batch
+from grader.report import publish, reports
+from grader.run import execute, memory
 import rnn_course
 from rnn_course import samples
-from grader.model import CRASHED, GRADED, TAMPERING
-from grader.limits import Limits
+from grader.core.limits import Limits
+from grader.core.model import CRASHED, GRADED, TAMPERING
 
 SMALL = Limits(cell_timeout=20, notebook_budget=40, memory_mb=256)
 GIGABYTE_IN_A_MEMFD = ("import os\nfd = os.memfd_create('hoard')\nchunk = b'x' * (1 << 20)\n"
@@ -211,8 +214,9 @@ def test_a_forged_flood_leaves_the_grading_process_memory_flat(hoarders, tmp_pat
     counts it, stays near what grading an honest notebook costs."""
     course_dir = hoarders["course_dir"]
     script = (
-        "import resource, sys, tempfile\nfrom grader import assignments, batch, grading\n"
-        "from grader.limits import Limits\n"
+        "import resource, sys, tempfile\nfrom grader.course import assignments\nfrom grader.grade import batch\n"
+        "from grader.judge import grading\n"
+        "from grader.core.limits import Limits\n"
         "layout, student = assignments.find(sys.argv[1]), sys.argv[2]\n"
         "assignment = batch.load_assignment(layout, Limits(cell_timeout=20, notebook_budget=40))\n"
         "assignment, _ = batch.with_verdict(layout, assignment, tempfile.mkdtemp())\n"
@@ -244,7 +248,7 @@ def test_student_text_is_text_in_the_chart_the_page_and_the_terminal(hoarders):
 
 
 def test_a_csv_cell_never_starts_a_formula():
-    from grader.plain_text import for_spreadsheet
+    from grader.core.plain_text import for_spreadsheet
     assert for_spreadsheet("=HYPERLINK(1)") == "'=HYPERLINK(1)" and for_spreadsheet("ok = 1") == "ok = 1"
     assert for_spreadsheet("-1+2") == "'-1+2" and "\x1b" not in for_spreadsheet("\x1b[2J")
 
@@ -254,7 +258,8 @@ def test_an_output_built_to_blow_up_in_the_replay_meets_a_memory_error_in_a_capp
     of 5 MB that broadcasts against the expected value into 2 GB fails the test there, and the worker's
     memory stays within its cap."""
     script = (
-        "import resource, numpy as np, sys\nfrom grader import memory, verdict, wire\n"
+        "import resource, numpy as np, sys\nfrom grader.core import wire\nfrom grader.judge import verdict\n"
+        "from grader.run import calls, memory\n"
         "memory.cap_this_process(memory.WORKER_MB)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
         "source = 'import numpy as np\\nassert np.allclose(f(1), np.ones((5, 10)))\\n'\n"

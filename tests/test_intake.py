@@ -6,11 +6,13 @@ from pathlib import Path
 import pytest
 
 from conftest import make_course_copy, rnn, rnn_scores
-from grader import intake, release, solutions, stock
+from grader.collect import intake
+from grader.course import release, solutions
+from grader_eval import stock
 import rnn_course
 from rnn_course import samples
-from grader.errors import KitError
-from grader import coursedir
+from grader.core.errors import KitError
+from grader.course import coursedir
 
 
 @pytest.fixture()
@@ -106,7 +108,8 @@ def _csv(course_dir):
 def test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradebook(course_dir, tmp_path):
     """Canvas's LATE_ becomes a flag, a CSV column and a line on the student's page; a student whose
     every file was rejected never reaches the gradebook, so `nbgrader export` and the CSV agree."""
-    from grader import cli, gradebook
+    from grader import cli
+    from grader.course import gradebook
     archive = tmp_path / "dl.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("doejane_LATE_1001_5001_rnn_step_by_step.ipynb", notebook_text())
@@ -236,7 +239,7 @@ def test_a_later_collect_replaces_only_the_files_it_brings_and_keeps_the_replace
     resubmission of one in Canvas's names (`-1`), then a re-download with only the other. Nothing is lost: the
     file not in a download stays, a replaced one is kept aside, and collect says which is which."""
     import shutil
-    from grader import assignments
+    from grader.course import assignments
     from small_assignments import ROOT, SECOND, add_warmup
     course = tmp_path / "course"
     add_warmup(course)
@@ -286,7 +289,7 @@ def test_a_damaged_archive_says_whether_anything_of_it_was_unpacked(tmp_path):
     import io
     import os
     import tarfile
-    from grader import archives
+    from grader.collect import archives
     for members, said in (([("big.bin", 200_000)], "nothing in it could be unpacked"),
                           ([("first.txt", 5), ("big.bin", 200_000)], "only what came before the damage was unpacked")):
         whole = tmp_path / f"upload-{len(members)}.tar.gz"
@@ -307,7 +310,7 @@ def test_a_later_collect_writes_through_no_link_in_a_submission_folder(tmp_path)
     file under it is refused and named, and what the link points at is left as it was."""
     import os
     import shutil
-    from grader import assignments
+    from grader.course import assignments
     from small_assignments import ROOT, add_warmup
     course = tmp_path / "course"
     add_warmup(course)

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, kit
-from grader import assignments, coursedir, solutions
+from grader.course import assignments, coursedir, solutions
 from small_assignments import SECOND, add_warmup
 
 
@@ -24,7 +24,7 @@ def kit_row(course_dir, student):
 
 
 def stock_total(course_dir, student):
-    from grader import stock
+    from grader_eval import stock
     return next(row for name, row in stock.export(course_dir).items() if name == student)["score"]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from grader import notebook
+from grader.core import notebook
 import rnn_course
 from rnn_course import checks_data
 

@@ -18,8 +18,11 @@ from nbformat.v4 import new_code_cell
 
 import rnn_course
 from conftest import ROOT, kit, make_course_copy, write_samples
-from grader import assignments, batch, nbgrader_engine, release, solutions, stock
-from grader.model import GRADED, TAMPERING
+from grader import nbgrader_engine
+from grader.core.model import GRADED, TAMPERING
+from grader.course import assignments, release, solutions
+from grader.grade import batch
+from grader_eval import stock
 from rnn_course import samples
 
 FORGERY = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n"

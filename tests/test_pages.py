@@ -9,9 +9,10 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import rnn
-from grader import model
-from grader import batch, pages
-from grader.model import GRADED, STATUSES, Result
+from grader.core import model
+from grader.core.model import GRADED, STATUSES, Result
+from grader.grade import batch
+from grader.report import pages
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
 
@@ -126,7 +127,7 @@ def test_each_notebooks_page_names_it_shows_its_own_tests_and_comments_and_the_t
 
 
 def test_the_class_report_draws_each_existing_part_on_its_own_scale(tmp_path):
-    from grader import charts
+    from grader.report import charts
     assignment = _two_notebooks()
     done = {s: Result(s, GRADED, tests=[model.TestResult("test_f", "graded", score, 3.0, notebook="one")],
                       graded_at="2026-11-30T10:00:00+00:00") for s, score in (("a", 0.0), ("b", 1.5), ("c", 3.0))}

@@ -22,7 +22,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from conftest import DEMO_LIMITS, make_course_copy, write_samples
-from grader import cli, release, stock
+from grader import cli
+from grader.course import release
+from grader_eval import stock
 import rnn_course
 from rnn_course import samples
 

@@ -66,8 +66,8 @@ def test_every_command_parses_with_its_programs_own_parser(command):
         program, args = "grader", args[2:]
     elif program == "python" and args[:2] == ["-m", "rnn_course"]:
         program, args = "rnn-grader", args[2:]
-    if program == "python" and args[:2] == ["-m", "grader.conformance"]:
-        from grader import conformance
+    if program == "python" and args[:2] == ["-m", "grader_eval.conformance"]:
+        from grader_eval import conformance
         conformance.build_parser().parse_args(args[2:])
     elif program == "python" and args[:1] == ["tools/conformance/rebuild.py"]:
         import runpy
@@ -79,9 +79,10 @@ def test_every_command_parses_with_its_programs_own_parser(command):
         pass  # the command's name, as the text introduces it
     elif program in ("rnn-grader", "grader"):
         from grader import cli as engine
+        from grader_eval import commands as tools
         from rnn_course import cli as course
-        parser = (engine.build_parser(prog="rnn-grader", commands=course.COMMANDS) if program == "rnn-grader"
-                  else engine.build_parser())
+        parser = (engine.build_parser(prog="rnn-grader", commands=course.COMMANDS, tools=tools.COMMANDS)
+                  if program == "rnn-grader" else engine.build_parser(tools=tools.COMMANDS))
         try:
             parsed = parser.parse_args(args)
         except SystemExit as stop:

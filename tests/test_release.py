@@ -10,7 +10,9 @@ from nbclient import NotebookClient
 from nbgrader.validator import Validator
 
 from conftest import make_course_copy
-from grader import notebook, release, stock
+from grader.core import notebook
+from grader.course import release
+from grader_eval import stock
 import rnn_course
 
 

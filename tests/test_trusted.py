@@ -17,11 +17,13 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, from_another_test_worker, make_course_copy, rnn, rnn_scores
-from grader import calls
-from grader import batch, publish, release
+from grader.course import release
+from grader.grade import batch
+from grader.report import publish
+from grader.run import calls
 import rnn_course
 from rnn_course import samples
-from grader.model import TAMPERING
+from grader.core.model import TAMPERING
 
 HONEST_WRONG_TOTAL = 70  # rnn_cell_forward and rnn_forward lost (25 + 25), everything else right
 
@@ -70,7 +72,7 @@ VERDICT_TRICKS = {
     "input_transformer_drops_checks": (
         "get_ipython().input_transformers_post.append(lambda lines: [l for l in lines if not l.startswith('check_')])\n"),
     "post_run_hook_clears_errors": (
-        "import sys\ndef _clear(result):\n    collector = sys.modules['grader.execute']._current\n"
+        "import sys\ndef _clear(result):\n    collector = sys.modules['grader.run.execute']._current\n"
         "    collector.items[:] = [o for o in collector.items if o['output_type'] != 'error']\n"
         "get_ipython().events.register('post_run_cell', _clear)\n"),
     "hides_tracebacks": "get_ipython()._showtraceback = lambda *args, **kwargs: None\n",
@@ -369,7 +371,7 @@ def test_hidden_tests_reach_no_output_and_no_feedback(attacked):
 
 def test_as_an_ordinary_user_the_sandbox_uses_a_user_namespace_and_confines_the_same():
     """The mode an unprivileged instructor gets: a user namespace, every capability dropped."""
-    from grader.execute import run_cells
+    from grader.run.execute import run_cells
     probe = ("import os\nprint(open('/proc/self/uid_map').read().split())\n"
              f"print(os.path.exists({str(ROOT / 'source')!r}), os.listdir('/'))\n"
              "import ctypes\nprint('unshare', ctypes.CDLL(None).unshare(0x10000000))\n"
@@ -382,7 +384,7 @@ def test_as_an_ordinary_user_the_sandbox_uses_a_user_namespace_and_confines_the_
 
 
 def test_the_students_data_is_checked_before_use():
-    from grader import wire
+    from grader.core import wire
     good = wire.encode((np_array := __import__("numpy").arange(6.0).reshape(2, 3), [np_array]))
     value = wire.decode(good)
     assert value[1][0] is value[0] and value[0].shape == (2, 3)
@@ -405,7 +407,7 @@ def test_a_machine_that_cannot_sandbox_stops_before_any_student_with_what_to_do(
     import subprocess
     import sys
 
-    from grader import sandbox
+    from grader.run import sandbox
     course_dir = make_course_copy(tmp_path / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
     samples.write(samples.fill(samples.master_solutions()), course_dir, "student")
@@ -435,7 +437,7 @@ def test_an_ordinary_user_is_confined_too_where_the_machine_lets_them_run_python
     cannot read this Python (here it lives under /root, which is private)."""
     import sys
 
-    from grader import sandbox
+    from grader.run import sandbox
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child becomes nobody, then does what the grader's process does
@@ -496,7 +498,8 @@ def test_a_timeout_the_student_process_reports_is_not_caught_by_a_tests_except_e
     error the student's process could catch either: in the replay it passes through `except Exception`,
     so a cell whose function timed out fails as timed out, not as a failed check (which would read as
     tampering)."""
-    from grader import verdict, wire
+    from grader.core import wire
+    from grader.judge import verdict
     source = ("try:\n    value = f(1)\nexcept Exception:\n    value = None\n"
               "assert value is not None, 'the check failed'\n")
     plan = verdict.TestPlan("test_f", source,

@@ -8,7 +8,7 @@ per repository: FOLDER/<course>/source/<assignment>/..., with an nbgrader_config
     python tools/conformance/rebuild.py FOLDER                    # downloads each commit from GitHub
     python tools/conformance/rebuild.py FOLDER --mirrors DIR      # or reads git mirrors (DIR/<owner>+<name>/repo)
 
-Then: `python -m grader.conformance FOLDER --nbgrader` (or `make conformance CORPUS=FOLDER`).
+Then: `python -m grader_eval.conformance FOLDER --nbgrader` (or `make conformance CORPUS=FOLDER`).
 """
 import argparse
 import io

@@ -1,0 +1,368 @@
+"""The kit's only access to nbgrader's gradebook: read the master cells, write results.
+
+All writes go through nbgrader's `Gradebook` API from one process, one result at
+a time, so `nbgrader export`, `nbgrader formgrader` and manual grading keep
+working on the same database. Scores are written the way stock autograde's
+SaveAutoGrades writes them: only `auto_score` changes, and a cell that already has
+a manual grade is flagged for review instead of overwritten. A submission whose status is
+not plain "graded" gets formgrader's flag on each of its notebooks (the reason heads its graded notebook).
+"""
+import sqlite3
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
+
+from grader.core.errors import KitError
+from grader.core.model import ERROR, GRADED, MasterCell, Result
+from grader.course import coursedir
+
+# nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
+warnings.filterwarnings("ignore", category=SAWarning)
+
+
+def open_gradebook(api):
+    from nbgrader.api import Gradebook
+    return Gradebook(api.coursedir.db_url, api.coursedir.course_id)
+
+
+def master_cells(api, assignment, notebook, order, released):
+    """The master's cells as nbgrader stored them at generate_assignment, in the notebook's order.
+
+    `order` is the list of grade_ids in the order of the source notebook; `released`
+    maps grade_id to the cell's source in the student version.
+    """
+    from nbgrader.api import MissingEntry
+
+    with open_gradebook(api) as gb:
+        try:
+            nb = gb.find_notebook(notebook, assignment)
+        except MissingEntry:
+            raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
+                           f"{assignment!r}. Run `{coursedir.hint('release ' + assignment)}` (nbgrader "
+                           "generate_assignment) "
+                           "first; it records the master's test cells in the gradebook.") from None
+        points = {c.name: float(c.max_score) for c in nb.grade_cells}
+        solutions = {c.name for c in nb.solution_cells}
+        cells = {c.name: MasterCell(c.name, c.cell_type, c.source, bool(c.locked), c.checksum,
+                                    points.get(c.name), c.name in solutions, released.get(c.name))
+                 for c in nb.source_cells}
+    position = {grade_id: i for i, grade_id in enumerate(order)}
+    return tuple(sorted(cells.values(), key=lambda c: position.get(c.grade_id, len(position))))
+
+
+def database_file(course_dir):
+    """The gradebook's file, as the config's `c.CourseDirectory.db_url` names it (None: not an SQLite file)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(coursedir.nbgrader_api(course_dir).coursedir.db_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(course_dir, url.database)  # a relative path is nbgrader's, from the course directory
+
+
+def check(course_dir):
+    """Refuse, with the fix, a gradebook that is damaged, foreign or locked, before anything is written."""
+    database = database_file(course_dir)
+    if database is None or not database.exists():
+        return  # another database server checks its own; nbgrader creates a missing file
+    with open(database, "rb") as f:
+        header = f.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise KitError(f"{database} is not an SQLite database (damaged, or another kind of file); it was left as it "
+                       f"is. Restore a copy from {BACKUPS}/ (see the README), or move it aside and run "
+                       f"`{coursedir.hint('release')}` to start a new gradebook.")
+    try:
+        connection = sqlite3.connect(database, timeout=2)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and not {"assignment", "student", "grade"} <= tables:
+                raise KitError(f"{database} is an SQLite database, but not an nbgrader gradebook (its tables: "
+                               f"{', '.join(sorted(tables)[:6])}); nothing was written to it. Move it aside, or give "
+                               "--course-dir the course it belongs to.")
+            connection.execute("BEGIN IMMEDIATE")  # the write lock, as a grading run will need it
+            connection.rollback()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error):
+            raise KitError(locked_message(database)) from None
+        raise KitError(f"{database} cannot be read ({error}); it was left as it is. Restore a copy from "
+                       f"{BACKUPS}/ (see the README), or move it aside and run `{coursedir.hint('release')}`.") from None
+    except sqlite3.DatabaseError as error:
+        raise KitError(f"{database} is damaged ({error}); it was left as it is. Restore a copy from {BACKUPS}/ "
+                       f"(see the README), or move it aside and run `{coursedir.hint('release')}`.") from None
+
+
+def locked_message(database):
+    return (f"the gradebook {database} is in use: another program holds its write lock (another grading run, "
+            "or nbgrader saving). Nothing was lost: what was graded before is in it. Wait for the other program "
+            "to finish (or stop it), then run the same command again.")
+
+
+BACKUPS = "gradebook-backups"  # in the course directory, beside gradebook.db
+KEEP_BACKUPS = 5
+
+
+def backup(course_dir, keep=KEEP_BACKUPS):
+    """Copy the gradebook with SQLite's backup API (consistent even while in use); keep the last `keep`."""
+    database = database_file(course_dir)
+    if database is None or not database.exists():
+        return None
+    folder = Path(course_dir) / BACKUPS
+    folder.mkdir(exist_ok=True)
+    target = folder / time.strftime("gradebook-%Y%m%d-%H%M%S.db")
+    number = 1
+    while target.exists():  # two batches in one second
+        number += 1
+        target = folder / time.strftime(f"gradebook-%Y%m%d-%H%M%S-{number}.db")
+    source = sqlite3.connect(database)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    for old in sorted(folder.glob("gradebook-*.db"), key=lambda p: p.stat().st_mtime)[:-keep]:
+        old.unlink()
+    return target
+
+
+def graded_students(api, assignment):
+    """Students that have a submission of `assignment` in the gradebook."""
+    with open_gradebook(api) as gb:
+        return {s.student_id for s in gb.find_assignment(assignment).submissions} \
+            if _has_assignment(gb, assignment) else set()
+
+
+def _has_assignment(gb, assignment):
+    from nbgrader.api import MissingEntry
+    try:
+        gb.find_assignment(assignment)
+        return True
+    except MissingEntry:
+        return False
+
+
+def roster(api):
+    """Every student id in the gradebook."""
+    with open_gradebook(api) as gb:
+        return {s.id for s in gb.students}
+
+
+def strangers(api, course_dir):
+    """(students, assignments) the gradebook holds that have no folder anywhere in the course: a student with no
+    submitted/, autograded/ or feedback/ folder, an assignment with no source/ or release/ folder. Another tool
+    run in this folder put them there (`nbgrader quickstart` run here adds its example's students)."""
+    course_dir = Path(course_dir)
+    with open_gradebook(api) as gb:
+        students = sorted(s.id for s in gb.students
+                          if not any((course_dir / top / s.id).exists() for top in ("submitted", "autograded",
+                                                                                     "feedback")))
+        names = sorted(a.name for a in gb.assignments
+                       if not any((course_dir / top / a.name).exists() for top in ("source", "release")))
+    return students, names
+
+
+def lms_ids(api):
+    """student id -> LMS user id, for the students that have one."""
+    with open_gradebook(api) as gb:
+        return {s.id: s.lms_user_id for s in gb.students if s.lms_user_id}
+
+
+class Writer:
+    """Writes results into the gradebook; one instance, in the process that collects results."""
+
+    def __init__(self, api, assignment, notebooks):
+        self.gb = open_gradebook(api)
+        self.assignment, self.notebooks = assignment, list(notebooks)
+        self.late_plugin = late_plugin(api)
+        self._names = {}
+        self._written = 0
+
+    def close(self):
+        self.gb.close()
+
+    def rollback(self):
+        """Forget a write that failed halfway, so that the next student's starts clean."""
+        try:
+            self.gb.db.rollback()
+        except Exception:
+            pass  # the session is gone with the error; the next write opens a new transaction
+
+    def write(self, result: Result):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            self._write(result)
+        # Written and committed: the session need not remember the rows (a class of 1,000 would keep them all),
+        # though forgetting them after each student would load the assignment's own again for the next.
+        self._written += 1
+        if self._written % 100 == 0:
+            self.gb.db.expunge_all()
+
+    def _write(self, result):
+        from nbgrader.api import MissingEntry
+
+        gb = self.gb
+        try:
+            gb.find_student(result.student)
+        except MissingEntry:
+            gb.add_student(result.student)  # as stock autograde's create_student
+        extra = {"timestamp": result.timestamp} if result.timestamp else {}
+        gb.update_or_create_submission(self.assignment, result.student, **extra)
+        tests = {f"{t.notebook}/{t.grade_id}": t for t in result.tests}
+        for notebook in self.notebooks:
+            submitted = gb.find_submission_notebook(notebook, self.assignment, result.student)
+            names = self._cell_names(notebook)
+            for grade in submitted.grades:
+                name = f"{notebook}/{names.get(grade.cell_id) or grade.name}"
+                test = tests.get(name)
+                if result.status == ERROR or (test is not None and not test.scored):
+                    # Nothing trustworthy ran: leave no automatic zero, ask for a person instead.
+                    grade.auto_score, grade.needs_manual_grade = None, True
+                    continue
+                grade.auto_score = test.score if test is not None else result.answers.get(name)
+                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in submitted.comments:
+                name = f"{notebook}/{names.get(comment.cell_id) or comment.name}"
+                if name in result.comments:
+                    comment.auto_comment = result.comments[name]
+            if result.status != GRADED:
+                submitted.flagged = True  # formgrader's flag; only a person takes it off
+            gb.db.commit()
+            self._late_penalty(result.student, submitted)
+
+    def _cell_names(self, notebook):
+        """cell id -> name of the notebook's graded, solution and task cells, read once: the same for every
+        student, and asking each grade row for its cell's name costs a query per cell."""
+        if notebook not in self._names:
+            found = self.gb.find_notebook(notebook, self.assignment)
+            self._names[notebook] = {c.id: c.name for c in
+                                     [*found.grade_cells, *found.solution_cells, *found.task_cells]}
+        return self._names[notebook]
+
+    def _late_penalty(self, student, submitted):
+        submission = self.gb.find_submission(self.assignment, student)
+        if submission.total_seconds_late <= 0 and submitted.late_submission_penalty is None:
+            return  # on time, as recorded: nothing to write
+        self.gb.db.refresh(submitted)
+        submitted.late_submission_penalty = late_penalty(self.late_plugin, submission, submitted)
+        self.gb.db.commit()
+
+
+def late_plugin(api):
+    """The course's late-penalty plugin (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    late = AssignLatePenalties(config=api.config)
+    late.init_plugin()
+    return late.plugin_inst
+
+
+def late_penalty(plugin, submission, submitted):
+    """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped;
+    None when the submission is on time (or has no time, or the assignment no due date)."""
+    late = submission.total_seconds_late
+    if late <= 0:
+        return None
+    penalty = plugin.late_submission_penalty(submission.student_id, submitted.score, late)
+    return None if penalty is None else min(max(penalty, 0.0), submitted.score)
+
+
+def reapply_late_penalties(api, assignment):
+    """Every submission's late penalty as the course's settings give it now: the due date (and any
+    extension) and the late policy may have changed since it was graded, and manual grades may have
+    changed the score it is taken from. Written to the gradebook, so that `nbgrader export` agrees.
+    Returns the students whose penalty changed."""
+    plugin = late_plugin(api)
+    changed = set()
+    with open_gradebook(api) as gb:
+        if not _has_assignment(gb, assignment):
+            return []
+        for submission in gb.find_assignment(assignment).submissions:
+            for submitted in submission.notebooks:
+                penalty = late_penalty(plugin, submission, submitted)
+                if penalty != submitted.late_submission_penalty:
+                    submitted.late_submission_penalty = penalty
+                    changed.add(submission.student_id)
+        if changed:
+            gb.db.commit()
+    return sorted(changed)
+
+
+# ---------------------------------------------------------------- reading the final grades
+
+@dataclass
+class CellGrade:
+    """One test cell's grade as nbgrader computes it (manual score over automatic, plus extra credit)."""
+    score: float        # what nbgrader counts; 0 when nobody has scored it yet
+    max_score: float
+    scored: bool        # False while the cell waits for a manual grade and has no automatic one
+    manual: bool        # an instructor gave the score in formgrader
+    extra_credit: float
+
+
+@dataclass
+class Standing:
+    """A student's grades for the assignment, read back from the gradebook: the one source of scores."""
+    student: str
+    cells: dict          # "<notebook>/<grade_id>" -> CellGrade
+    comments: dict       # "<notebook>/<grade_id>" -> the instructor's comment from formgrader
+    raw_score: float     # nbgrader's submission score (sum of the cells, extra credit included)
+    late_penalty: float
+    max_score: float
+    timestamp: str = ""
+    needs_manual_grade: bool = False
+
+    @property
+    def score(self):
+        """The final score, as `nbgrader export` computes it."""
+        return max(0.0, self.raw_score - self.late_penalty)
+
+
+def standings(api, assignment):
+    """student -> Standing, for every submission of `assignment` in the gradebook, all its notebooks.
+
+    Three queries over nbgrader's own mapped tables (walking the ORM objects instead costs a query per
+    grade: seconds for a class). Scores follow nbgrader's `Grade.score`: the manual score if there is
+    one, else the automatic one, plus extra credit; 0 when neither is set.
+    """
+    from nbgrader.api import (Assignment, BaseCell, Comment, Grade, GradeCell, Notebook, SubmittedAssignment,
+                              SubmittedNotebook)
+
+    with open_gradebook(api) as gb:
+        def query(*columns):
+            return (gb.db.query(*columns).select_from(SubmittedNotebook)
+                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                    .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                    .filter(Assignment.name == assignment))
+
+        found = {}
+        for student, penalty, stamp in query(SubmittedAssignment.student_id, SubmittedNotebook.late_submission_penalty,
+                                             SubmittedAssignment.timestamp):
+            mine = found.setdefault(student, Standing(student, {}, {}, 0.0, 0.0, 0.0, str(stamp or "")))
+            mine.late_penalty += float(penalty or 0.0)  # nbgrader export: the notebooks' penalties, summed
+        grades = (query(SubmittedAssignment.student_id, Notebook.name, GradeCell.name, GradeCell.max_score,
+                        Grade.auto_score, Grade.manual_score, Grade.extra_credit, Grade.needs_manual_grade)
+                  .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
+                  .join(GradeCell, Grade.cell_id == GradeCell.id))
+        for student, notebook, name, max_score, auto, manual, extra, needs_manual in grades:
+            name = f"{notebook}/{name}"
+            extra = float(extra or 0.0)
+            given = manual if manual is not None else auto
+            score = float(given) + extra if given is not None else 0.0
+            mine = found[student]
+            mine.cells[name] = CellGrade(score, float(max_score), given is not None, manual is not None, extra)
+            mine.raw_score += score
+            mine.max_score += float(max_score)
+            mine.needs_manual_grade |= bool(needs_manual)
+        comments = (query(SubmittedAssignment.student_id, Notebook.name, BaseCell.name, Comment.manual_comment)
+                    .join(Comment, Comment.notebook_id == SubmittedNotebook.id)
+                    .join(BaseCell, Comment.cell_id == BaseCell.id))
+        for student, notebook, name, text in comments:
+            if (text or "").strip():
+                found[student].comments[f"{notebook}/{name}"] = text
+    return found

@@ -1,0 +1,736 @@
+"""Batch grading: find what needs grading, grade it in parallel, write every result once.
+
+The flow of `grade_batch`:
+1. the assignment's master cells come from the gradebook, its other files from source/
+   (assignments.py says where each of its folders is);
+2. every submitted/<student>/<assignment>/ folder is read and fingerprinted;
+3. a submission is graded again only if it is new, changed, graded against another
+   master, missing from the gradebook, or if --force says so;
+4. a local process pool (default) or a Dask cluster runs `grade_submission` on each;
+5. this process alone writes each result as it arrives: gradebook, then
+   autograded/<student>/<assignment>/ (graded notebook, result record, written
+   last). A batch killed midway has written whole results only, and the next
+   run grades the rest. publish.py then writes what people read, from the gradebook.
+"""
+import dataclasses
+import glob
+import html
+import itertools
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grader.collect import intake
+from grader.core import model
+from grader.core import hidden, notebook, student_files
+from grader.core.errors import SandboxFailure
+from grader.core.errors import KitError
+from grader.core.limits import Limits
+from grader.core.model import FAILURES, GRADED, Assignment, NotebookTask, Result, Submission
+from grader.core.plain_text import student_id_problem, unusable_name
+from grader.core.plain_text import counted
+from grader.core.scratch import SCRATCH, sweep_scratch
+from grader.core.student_files import shown
+from grader.course import assignments, coursedir, gradebook, solutions
+from grader.judge import grading, verdict
+from grader.judge.grading import grade_submission, lap, not_graded, submission_with_master_files
+from grader.run import memory, sandbox, warm
+from grader.run.sandbox import write_files
+
+RESULT_FILE = ".kit_result.json"
+IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
+
+
+@dataclass
+class Batch:
+    """What a run did, for the summary and the exit code."""
+    results: dict = field(default_factory=dict)   # student -> Result (this run's, or the kept one)
+    graded: list = field(default_factory=list)    # students graded in this run
+    unchanged: list = field(default_factory=list)  # students whose stored result was still current
+    kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
+    pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
+    misplaced: list = field(default_factory=list)  # (path, what to do): notebooks and folders that were not graded
+    notes: list = field(default_factory=list)      # what the instructor should know about the run itself
+    seconds: float = 0.0
+    stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
+    peaks: dict = field(default_factory=dict)      # "<role> <pid>" -> MB, the most each process held (memory.peaks)
+    workers: str = ""                              # how many sandboxes ran at once, and why (memory.Plan.how)
+
+    @property
+    def needs_attention(self):
+        return bool(self.pending or self.kept or self.misplaced
+                    or any(r.status != GRADED or r.refused for r in self.results.values()))
+
+
+# ---------------------------------------------------------------- inputs
+
+def load_assignment(layout, limits=Limits(), confine=True):
+    """The assignment as plain data, every notebook of it, without the outside verdict's recording (see
+    `with_verdict`)."""
+    api = coursedir.nbgrader_api(layout.course_dir)
+    if not layout.notebooks:
+        raise KitError(f"{layout.source_dir} holds no notebook: the assignment's master notebooks go there.")
+    source_dir = layout.source_dir
+    files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
+                  for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
+    markers = hidden.markers_of(api.config)
+    tasks = []
+    for name in layout.notebooks:
+        release = layout.release(name)
+        if not release.exists():
+            raise KitError(f"{release} is missing: run `{coursedir.hint('release ' + layout.name)}` first.")
+        master_nb = notebook.read(layout.master(name))
+        if any(notebook.nbgrader_meta(c).get("grade") for c in master_nb.cells):  # a notebook with nothing to
+            _check_kernel(master_nb, layout.master(name))                         # grade runs for its outputs only
+        order = [notebook.nbgrader_meta(c).get("grade_id") for c in master_nb.cells]
+        release_cells = notebook.read(release).cells
+        released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
+        # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
+        text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
+        cells = gradebook.master_cells(api, layout.name, name, order, released)
+        parts = tuple(assignments.parts(master_nb).items())
+        tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
+                                  released_text=text, release=release.read_bytes(), hidden_markers=markers))
+    return Assignment(tuple(tasks))
+
+
+def _check_kernel(nb, path):
+    """The kit runs cells in Python (an IPython shell of its own environment): another kernel's notebook is
+    refused, with stock autograde named for it."""
+    spec = nb.metadata.get("kernelspec", {})
+    language = (spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python").lower()
+    if language != "python":
+        raise KitError(f"{path} is written for the {spec.get('name') or language} kernel ({language}); the kit grades "
+                       f"Python notebooks only. Grade this assignment with "
+                       f"`nbgrader autograde {shlex.quote(path.parent.name)}`.")
+
+
+def with_verdict(layout, assignment, helpers):
+    """(assignment, problems): `assignment` with the outside verdict recorded from the master's solution
+    (verdict.py), its trusted helper files kept in `helpers`, and what failed in the master's own cells, in
+    lines for the instructor (the tests that needed it are judged inside the sandbox)."""
+    recorded = verdict.record_apart(
+        [(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files, task.hidden_markers)
+         for task in assignment.notebooks], helpers, assignment.notebooks[0].limits.cell_timeout)
+    tasks, problems = [], []
+    for task, (plans, inside, failed) in zip(assignment.notebooks, recorded):
+        tasks.append(dataclasses.replace(task, plans=plans, inside=inside, helpers=helpers))
+        problems += [f"{task.notebook}.ipynb: {line}" if assignment.several else line for line in failed]
+    return Assignment(tuple(tasks)), problems
+
+
+def inside_note(assignment):
+    """The instructor's line on the test cells judged inside the sandbox only, or None."""
+    inside = [(t.notebook, grade_id, why) for t in assignment.notebooks for grade_id, why in sorted(t.inside.items())]
+    if not inside:
+        return None
+    return (f"{len(inside)} test cell(s) of {assignment.name} cannot be replayed outside the student's process, so "
+            "they are judged inside the sandbox only, as stock nbgrader judges them (a determined student could "
+            "forge their result): "
+            + "; ".join(f"{nb + ': ' if assignment.several else ''}{grade_id}: {why}" for nb, grade_id, why in inside))
+
+
+def run_canary(layout, assignment):
+    """(assignment, notes): grade the master's own answers and the unchanged release under the same
+    confinement, before any student.
+
+    A sandbox that cannot start, or that makes the master's answers lose every point they score outside it,
+    would zero a whole class: that raises KitError, and no submission is graded. A test the grader's replay
+    fails on either (honest code) could accuse honest students: it is judged inside the sandbox from then on,
+    and the notes say which and why. Points the master's answers lose otherwise are named in the notes, once,
+    with where they are lost (in the sandbox only, or outside it too: the master's own doing, as stock would
+    grade it).
+    """
+    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
+    master = Submission("(canary: the master's solution)", tuple(
+        (f"{name}.ipynb", nbformat.writes(solutions.master_answers(layout.master(name), layout.release(name),
+                                                                   delimiters)).encode())
+        for name in layout.notebooks))
+    unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
+                                                          for name in layout.notebooks))
+    result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+    unfollowed = {**blank.replay_failed, **result.replay_failed}
+    if unfollowed:
+        assignment = assignment.judged_inside({key: f"the grader's replay of it fails on the master's own answers or "
+                                                    f"on the release ({why})" for key, why in unfollowed.items()})
+        result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+    for graded, who in ((result, "master's own answers"), (blank, "unchanged release")):
+        if graded.status == model.ERROR or graded.status == model.TAMPERING:
+            raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
+                           f"'{graded.status}', so no submission was graded: {graded.reason}; "
+                           + "; ".join(graded.flags))
+    notes = _lost_points(layout, assignment, result, master)
+    if unfollowed:
+        notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
+                     "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
+    return assignment, notes
+
+
+def _lost_points(layout, assignment, result, master):
+    """Notes on the test cells the master's answers (`result`, of the submission `master`) lose, saying where
+    they lose them; KitError when the set-up, not the master, makes them score nothing."""
+    lost = [t for t in result.tests if t.scored and not t.passed]
+    if not lost:
+        return []
+    # The sandbox, or the master itself? The same answers outside the sandbox tell them apart.
+    notes = []
+    loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
+             if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
+    sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
+    stopped = result.status in (model.TIMED_OUT, model.CRASHED)  # the limits, or the machine
+    if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
+        advice = {model.TIMED_OUT: "give the cells more time (--cell-timeout, --budget).",
+                  model.CRASHED: "if the notebook ran out of memory, give it more (--memory-mb); if the reason "
+                                   "above names the grader itself, please report it with the master notebook."}
+        raise KitError(f"{layout.name}: the master's own answers scored nothing"
+                       + (" in the sandbox" if assignment.confine else "")
+                       + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
+                       + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
+                       "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
+                                                   for t in (sandbox_only or lost)[:10])
+                       + f"\n  What to do: {advice[result.status] if stopped else sandbox.advice('run')}")
+    for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
+                                       "refuses, such as the network or a file outside the assignment)"),
+                        ([t for t in lost if t not in sandbox_only], "in and out of the sandbox (the master "
+                                                                     "itself fails them on this machine, as stock "
+                                                                     "nbgrader would)")):
+        if chosen:
+            notes.append(f"{layout.name}: the master's own answers lose {len(chosen)} test cell(s) {how}: "
+                         + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
+                                     for t in chosen[:5])
+                         + (f"; and {len(chosen) - 5} more" if len(chosen) > 5 else ""))
+    return notes
+
+
+def _canary_grade(assignment, submission):
+    try:
+        return grade_submission(assignment, submission)
+    except SandboxFailure as error:
+        raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
+                       f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
+
+
+def _where(assignment, test):
+    return f"{test.notebook}/{test.grade_id}" if assignment.several else test.grade_id
+
+
+def _files(folder, ignore):
+    from nbgrader.utils import find_all_files
+    return sorted(find_all_files(str(folder), ignore))
+
+
+def misplaced_files(layout):
+    """(path, what to do) for notebooks in submitted/ that the grader will not grade as part of `layout`'s
+    assignment: loose ones, and ones in its folders that are not among its notebooks."""
+    folder = layout.course_dir / "submitted"
+    only = assignments.names(layout.course_dir) == [layout.name]
+    target = layout.name if only else "<assignment>"
+    found = []
+    for path in sorted(folder.glob("*/*.ipynb")) + sorted(folder.glob("*.ipynb")):
+        where = shown(path.relative_to(folder.parent))
+        student = shown(path.parent.name if path.parent != folder else path.stem)
+        found.append((where, f"not in an assignment folder: move it to submitted/{student}/{target}/"
+                             f"{_notebook_for(layout, path.name) if only else path.name}"))
+    expected = {f"{name}.ipynb" for name in layout.notebooks}
+    for path in sorted(folder.glob(f"*/{glob.escape(layout.name)}/*.ipynb")):
+        if path.name in expected:
+            continue
+        where = shown(path.relative_to(folder.parent))
+        if len(expected) == 1:
+            only = next(iter(expected))
+            found.append((where, f"a second notebook: only {only} is graded; if this is the one to grade, rename it "
+                                 f"to {only}"))
+        else:
+            found.append((where, f"not a notebook of {layout.name}, whose notebooks are {', '.join(sorted(expected))}: "
+                                 "if it is one of them, rename it"))
+    return found
+
+
+def _notebook_for(layout, name):
+    notebooks = [f"{n}.ipynb" for n in layout.notebooks]
+    return name if name in notebooks or len(notebooks) != 1 else notebooks[0]
+
+
+def submitted_students(layout, refused=None):
+    """The students with a submitted/<student>/<assignment>/ folder. A student or assignment folder that is
+    a link, or whose name cannot be used, is left out; `refused`, a list, gets (path, why) for each."""
+    folder = layout.course_dir / "submitted"
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+    students = []
+    for entry in entries:
+        inner = Path(entry.path) / layout.name
+        if not os.path.lexists(inner):
+            continue
+        why = unusable_name(entry.name) or student_id_problem(entry.name)
+        if why is None and (entry.is_symlink() or inner.is_symlink() or not inner.is_dir()):
+            why = "it is a link, or not a folder (links are never followed)"
+        if why:
+            if refused is not None:
+                refused.append((f"submitted/{shown(entry.name)}/{layout.name}", why))
+            continue
+        students.append(entry.name)
+    return students
+
+
+# Names in a submission folder that are records about it (nbgrader's exchange and the kit's intake
+# write them), not the student's work: read with their own rules, never copied into the working copy.
+RECORDS = ("timestamp.txt", "submission_secret.txt", intake.LATE_FILE)
+
+
+def read_submission(layout, student):
+    """The submission as plain data. Never raises for what is in the folder: whatever breaks a rule of
+    student_files.py is left out and listed in `refused`, and a timestamp that is not a date is ignored."""
+    folder = layout.submitted(student)
+    found = student_files.read_folder(folder, skip=[".ipynb_checkpoints", "__pycache__", "*.pyc", *RECORDS],
+                                      first=[f"{name}.ipynb" for name in layout.notebooks])
+    refused = list(found.refused)
+    text, why = student_files.read_record(folder, "timestamp.txt", limit=200)
+    timestamp = (text or "").strip() or None
+    if why:
+        refused.append(("timestamp.txt", f"{why}; graded without a submission time"))
+    elif timestamp and not valid_timestamp(timestamp):
+        refused.append(("timestamp.txt", f"{shown(timestamp[:40])!r} is not a date and time; graded without a "
+                                         "submission time (no late penalty: check when it was handed in)"))
+        timestamp = None
+    late = student_files.is_regular_file(folder, intake.LATE_FILE)
+    return Submission(student, tuple(found.files), timestamp, late=late, refused=tuple(refused))
+
+
+def valid_timestamp(text):
+    """True when nbgrader can read `text` as a submission time (as the gradebook will)."""
+    from nbgrader.utils import parse_utc
+    try:
+        parse_utc(text)
+        return True
+    except Exception:  # dateutil raises several types (ValueError, OverflowError, ParserError)
+        return False
+
+
+def stored_result(layout, student):
+    path = layout.autograded(student) / RESULT_FILE
+    try:
+        result = Result.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None  # never graded, or a record cut short by a kill: grade again
+    for test in result.tests:
+        if not test.notebook and len(layout.notebooks) == 1:
+            test.notebook = layout.notebooks[0]  # a record from before tests named their notebook
+    return result
+
+
+# ---------------------------------------------------------------- running
+
+def _local_results(assignment, submissions, jobs, peaks, pools=None, key=None):
+    """Yield (submission, result) from a pool of `jobs` warm worker processes, `submissions` (an iterable, read
+    as it goes) sent a few at a time so that a class's files are not all held at once; fill `peaks` with the
+    memory each process held (memory.peaks), read once every result is in. `pools` (a dict): the pool is taken
+    from it under `key`, and left there for the next call once every result is in."""
+    context = warm.context()
+    pool = pools.pop(key, None) if pools is not None else None
+    if pool is not None and pool._broken:  # a worker of the kept pool died
+        _end_pool(pool)
+        pool = None
+    waiting = iter(submissions)
+    futures = {}
+    finished = False
+
+    def send(count):
+        for submission in itertools.islice(waiting, count):
+            with warm.interrupts_held():  # the pool starts its workers as the work is submitted
+                futures[pool.submit(_grade_installed, submission)] = submission
+
+    try:
+        if pool is None:
+            with warm.interrupts_held():
+                pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+        send(IN_FLIGHT_PER_WORKER * jobs)
+        while futures:
+            finished_now, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                submission = futures.pop(future)
+                send(1)
+                yield submission, _result_of(future, submission, assignment)
+        peaks.update(memory.peaks())
+        finished = True
+    finally:
+        if pool is not None:
+            if finished and pools is not None:
+                pools[key] = pool
+            else:
+                _end_pool(pool)
+
+
+def _end_pool(pool):
+    with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
+        for process in list((pool._processes or {}).values()):
+            process.kill()  # only matters when interrupted: finished workers are already idle
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_installed = None
+
+
+def _install(assignment):
+    global _installed
+    _installed = assignment
+    # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
+    # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
+    try:
+        modules = warm.modules_imported(_released_code(assignment))
+    except Exception:  # noqa: BLE001
+        modules = ()
+    warm.context(quiet=True, modules=modules)
+    memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
+
+
+def _released_code(assignment):
+    """The code cells of every notebook of the assignment as handed out (read when the assignment was loaded)."""
+    return [cell.source for task in assignment.notebooks if task.release
+            for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells if cell.cell_type == "code"]
+
+
+def _grade_installed(submission):
+    return grade_submission(_installed, submission)
+
+
+def _dask_results(assignment, submissions, address):
+    """Yield (submission, result) from the Dask cluster whose scheduler is at `address`."""
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise KitError("--scheduler grades on a Dask cluster, and Dask is not installed here: `pip install -e "
+                       "'.[cluster]'` in this repository (and on every worker), or leave out --scheduler.") from None
+
+    try:
+        client = Client(address, timeout="10s")
+    except OSError as error:
+        raise KitError(f"cannot reach the Dask scheduler at {address} ({error}). Start one with "
+                       "`dask scheduler` and `dask worker <address>`, or leave out --scheduler "
+                       "to grade on this machine.") from None
+    with client:
+        shared = client.scatter(assignment, broadcast=True)
+        futures = {client.submit(grade_submission, shared, s, pure=False): s for s in submissions}
+        for future in dask_completed(futures):
+            yield futures[future], _result_of(future, futures[future], assignment)
+
+
+def _result_of(future, submission, assignment):
+    try:
+        return future.result()
+    except Exception as error:  # the worker itself died: report it, keep going
+        return not_graded(assignment, submission, f"the grading worker failed: {type(error).__name__}: {error}")
+
+
+# ---------------------------------------------------------------- writing
+
+def _write_outputs(layout, assignment, submission, result):
+    """autograded/<student>/<assignment>/, replaced whole; the result record is written last."""
+    final = layout.autograded(submission.student)
+    staging = final.parent / f".{layout.name}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    # As stock autograde: the submission's files, the master's files over them, the graded notebooks.
+    files = submission_with_master_files(submission, assignment.notebooks[0])
+    for task in assignment.notebooks:
+        name = f"{task.notebook}.ipynb"
+        if task.notebook in result.notebooks:
+            files[name] = with_banner(result.notebooks[task.notebook], result).encode()
+        else:
+            # Nothing could be graded: the student's notebook is kept under a name no nbgrader command
+            # opens, beside a placeholder that formgrader and generate_feedback can.
+            if name in files:
+                files[name + AS_SUBMITTED] = files.pop(name)
+            files[name] = nbformat.writes(placeholder(task, result)).encode()
+    write_files(staging, files)
+    if submission.timestamp:
+        (staging / "timestamp.txt").write_text(submission.timestamp)
+    old = final.parent / f".{layout.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    record = final / RESULT_FILE
+    partial = final / (RESULT_FILE + ".part")
+    partial.write_text(json.dumps(result.to_dict(), indent=1))
+    partial.rename(record)
+
+
+def with_banner(graded, result):
+    """The graded notebook `graded` (JSON text), headed by what needs the instructor's look when the status is not
+    plain "graded": formgrader shows it above the student's cells. The reason can quote the student's text, so it
+    goes in as an indented block, which Markdown shows verbatim whatever it holds."""
+    if result.status == GRADED:
+        return graded
+    nb = nbformat.reads(graded, as_version=4)
+    reason = "\n".join("    " + line for line in (result.reason or result.status).splitlines())
+    banner = nbformat.v4.new_markdown_cell(f"**Autograder: {result.status}.** The grade stands as scored below; "
+                                           f"this is what needs your look:\n\n{reason}")
+    banner.metadata["autograder"] = {"banner": True}
+    nb.cells.insert(0, banner)
+    return nbformat.writes(nb)
+
+
+AS_SUBMITTED = ".as-submitted"  # suffix of a notebook kept as the student sent it (see placeholder)
+
+
+def placeholder(task, result):
+    """A notebook for manual grading in formgrader when the student's could not be graded: every cell
+    the gradebook knows (tests as autograde leaves them, answers as released), after a note on what
+    was wrong and where the student's file is."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    kept = f"{task.notebook}.ipynb{AS_SUBMITTED}"
+    cells = [new_markdown_cell(
+        # The reason quotes the file's parser, which can echo the student's text: escaped, never markup.
+        f"**The autograder could not grade this submission: {result.status}.** {html.escape(result.reason)}.\n\n"
+        f"What the student handed in is kept beside this notebook, in the course's autograded/ folder (`{kept}`, "
+        "if there was a notebook). Read it, then give each test a score here (and a comment on the answer "
+        "cells); formgrader's *Generate Feedback* (or the kit's `publish` command) then puts your grades on the "
+        "student's feedback page.")]
+    for cell in task.cells:
+        source = cell.release_source if cell.solution and cell.release_source is not None else cell.source
+        made = (new_code_cell if cell.cell_type == "code" else new_markdown_cell)(source=source)
+        made.metadata["nbgrader"] = grading.master_metadata(cell)
+        cells.append(made)
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                              "language": "python"}})
+
+
+def _keep_previous(previous, result, submission):
+    """A regrade of the same files against the same tests that failed keeps the earlier good result."""
+    return (previous is not None and result.status in FAILURES and previous.status not in FAILURES
+            and previous.submission_fingerprint == submission.fingerprint
+            and previous.assignment_fingerprint == result.assignment_fingerprint)
+
+
+class Setups:
+    """What one process keeps between the grade_batch calls that grade a class one student at a time (nbgrader's
+    autograde through the kit: nbgrader_engine.py), made again when the assignment, the limits or the
+    confinement change: each assignment's set-up (the master's recorded answers and the canaries' verdict, made
+    from the course's own files only, nothing a student sends), the memory plan, the gradebook's backup (once,
+    before the first: the backups kept are not all of this run) and, with `keep_workers`, the grading workers
+    (each sandbox is still a new process). `close` ends the workers and removes the rest."""
+
+    def __init__(self, keep_workers=False):
+        self.helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
+        self.kept = {}  # (assignment fingerprint, limits, confine) -> (assignment, notes)
+        self.plans = {}  # (jobs, limits) -> memory.Plan
+        self.backed_up = set()  # course folders
+        self.pools = {} if keep_workers else None  # (assignment fingerprint, limits, confine, jobs) -> pool
+
+    def plan(self, jobs, limits):
+        if (jobs, limits) not in self.plans:
+            self.plans[jobs, limits] = memory.plan(jobs, limits)
+        return self.plans[jobs, limits]
+
+    def close(self):
+        for pool in (self.pools or {}).values():
+            _end_pool(pool)
+        for plan in self.plans.values():
+            memory.remove(plan.cgroup)
+        shutil.rmtree(self.helpers, ignore_errors=True)
+
+
+def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
+                confine=True, setups=None):
+    """Grade what needs grading; return a Batch. See the module docstring. `setups` (a Setups, which the caller
+    closes): what it keeps is taken from it, and kept there; without one, everything is taken down at the end."""
+    sweep_scratch()
+    own = setups is None
+    setups = setups or Setups()
+    try:
+        return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups)
+    finally:
+        if own:  # whatever happens: the workers, the memory cgroup, the helper files
+            setups.close()
+
+
+def _set_up(layout, assignment, helpers, cgroup, say):
+    """(assignment, notes): `assignment` with the outside verdict recorded from the master and checked by the
+    canaries, and what the instructor should know about it."""
+    say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
+    assignment, problems = with_verdict(layout, assignment, helpers)
+    notes = [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox" for line in problems]
+    say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
+    assignment, canary_notes = run_canary(layout, assignment.replace(memory_cgroup=cgroup))
+    return assignment, notes + canary_notes + ([inside_note(assignment)] if inside_note(assignment) else [])
+
+
+# The collecting process's own stages, beside the workers' (grading.STAGES, summed over the submissions).
+BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gradebook write",
+                "autograded folder")
+
+
+def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups):
+    started = time.monotonic()
+    say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
+    refused_folders = []
+    everyone = submitted_students(layout, refused_folders)
+    if students:
+        unknown = [s for s in students if s not in everyone]
+        if unknown:
+            raise KitError(f"no submission of {layout.name} for {', '.join(unknown)}: expected "
+                           f"submitted/<student>/{layout.name}/ folders under {layout.course_dir}.")
+    else:
+        students = everyone
+    misplaced = misplaced_files(layout)
+    if not students:
+        raise KitError(f"nothing to grade: {layout.course_dir / 'submitted'} holds no <student>/{layout.name}/ "
+                       f"folders. Put each submission at submitted/<student>/{layout.name}/"
+                       f"{_notebook_for(layout, '<notebook>')}, or collect them with "
+                       f"`{coursedir.hint('collect <folder or zip> --assignment ' + layout.name)}`."
+                       + "".join(f"\n  {path}: {fix}" for path, fix in misplaced))
+    # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
+    assignment = load_assignment(layout, limits, confine)
+    api = coursedir.nbgrader_api(layout.course_dir)
+    in_gradebook = gradebook.graded_students(api, layout.name)
+
+    batch = Batch(misplaced=misplaced + refused_folders)
+    todo = []
+    say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
+    clock = time.perf_counter()
+    for student in students:
+        submission = _read_or_refuse(layout, student)
+        previous = stored_result(layout, student)
+        current = (previous is not None and student in in_gradebook
+                   and previous.submission_fingerprint == submission.fingerprint
+                   and previous.assignment_fingerprint == assignment.fingerprint)
+        if current and not force:
+            batch.results[student] = previous
+            batch.unchanged.append(student)
+        else:
+            todo.append((student, previous))
+        del submission  # read again when it is sent to a worker: a class's files are not all held at once
+
+    clock = lap(batch.stages, "reading files", clock)
+    previous_of = dict(todo)
+    submissions = [student for student, _ in todo]  # the students to grade, in order
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
+    if submissions:
+        warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
+        try:
+            held = setups.plan(jobs, limits)
+        except MemoryError as error:
+            raise KitError(f"no submission was graded: {error}") from None
+        jobs = held.jobs
+        batch.notes += [held.note] if held.note else []
+        batch.workers = held.how
+        key = (assignment.fingerprint, limits, confine)
+        if key not in setups.kept:
+            helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
+            os.mkdir(helpers)
+            setups.kept[key] = _set_up(layout, assignment, helpers, held.cgroup, say)
+        assignment, notes = setups.kept[key]
+        assignment = assignment.replace(memory_cgroup=held.cgroup)
+        batch.notes += notes
+        if layout.course_dir not in setups.backed_up:
+            say(f"{layout.name}: backing up the gradebook")
+            gradebook.backup(layout.course_dir)
+            setups.backed_up.add(layout.course_dir)
+        lap(batch.stages, BATCH_STAGES[0], clock)
+        say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
+    if not submissions:
+        results = []
+    elif scheduler:
+        results = _dask_results(assignment, list(_read_each(layout, submissions, batch.stages)), scheduler)
+    else:
+        results = _local_results(assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
+                                 setups.pools, key + (jobs,))
+    bar = progress(len(submissions)) if progress and submissions else None
+    writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
+    done = set()
+    try:
+        for submission, result in results:
+            previous = previous_of[submission.student]
+            if _keep_previous(previous, result, submission):
+                batch.kept[submission.student] = f"regrade {result.status} ({result.reason}); kept the result " \
+                                                 f"of {previous.graded_at}"
+                batch.results[submission.student] = previous
+            else:
+                batch.results[submission.student] = _record(layout, assignment, writer, submission, result,
+                                                            batch.stages)
+            for stage, seconds in result.stages.items():
+                batch.stages[stage] = batch.stages.get(stage, 0.0) + seconds
+            batch.graded.append(submission.student)
+            done.add(submission.student)
+            if bar:
+                bar.update(submission.student, result.status)
+            warm.check_interrupt()
+    except KeyboardInterrupt:
+        batch.pending = [s for s in submissions if s not in done]
+        for student in batch.pending:
+            previous = previous_of[student]
+            if previous is not None:
+                batch.results[student] = previous
+    finally:
+        if bar:
+            bar.close()
+        if writer:
+            writer.close()
+    batch.seconds = time.monotonic() - started
+    return batch, assignment
+
+
+def _read_each(layout, students, stages):
+    """Each student's submission, read when it is asked for."""
+    for student in students:
+        clock = time.perf_counter()
+        submission = _read_or_refuse(layout, student)
+        lap(stages, "reading files", clock)
+        yield submission
+
+
+def _read_or_refuse(layout, student):
+    """read_submission, or, should reading fail in a way no rule foresaw, a submission with nothing readable
+    that says why: the student then gets a status with the reason, and the batch goes on."""
+    try:
+        return read_submission(layout, student)
+    except Exception as error:
+        return Submission(student, (), refused=((".", f"the folder cannot be read ({type(error).__name__}: "
+                                                      f"{shown(str(error)[:200])})"),))
+
+
+def _record(layout, assignment, writer, submission, result, stages):
+    """Write one result to the gradebook and autograded/; returns the result that stands.
+
+    If writing fails, the student gets a grader error with the reason (written the same way, which asks
+    for a manual grade in the gradebook); if even that fails, the failure is the result, unwritten.
+    Either way the batch goes on with the next student.
+    """
+    try:
+        clock = time.perf_counter()
+        writer.write(result)
+        clock = lap(stages, "gradebook write", clock)
+        _write_outputs(layout, assignment, submission, result)
+        lap(stages, "autograded folder", clock)
+        result.notebooks = {}  # on disk now: a class of 1,000 need not hold every graded notebook in memory
+        return result
+    except Exception as error:
+        writer.rollback()
+        failed = not_graded(assignment, submission, f"the grader could not record this result "
+                                                    f"({type(error).__name__}: {shown(str(error)[:200])})")
+    try:
+        writer.write(failed)
+        _write_outputs(layout, assignment, submission, failed)
+    except Exception as error:
+        writer.rollback()
+        failed.reason += f"; nor the grader error itself ({type(error).__name__})"
+    return failed
+
+
+def all_results(layout):
+    """student -> stored Result for every submission of the assignment in submitted/ (None: not graded yet)."""
+    return {s: stored_result(layout, s) for s in submitted_students(layout)}
+

@@ -1,0 +1,6 @@
+"""Stage 3, judge: the pure grading unit, grade_submission(assignment, submission) -> Result (grading), which
+sanitises the notebook as nbgrader's autograde does, runs it (run) and judges every test cell again outside the
+student's process on what the student's functions returned (verdict: record from the master, replay), with a
+review of the code that names what cannot be trusted (review). Writes nothing. Imports core, course and run.
+"""
+__all__ = ["grading", "verdict", "review"]

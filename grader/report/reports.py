@@ -1,0 +1,290 @@
+"""What a batch leaves behind for people, but its pages (pages.py): the view of a result that
+every output shows (the gradebook's scores), the grades CSV, the summary table, and the progress
+bar while it runs.
+"""
+import dataclasses
+import sys
+import time
+
+from grader.core.model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT, TestResult
+from grader.core.plain_text import SpreadsheetWriter, for_terminal
+from grader.course import coursedir
+
+COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
+
+
+def grades_csv(assignment):
+    return f"{assignment}_grades.csv"
+
+
+def report_html(assignment):
+    return f"{assignment}_report.html"
+
+
+def canvas_csv(assignment):
+    return f"{assignment}_canvas.csv"
+
+
+PENDING = "not graded yet"
+
+
+def parts(assignment):
+    """(graded max, optional max): every cell with points, tests and answers graded by hand, as the gradebook
+    counts them."""
+    cells = [c for t in assignment.notebooks for c in t.cells if c.points is not None]
+    graded = sum(c.points for c in cells if assignment.part_of(c.grade_id) == "graded")
+    return graded, sum(c.points for c in cells) - graded
+
+
+# ---------------------------------------------------------------- the final view
+
+def final(result, standing, part_of=lambda grade_id: "graded"):
+    """`result` with the gradebook's scores, late penalty and comments: what every output shows.
+
+    The gradebook is the one source of scores: a manual grade or extra credit given in
+    formgrader replaces the automatic score here as it does in `nbgrader export`. The answers and
+    tasks graded by hand join the tests (`by_hand`), so that every total is the gradebook's.
+    """
+    if standing is None:
+        return result
+    tests = []
+    for test in result.tests:
+        cell = standing.cells.get(f"{test.notebook}/{test.grade_id}")
+        if cell is not None:  # a test the gradebook does not hold is no grade
+            tests.append(dataclasses.replace(test, score=cell.score, max_score=cell.max_score, scored=cell.scored,
+                                             manual=cell.manual))
+    known = {f"{t.notebook}/{t.grade_id}" for t in tests}
+    for key, cell in standing.cells.items():
+        if key not in known:
+            notebook, grade_id = key.split("/", 1)
+            tests.append(TestResult(grade_id, part_of(grade_id), cell.score, cell.max_score, "", cell.scored,
+                                    cell.manual, notebook=notebook, by_hand=True))
+    return dataclasses.replace(result, tests=tests, late_penalty=standing.late_penalty,
+                               instructor_comments=dict(standing.comments),
+                               timestamp=standing.timestamp or result.timestamp)
+
+
+# ---------------------------------------------------------------- who needs the instructor
+
+def graded_by_hand(result):
+    """An instructor has scored every test of a submission the grader did not grade normally: done."""
+    return result.status != GRADED and bool(result.tests) and all(t.manual for t in result.tests)
+
+
+def needs_attention(result):
+    """Whether a submission, as published, still needs the instructor."""
+    return (result is None or result.awaiting_manual_grade or bool(result.refused) or bool(result.forgeable)
+            or (result.status != GRADED and not graded_by_hand(result)))
+
+
+# ---------------------------------------------------------------- grades CSV
+
+def labels(assignment):
+    """A name per cell with points (tests, and answers graded by hand), for columns: its grade_id without a
+    `test_` prefix, after its notebook's name when the assignment has several."""
+    return [_label(assignment, notebook, c.grade_id) for notebook, c in assignment.graded_cells()]
+
+
+def test_labels(assignment):
+    """(label, MasterCell) of each test cell, for the charts of tests."""
+    return [(_label(assignment, notebook, c.grade_id), c) for notebook, c in assignment.tests()]
+
+
+def _label(assignment, notebook, grade_id):
+    name = grade_id.removeprefix("test_")
+    return f"{notebook}:{name}" if assignment.several else name
+
+
+def label_of(assignment, test):
+    return _label(assignment, test.notebook, test.grade_id)
+
+
+CSV_NUMBERS = ["raw_score", "late_submission_penalty", "score", "max_score"]  # as `nbgrader export` names them
+
+
+def write_grades_csv(path, results, assignment, lms_ids):
+    """One row per student. Every number is the gradebook's (see `final`), so that this file and
+    `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
+    names = labels(assignment)
+    max_score = sum(parts(assignment))
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        out = SpreadsheetWriter(f)
+        out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
+                     + names + ["hand_graded", "reason", "graded_at", "review_flags", "confinement", "judged_inside"])
+        for student, result in sorted(results.items()):
+            lms = lms_ids.get(student, "")
+            if result is None:
+                out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
+                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade "
+                                                        "it", "", "", "", ""])
+                continue
+            scores = {label_of(assignment, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
+            status = result.status + (f" (awaiting a manual grade: {result.points_waiting:g} points)"
+                                      if result.awaiting_manual_grade else "")
+            # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
+            # grade rather than a zero.
+            def number(value, blank=result.awaiting_manual_grade):
+                return "" if blank else f"{value:g}"
+            out.writerow([student, lms, status, "late" if result.late else "", result.timestamp or "",
+                          number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
+                          number(result.part("graded")), number(result.part("optional"))]
+                         + [scores.get(n, "") for n in names]
+                         + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual),
+                            result.reason, result.graded_at, "; ".join(result.review),
+                            confinement(result), "; ".join(inside_labels(assignment, result))])
+    return path
+
+
+# Canvas's gradebook import: these columns first, then one per assignment, headed by its name (a new name makes a
+# new Canvas assignment; an existing one's column, as a Canvas export heads it, updates that assignment).
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def write_canvas_csv(path, results, assignment, lms_ids):
+    """The grades as Canvas's gradebook imports them, keyed by the Canvas user ID that `collect` recorded
+    (a student without one is left out: Canvas could not tell who it is). Points possible are the graded part's; the
+    score is nbgrader's (optional part included, as extra credit, late penalty taken off); blank while
+    it awaits a manual grade, so that Canvas records nothing rather than a zero."""
+    graded_max, _ = parts(assignment)
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        out = SpreadsheetWriter(f)
+        out.writerow(CANVAS_COLUMNS + [assignment.name])
+        out.writerow(["Points Possible", "", "", "", "", f"{graded_max:g}"])
+        for student, result in sorted(results.items()):
+            if lms_ids.get(student):
+                score = "" if result is None or result.awaiting_manual_grade else f"{result.score:g}"
+                out.writerow([student, lms_ids[student], "", "", "", score])
+    return path
+
+
+def inside_labels(assignment, result):
+    """The tests of `result` that were judged inside the sandbox only (the outside verdict could not replay them)."""
+    return [_label(assignment, *key.split("/", 1)) for key in result.inside]
+
+
+def confinement(result):
+    return "sandboxed" if result.confined else "UNCONFINED (--unconfined): student code ran with your rights"
+
+
+UNCONFINED_WARNING = ("WARNING: {n} submission(s) were graded with --unconfined: their code ran with your rights, "
+                      "could read the master notebook and the gradebook, and their scores can be forged. "
+                      "Grade them again without --unconfined.")
+
+
+def unconfined(results):
+    return sorted(s for s, r in results.items() if r is not None and not r.confined)
+
+
+def review_lines(results):
+    """'student: flag; flag' for each submission whose code the scan flagged."""
+    return [f"{s}: " + "; ".join(r.review) for s, r in sorted(results.items()) if r is not None and r.review]
+
+
+def attention_line(result):
+    """The instructor's line for a submission that was not graded normally: what happened, what to do."""
+    if result is None:
+        return f"not graded yet: run `{coursedir.hint('grade')}`"
+    text = result.reason
+    if result.status in NOT_RUN:
+        text += (". Grade it by hand in formgrader" + (" (done)" if not result.awaiting_manual_grade else "")
+                 + ", or ask the student for a fresh copy and grade again")
+    elif result.status in WHAT_TO_DO:
+        text += ". " + WHAT_TO_DO[result.status]
+    return text
+
+
+# The instructor's next step for a submission that ran but was not graded normally (see attention_line).
+WHAT_TO_DO = {
+    TAMPERING: "Read the named test's cells in the autograded notebook; the test scores 0 until you give its points "
+               "in formgrader",
+    CRASHED: "The tests after the stop score 0; if the cause is the grader's limits (memory, output), grade it again "
+             "with higher ones",
+    TIMED_OUT: "The stopped cells' tests score 0; if the code is only slow, grade it again with a longer "
+               "--cell-timeout",
+    RESTORED: "Nothing to do: the original tests were run; the student's edits are in their submitted notebook",
+}
+
+
+# ---------------------------------------------------------------- terminal
+
+def score_table(results, assignment, limit=40):
+    """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
+    Beyond `limit` rows only the ones needing attention."""
+    names = labels(assignment)
+    graded_max, optional_max = parts(assignment)
+    optional = [f"optional/{optional_max:g}"] if optional_max else []  # no column for a part that does not exist
+    header = ["student", f"graded/{graded_max:g}"] + optional + ["late", "score"] + names + ["status"]
+    chosen = sorted(results.items())
+    hidden = 0
+    if len(chosen) > limit:
+        kept = [(s, r) for s, r in chosen if r is None or r.status != GRADED]
+        hidden, chosen = len(chosen) - len(kept), kept
+    rows = []
+    for student, r in chosen:
+        if r is None:
+            rows.append([student, "-"] + ["-"] * len(optional) + ["", "-"] + ["-"] * len(names) + [PENDING])
+            continue
+        cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
+                 for t in r.tests}
+        status = r.status + (f": {r.reason}" if r.reason else "")
+        if r.awaiting_manual_grade and all(t.by_hand for t in r.tests if not t.scored):
+            status += f"; answers worth {r.points_waiting:g} points await your hand grade"
+        elif r.awaiting_manual_grade:
+            status = "AWAITING MANUAL GRADE, " + status
+        late = (f"-{r.late_penalty:g}" if r.late_penalty else "late") if (r.late or r.late_penalty) else ""
+        rows.append([student, f"{r.part('graded'):g}"] + [f"{r.part('optional'):g}"] * len(optional)
+                    + [late, "-" if r.awaiting_manual_grade else f"{r.score:g}"]
+                    + [cells.get(n, "-") for n in names] + [status])
+    rows = [[for_terminal(cell, one_line=True) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in [header] + rows]
+    lines.insert(1, "-" * len(lines[0]))
+    if hidden:
+        lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
+    if any("*" in cell for row in rows for cell in row[:-1]):
+        lines.append("* a score given by hand (in formgrader, or with manual-grades)")
+    flags = review_lines(dict(results))
+    if flags:
+        lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]
+        lines += [f"  {for_terminal(line, one_line=True)}" for line in flags]
+    loose = unconfined(dict(results))
+    if loose:
+        lines += ["", "!" * 100, UNCONFINED_WARNING.format(n=len(loose)), "!" * 100]
+    return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA; plain lines when the output is not a terminal."""
+
+    def __init__(self, total, label="grading", normal=GRADED, stream=sys.stderr, width=28):
+        """`normal`: the status of an item that went as expected; others get a line of their own off a terminal."""
+        self.total, self.label, self.normal, self.stream, self.width = total, label, normal, stream, width
+        self.done, self.started, self.last_line = 0, time.monotonic(), 0.0
+        self.tty = stream.isatty()
+
+    def update(self, student, status):
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate else 0.0
+        filled = int(self.width * self.done / self.total)
+        text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
+                f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  "
+                + for_terminal(f"{student}: {status}", one_line=True))
+        if self.tty:
+            self.stream.write("\r" + text[:150].ljust(150))
+        elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != self.normal:
+            self.stream.write(text + "\n")
+            self.last_line = time.monotonic()
+        self.stream.flush()
+
+    @staticmethod
+    def phase(text, stream=sys.stderr):
+        """A step of a batch that has no bar of its own (reading, set-up, canary, publishing): its name."""
+        stream.write(for_terminal(text, one_line=True) + " ...\n")
+        stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

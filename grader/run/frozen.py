@@ -1,0 +1,25 @@
+"""Imported last by each fork server (warm.py), after the heavy modules.
+
+First the modules a worker's fork server was told to import ahead (the environment's modules the assignment's
+master imports: warm.modules_imported), each on its own, a failure left for the notebook to meet as it would
+anyway. Then every object made so far is moved out of the garbage collector's reach, for good: each process
+forked from the server (a pool worker, a sandbox) would otherwise have the collector walk those objects,
+writing to every page that holds one, and so copy the server's memory page by page. Frozen, they are shared
+until the child itself writes to them.
+"""
+import gc
+import importlib
+import os
+import warnings
+
+from grader.run.warm import WARM_MODULES
+
+for _name in filter(None, os.environ.pop(WARM_MODULES, "").split(",")):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importlib.import_module(_name)
+    except BaseException:  # noqa: BLE001 -- a module that cannot load here is the notebook's to meet
+        pass
+
+gc.freeze()

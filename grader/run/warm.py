@@ -1,0 +1,140 @@
+"""The fork server: warm processes, started early, that never hold anything secret.
+
+Its server process imports numpy, IPython, matplotlib and nbgrader once, in the
+background while the command is still starting. Pool workers are forked from it,
+already warm; each submission's sandboxed process is forked from a fork server
+too (the main process's, or on a pool or Dask worker that worker's own). A fork
+server only ever imports modules: it never sees a master notebook, a hidden test,
+a gradebook row or the instructor's environment variables, so neither can the
+student code that runs in its children.
+This module imports nothing heavy, so calling it first costs nothing.
+"""
+import multiprocessing
+import os
+import signal
+
+# What the fork server may inherit of the environment: where things are, and the locale.
+_KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+         "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VIRTUAL_ENV"}
+
+
+WARM_MODULES = "TRUSTED_GRADER_WARM_MODULES"  # how a fork server is told the extra modules to import (frozen.py)
+# Never imported ahead: they do something when imported (open a browser, a window, print), or are no module.
+_NEVER_AHEAD = {"__future__", "this", "antigravity", "turtle", "tkinter", "idlelib", "webbrowser", "pip",
+                "setuptools", "IPython", "ipykernel", "grader"}
+
+
+def context(quiet=False, modules=()):
+    """The fork server's context, started if need be. `quiet`: the server and its children write
+    nothing to the terminal (for pool workers, whose sandboxes report through their own pipes, and
+    which are killed mid-start when the run is interrupted). `modules`: more modules for a server started
+    here to import ahead (see modules_imported), so that each sandbox finds them loaded."""
+    import threading
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["grader.run.execute", "grader.judge.grading", "grader.run.frozen"])
+    saved = dict(os.environ)
+    # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
+    # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        os.environ.clear()
+        os.environ.update({k: v for k, v in saved.items() if k in _KEPT or k.startswith("LC_")})
+        if modules:
+            os.environ[WARM_MODULES] = ",".join(modules)
+        if quiet:
+            with _stderr_to_devnull():
+                forkserver.ensure_running()
+        else:
+            forkserver.ensure_running()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if in_main:
+            signal.signal(signal.SIGINT, handler)
+    return ctx
+
+
+def modules_imported(sources):
+    """The environment's modules that the module level of these code cells imports (pandas,
+    sklearn.model_selection, ...), for a fork server to import ahead: the notebooks as handed out import them
+    in every submission, and each sandbox would otherwise load them again. Only modules of the environment
+    (the standard library, site-packages), never a course's file, and never one that acts when imported."""
+    import ast
+    import importlib.util
+
+    names = []
+    for source in sources:
+        text = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.append(node.module)
+    found = []
+    for name in dict.fromkeys(names):
+        top = name.split(".")[0]
+        if top in _NEVER_AHEAD or not all(part.isidentifier() for part in name.split(".")):
+            continue
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        origin = str(spec.origin) if spec is not None else ""
+        if origin in ("built-in", "frozen") or origin.startswith(_stdlib()) \
+                or any(f"{os.sep}{folder}{os.sep}" in origin for folder in ("site-packages", "dist-packages")):
+            found.append(name)
+    return tuple(found)
+
+
+def _stdlib():
+    import sysconfig
+    return sysconfig.get_paths()["stdlib"]
+
+
+class interrupts_held:
+    """Hold Ctrl-C back for a short critical step: starting a process from the fork server (one
+    interrupted while its start-up data is sent prints a traceback), or stopping the workers.
+    The interrupt arrives as soon as the block ends."""
+
+    def __enter__(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+interrupted = False  # set by on_interrupt: Ctrl-C was pressed during this command
+
+
+def on_interrupt(signum, frame):
+    """The command line's SIGINT handler. Python drops an exception raised while a weak reference's
+    callback runs, so the flag keeps the interrupt for `check_interrupt` to raise again."""
+    global interrupted
+    interrupted = True
+    raise KeyboardInterrupt
+
+
+def check_interrupt():
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+class _stderr_to_devnull:
+    """File descriptor 2 on /dev/null for the block: what a process started in it inherits."""
+
+    def __enter__(self):
+        self.saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
