@@ -256,7 +256,7 @@ def copy_report(layout, assignment=None, known=None):
     from grader.similarity import copy_report as report
     assignment = assignment or batch.load_assignment(layout)
     Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
-    with tempfile.TemporaryDirectory(prefix=f"{scratch.SCRATCH}copies-") as helpers:
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
         done = report.build(layout, assignment, known, progress=Progress,
                             recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
     for note in done.notes:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from grader import cli
+from grader.core import scratch
 from grader.core.limits import Limits
 from grader.core.model import INVALID
 from grader.course import assignments, release, solutions
@@ -188,10 +189,8 @@ def idle_seconds(course_dir, repeats=5):
 
 def idle_only(course_dir, assignment=None, n=200, jobs=None, made=None, docs=None):
     """`benchmark --idle`: grade n submissions once, then time a `grade` with nothing to do."""
-    import os
-
     layout = assignments.find(course_dir, assignment)
-    workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=scratch.prefix("benchmark")))
     try:
         _, kit_dir, _, made = prepare(workdir, layout, made, n)
         print(f"Grading {len(made)} submissions once ...", flush=True)
@@ -219,7 +218,7 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
 
 
     layout = assignments.find(course_dir, assignment)
-    workdir = Path(tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=scratch.prefix("benchmark")))
     measured = {"assignment": layout.name, "cores": os.cpu_count(), "cell_timeout": cell_timeout,
                 "run_by": who_ran(), "runs": []}
     try:
@@ -311,7 +310,7 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
 
     layout = assignments.find(course_dir, assignment)
     owned = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"trusted-grader-benchmark-{os.getpid()}-"))
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=scratch.prefix("benchmark")))
     try:
         print(f"Building {len(made) if made else n} submissions of {layout.name} in {workdir} ...", flush=True)
         stock_dir, kit_dir, loose_dir, dask_dir, made = prepare(workdir, layout, made, n, dask=dask_workers > 0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
+from grader.core import scratch
 from grader.course import coursedir
 
 
@@ -58,8 +59,8 @@ def export(course_dir):
     import tempfile
 
     env = environment()
-    with tempfile.TemporaryDirectory(prefix=f"trusted-grader-export-{os.getpid()}-") as scratch:
-        target = Path(scratch) / "grades.csv"
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("export")) as folder:
+        target = Path(folder) / "grades.csv"
         subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CsvExportPlugin.to={target}"],
                        cwd=course_dir, env=env, capture_output=True, text=True, check=True)
         with open(target) as f:

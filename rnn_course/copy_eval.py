@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.core import digest
+from grader.core.notebook import cell_grade_id, is_solution_cell
 from grader.judge import verdict
 from grader.run import calls
 from grader.similarity import copies
@@ -94,11 +95,11 @@ class Setting:
         self.task = assignment.notebooks[0]
         release = notebook.read(layout.release(self.task.notebook))
         self.release_units = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
-                              if c.metadata.get("nbgrader", {}).get("solution")}
+                              if is_solution_cell(c)}
         self.forced = copies.forced_pieces({u: self.release_units[u] for u in copy_class.UNITS})
         master = notebook.read(layout.master(self.task.notebook))
         self.master_units = {c.metadata["nbgrader"]["grade_id"]: c.source for c in master.cells
-                             if c.metadata.get("nbgrader", {}).get("solution")}
+                             if is_solution_cell(c)}
         self.plans = {f"test_{u}": self.task.plans[f"test_{u}"] for u in copy_class.UNITS}
         self.master_behaviour = {f"{g}:{k}": digest.output_digest(call.master_output, call.inputs)
                                  for g, plan in self.plans.items() for k, call in enumerate(plan.calls)
@@ -296,7 +297,7 @@ def scale(course_dir, n=1000, seed=5):
         for student in students:
             nb = json.loads(json.dumps(handed_out))
             for cell in nb["cells"]:
-                unit = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                unit = cell_grade_id(cell)
                 if unit in student.functions:
                     cell["source"] = student.functions[unit]
             target = course / "submitted" / student.name / ASSIGNMENT

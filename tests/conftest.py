@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rnn_course  # noqa: E402
 from grader import cli
 from grader.core import scratch
+from grader.core.limits import Limits  # noqa: E402
 from grader.course import assignments, release
 from grader_eval import stock  # noqa: E402
-from grader.core.limits import Limits  # noqa: E402
 from rnn_course import samples  # noqa: E402
 
 SAMPLES = samples.sample_submissions()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from conftest import from_another_test_worker
-from grader.run import sandbox
+from grader.run import memory, sandbox
 from grader.run.execute import Limits, run_cells
 
 QUICK = Limits(cell_timeout=1, notebook_budget=4, memory_mb=1024, output_chars=2000)
@@ -84,6 +84,24 @@ def test_a_process_that_exits_is_reported_as_such():
     run = run_cells([(0, "print(1)"), (1, "import os; os._exit(3)"), (2, "print(2)")], {}, QUICK)
     assert "exited with code 3" in run.stopped and run.stopped_at == 1
     assert 0 in run.outputs and 2 not in run.outputs
+
+
+def test_a_sandbox_that_has_just_ended_is_not_taken_for_one_that_hides_its_memory():
+    """Between its exit and its parent's wait, a process is a zombie: its /proc links are gone as they are for a
+    process whose first thread ended to hide its memory. The watch (no cgroup) takes it as ended, not as hiding:
+    a notebook that exits is reported as such, not as out of memory."""
+    child = os.fork()
+    if child == 0:
+        os._exit(3)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        watch = memory.Watch(child, 100, 0)
+        assert not watch.over() and watch.held() == 0
+    finally:
+        os.waitpid(child, 0)
 
 
 def test_each_submission_gets_a_fresh_process():

@@ -261,7 +261,7 @@ def test_a_later_collect_replaces_only_the_files_it_brings_and_keeps_the_replace
     folder = course / "submitted" / "doejane" / "warmup"
     assert (folder / "warmup.ipynb").read_text().endswith(" "), "the resubmission replaced its notebook"
     assert (folder / f"{SECOND}.ipynb").read_text() == second, "the other notebook stayed"
-    assert (folder / intake.LATE_FILE).exists(), "the newest download's late mark"
+    assert (folder / assignments.LATE_FILE).exists(), "the newest download's late mark"
     aside = list((course / intake.BACKUPS).glob("*/doejane/warmup/warmup.ipynb"))
     assert len(aside) == 1 and aside[0].read_text() == first, "the replaced copy is kept aside"
     text = intake.describe(found, layout)
@@ -270,7 +270,7 @@ def test_a_later_collect_replaces_only_the_files_it_brings_and_keeps_the_replace
     with zipfile.ZipFile(again, "w") as z:
         z.writestr(f"doejane_1001_5010_{SECOND}.ipynb", second)
     intake.collect(again, layout)
-    assert (folder / "warmup.ipynb").read_text().endswith(" ") and not (folder / intake.LATE_FILE).exists()
+    assert (folder / "warmup.ipynb").read_text().endswith(" ") and not (folder / assignments.LATE_FILE).exists()
 
 
 def test_a_download_of_another_assignment_is_one_line_and_collects_nothing(course_dir, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import rnn
 from grader.core import model
-from grader.core.model import GRADED, STATUSES, Result
+from grader.core.model import GRADED, Result, STATUSES
 from grader.grade import batch
 from grader.report import pages
 

@@ -44,19 +44,11 @@ def holdings(course_dir, students):
 
 def remove_students(course_dir, students):
     """Take `students` out of the gradebook and delete their folders; publish every assignment again."""
-    from nbgrader.api import MissingEntry
-
     check_names(students)
     course_dir = Path(course_dir)
     done = Removed(backup=gradebook.backup(course_dir))
     api = coursedir.nbgrader_api(course_dir)
-    with gradebook.open_gradebook(api) as gb:
-        for student in students:
-            try:
-                gb.remove_student(student)  # and their submissions, grades and comments
-                done.students.append(student)
-            except MissingEntry:
-                pass  # only folders of theirs, or nothing
+    done.students += gradebook.remove_students(api, students)
     for top in STUDENT_FOLDERS:
         for student in students:
             folder = course_dir / top / student

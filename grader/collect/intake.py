@@ -28,18 +28,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.collect import archives
-from grader.core import student_files
+from grader.core import scratch, student_files
 from grader.core.errors import KitError
-from grader.core.plain_text import student_id_problem
-from grader.core.plain_text import counted
+from grader.core.plain_text import counted, student_id_problem
 from grader.course import coursedir, gradebook
+from grader.course.assignments import LATE_FILE, RECORDS
 
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
           r"(?P<file_id>.+)$")
-LATE_FILE = ".lms_late"  # in submitted/<student>/<assignment>/: the LMS marked the submission late
 # Names the grader reads from a submission folder as facts about the submission: a student's file by one
 # of these names could move its own deadline.
-RESERVED = {"timestamp.txt", LATE_FILE, "submission_secret.txt"}
+RESERVED = set(RECORDS)
 _RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 _SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
 
@@ -225,14 +224,14 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             raise KitError(f"--pattern is not a valid regular expression: {error}") from None
         if not {"student_id", "file_id"} <= set(compiled.groupindex):
             raise KitError("--pattern needs the named groups (?P<student_id>...) and (?P<file_id>...).")
-    # Named like the grader's scratch folders, so that scratch.sweep_scratch removes it after a SIGKILL.
-    with tempfile.TemporaryDirectory(prefix=f"trusted-grader-intake-{os.getpid()}-") as scratch:
+    # A scratch folder of the kit's: removed by the next run after a SIGKILL (scratch.sweep_scratch).
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("intake")) as unpacked:
         budget = archives.Budget(caps)
-        root = _unpack(source, scratch, budget)
+        root = _unpack(source, unpacked, budget)
         if not any(p.is_file() for p in Path(root).rglob("*")):
             raise KitError(f"nothing to collect: {source} holds no files that could be read. Give the folder or zip "
                            "the LMS gave you." + "".join(f"\n  {where}: {why}" for where, why in budget.notes[:20]))
-        found = match_files(root, layout, pattern, scratch, budget)
+        found = match_files(root, layout, pattern, unpacked, budget)
         if not found.files and found.unmatched and all(" is not a notebook of " in why or " sent no " in why
                                                         for _, why in found.unmatched):
             raise KitError(f"none of the files in {source} is a notebook of {layout.name} "
@@ -282,10 +281,7 @@ def collect(source, layout, pattern=None, caps=archives.Caps()):
             if student in found.timestamps:
                 (folder / "timestamp.txt").write_text(found.timestamps[student])
     if found.lms_ids:
-        api = coursedir.nbgrader_api(layout.course_dir)
-        with gradebook.open_gradebook(api) as gb:
-            for student, lms_id in found.lms_ids.items():
-                gb.update_or_create_student(student, lms_user_id=lms_id)
+        gradebook.record_lms_ids(coursedir.nbgrader_api(layout.course_dir), found.lms_ids)
     return found
 
 

@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass, field
 
 from grader.core.errors import KitError
-from grader.core.plain_text import SpreadsheetWriter, for_terminal
+from grader.core.notebook import nbgrader_meta
+from grader.core.plain_text import for_terminal, SpreadsheetWriter
 from grader.course import gradebook
 
 COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
@@ -59,7 +60,7 @@ def _answers(layout, student, notebook):
         return {}
     found = {}
     for cell in cells if isinstance(cells, list) else ():
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        meta = nbgrader_meta(cell) if isinstance(cell, dict) else {}
         source = cell.get("source", "") if isinstance(cell, dict) else ""
         if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
             found[meta["grade_id"]] = "".join(source) if isinstance(source, list) else str(source)

@@ -9,8 +9,31 @@ def read(path):
     return nbformat.read(str(path), as_version=4)
 
 
+# nbgrader's cell metadata, read in one place (nbgrader's own utils.is_grade, is_solution, is_locked read the same
+# keys). A value that is not a mapping, as a hand-edited notebook can hold, reads as no metadata.
+
 def nbgrader_meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
+    """The cell's nbgrader metadata ({} when it has none)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell.get("metadata", {}), dict) else {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def cell_grade_id(cell):
+    """The cell's nbgrader grade_id, or None."""
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def is_graded_cell(cell):
+    """A cell nbgrader scores: a test cell, or an answer graded by hand."""
+    return bool(nbgrader_meta(cell).get("grade"))
+
+
+def is_solution_cell(cell):
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_locked_cell(cell):
+    return bool(nbgrader_meta(cell).get("locked"))
 
 
 def cell_by_id(nb, grade_id):

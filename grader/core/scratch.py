@@ -8,6 +8,11 @@ from pathlib import Path
 SCRATCH = "trusted-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
 
 
+def prefix(kind):
+    """The name's start for a scratch folder of this process (tempfile's `prefix`): swept once the process is gone."""
+    return f"{SCRATCH}{kind}-{os.getpid()}-"
+
+
 def scratch_owner(path):
     """The pid of the process that made the scratch folder `path` (0 if it is not named by this kit)."""
     try:

@@ -15,6 +15,11 @@ from grader.core import notebook
 from grader.core.errors import KitError
 from grader.course import coursedir
 
+# The records nbgrader and the kit keep beside a student's files in submitted/<student>/<assignment>/: never the
+# student's own, never graded, never overwritten by a student's file of the same name.
+LATE_FILE = ".lms_late"  # the LMS marked the submission late (written by collect)
+RECORDS = ("timestamp.txt", "submission_secret.txt", LATE_FILE)
+
 OPTIONAL_TAG = "optional"
 
 

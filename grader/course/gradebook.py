@@ -166,6 +166,29 @@ def strangers(api, course_dir):
     return students, names
 
 
+def record_lms_ids(api, lms_ids):
+    """Each student's LMS user id ({student: id}), as formgrader's roster keeps it; students new to the gradebook
+    are added."""
+    with open_gradebook(api) as gb:
+        for student, lms_id in lms_ids.items():
+            gb.update_or_create_student(student, lms_user_id=lms_id)
+
+
+def remove_students(api, students):
+    """Take `students` out of the gradebook, with their submissions, grades and comments; returns those it held."""
+    from nbgrader.api import MissingEntry
+
+    removed = []
+    with open_gradebook(api) as gb:
+        for student in students:
+            try:
+                gb.remove_student(student)
+                removed.append(student)
+            except MissingEntry:
+                pass  # only folders of theirs, or nothing
+    return removed
+
+
 def lms_ids(api):
     """student id -> LMS user id, for the students that have one."""
     with open_gradebook(api) as gb:

@@ -28,16 +28,13 @@ from pathlib import Path
 
 import nbformat
 
-from grader.collect import intake
-from grader.core import model
-from grader.core import hidden, notebook, student_files
-from grader.core.errors import SandboxFailure
-from grader.core.errors import KitError
+from grader.core import hidden, model, notebook, scratch, student_files
+from grader.core.errors import KitError, SandboxFailure
+from grader.core.files import write_atomically
 from grader.core.limits import Limits
-from grader.core.model import FAILURES, GRADED, Assignment, NotebookTask, Result, Submission
-from grader.core.plain_text import student_id_problem, unusable_name
-from grader.core.plain_text import counted
-from grader.core.scratch import SCRATCH, sweep_scratch
+from grader.core.model import Assignment, FAILURES, GRADED, NotebookTask, Result, Submission
+from grader.core.plain_text import counted, student_id_problem, unusable_name
+from grader.core.scratch import sweep_scratch
 from grader.core.student_files import shown
 from grader.course import assignments, coursedir, gradebook, solutions
 from grader.judge import grading, verdict
@@ -285,14 +282,14 @@ def submitted_students(layout, refused=None):
 
 # Names in a submission folder that are records about it (nbgrader's exchange and the kit's intake
 # write them), not the student's work: read with their own rules, never copied into the working copy.
-RECORDS = ("timestamp.txt", "submission_secret.txt", intake.LATE_FILE)
 
 
 def read_submission(layout, student):
     """The submission as plain data. Never raises for what is in the folder: whatever breaks a rule of
     student_files.py is left out and listed in `refused`, and a timestamp that is not a date is ignored."""
     folder = layout.submitted(student)
-    found = student_files.read_folder(folder, skip=[".ipynb_checkpoints", "__pycache__", "*.pyc", *RECORDS],
+    found = student_files.read_folder(folder, skip=[".ipynb_checkpoints", "__pycache__", "*.pyc",
+                                                    *assignments.RECORDS],
                                       first=[f"{name}.ipynb" for name in layout.notebooks])
     refused = list(found.refused)
     text, why = student_files.read_record(folder, "timestamp.txt", limit=200)
@@ -303,7 +300,7 @@ def read_submission(layout, student):
         refused.append(("timestamp.txt", f"{shown(timestamp[:40])!r} is not a date and time; graded without a "
                                          "submission time (no late penalty: check when it was handed in)"))
         timestamp = None
-    late = student_files.is_regular_file(folder, intake.LATE_FILE)
+    late = student_files.is_regular_file(folder, assignments.LATE_FILE)
     return Submission(student, tuple(found.files), timestamp, late=late, refused=tuple(refused))
 
 
@@ -461,10 +458,7 @@ def _write_outputs(layout, assignment, submission, result):
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    record = final / RESULT_FILE
-    partial = final / (RESULT_FILE + ".part")
-    partial.write_text(json.dumps(result.to_dict(), indent=1))
-    partial.rename(record)
+    write_atomically(final / RESULT_FILE, json.dumps(result.to_dict(), indent=1))
 
 
 def with_banner(graded, result):
@@ -524,7 +518,7 @@ class Setups:
     (each sandbox is still a new process). `close` ends the workers and removes the rest."""
 
     def __init__(self, keep_workers=False):
-        self.helpers = tempfile.mkdtemp(prefix=f"{SCRATCH}helpers-{os.getpid()}-")
+        self.helpers = tempfile.mkdtemp(prefix=scratch.prefix("helpers"))
         self.kept = {}  # (assignment fingerprint, limits, confine) -> (assignment, notes)
         self.plans = {}  # (jobs, limits) -> memory.Plan
         self.backed_up = set()  # course folders

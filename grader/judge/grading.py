@@ -36,11 +36,12 @@ from nbgrader import utils as nbutils
 
 from grader.core import hidden
 from grader.core.errors import SandboxFailure
+from grader.core.model import (CRASHED, ERROR, GRADED, INVALID, MISSING, RESTORED, RESTORED_NOTE, Result, STATUSES,
+                               TAMPERING, TestResult, TIMED_OUT)
+from grader.core.notebook import cell_grade_id, is_graded_cell, is_locked_cell, nbgrader_meta
 from grader.core.plain_text import for_markdown, for_terminal
 from grader.judge import review, verdict
 from grader.run import calls
-from grader.core.model import (CRASHED, ERROR, GRADED, INVALID, MISSING, RESTORED, RESTORED_NOTE, STATUSES,
-                               TAMPERING, TIMED_OUT, Result, TestResult)
 
 # ---------------------------------------------------------------- the pure function
 
@@ -190,12 +191,12 @@ def _grade(assignment, submission, result):
 
     # The sandbox gets the notebook as students see it: hidden tests never enter it.
     # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
-    cells = [(i, c.source if c.metadata.get("nbgrader", {}).get("grade_id") in assignment.inside
+    cells = [(i, c.source if cell_grade_id(c) in assignment.inside
               else hidden.strip(c.source, assignment.hidden_markers)) for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and (runs_code(c.source) or c.metadata.get("nbgrader", {}).get("grade"))]
+             if c.cell_type == "code" and (runs_code(c.source) or is_graded_cell(c))]
     probes = {}
     for i, cell in enumerate(nb.cells):
-        plan = assignment.plans.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        plan = assignment.plans.get(cell_grade_id(cell))
         if plan is not None and cell.cell_type == "code":
             probes[i] = [calls.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]  # no master outputs
     working_copy.pop(name)  # the cells are sent to the process, not read from disk
@@ -262,7 +263,7 @@ def _grade(assignment, submission, result):
 def _student_code(nb):
     """Source of the code cells the student could edit (not the locked ones the grader restored)."""
     return [c.source for c in nb.cells if c.cell_type == "code"
-            and not c.metadata.get("nbgrader", {}).get("locked")]
+            and not is_locked_cell(c)]
 
 
 def _first_hidden_inside(cells, markers):
@@ -338,7 +339,7 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
     """
     tampered, timed_out, credit, told = False, [], {}, {}
     for index, cell in enumerate(nb.cells):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = cell_grade_id(cell)
         plan = assignment.plans.get(grade_id)
         if plan is None or cell.cell_type != "code" or index not in run.outputs:
             continue
@@ -393,7 +394,7 @@ def _behaviour(nb, assignment, run):
     from grader.core.digest import output_digest
     digests = {}
     for index, cell in enumerate(nb.cells):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = cell_grade_id(cell)
         plan = assignment.plans.get(grade_id)
         outputs = run.calls.get(index)
         if plan is None or outputs is None or len(outputs) != len(plan.calls):
@@ -531,7 +532,7 @@ def _sanitize(nb, assignment, flags, notes):
 
     seen = set()  # as nbgrader's DeduplicateIds: the last cell with an id keeps it. Unlike it, cells marked as
     for cell in reversed(cells):  # nothing count too: overwritten from the master, each would be a test again
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = cell_grade_id(cell)
         if not isinstance(grade_id, str):
             continue
         if grade_id in seen:
@@ -601,7 +602,7 @@ def master_metadata(cell):
 def _insert_position(cells, assignment, grade_id):
     """Just after the nearest master cell before `grade_id` that the submission still has."""
     order = [c.grade_id for c in assignment.cells]
-    index_of = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(cells)}
+    index_of = {cell_grade_id(c): i for i, c in enumerate(cells)}
     for earlier in reversed(order[: order.index(grade_id)]):
         if earlier in index_of:
             return index_of[earlier] + 1
@@ -658,7 +659,7 @@ def _score(nb, assignment, result, credit, told=None, exposed_at=None, broken=No
     told, broken = told or {}, broken or {}
     hidden_text = assignment.hidden_lines()
     for index, cell in enumerate(nb.cells):
-        meta = cell.metadata.get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("solution") and cell.cell_type == "code":
             unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
             result.comments[f"{assignment.notebook}/{meta['grade_id']}"] = "No response." if unchanged else None
@@ -783,7 +784,7 @@ def _explain_broken_cells(nb, result, exposed_at=None):
     that ran hidden tests in the student's process: see `_first_hidden_inside`)."""
     broken = {}  # index -> (the cell as the student sees it, names it would have defined)
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
+        if cell.cell_type != "code" or is_graded_cell(cell):
             continue
         errors = [o for o in cell.outputs if o.output_type == "error" and o.ename not in _NOT_THE_CELLS_OWN]
         if not errors:
@@ -806,14 +807,14 @@ def _explain_broken_cells(nb, result, exposed_at=None):
 
 def _cell_name(cell, index):
     """The cell for the instructor: its grade_id, or its place in the notebook."""
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    grade_id = cell_grade_id(cell)
     return grade_id or f"cell {index + 1}"
 
 
 def student_cell_name(cell):
     """The cell as the student sees it: a test by its name (as their page lists it), another cell by the function it
     defines, else by its first line of code."""
-    meta = cell.metadata.get("nbgrader", {})
+    meta = nbgrader_meta(cell)
     if meta.get("grade") and not meta.get("solution") and isinstance(meta.get("grade_id"), str):
         return f"test {meta['grade_id'].removeprefix('test_')}"
     defined = re.search(r"^def\s+(\w+)", cell.source, re.M)

@@ -51,7 +51,10 @@ import warnings
 from dataclasses import dataclass
 
 from grader.core import hidden, wire
+from grader.core.files import write_atomically
+from grader.core.notebook import is_solution_cell, nbgrader_meta
 from grader.core.plain_text import valid_text
+from grader.run import warm
 from grader.run.calls import Call, without
 
 
@@ -77,7 +80,7 @@ def notebook_imports(master_cells):
     """The import statements at the top level of the master's cells that are not tests, as code."""
     lines = []
     for cell in master_cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
         try:
@@ -241,10 +244,7 @@ def trusted_files(files, folder):
             names.add(path[:-3])
         if not os.path.exists(target) or open(target, "rb").read() != data:
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            partial = f"{target}.{os.getpid()}.part"
-            with open(partial, "wb") as f:
-                f.write(data)
-            os.replace(partial, target)
+            write_atomically(target, data)
     for name in names:
         module = sys.modules.get(name)
         if module is not None and os.path.dirname(os.path.abspath(getattr(module, "__file__", "") or "")) != folder:
@@ -330,7 +330,7 @@ def master_namespace(master_cells, seconds=30.0, problems=None):
     shell.user_ns["__name__"] = "__master__"
     quiet = io.StringIO()
     for number, cell in enumerate(master_cells, 1):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
         error = None
@@ -358,7 +358,7 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
     (`master_cells`) and on the values its solution cells define (names the test reads: numbers, strings,
     lists, dicts, arrays, whatever travels as data), each cell for at most `seconds`."""
     solutions = [as_python(cell.source) for cell in master_cells
-                 if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.get("cell_type") == "code"]
+                 if is_solution_cell(cell) and cell.get("cell_type") == "code"]
     functions = [name for source in solutions for name in defined_functions(source)]
     values = {name for source in solutions for name in defined_names(source)} - set(functions)
     plans, inside, problems = {}, {}, []
@@ -470,7 +470,8 @@ def record_apart(notebooks, folder, seconds=30.0):
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the grader's state shared
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_record_child, args=(sender, notebooks, folder, seconds), daemon=True)
-    process.start()
+    with warm.interrupts_held():  # the child starts with Ctrl-C held back, as the command answers it (see __main__)
+        process.start()
     sender.close()
     cells = sum(len(master) for _, master, _, _ in notebooks) + sum(len(tests) for tests, _, _, _ in notebooks)
     deadline = 60 + seconds * cells  # every cell at its limit, and the interpreter's start

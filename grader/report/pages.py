@@ -13,12 +13,12 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
-from grader.core.model import (GRADED, INVALID, MISSING, NOT_RUN, ERROR, STATUSES, TAMPERING, TIMED_OUT, CRASHED,
-                               RESTORED)
+from grader.core.model import (CRASHED, ERROR, GRADED, INVALID, MISSING, NOT_RUN, RESTORED, STATUSES, TAMPERING,
+                               TIMED_OUT)
 from grader.core.plain_text import counted, verb
 from grader.report import charts
-from grader.report.reports import (PENDING, UNCONFINED_WARNING, attention_line, graded_by_hand, inside_labels, label_of,
-                      needs_attention, parts, test_labels, unconfined)
+from grader.report.reports import (attention_line, graded_by_hand, inside_labels, label_of, needs_attention, parts,
+                                   PENDING, test_labels, unconfined, UNCONFINED_WARNING)
 
 LISTED = 10  # students in each of the report's short lists (lowest scores, slowest)
 TEMPLATES = Path(__file__).with_name("templates")

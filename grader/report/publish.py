@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.core import student_files
+from grader.core.files import part_of, write_atomically
 from grader.core.model import GRADED, MISSING, Result
 from grader.core.plain_text import SpreadsheetWriter
 from grader.course import coursedir, gradebook
@@ -102,9 +103,7 @@ def _replace(path, text):
             return
     except (OSError, UnicodeDecodeError):
         pass  # unreadable: replace it
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8", errors="backslashreplace")
-    os.replace(partial, path)
+    write_atomically(path, text, errors="backslashreplace")
 
 
 @dataclass
@@ -162,7 +161,7 @@ def write_course_csv(api, path):
     numbers as `nbgrader export`."""
     from nbgrader.plugins.export import CsvExportPlugin
 
-    partial = path.with_name(path.name + ".part")
+    partial = part_of(path)
     with gradebook.open_gradebook(api) as gb:
         CsvExportPlugin(to=str(partial), log=_quiet()).export(gb)
     with open(partial, newline="", encoding="utf-8") as f:  # its cells as written, none a formula

@@ -6,8 +6,8 @@ import dataclasses
 import sys
 import time
 
-from grader.core.model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TIMED_OUT, TestResult
-from grader.core.plain_text import SpreadsheetWriter, for_terminal
+from grader.core.model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TestResult, TIMED_OUT
+from grader.core.plain_text import for_terminal, SpreadsheetWriter
 from grader.course import coursedir
 
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns

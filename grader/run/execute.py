@@ -45,11 +45,11 @@ from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from grader.core import wire
+from grader.core import scratch, wire  # noqa: E402
+from grader.core.limits import Limits  # noqa: E402,F401  (part of this module's interface)
+from grader.core.plain_text import valid_text  # noqa: E402
 from grader.run import memory, sandbox  # noqa: E402
 from grader.run.calls import run_calls  # noqa: E402
-from grader.core.plain_text import valid_text  # noqa: E402
-from grader.core.limits import Limits  # noqa: E402,F401  (part of this module's interface)
 
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
 
@@ -312,7 +312,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     try:
         mode = sandbox.isolate(use_user_namespace) if confine else None
         if not confine:
-            workdir = tempfile.mkdtemp(prefix=f"trusted-grader-work-{os.getpid()}-")  # scratch.sweep_scratch
+            workdir = tempfile.mkdtemp(prefix=scratch.prefix("work"))
             sandbox.write_files(workdir, files)
         sandbox_uid = sandbox.SANDBOX_UID_BASE + os.getpid()
     except sandbox.SandboxError as error:

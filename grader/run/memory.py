@@ -27,7 +27,9 @@ import os
 import time
 from dataclasses import dataclass
 
-PREFIX = "trusted-grader-"  # the batch cgroup's name, followed by the grader's pid
+from grader.core.scratch import SCRATCH
+
+PREFIX = SCRATCH  # the batch cgroup's name, followed by the grader's pid
 RESERVE = 0.8           # share of the available memory the sandboxes may claim in all
 # What a grading worker may map beyond what it maps when it starts. It reads the student's notebook and
 # replays the tests on the student's outputs (verdict.py), both outside the sandbox: a value built to
@@ -143,9 +145,7 @@ class Watch:
                 return os.open(f"{path}/root/proc", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.proc)
             except OSError:
                 continue
-        try:
-            os.stat(str(self.runner), dir_fd=self.proc)
-        except OSError:
+        if _ended(self.runner, self.proc):  # gone, or exited and not yet reaped (its links are gone too)
             return None
         raise _Unseen()
 
@@ -164,6 +164,23 @@ def _threads(pid, folder):
         return os.listdir(tasks)
     finally:
         os.close(tasks)
+
+
+def _ended(pid, folder):
+    """True when no thread of process `pid` (in the open /proc `folder`) runs any more: each has exited (a zombie
+    until its parent reaps it) or is gone."""
+    for tid in _threads(pid, folder):
+        try:
+            fd = os.open(f"{pid}/task/{tid}/stat", os.O_RDONLY, dir_fd=folder)
+            try:
+                state = os.read(fd, 4096).rsplit(b")", 1)[1].split()[0]
+            finally:
+                os.close(fd)
+        except (OSError, IndexError):
+            continue  # this thread is gone
+        if state not in (b"Z", b"X"):
+            return False
+    return True
 
 
 def _process_bytes(pid, folder):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.core import digest
+from grader.core.files import part_of, write_atomically
 from grader.core.plain_text import SpreadsheetWriter, valid_text
 from grader.report import charts, pages
 from grader.similarity import copies, fingerprints
@@ -171,9 +172,7 @@ def known_documents(folder, units, forced, course_dir):
                                             p.code, p.calls, p.defines) for u, p in units_found.items()}
         documents.append(copies.Document(f"known:{relative}", True, prints))
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_name(f"known.json.{os.getpid()}.part")
-    partial.write_text(json.dumps({"version": fingerprints.VERSION, "files": used}))
-    os.replace(partial, cache_file)
+    write_atomically(cache_file, json.dumps({"version": fingerprints.VERSION, "files": used}))
     return documents, notes
 
 
@@ -313,7 +312,7 @@ def _save(path, basis, keys, documents, report):
     """The cache, written whole or not at all (a cache cut short would only be read as empty), one student at a
     time: a class's fingerprints are never all in memory twice, as documents and as their JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial = part_of(path)
     by_name = {d.name: d for d in documents if not d.known}
     with open(partial, "w") as f:
         f.write(f'{{"basis": {json.dumps(basis)}, "report": {json.dumps(report)}, "students": {{')
