@@ -77,8 +77,9 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
     if not confine:
         print("WARNING: --unconfined: student code will run with your rights, outside the sandbox. Use it only "
               "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
-    done, graded = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(),
-                                     progress=reports.Progress, confine=confine)
+    done = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(),
+                             progress=reports.Progress, confine=confine)
+    graded = done.assignment
     clock = time.perf_counter()
     published = publish_and_report(layout, graded)
     clock = lap(done.stages, "pages", clock)

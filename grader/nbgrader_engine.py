@@ -293,7 +293,7 @@ def main(argv=None):
             student = json.loads(line)
             try:
                 layout = assignments.find(args.course_dir, args.assignment)
-                done, _ = batch.grade_batch(layout, [student], force=True, jobs=1, limits=limits, setups=setups)
+                done = batch.grade_batch(layout, [student], force=True, jobs=1, limits=limits, setups=setups)
                 answer = _summary(layout, student, done.results[student])
             except KitError as error:
                 answer = {"error": str(error)}

@@ -288,9 +288,9 @@ def test_grade_in_a_course_of_several_assignments_without_submissions_says_where
 
 
 def test_a_test_tagged_optional_in_any_notebook_counts_towards_the_optional_part():
-    from grader.core.model import Assignment, NotebookTask
+    from grader.core.model import AssignmentSpec, NotebookTask
     first = NotebookTask("a", "one", (), (), parts=(("test_x", "graded"),))
     second = NotebookTask("a", "two", (), (), parts=(("test_y", "optional"),))
-    both = Assignment((first, second))
+    both = AssignmentSpec((first, second))
     assert (both.part_of("test_x"), both.part_of("test_y"), both.part_of("unknown")) == ("graded", "optional",
                                                                                          "graded")

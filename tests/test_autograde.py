@@ -48,7 +48,7 @@ def corpus(graded_course):
     stock_dir = graded_course.parent / "stock_copy"
     shutil.copytree(graded_course, stock_dir)
     stock.autograde(stock_dir, rnn_course.ASSIGNMENT)
-    done, _ = batch.grade_batch(rnn(graded_course), list(built))
+    done = batch.grade_batch(rnn(graded_course), list(built))
     return {"kit": done.results, "stock": rnn_scores(stock_dir)}
 
 

@@ -73,12 +73,12 @@ def test_nbgrader_export_reads_the_kit_gradebook(samples_course, tmp_path):
 
 def test_a_second_run_grades_nothing_and_a_changed_submission_is_regraded(samples_course):
     before = batch.stored_result(rnn(samples_course), "sample_correct").graded_at
-    done, _ = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
     assert done.graded == [] and len(done.unchanged) == len(SAMPLES)
     correct = samples.master_solutions()
     samples.write(samples.fill({k: correct[k] for k in ("rnn_cell_forward",)}), samples_course,
                       "sample_partial")
-    done, _ = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(samples_course), limits=DEMO_LIMITS)
     assert done.graded == ["sample_partial"]
     assert done.results["sample_partial"].part("graded") == 25
     assert batch.stored_result(rnn(samples_course), "sample_correct").graded_at == before
@@ -105,7 +105,7 @@ def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
         comment = next(c for c in nb.comments if c.name == "lstm_forward")
         comment.manual_comment = "Good try: see the cell state."
         gb.db.commit()
-    done, _ = batch.grade_batch(rnn(samples_course), ["sample_partial"], force=True, limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(samples_course), ["sample_partial"], force=True, limits=DEMO_LIMITS)
     assert done.graded == ["sample_partial"]
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
         nb = gb.find_submission_notebook(rnn_course.NOTEBOOK, rnn_course.ASSIGNMENT, "sample_partial")
@@ -127,8 +127,8 @@ def test_a_forced_regrade_that_fails_keeps_the_previous_result(samples_course, m
     # A machine so slow that every cell times out: the regrade fails, the old result stays. (The canary
     # would stop such a batch first; this checks the writer's own rule behind it.)
     monkeypatch.setattr(batch, "run_canary", lambda layout, assignment: (assignment, []))
-    done, _ = batch.grade_batch(rnn(samples_course), ["sample_correct"], force=True,
-                                limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
+    done = batch.grade_batch(rnn(samples_course), ["sample_correct"], force=True,
+                             limits=Limits(cell_timeout=0.001, notebook_budget=0.5))
     assert "sample_correct" in done.kept and done.needs_attention
     after = batch.stored_result(rnn(samples_course), "sample_correct")
     assert after.graded_at == before.graded_at and after.total == 120
@@ -306,7 +306,8 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
     answers = samples.master_solutions()
     answers["rnn_forward"] = answers["rnn_forward"].replace("for t in range(T_x):", "for t in range(T_x)", 1)
     samples.write(samples.fill(answers), course_dir, "forgot_a_colon")
-    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    assignment = done.assignment
     result = done.results["forgot_a_colon"]
     scores = {t.grade_id: t.score for t in result.tests}
     assert scores["test_rnn_forward"] == 0 and scores["test_rnn_cell_forward"] == 25

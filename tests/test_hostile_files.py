@@ -167,7 +167,8 @@ def hostile(tmp_path_factory):
     watched = [p for p in (course_dir / "source").rglob("*") if p.is_file()]
     before = {p: p.read_bytes() for p in watched}
     started = time.monotonic()
-    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    assignment = done.assignment
     published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     seconds = time.monotonic() - started
@@ -376,7 +377,8 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     monkeypatch.setattr(gradebook.Writer, "write", write)
     monkeypatch.setattr(batch, "_write_outputs", outputs)
     monkeypatch.setattr(publish, "write_feedback", page)
-    done, assignment = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
+    assignment = done.assignment
     published = publish.publish(rnn(course_dir), assignment)
 
     results = done.results

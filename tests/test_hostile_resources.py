@@ -67,7 +67,8 @@ def hoarders(tmp_path_factory):
     hostile = dict(correct, rnn_cell_forward=f"    raise ValueError({HOSTILE_TEXT!r})\n")
     for student in ("hostile_text", "hostile_text_too"):  # two: among the most common failures of the report
         samples.write(samples.fill(hostile), course_dir, student)
-    done, assignment = batch.grade_batch(rnn(course_dir), limits=SMALL)
+    done = batch.grade_batch(rnn(course_dir), limits=SMALL)
+    assignment = done.assignment
     published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     return dict(course_dir=course_dir, done=done, results=results, report=report,

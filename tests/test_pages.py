@@ -106,7 +106,7 @@ def _two_notebooks():
     the second, which has no test."""
     test = model.MasterCell("test_f", "code", "assert f() == 1", True, "x", points=3.0)
     answer = model.MasterCell("essay", "markdown", "", False, "y", points=2.0, solution=True)
-    return model.Assignment((model.NotebookTask("hw", "one", (test,), ()),
+    return model.AssignmentSpec((model.NotebookTask("hw", "one", (test,), ()),
                                model.NotebookTask("hw", "two", (answer,), ())))
 
 

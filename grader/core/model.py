@@ -88,7 +88,7 @@ class NotebookTask:
 
 
 @dataclass(frozen=True)
-class Assignment:
+class AssignmentSpec:
     """An assignment as workers grade it: one NotebookTask per notebook, each run in a process of its own
     (as stock autograde runs each notebook in a kernel of its own), all sharing the assignment's files."""
     notebooks: tuple  # NotebookTask, in the order of their names
@@ -114,7 +114,7 @@ class Assignment:
 
     def replace(self, **changes):
         """The same assignment with `changes` made to every notebook's task."""
-        return Assignment(tuple(dataclasses.replace(t, **changes) for t in self.notebooks))
+        return AssignmentSpec(tuple(dataclasses.replace(t, **changes) for t in self.notebooks))
 
     def task(self, notebook):
         return next(t for t in self.notebooks if t.notebook == notebook)
@@ -127,7 +127,7 @@ class Assignment:
             moved = {key.split("/", 1)[1]: reason for key, reason in why.items() if key.split("/", 1)[0] == t.notebook}
             tasks.append(dataclasses.replace(t, plans={g: p for g, p in t.plans.items() if g not in moved},
                                              inside={**t.inside, **moved}))
-        return Assignment(tuple(tasks))
+        return AssignmentSpec(tuple(tasks))
 
     def tests(self):
         """(notebook, MasterCell) of every test cell, notebook by notebook."""

@@ -32,7 +32,7 @@ from grader.core import hidden, model, notebook, scratch, student_files
 from grader.core.errors import KitError, SandboxFailure
 from grader.core.files import write_atomically
 from grader.core.limits import Limits
-from grader.core.model import Assignment, FAILURES, GRADED, NotebookTask, Result, Submission
+from grader.core.model import AssignmentSpec, FAILURES, GRADED, NotebookTask, Result, Submission
 from grader.core.plain_text import counted, student_id_problem, unusable_name
 from grader.core.scratch import sweep_scratch
 from grader.core.student_files import shown
@@ -60,6 +60,7 @@ class Batch:
     stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
     peaks: dict = field(default_factory=dict)      # "<role> <pid>" -> MB, the most each process held (memory.peaks)
     workers: str = ""                              # how many sandboxes ran at once, and why (memory.Plan.how)
+    assignment: object = None                      # the AssignmentSpec graded (with its recorded verdict)
 
     @property
     def needs_attention(self):
@@ -96,7 +97,7 @@ def load_assignment(layout, limits=Limits(), confine=True):
         parts = tuple(assignments.parts(master_nb).items())
         tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
                                   released_text=text, release=release.read_bytes(), hidden_markers=markers))
-    return Assignment(tuple(tasks))
+    return AssignmentSpec(tuple(tasks))
 
 
 def _check_kernel(nb, path):
@@ -121,7 +122,7 @@ def with_verdict(layout, assignment, helpers):
     for task, (plans, inside, failed) in zip(assignment.notebooks, recorded):
         tasks.append(dataclasses.replace(task, plans=plans, inside=inside, helpers=helpers))
         problems += [f"{task.notebook}.ipynb: {line}" if assignment.several else line for line in failed]
-    return Assignment(tuple(tasks)), problems
+    return AssignmentSpec(tuple(tasks)), problems
 
 
 def inside_note(assignment):
@@ -537,15 +538,32 @@ class Setups:
         shutil.rmtree(self.helpers, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class BatchRequest:
+    """What to grade and how: the assignment's files (an assignments.Layout), the students (None: everyone with a
+    submission), and the run's settings."""
+    layout: object
+    students: tuple = None
+    force: bool = False          # grade again even when unchanged
+    jobs: int = None             # parallel workers (None: one per core, as memory allows)
+    scheduler: str = None        # a Dask scheduler's address, instead of this machine's workers
+    limits: Limits = Limits()
+    progress: object = None      # reports.Progress, or None for silence
+    confine: bool = True
+
+
 def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
                 confine=True, setups=None):
-    """Grade what needs grading; return a Batch. See the module docstring. `setups` (a Setups, which the caller
-    closes): what it keeps is taken from it, and kept there; without one, everything is taken down at the end."""
+    """Grade what needs grading; return a Batch (its `assignment`: the AssignmentSpec graded). See the module
+    docstring. `setups` (a Setups, which the caller closes): what it keeps is taken from it, and kept there;
+    without one, everything is taken down at the end."""
     sweep_scratch()
     own = setups is None
     setups = setups or Setups()
+    request = BatchRequest(layout, tuple(students) if students else None, force, jobs, scheduler, limits, progress,
+                           confine)
     try:
-        return _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups)
+        return _grade_batch(request, setups)
     finally:
         if own:  # whatever happens: the workers, the memory cgroup, the helper files
             setups.close()
@@ -567,18 +585,45 @@ BATCH_STAGES = ("setup (the master's answers, the canary)", "reading files", "gr
                 "autograded folder")
 
 
-def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, confine, setups):
+def _grade_batch(request, setups):
     started = time.monotonic()
+    layout, progress = request.layout, request.progress
     say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
+    batch = Batch()
+    students = _chosen_students(request, batch)
+    # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
+    batch.assignment = load_assignment(layout, request.limits, request.confine)
+    api = coursedir.nbgrader_api(layout.course_dir)
+    say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
+    previous_of = _to_grade(request, students, gradebook.graded_students(api, layout.name), batch)
+    submissions = list(previous_of)  # the students to grade, in order
+    if not submissions:
+        batch.seconds = time.monotonic() - started
+        return batch
+    jobs, key = _ready(request, setups, len(submissions), batch, say)
+    say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
+    if request.scheduler:
+        results = _dask_results(batch.assignment, list(_read_each(layout, submissions, batch.stages)),
+                                request.scheduler)
+    else:
+        results = _local_results(batch.assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
+                                 setups.pools, key + (jobs,))
+    _record_all(layout, api, results, previous_of, progress, batch)
+    batch.seconds = time.monotonic() - started
+    return batch
+
+
+def _chosen_students(request, batch):
+    """The students to look at, as asked (everyone with a submission when none were named); the folders and
+    files that are not submissions go to `batch.misplaced`. KitError when there is no one to grade."""
+    layout = request.layout
     refused_folders = []
     everyone = submitted_students(layout, refused_folders)
-    if students:
-        unknown = [s for s in students if s not in everyone]
-        if unknown:
-            raise KitError(f"no submission of {layout.name} for {', '.join(unknown)}: expected "
-                           f"submitted/<student>/{layout.name}/ folders under {layout.course_dir}.")
-    else:
-        students = everyone
+    unknown = [s for s in request.students or () if s not in everyone]
+    if unknown:
+        raise KitError(f"no submission of {layout.name} for {', '.join(unknown)}: expected "
+                       f"submitted/<student>/{layout.name}/ folders under {layout.course_dir}.")
+    students = list(request.students or everyone)
     misplaced = misplaced_files(layout)
     if not students:
         raise KitError(f"nothing to grade: {layout.course_dir / 'submitted'} holds no <student>/{layout.name}/ "
@@ -586,64 +631,69 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
                        f"{_notebook_for(layout, '<notebook>')}, or collect them with "
                        f"`{coursedir.hint('collect <folder or zip> --assignment ' + layout.name)}`."
                        + "".join(f"\n  {path}: {fix}" for path, fix in misplaced))
-    # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
-    assignment = load_assignment(layout, limits, confine)
-    api = coursedir.nbgrader_api(layout.course_dir)
-    in_gradebook = gradebook.graded_students(api, layout.name)
+    batch.misplaced = misplaced + refused_folders
+    return students
 
-    batch = Batch(misplaced=misplaced + refused_folders)
-    todo = []
-    say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
+
+def _to_grade(request, students, in_gradebook, batch):
+    """{student: their previous result or None}, in order, for the students whose submission must be graded: new,
+    changed, graded against another version of the assignment, or all with `force`. The others keep their stored
+    result (batch.unchanged)."""
+    layout, fingerprint = request.layout, batch.assignment.fingerprint
+    todo = {}
     clock = time.perf_counter()
     for student in students:
         submission = _read_or_refuse(layout, student)
         previous = stored_result(layout, student)
         current = (previous is not None and student in in_gradebook
                    and previous.submission_fingerprint == submission.fingerprint
-                   and previous.assignment_fingerprint == assignment.fingerprint)
-        if current and not force:
+                   and previous.assignment_fingerprint == fingerprint)
+        if current and not request.force:
             batch.results[student] = previous
             batch.unchanged.append(student)
         else:
-            todo.append((student, previous))
+            todo[student] = previous
         del submission  # read again when it is sent to a worker: a class's files are not all held at once
+    lap(batch.stages, "reading files", clock)
+    return todo
 
-    clock = lap(batch.stages, "reading files", clock)
-    previous_of = dict(todo)
-    submissions = [student for student, _ in todo]  # the students to grade, in order
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(submissions) or 1))
-    if submissions:
-        warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
-        try:
-            held = setups.plan(jobs, limits)
-        except MemoryError as error:
-            raise KitError(f"no submission was graded: {error}") from None
-        jobs = held.jobs
-        batch.notes += [held.note] if held.note else []
-        batch.workers = held.how
-        key = (assignment.fingerprint, limits, confine)
-        if key not in setups.kept:
-            helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
-            os.mkdir(helpers)
-            setups.kept[key] = _set_up(layout, assignment, helpers, held.cgroup, say)
-        assignment, notes = setups.kept[key]
-        assignment = assignment.replace(memory_cgroup=held.cgroup)
-        batch.notes += notes
-        if layout.course_dir not in setups.backed_up:
-            say(f"{layout.name}: backing up the gradebook")
-            gradebook.backup(layout.course_dir)
-            setups.backed_up.add(layout.course_dir)
-        lap(batch.stages, BATCH_STAGES[0], clock)
-        say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
-    if not submissions:
-        results = []
-    elif scheduler:
-        results = _dask_results(assignment, list(_read_each(layout, submissions, batch.stages)), scheduler)
-    else:
-        results = _local_results(assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
-                                 setups.pools, key + (jobs,))
-    bar = progress(len(submissions)) if progress and submissions else None
-    writer = gradebook.Writer(api, layout.name, [t.notebook for t in assignment.notebooks]) if submissions else None
+
+def _ready(request, setups, count, batch, say):
+    """(jobs, key): everything set up before the first submission is graded, kept in `setups` — the memory plan
+    (how many sandboxes at once), the master's recorded answers and the canaries (batch.assignment gets them),
+    the gradebook's backup."""
+    layout, limits = request.layout, request.limits
+    clock = time.perf_counter()
+    jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
+    warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
+    try:
+        held = setups.plan(jobs, limits)
+    except MemoryError as error:
+        raise KitError(f"no submission was graded: {error}") from None
+    batch.notes += [held.note] if held.note else []
+    batch.workers = held.how
+    key = (batch.assignment.fingerprint, limits, request.confine)
+    if key not in setups.kept:
+        helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
+        os.mkdir(helpers)
+        setups.kept[key] = _set_up(layout, batch.assignment, helpers, held.cgroup, say)
+    assignment, notes = setups.kept[key]
+    batch.assignment = assignment.replace(memory_cgroup=held.cgroup)
+    batch.notes += notes
+    if layout.course_dir not in setups.backed_up:
+        say(f"{layout.name}: backing up the gradebook")
+        gradebook.backup(layout.course_dir)
+        setups.backed_up.add(layout.course_dir)
+    lap(batch.stages, BATCH_STAGES[0], clock)
+    return held.jobs, key
+
+
+def _record_all(layout, api, results, previous_of, progress, batch):
+    """Record each result as it comes (the gradebook, autograded/), or keep the previous one where a failed
+    regrade must not replace it; on Ctrl-C, what was not graded is listed in batch.pending."""
+    submissions = list(previous_of)
+    bar = progress(len(submissions)) if progress else None
+    writer = gradebook.Writer(api, layout.name, [t.notebook for t in batch.assignment.notebooks])
     done = set()
     try:
         for submission, result in results:
@@ -653,7 +703,7 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
                                                  f"of {previous.graded_at}"
                 batch.results[submission.student] = previous
             else:
-                batch.results[submission.student] = _record(layout, assignment, writer, submission, result,
+                batch.results[submission.student] = _record(layout, batch.assignment, writer, submission, result,
                                                             batch.stages)
             for stage, seconds in result.stages.items():
                 batch.stages[stage] = batch.stages.get(stage, 0.0) + seconds
@@ -665,16 +715,12 @@ def _grade_batch(layout, students, force, jobs, scheduler, limits, progress, con
     except KeyboardInterrupt:
         batch.pending = [s for s in submissions if s not in done]
         for student in batch.pending:
-            previous = previous_of[student]
-            if previous is not None:
-                batch.results[student] = previous
+            if previous_of[student] is not None:
+                batch.results[student] = previous_of[student]
     finally:
         if bar:
             bar.close()
-        if writer:
-            writer.close()
-    batch.seconds = time.monotonic() - started
-    return batch, assignment
+        writer.close()
 
 
 def _read_each(layout, students, stages):

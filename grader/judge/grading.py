@@ -61,9 +61,9 @@ def grade_submission(assignment, submission):
             continue
         as_released = dataclasses.replace(submission, files=submission.files + ((name, task.release),))
         result = _grade_notebook(task, as_released)
-        result.flags.append(f"{name} was not handed in: graded as released, as stock nbgrader does")
+        _tell(result, f"{name} was not handed in: graded as released, as stock nbgrader does",
+              f"Your submission had no {name}: it was graded as it was handed out to you.")
         result.reason = "; ".join(["not handed in, graded as released"] + ([result.reason] if result.reason else []))
-        result.notes.append(f"Your submission had no {name}: it was graded as it was handed out to you.")
         results.append(result)
     return _merged(assignment, submission, results)
 
@@ -144,66 +144,27 @@ def lap(stages, stage, since):
     return now
 
 
-def _grade(assignment, submission, result):
-    clock = time.perf_counter()
-    name = assignment.notebook + ".ipynb"
-    files = dict(submission.files)
-    refused = dict(submission.refused)
-    if refused:
-        listed = "; ".join(f"{path}: {why}" for path, why in list(refused.items())[:5])
-        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        result.flags.append(f"files refused: {listed}{more}")
-        result.notes.append(f"Some of what you handed in could not be used and was left out: {listed}{more}. "
-                            "Hand in plain files only (no links, no special files).")
-    if name in refused:
-        result.status, result.reason = INVALID, f"{name} was refused: {refused[name]}"
-        result.tests = _unscored_tests(assignment, f"{name} could not be read")
-        return
-    if name not in files:
-        others = sorted(p for p in files if p.endswith(".ipynb"))
-        result.status = MISSING
-        result.reason = "; ".join([f"no {name} in the submission" + (f" (found {', '.join(others)})" if others
-                                                                      else "")] + result.flags)
-        result.tests = _unscored_tests(assignment, f"no {name} was found in the submission")
-        return
-    nb, problem = _read_notebook(files[name], name)
-    if nb is None:
-        result.status, result.reason = INVALID, problem
-        result.tests = _unscored_tests(assignment, "the notebook could not be opened")
-        return
-    if problem:  # the validator's own words go into the graded notebook, for whoever wants them
-        result.flags.append("the notebook's format was repaired")
-        result.notes.append("Your notebook file had a small format problem; the grader repaired it and graded "
-                            "the repaired copy.")
-    restored = _sanitize(nb, assignment, result.flags, result.notes)
-    if problem:
-        nb.metadata["autograder"] = {"format_repaired": problem}
-    helpers = [Path(path).stem for path, _ in assignment.files if path.endswith(".py") and "/" not in path]
-    result.review = review.scan(_student_code(nb), helpers)
-    working_copy = submission_with_master_files(submission, assignment)
-    dropped = sorted(p for p, _ in submission.files if p not in working_copy)  # the master's own are there
-    if dropped:
-        result.flags.append(f"files left out of the working copy (they clash with the assignment's own files, or "
-                            f"go beyond {MAX_EXTRA_FILES_MB} MB): {', '.join(dropped[:5])}"
-                            + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""))
-        result.notes.append("Some files you handed in beside the notebook were not used (they have the name of a "
-                            "file the assignment provides, or are too large): " + ", ".join(dropped[:5]))
+def _tell(result, instructor, student=None):
+    """One finding: a line for the instructor (the flags, and the reason), and its words for the student."""
+    result.flags.append(instructor)
+    if student:
+        result.notes.append(student)
 
-    # The sandbox gets the notebook as students see it: hidden tests never enter it.
-    # ...except in the test cells the grader cannot replay (assignment.inside): those run whole, as in stock.
-    cells = [(i, c.source if cell_grade_id(c) in assignment.inside
-              else hidden.strip(c.source, assignment.hidden_markers)) for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and (runs_code(c.source) or is_graded_cell(c))]
-    probes = {}
-    for i, cell in enumerate(nb.cells):
-        plan = assignment.plans.get(cell_grade_id(cell))
-        if plan is not None and cell.cell_type == "code":
-            probes[i] = [calls.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]  # no master outputs
-    working_copy.pop(name)  # the cells are sent to the process, not read from disk
+
+def _grade(task, submission, result):
+    """Grade one notebook (`task`, a NotebookTask) of `submission` into `result`: read and sanitise it, run it
+    in the sandbox, judge it outside, score it, and say what happened."""
+    clock = time.perf_counter()
+    read = _readable_notebook(task, submission, result)
+    if read is None:
+        return
+    nb, restored = read
+    working_copy = _working_copy(nb, task, submission, result)
+    cells, probes = _cells_to_run(nb, task)
     from grader.run import execute  # here: it loads IPython and pyplot, which a run with nothing to grade never needs
     clock = lap(result.stages, "reading and sanitising", clock)
-    run = execute.run_cells(cells, working_copy, assignment.limits, probes, confine=assignment.confine,
-                            cgroup=assignment.memory_cgroup)
+    run = execute.run_cells(cells, working_copy, task.limits, probes, confine=task.confine,
+                            cgroup=task.memory_cgroup)
     if run.sandbox_error:
         raise SandboxFailure(*run.sandbox_error)
     result.stages["sandbox start"] = run.started_seconds
@@ -212,52 +173,129 @@ def _grade(assignment, submission, result):
     result.seconds = round(run.seconds, 3)
     result.peak_mb = run.peak_mb
     _fill_outputs(nb, run)
-    exposed_at = _first_hidden_inside(cells, assignment.hidden_markers)
+    exposed_at = _first_hidden_inside(cells, task.hidden_markers)
     broken = _explain_broken_cells(nb, result, exposed_at)
     clock = lap(result.stages, "scoring and the graded notebook", clock)
-    tampered, probe_timeouts, credit, told = _judge_outside(nb, assignment, run, result, exposed_at)
+    tampered, probe_timeouts, credit, told = _judge_outside(nb, task, run, result, exposed_at)
     clock = lap(result.stages, "outside replay", clock)
-    result.behaviour = _behaviour(nb, assignment, run)
+    result.behaviour = _behaviour(nb, task, run)
     run.timed_out = sorted(set(run.timed_out) | set(probe_timeouts))
-    _score(nb, assignment, result, credit, told, exposed_at, broken)
-    _mark_forgeable(assignment, result)
+    _score(nb, task, result, credit, told, exposed_at, broken)
+    _mark_forgeable(task, result)
     _limit_output(nb)
-    result.notebooks[assignment.notebook] = nbformat.writes(nb)
-
-    code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
-    seen_as = {i: student_cell_name(c) for i, c in enumerate(nb.cells)}  # as the student sees their cells
-    if run.truncated:
-        result.flags.append(f"output cut at {assignment.limits.output_chars} characters")
-        result.notes.append(f"Your notebook printed more than {assignment.limits.output_chars} characters; "
-                            "the rest of its output was cut.")
-    if run.timed_out:
-        result.flags.append("cell timeout ({:g} s) in {}".format(
-            assignment.limits.cell_timeout, ", ".join(code_names[i] for i in run.timed_out)))
-        result.notes.append("These cells ran longer than the {:g} s each cell may take and were stopped: {} "
-                            "(an endless loop?).".format(assignment.limits.cell_timeout,
-                                                         "; ".join(seen_as[i] for i in run.timed_out)))
-    if run.stopped:
-        where = code_names.get(run.stopped_at, "the end")
-        result.flags.append(f"{run.stopped}; cells from {where} on did not run")
-        result.notes.append(f"Your notebook stopped early ({run.stopped}); the cells from "
-                            f"{seen_as.get(run.stopped_at, 'the end')} on did not run, so their tests score "
-                            "nothing.")
-    if run.protocol_error:
-        # Honest code never writes to the grader's channel: only a forged report can break its format.
-        result.flags.append("tampering suspected: the notebook's process wrote to the grader's channel "
-                            "what the grader did not ask for")
-    if tampered or run.protocol_error:
-        result.status = TAMPERING
-    elif run.stopped and ("budget" in run.stopped):
-        result.status = TIMED_OUT
-    elif run.stopped:
-        result.status = CRASHED
-    elif run.timed_out:
-        result.status = TIMED_OUT
-    elif restored:
-        result.status = RESTORED
+    result.notebooks[task.notebook] = nbformat.writes(nb)
+    _tell_how_it_ran(nb, task, run, result)
+    result.status = _status(run, tampered, restored) or result.status
     result.reason = "; ".join(result.flags)
     lap(result.stages, "scoring and the graded notebook", clock)
+
+
+def _readable_notebook(task, submission, result):
+    """(notebook, restored): the student's notebook read and sanitised as nbgrader's autograde does, `restored`
+    true when a test cell was put back from the master; None when there is none to grade (`result` says why)."""
+    name = task.notebook + ".ipynb"
+    files, refused = dict(submission.files), dict(submission.refused)
+    if refused:
+        listed = "; ".join(f"{path}: {why}" for path, why in list(refused.items())[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        _tell(result, f"files refused: {listed}{more}",
+              f"Some of what you handed in could not be used and was left out: {listed}{more}. "
+              "Hand in plain files only (no links, no special files).")
+    if name in refused:
+        result.status, result.reason = INVALID, f"{name} was refused: {refused[name]}"
+        result.tests = _unscored_tests(task, f"{name} could not be read")
+        return None
+    if name not in files:
+        others = sorted(p for p in files if p.endswith(".ipynb"))
+        result.status = MISSING
+        result.reason = "; ".join([f"no {name} in the submission" + (f" (found {', '.join(others)})" if others
+                                                                      else "")] + result.flags)
+        result.tests = _unscored_tests(task, f"no {name} was found in the submission")
+        return None
+    nb, problem = _read_notebook(files[name], name)
+    if nb is None:
+        result.status, result.reason = INVALID, problem
+        result.tests = _unscored_tests(task, "the notebook could not be opened")
+        return None
+    if problem:  # the validator's own words go into the graded notebook, for whoever wants them
+        _tell(result, "the notebook's format was repaired", "Your notebook file had a small format problem; the "
+              "grader repaired it and graded the repaired copy.")
+    restored = _sanitize(nb, task, result.flags, result.notes)
+    if problem:
+        nb.metadata["autograder"] = {"format_repaired": problem}
+    return nb, restored
+
+
+def _working_copy(nb, task, submission, result):
+    """{path: bytes}: the files the notebook runs beside (the assignment's own and the student's others), with
+    the student's code reviewed on the way."""
+    helpers = [Path(path).stem for path, _ in task.files if path.endswith(".py") and "/" not in path]
+    result.review = review.scan(_student_code(nb), helpers)
+    working_copy = submission_with_master_files(submission, task)
+    dropped = sorted(p for p, _ in submission.files if p not in working_copy)  # the master's own are there
+    if dropped:
+        _tell(result, f"files left out of the working copy (they clash with the assignment's own files, or go "
+                      f"beyond {MAX_EXTRA_FILES_MB} MB): {', '.join(dropped[:5])}"
+                      + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""),
+              "Some files you handed in beside the notebook were not used (they have the name of a file the "
+              "assignment provides, or are too large): " + ", ".join(dropped[:5]))
+    working_copy.pop(task.notebook + ".ipynb", None)  # the cells are sent to the process, not read from disk
+    return working_copy
+
+
+def _cells_to_run(nb, task):
+    """(cells, probes): the code cells the sandbox runs, as (index, source), and after which of them it calls
+    the student's functions on the recorded inputs (index -> calls, without the master's outputs).
+
+    The sandbox gets the notebook as students see it: hidden tests never enter it, except in the test cells the
+    grader cannot replay (task.inside), which run whole, as in stock."""
+    cells = [(i, c.source if cell_grade_id(c) in task.inside else hidden.strip(c.source, task.hidden_markers))
+             for i, c in enumerate(nb.cells) if c.cell_type == "code" and (runs_code(c.source) or is_graded_cell(c))]
+    probes = {}
+    for i, cell in enumerate(nb.cells):
+        plan = task.plans.get(cell_grade_id(cell))
+        if plan is not None and cell.cell_type == "code":
+            probes[i] = [calls.Call(c.function, c.inputs, None, c.absent) for c in plan.calls]
+    return cells, probes
+
+
+def _tell_how_it_ran(nb, task, run, result):
+    """The findings of the run itself: output cut, cells stopped at their timeout, the notebook stopped early,
+    a report the grader did not ask for."""
+    code_names = {i: _cell_name(c, i) for i, c in enumerate(nb.cells)}
+    seen_as = {i: student_cell_name(c) for i, c in enumerate(nb.cells)}  # as the student sees their cells
+    limits = task.limits
+    if run.truncated:
+        _tell(result, f"output cut at {limits.output_chars} characters",
+              f"Your notebook printed more than {limits.output_chars} characters; the rest of its output was cut.")
+    if run.timed_out:
+        _tell(result, "cell timeout ({:g} s) in {}".format(limits.cell_timeout,
+                                                           ", ".join(code_names[i] for i in run.timed_out)),
+              "These cells ran longer than the {:g} s each cell may take and were stopped: {} (an endless "
+              "loop?).".format(limits.cell_timeout, "; ".join(seen_as[i] for i in run.timed_out)))
+    if run.stopped:
+        _tell(result, f"{run.stopped}; cells from {code_names.get(run.stopped_at, 'the end')} on did not run",
+              f"Your notebook stopped early ({run.stopped}); the cells from {seen_as.get(run.stopped_at, 'the end')} "
+              "on did not run, so their tests score nothing.")
+    if run.protocol_error:
+        # Honest code never writes to the grader's channel: only a forged report can break its format.
+        _tell(result, "tampering suspected: the notebook's process wrote to the grader's channel what the grader "
+                      "did not ask for")
+
+
+def _status(run, tampered, restored):
+    """The status the run gives the notebook, worst first; None when it leaves it graded."""
+    if tampered or run.protocol_error:
+        return TAMPERING
+    if run.stopped and "budget" in run.stopped:
+        return TIMED_OUT
+    if run.stopped:
+        return CRASHED
+    if run.timed_out:
+        return TIMED_OUT
+    if restored:
+        return RESTORED
+    return None
 
 
 def _student_code(nb):

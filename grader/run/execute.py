@@ -243,7 +243,10 @@ def _shell():
     return _Shell.instance()
 
 
-_shell()
+def warm_up():
+    """Make the shell, and load what its first traceback and first figure load, in this process: a fork
+    server calls it once (frozen.py), and every sandbox forked from it finds them ready."""
+    _shell()
 
 
 _stuck = []  # (name, code) of the notebook function each timeout interrupted

@@ -57,7 +57,7 @@ class Units:
 
 
 def assignment_units(assignment):
-    """The units of an assignment (model.Assignment): every code solution cell of its master."""
+    """The units of an assignment (model.AssignmentSpec): every code solution cell of its master."""
     ids, functions, release, master = [], {}, {}, {}
     for task in assignment.notebooks:
         for cell in task.cells:
