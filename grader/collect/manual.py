@@ -99,15 +99,7 @@ def import_grades(api, course_dir, assignment, path):
         if done.problems:
             return done
         done.backup = gradebook.backup(course_dir)
-        for grade, comment, score, text in changes:
-            if score is not None:  # as formgrader's grade box
-                grade.manual_score = score
-                grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
-                done.scores += 1
-            if text is not None and comment is not None:  # as formgrader's comment box
-                comment.manual_comment = text
-                done.comments += 1
-        gb.db.commit()
+        done.scores, done.comments = gradebook.write_manual_grades(gb, changes)
     return done
 
 

@@ -189,6 +189,23 @@ def remove_students(api, students):
     return removed
 
 
+def write_manual_grades(gb, changes):
+    """Hand grades and comments, as formgrader's grade and comment boxes write them, in one commit: `changes`
+    holds (grade, comment, score or None, comment text or None), read in the open gradebook `gb`. Returns (scores
+    written, comments written)."""
+    scores = comments = 0
+    for grade, comment, score, text in changes:
+        if score is not None:
+            grade.manual_score = score
+            grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
+            scores += 1
+        if text is not None and comment is not None:
+            comment.manual_comment = text
+            comments += 1
+    gb.db.commit()
+    return scores, comments
+
+
 def lms_ids(api):
     """student id -> LMS user id, for the students that have one."""
     with open_gradebook(api) as gb:
