@@ -15,7 +15,7 @@ A package per stage, in the order a grade is made; each imports only those above
     grade       4. a class graded in parallel (local pool or Dask), each result recorded once
     report      5. grades CSVs, class report and feedback pages, from the gradebook
     similarity  beside them: the copy report, for the instructor alone
-    app         use cases across the stages (taking students out of a course)
+    app         use cases across the stages: grade then publish, the copy report, removing students
 
 On top: the command line (cli, __main__) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the
 kit). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.

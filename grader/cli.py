@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.core import plain_text, scratch
+from grader.core import plain_text
 from grader.core.errors import KitError
 from grader.core.plain_text import for_terminal
 from grader.course import coursedir
@@ -64,43 +64,25 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
     """Grade one assignment (None: the course's only one), publish its outputs from the gradebook, print the
     summary; return the exit code. `timings`, a dict: filled with where the time went (stage -> seconds, and
     "submissions", the number graded), for the benchmark."""
-    import time
-
-    from grader.core.limits import Limits
+    from grader.app import workflows
     from grader.core.plain_text import counted
-    from grader.course import assignments
-    from grader.grade import batch
-    from grader.judge.grading import lap
     from grader.report import reports
 
-    layout = assignments.find(course_dir, assignment)
     if not confine:
         print("WARNING: --unconfined: student code will run with your rights, outside the sandbox. Use it only "
               "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
-    done = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(),
-                             progress=reports.Progress, confine=confine)
-    graded = done.assignment
-    clock = time.perf_counter()
-    published = publish_and_report(layout, graded)
-    clock = lap(done.stages, "pages", clock)
-    shown = published.results
-    report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
-    if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
-        try:
-            copy_report(layout, graded)
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
-            print(for_terminal(f"Copy report not written ({type(error).__name__}: {error}); the grades are all "
-                               f"written. Run `{coursedir.hint('copies ' + layout.name)}` to try again."))
-        lap(done.stages, "copy report", clock)
+    graded = workflows.grade_and_publish(course_dir, assignment, students, force, jobs, scheduler, limits, confine,
+                                         progress=reports.Progress)
+    layout, done, published = graded.layout, graded.batch, graded.published
+    say_published(layout, done.assignment, published)
+    if graded.copies is not None:
+        say_copy_report(graded.copies)
+    if graded.copies_error:
+        print(for_terminal(f"Copy report not written ({graded.copies_error}); the grades are all written. Run "
+                           f"`{coursedir.hint('copies ' + layout.name)}` to try again."))
     if timings is not None:
-        from grader.run import memory
-        peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
-        sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
-        if sandboxes:
-            peaks["sandbox (the largest, as its cgroup or its watch counts it)"] = max(sandboxes)
-        timings.update(done.stages, submissions=len(done.graded), peaks=peaks, workers=done.workers)
+        timings.update(graded.timings())
+    shown = published.results
     rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
     print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
           f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "
@@ -129,14 +111,22 @@ def grade_and_report(course_dir, assignment=None, students=None, force=False, jo
 
 def publish_and_report(layout, assignment=None):
     """Write the assignment's CSV, class report and feedback pages, and the course's CSV, from the gradebook;
-    print the table."""
-    from grader.course import gradebook
+    print the table. Returns what was published."""
+    from grader.app import workflows
     from grader.grade import batch
-    from grader.report import publish, reports
+    from grader.report import reports
 
     assignment = assignment or batch.load_assignment(layout)
-    reports.Progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
-    done = publish.publish(layout, assignment)
+    done = workflows.publish_from_gradebook(layout, assignment, progress=reports.Progress)
+    say_published(layout, assignment, done)
+    return done
+
+
+def say_published(layout, assignment, done):
+    """The score table and where everything published went, with what to do next."""
+    from grader.course import gradebook
+    from grader.report import publish, reports
+
     shown, csv_path, report = done.results, done.csv, done.report
     print()
     print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
@@ -248,18 +238,16 @@ def cmd_collect(args):
 
 
 def copy_report(layout, assignment=None, known=None):
-    """Write the assignment's copy report (CSV and page) and say where; the outside verdict is recorded when
-    the assignment was loaded without it (it gives the master's outputs)."""
-    import tempfile
-    from grader.core.plain_text import counted
-    from grader.grade import batch
+    """Write the assignment's copy report (CSV and page) and say where."""
+    from grader.app import workflows
     from grader.report.reports import Progress
-    from grader.similarity import copy_report as report
-    assignment = assignment or batch.load_assignment(layout)
-    Progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
-    with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
-        done = report.build(layout, assignment, known, progress=Progress,
-                            recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
+    done = workflows.copy_report(layout, assignment, known, progress=Progress)
+    say_copy_report(done)
+    return done
+
+
+def say_copy_report(done):
+    from grader.core.plain_text import counted
     for note in done.notes:
         print(for_terminal(f"Copy report: {note}"))
     print(f"Copy report:    {done.page} (for you only; CSV: {done.csv.name}; "
@@ -267,7 +255,6 @@ def copy_report(layout, assignment=None, known=None):
           + (f", {counted(done.groups, 'group')} of three or more" if done.groups else "")
           + ("; nothing changed since it was written" if done.comparison is None else "")
           + ")")
-    return done
 
 
 RESTART = ("\nA Jupyter server that is already running (formgrader's) keeps the settings it started with: restart it "

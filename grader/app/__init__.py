@@ -1,4 +1,5 @@
-"""Use cases that span the stages and answer the command line: taking students out of a course (removal).
-Imports every stage; only the command line and nbgrader's hook import it.
+"""Use cases that span the stages and answer the command line: grading an assignment, then publishing it and
+writing its copy report (workflows), and taking students out of a course (removal). They return what happened and
+print nothing; the command line says it. Imports every stage; only the command line and nbgrader's hook import it.
 """
-__all__ = ["removal"]
+__all__ = ["workflows", "removal"]

@@ -54,7 +54,7 @@ from grader.core import hidden, wire
 from grader.core.files import write_atomically
 from grader.core.notebook import is_solution_cell, nbgrader_meta
 from grader.core.plain_text import valid_text
-from grader.run import warm
+from grader.run import sandbox, warm
 from grader.run.calls import Call, without
 
 
@@ -470,13 +470,15 @@ def record_apart(notebooks, folder, seconds=30.0):
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the grader's state shared
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_record_child, args=(sender, notebooks, folder, seconds), daemon=True)
-    with warm.interrupts_held():  # the child starts with Ctrl-C held back, as the command answers it (see __main__)
-        process.start()
-    sender.close()
     cells = sum(len(master) for _, master, _, _ in notebooks) + sum(len(tests) for tests, _, _, _ in notebooks)
     deadline = 60 + seconds * cells  # every cell at its limit, and the interpreter's start
     why = None
     try:
+        # The child starts with Ctrl-C held back: the command answers it (see grader/__main__.py), and a Ctrl-C
+        # held during the start lands here, inside the block that stops the child.
+        with warm.interrupts_held():
+            process.start()
+        sender.close()
         if receiver.poll(deadline):
             outcome = receiver.recv()
             why = outcome if isinstance(outcome, str) else None
@@ -485,8 +487,9 @@ def record_apart(notebooks, folder, seconds=30.0):
     except (EOFError, OSError):
         why = f"its process ended early (exit code {process.exitcode})"
     finally:
-        process.kill()
-        process.join()
+        if process.pid is not None:
+            process.kill()
+            process.join()
         receiver.close()
     if why is None:
         return outcome
@@ -497,11 +500,19 @@ def record_apart(notebooks, folder, seconds=30.0):
 
 def _record_child(sender, notebooks, folder, seconds):
     """The recording process: sends the list of (plans, inside, problems), or why it could not."""
+    sandbox.die_with_parent()  # a grader that ends (Ctrl-C, or killed) takes its recording with it
     try:
-        sender.send([record(tests, master, files, folder, markers, seconds)
-                     for tests, master, files, markers in notebooks])
+        outcome = [record(tests, master, files, folder, markers, seconds)
+                   for tests, master, files, markers in notebooks]
     except BaseException as error:  # noqa: BLE001 -- the master's code may raise anything, SystemExit included
-        sender.send(f"{type(error).__name__}: {str(error)[:200]}")
+        outcome = f"{type(error).__name__}: {str(error)[:200]}"
+    try:
+        sender.send(outcome)
+    except OSError:
+        return  # the grader has stopped waiting (Ctrl-C): there is no one to tell
+    except BaseException as error:  # noqa: BLE001 -- an outcome that cannot be sent: say why instead
+        with contextlib.suppress(OSError):
+            sender.send(f"{type(error).__name__}: {str(error)[:200]}")
 
 
 def _working_imports(imports, problems):

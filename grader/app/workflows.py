@@ -1,0 +1,74 @@
+"""The use cases behind `grade`, `publish` and `copies`: each runs the stages it needs, in order, and returns what
+happened. They print nothing but the progress they are handed; the command line (grader/cli.py) says the rest."""
+import tempfile
+import time
+from dataclasses import dataclass
+
+from grader.core import scratch
+from grader.core.limits import Limits
+from grader.course import assignments
+from grader.grade import batch
+from grader.judge.grading import lap
+from grader.report import publish
+from grader.run import memory
+from grader.similarity import copy_report as copies
+
+
+@dataclass
+class Graded:
+    """What `grade_and_publish` did."""
+    layout: assignments.Layout
+    batch: batch.Batch             # the grading run: results, what it kept, skipped and noted, its stages' time
+    published: publish.Published   # what was written from the gradebook
+    copies: object = None          # the copy report written (similarity.copy_report.build), or None
+    copies_error: str = ""         # why the copy report was not written (the grades all were)
+
+    def timings(self):
+        """Where the time went (stage -> seconds, "submissions", "peaks" in MB, "workers"), for the benchmark."""
+        done = self.batch
+        peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
+        sandboxes = [done.results[s].peak_mb for s in done.graded if done.results[s].peak_mb]
+        if sandboxes:
+            peaks["sandbox (the largest, as its cgroup or its watch counts it)"] = max(sandboxes)
+        return {**done.stages, "submissions": len(done.graded), "peaks": peaks, "workers": done.workers}
+
+
+def grade_and_publish(course_dir, name=None, students=None, force=False, jobs=None, scheduler=None, limits=None,
+                      confine=True, progress=None) -> Graded:
+    """Grade assignment `name` (None: the course's only one), publish its outputs from the gradebook, and write
+    its copy report when anyone was graded (or it is missing). A copy report that fails costs no grade."""
+    layout = assignments.find(course_dir, name)
+    done = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(), progress=progress,
+                             confine=confine)
+    clock = time.perf_counter()
+    graded = Graded(layout, done, publish_from_gradebook(layout, done.assignment, progress))
+    clock = lap(done.stages, "pages", clock)
+    report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
+    if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
+        try:
+            graded.copies = copy_report(layout, done.assignment, progress=progress)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
+            graded.copies_error = f"{type(error).__name__}: {error}"
+        lap(done.stages, "copy report", clock)
+    return graded
+
+
+def publish_from_gradebook(layout, assignment=None, progress=None) -> publish.Published:
+    """The assignment's CSVs, class report and feedback pages, and the course's CSV, written from the gradebook."""
+    assignment = assignment or batch.load_assignment(layout)
+    if progress:
+        progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
+    return publish.publish(layout, assignment)
+
+
+def copy_report(layout, assignment=None, known=None, progress=None):
+    """Write the assignment's copy report (CSV and page); the outside verdict is recorded when the assignment was
+    loaded without it (it gives the master's outputs)."""
+    assignment = assignment or batch.load_assignment(layout)
+    if progress:
+        progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
+        return copies.build(layout, assignment, known, progress=progress,
+                            recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
