@@ -216,7 +216,6 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
     by default)."""
     import os
 
-
     layout = assignments.find(course_dir, assignment)
     workdir = Path(tempfile.mkdtemp(prefix=scratch.prefix("benchmark")))
     measured = {"assignment": layout.name, "cores": os.cpu_count(), "cell_timeout": cell_timeout,
