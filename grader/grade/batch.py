@@ -70,7 +70,7 @@ class Batch:
 
 # ---------------------------------------------------------------- inputs
 
-def load_assignment(layout, limits=Limits(), confine=True):
+def load_assignment(layout: assignments.Layout, limits: Limits = Limits(), confine: bool = True) -> AssignmentSpec:
     """The assignment as plain data, every notebook of it, without the outside verdict's recording (see
     `with_verdict`)."""
     api = coursedir.nbgrader_api(layout.course_dir)
@@ -111,7 +111,7 @@ def _check_kernel(nb, path):
                        f"`nbgrader autograde {shlex.quote(path.parent.name)}`.")
 
 
-def with_verdict(layout, assignment, helpers):
+def with_verdict(layout: assignments.Layout, assignment: AssignmentSpec, helpers: str) -> tuple:
     """(assignment, problems): `assignment` with the outside verdict recorded from the master's solution
     (verdict.py), its trusted helper files kept in `helpers`, and what failed in the master's own cells, in
     lines for the instructor (the tests that needed it are judged inside the sandbox)."""
@@ -136,7 +136,7 @@ def inside_note(assignment):
             + "; ".join(f"{nb + ': ' if assignment.several else ''}{grade_id}: {why}" for nb, grade_id, why in inside))
 
 
-def run_canary(layout, assignment):
+def run_canary(layout: assignments.Layout, assignment: AssignmentSpec) -> tuple:
     """(assignment, notes): grade the master's own answers and the unchanged release under the same
     confinement, before any student.
 
@@ -257,7 +257,7 @@ def _notebook_for(layout, name):
     return name if name in notebooks or len(notebooks) != 1 else notebooks[0]
 
 
-def submitted_students(layout, refused=None):
+def submitted_students(layout: assignments.Layout, refused: list = None) -> list:
     """The students with a submitted/<student>/<assignment>/ folder. A student or assignment folder that is
     a link, or whose name cannot be used, is left out; `refused`, a list, gets (path, why) for each."""
     folder = layout.course_dir / "submitted"
@@ -285,7 +285,7 @@ def submitted_students(layout, refused=None):
 # write them), not the student's work: read with their own rules, never copied into the working copy.
 
 
-def read_submission(layout, student):
+def read_submission(layout: assignments.Layout, student: str) -> Submission:
     """The submission as plain data. Never raises for what is in the folder: whatever breaks a rule of
     student_files.py is left out and listed in `refused`, and a timestamp that is not a date is ignored."""
     folder = layout.submitted(student)
@@ -315,7 +315,7 @@ def valid_timestamp(text):
         return False
 
 
-def stored_result(layout, student):
+def stored_result(layout: assignments.Layout, student: str) -> Result | None:
     path = layout.autograded(student) / RESULT_FILE
     try:
         result = Result.from_dict(json.loads(path.read_text()))
@@ -552,8 +552,9 @@ class BatchRequest:
     confine: bool = True
 
 
-def grade_batch(layout, students=None, force=False, jobs=None, scheduler=None, limits=Limits(), progress=None,
-                confine=True, setups=None):
+def grade_batch(layout: assignments.Layout, students: list = None, force: bool = False, jobs: int = None,
+                scheduler: str = None, limits: Limits = Limits(), progress=None, confine: bool = True,
+                setups: "Setups" = None) -> Batch:
     """Grade what needs grading; return a Batch (its `assignment`: the AssignmentSpec graded). See the module
     docstring. `setups` (a Setups, which the caller closes): what it keeps is taken from it, and kept there;
     without one, everything is taken down at the end."""
@@ -770,7 +771,7 @@ def _record(layout, assignment, writer, submission, result, stages):
     return failed
 
 
-def all_results(layout):
+def all_results(layout: assignments.Layout) -> dict:
     """student -> stored Result for every submission of the assignment in submitted/ (None: not graded yet)."""
     return {s: stored_result(layout, s) for s in submitted_students(layout)}
 

@@ -36,8 +36,8 @@ from nbgrader import utils as nbutils
 
 from grader.core import hidden
 from grader.core.errors import SandboxFailure
-from grader.core.model import (CRASHED, ERROR, GRADED, INVALID, MISSING, RESTORED, RESTORED_NOTE, Result, STATUSES,
-                               TAMPERING, TestResult, TIMED_OUT)
+from grader.core.model import (AssignmentSpec, CRASHED, ERROR, GRADED, INVALID, MISSING, NotebookTask, RESTORED,
+                               RESTORED_NOTE, Result, STATUSES, Submission, TAMPERING, TestResult, TIMED_OUT)
 from grader.core.notebook import cell_grade_id, is_graded_cell, is_locked_cell, nbgrader_meta
 from grader.core.plain_text import for_markdown, for_terminal
 from grader.judge import review, verdict
@@ -45,16 +45,16 @@ from grader.run import calls
 
 # ---------------------------------------------------------------- the pure function
 
-def grade_submission(assignment, submission):
+def grade_submission(spec: AssignmentSpec, submission: Submission) -> Result:
     """Grade one submission of `assignment`, every notebook of it; never raises for anything the student did.
 
     A notebook missing beside others that were handed in is graded as released, as stock autograde does
     (its tests fail, its answers are unanswered), and flagged; with none handed in, the submission is missing.
     """
     handed_in = {path for path, _ in submission.files} | {path for path, _ in submission.refused}
-    some = any(f"{task.notebook}.ipynb" in handed_in for task in assignment.notebooks)
+    some = any(f"{task.notebook}.ipynb" in handed_in for task in spec.notebooks)
     results = []
-    for task in assignment.notebooks:
+    for task in spec.notebooks:
         name = f"{task.notebook}.ipynb"
         if name in handed_in or not some or not task.release:
             results.append(_grade_notebook(task, submission))
@@ -65,7 +65,7 @@ def grade_submission(assignment, submission):
               f"Your submission had no {name}: it was graded as it was handed out to you.")
         result.reason = "; ".join(["not handed in, graded as released"] + ([result.reason] if result.reason else []))
         results.append(result)
-    return _merged(assignment, submission, results)
+    return _merged(spec, submission, results)
 
 
 def _grade_notebook(task, submission):
@@ -84,7 +84,7 @@ def _grade_notebook(task, submission):
     return result
 
 
-def _merged(assignment, submission, results):
+def _merged(spec, submission, results):
     """One result for the submission from its notebooks' results: the worst status, every test."""
     if len(results) == 1:
         merged = results[0]
@@ -93,7 +93,7 @@ def _merged(assignment, submission, results):
                                      notebooks={}, inside=[], forgeable=[], seconds=0.0, peak_mb=0.0,
                                      behaviour={}, stages={})
         merged.status = min((r.status for r in results), key=STATUSES.index)
-        merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(assignment.notebooks, results)
+        merged.reason = "; ".join(f"{task.notebook}: {r.reason}" for task, r in zip(spec.notebooks, results)
                                   if r.reason)
         for r in results:
             merged.tests += r.tests
@@ -111,13 +111,13 @@ def _merged(assignment, submission, results):
             for stage, seconds in r.stages.items():
                 merged.stages[stage] = merged.stages.get(stage, 0.0) + seconds
             merged.peak_mb = max(merged.peak_mb, r.peak_mb)
-    merged.assignment_fingerprint = assignment.fingerprint
+    merged.assignment_fingerprint = spec.fingerprint
     return merged
 
 
-def not_graded(assignment, submission, reason):
+def not_graded(spec: AssignmentSpec, submission: Submission, reason: str) -> Result:
     """The result of a submission the grader itself failed on: status ERROR, nothing scored."""
-    return _merged(assignment, submission, [_not_graded(task, submission, reason) for task in assignment.notebooks])
+    return _merged(spec, submission, [_not_graded(task, submission, reason) for task in spec.notebooks])
 
 
 def _not_graded(task, submission, reason):
@@ -365,7 +365,7 @@ def hidden_failure(judged, plan, exposed=False):
     return f"a hidden check failed{on}. {HIDDEN_ADVICE}"
 
 
-def _judge_outside(nb, assignment, run, result, exposed_at=None):
+def _judge_outside(nb, task, run, result, exposed_at=None):
     """Replay each test cell here on the student's outputs; a failure becomes the cell's last error.
 
     Returns (tampered, timed out, credit, told): tampered is True when a test passed in the student's process
@@ -378,7 +378,7 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
     tampered, timed_out, credit, told = False, [], {}, {}
     for index, cell in enumerate(nb.cells):
         grade_id = cell_grade_id(cell)
-        plan = assignment.plans.get(grade_id)
+        plan = task.plans.get(grade_id)
         if plan is None or cell.cell_type != "code" or index not in run.outputs:
             continue
         passed_inside = not any(o.output_type == "error" for o in cell.outputs)
@@ -386,15 +386,15 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
             continue  # it scores nothing already; the outside verdict cannot add points
         # The grader's own replay on size-capped outputs takes well under a second; its limit is not the
         # student's cell timeout, which can be set far lower than that.
-        judged = verdict.replay(plan, run.calls.get(index), assignment.files, assignment.helpers,
-                                max(assignment.limits.cell_timeout, verdict.REPLAY_SECONDS))
+        judged = verdict.replay(plan, run.calls.get(index), task.files, task.helpers,
+                                max(task.limits.cell_timeout, verdict.REPLAY_SECONDS))
         if judged.passed:
             if plan.partial_credit:
                 credit[index] = (judged.value, judged.value_problem)
             continue
         if judged.kind == "missing" or judged.ename in ("CellTimeout", "TimedOutBefore"):
             timed_out.append(index)  # the student's function ran out of time on the grader's calls
-        evalue = strip_hidden_lines(judged.evalue, assignment)
+        evalue = strip_hidden_lines(judged.evalue, task)
         cell.outputs.append(nbformat.v4.new_output("error", ename=judged.ename, evalue=judged.evalue,
                                                    traceback=[f"{judged.ename}: {judged.evalue}"]))
         exposed = _exposed(index, exposed_at)
@@ -404,7 +404,7 @@ def _judge_outside(nb, assignment, run, result, exposed_at=None):
             told[index] = hidden_failure(judged, plan, exposed)
         elif exposed:
             told[index] = withheld(judged.ename)
-        result.replay_failed[f"{assignment.notebook}/{grade_id}"] = f"{judged.ename}: {evalue[:200]}"
+        result.replay_failed[f"{task.notebook}/{grade_id}"] = f"{judged.ename}: {evalue[:200]}"
         if judged.contradicts_the_notebook:
             tampered = True
             result.flags.append(f"tampering suspected in {grade_id}: the test passed in the student's process, "
@@ -426,14 +426,14 @@ def _mark_forgeable(task, result):
                             "forged test to 0 in formgrader")
 
 
-def _behaviour(nb, assignment, run):
+def _behaviour(nb, task, run):
     """What the student's functions returned on each recorded call, as digests for the copy report: data the
     grader already holds, outside the student's process. Never a reason to fail a grading."""
     from grader.core.digest import output_digest
     digests = {}
     for index, cell in enumerate(nb.cells):
         grade_id = cell_grade_id(cell)
-        plan = assignment.plans.get(grade_id)
+        plan = task.plans.get(grade_id)
         outputs = run.calls.get(index)
         if plan is None or outputs is None or len(outputs) != len(plan.calls):
             continue
@@ -445,7 +445,7 @@ def _behaviour(nb, assignment, run):
             except Exception:  # noqa: BLE001 -- the evidence is optional; the grade is not
                 continue
             if digest is not None:
-                digests[f"{assignment.notebook}/{grade_id}:{k}"] = digest
+                digests[f"{task.notebook}/{grade_id}:{k}"] = digest
     return digests
 
 
@@ -462,8 +462,8 @@ def _master_digest(call):
     return kept[1]
 
 
-def strip_hidden_lines(text, assignment):
-    hidden = assignment.hidden_lines()
+def strip_hidden_lines(text: str, task: NotebookTask) -> str:
+    hidden = task.hidden_lines()
     return "\n".join(line for line in text.splitlines() if not any(h in line for h in hidden))
 
 
@@ -551,15 +551,15 @@ def _clean_metadata(metadata):
     return nbformat.from_dict(clean)
 
 
-def _sanitize(nb, assignment, flags, notes):
+def _sanitize(nb, task, flags, notes):
     """Clear outputs, drop duplicate ids, overwrite cells from the master, restore missing tests.
 
     Returns True when a test cell was restored (deleted, edited or changed type).
     """
-    master = {c.grade_id: c for c in assignment.cells}
+    master = {c.grade_id: c for c in task.cells}
     cells = [_clean_cell(c) for c in nb.cells if isinstance(c, dict)]
     for cell in cells:  # formgrader shows them to the instructor: the student's text never as live HTML
-        if cell.cell_type != "code" and text_digest(cell.source) not in assignment.released_text:
+        if cell.cell_type != "code" and text_digest(cell.source) not in task.released_text:
             cell.source = for_markdown(cell.source)
     nb.metadata = _clean_metadata(nb.get("metadata"))
     ids = set()
@@ -607,11 +607,11 @@ def _sanitize(nb, assignment, flags, notes):
         notes.append("You changed these test cells: " + ", ".join(sorted(restored)) + ". The grader ran the "
                      "original tests instead; test cells are read-only.")
 
-    missing = [c for c in assignment.tests() if c.grade_id not in present]
+    missing = [c for c in task.tests() if c.grade_id not in present]
     for want in missing:
         cell = new_code_cell(source=RESTORED_NOTE + want.source)
         cell.metadata["nbgrader"] = master_metadata(want)
-        cells.insert(_insert_position(cells, assignment, want.grade_id), cell)
+        cells.insert(_insert_position(cells, task, want.grade_id), cell)
     if missing:
         flags.append("deleted test cells put back from the master: " + ", ".join(c.grade_id for c in missing))
         notes.append("These test cells were missing from your notebook: " + ", ".join(c.grade_id for c in missing)
@@ -637,9 +637,9 @@ def master_metadata(cell):
     return meta
 
 
-def _insert_position(cells, assignment, grade_id):
+def _insert_position(cells, task, grade_id):
     """Just after the nearest master cell before `grade_id` that the submission still has."""
-    order = [c.grade_id for c in assignment.cells]
+    order = [c.grade_id for c in task.cells]
     index_of = {cell_grade_id(c): i for i, c in enumerate(cells)}
     for earlier in reversed(order[: order.index(grade_id)]):
         if earlier in index_of:
@@ -650,13 +650,13 @@ def _insert_position(cells, assignment, grade_id):
 MAX_EXTRA_FILES_MB = 16  # files handed in beside the notebook, in all; more is left out (and said)
 
 
-def submission_with_master_files(submission, assignment):
+def submission_with_master_files(submission: Submission, task: NotebookTask) -> dict:
     """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out.
 
     A student file that would clash with a master file or folder (`helpers.py/x`, a file named
     `images`) is left out, and so is what lies beyond MAX_EXTRA_FILES_MB.
     """
-    master = dict(assignment.files)
+    master = dict(task.files)
     folders = {os.path.dirname(p) for p in master} - {""}
     kept, room = {}, MAX_EXTRA_FILES_MB * 1024 * 1024
     for path, data in submission.files:
@@ -688,29 +688,29 @@ def _fill_outputs(nb, run):
                                                    traceback=[f"NotRun: {why}"])]
 
 
-def _score(nb, assignment, result, credit, told=None, exposed_at=None, broken=None):
+def _score(nb, task, result, credit, told=None, exposed_at=None, broken=None):
     """Score each test cell with nbgrader's own rule, minus its stderr rule (see the README). A partial credit
     is the value the grader computed (`credit`, by cell index), never one the student's process displayed; it
     counts only as one finite real number, capped to the cell's points (nbgrader gives full marks to a value it
     cannot read). `told` gives the student's message where the grader's own run decided it; a NameError that
     follows from a broken cell before it (`broken`, see `_explain_broken_cells`) is said to follow from it."""
     told, broken = told or {}, broken or {}
-    hidden_text = assignment.hidden_lines()
+    hidden_text = task.hidden_lines()
     for index, cell in enumerate(nb.cells):
         meta = nbgrader_meta(cell)
         if meta.get("solution") and cell.cell_type == "code":
             unchanged = meta.get("checksum") == nbutils.compute_checksum(cell)
-            result.comments[f"{assignment.notebook}/{meta['grade_id']}"] = "No response." if unchanged else None
+            result.comments[f"{task.notebook}/{meta['grade_id']}"] = "No response." if unchanged else None
         if meta.get("grade") and meta.get("solution"):
             # An answer graded by hand: nbgrader's own rule, 0 when left as released, else a person's to grade.
-            result.answers[f"{assignment.notebook}/{meta['grade_id']}"] = nbutils.determine_grade(cell)[0]
+            result.answers[f"{task.notebook}/{meta['grade_id']}"] = nbutils.determine_grade(cell)[0]
             continue
         if not meta.get("grade") or cell.cell_type != "code":
             continue
         points = float(meta.get("points", 0))
         judged = copy.deepcopy(cell)
         judged.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
-        plan = assignment.plans.get(meta["grade_id"])
+        plan = task.plans.get(meta["grade_id"])
         why = ""
         if plan is not None:
             # nbgrader takes the first displayed value as the score, before any error: a value the
@@ -738,9 +738,9 @@ def _score(nb, assignment, result, credit, told=None, exposed_at=None, broken=No
         if why and not any(o.output_type == "error" for o in cell.outputs):
             message = f"partial credit: 0 of {max_score:g} ({why})"
             detail = message
-        result.tests.append(TestResult(meta["grade_id"], assignment.part_of(meta["grade_id"]), score,
+        result.tests.append(TestResult(meta["grade_id"], task.part_of(meta["grade_id"]), score,
                                        float(max_score), message, detail=detail if detail != message else "",
-                                       notebook=assignment.notebook))
+                                       notebook=task.notebook))
 
 
 def _score_output(number, points):
