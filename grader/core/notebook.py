@@ -14,7 +14,8 @@ def read(path):
 
 def nbgrader_meta(cell):
     """The cell's nbgrader metadata ({} when it has none)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell.get("metadata", {}), dict) else {}
+    metadata = cell.get("metadata", {})
+    meta = metadata.get("nbgrader", {}) if isinstance(metadata, dict) else {}
     return meta if isinstance(meta, dict) else {}
 
 
