@@ -17,7 +17,8 @@ A package per stage, in the order a grade is made; each imports only those above
     similarity  beside them: the copy report, for the instructor alone
     app         use cases across the stages: grade then publish, the copy report, removing students
 
-On top: the command line (cli, __main__) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the
+On top: the command line (cli and __main__ parse and run; terminal says what happened, the one module that
+prints) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the
 kit). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.
 """
 
@@ -26,4 +27,4 @@ import sys as _sys
 # jsonschema (through nbformat) imports the optional `rfc3987_syntax` URI checker when it is installed,
 # which builds 38 parsers at import: over a second on every command. The notebook schema has no URI
 # fields to check, so the kit goes without it.
-_sys.modules.setdefault("rfc3987_syntax", None)
+_sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None blocks an import (documented)

@@ -1,12 +1,15 @@
 """`python -m grader`: the engine's command line, with the measuring tools' commands (grader_eval.commands); a
 course's own command starts the same way. The one module of the engine that imports grader_eval."""
+from __future__ import annotations
+
 import importlib
 import os
 import signal
 import sys
+from types import FrameType
 
 
-def _interrupted_while_loading(signum, frame):
+def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
     # Ctrl-C before the command has started anything: one line, no traceback (the command line puts
     # its own handler in once it runs, see cli.main).
     sys.stderr.write("\nInterrupted before anything started.\n")
@@ -17,7 +20,7 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 
-def deaf_if_spawned(name):
+def deaf_if_spawned(name: str) -> None:
     """Called first by a command's main module with its `__name__`. A process the command starts with
     multiprocessing's spawn (the master's recording) runs that module first, as "__mp_main__": there, Ctrl-C
     is ignored from then on. It is the command's to answer (it stops that process), not one more traceback."""
@@ -28,7 +31,7 @@ def deaf_if_spawned(name):
 deaf_if_spawned(__name__)
 
 
-def run(cli="grader.cli"):
+def run(cli: str = "grader.cli") -> int:
     try:
         main = importlib.import_module(cli).main
         tools = importlib.import_module("grader_eval.commands").COMMANDS if cli == "grader.cli" else ()

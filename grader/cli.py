@@ -4,25 +4,39 @@ reports and feedback from it.
 Exit codes: 0 all is well; 1 something needs an instructor's attention (a submission
 not graded normally, a file not matched at intake); 2 bad usage or set-up; 130 interrupted.
 """
+from __future__ import annotations
+
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
-from grader.core import plain_text
 from grader.core.errors import KitError
-from grader.core.plain_text import for_terminal
+from grader import terminal
 from grader.course import coursedir
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from grader.core.limits import Limits
+    from grader.core.model import AssignmentSpec
+    from grader.course.assignments import Layout
+    from grader.report.publish import Published
+    from grader.similarity.copy_report import CopyReport
+
+    # A command: (name, function, help, example, how to add its arguments), as in COMMANDS.
+    Command = tuple[str, Callable[[argparse.Namespace], int | None], str, str,
+                    Callable[[argparse.ArgumentParser], object]]
 
 NEEDS_ATTENTION = 1
 USAGE = 2
 INTERRUPTED = 130
 
 
-def cmd_release(args):
+def cmd_release(args: argparse.Namespace) -> None:
     from grader.course import release
     for name in _chosen(args, every="source"):
-        path = release.generate(args.course_dir, name)
-        print(f"Release of {name} written to {path}")
+        terminal.released(name, release.generate(args.course_dir, name))
 
 
 def _chosen(args, every):
@@ -59,135 +73,47 @@ def _limits(args):
     return Limits(cell_timeout, budget, args.memory_mb, args.output_chars)
 
 
-def grade_and_report(course_dir, assignment=None, students=None, force=False, jobs=None, scheduler=None, limits=None,
-                     confine=True, timings=None):
-    """Grade one assignment (None: the course's only one), publish its outputs from the gradebook, print the
+def grade_and_report(course_dir: Path | str, name: str | None = None, students: list[str] | None = None,
+                     force: bool = False, jobs: int | None = None, scheduler: str | None = None,
+                     limits: Limits | None = None, confine: bool = True, timings: dict[str, Any] | None = None) -> int:
+    """Grade assignment `name` (None: the course's only one), publish its outputs from the gradebook, print the
     summary; return the exit code. `timings`, a dict: filled with where the time went (stage -> seconds, and
     "submissions", the number graded), for the benchmark."""
     from grader.app import workflows
-    from grader.core.plain_text import counted
     from grader.report import reports
 
     if not confine:
-        print("WARNING: --unconfined: student code will run with your rights, outside the sandbox. Use it only "
-              "to grade trusted notebooks on a machine that cannot sandbox.", file=sys.stderr)
-    graded = workflows.grade_and_publish(course_dir, assignment, students, force, jobs, scheduler, limits, confine,
+        terminal.unconfined_warning()
+    graded = workflows.grade_and_publish(course_dir, name, students, force, jobs, scheduler, limits, confine,
                                          progress=reports.Progress)
-    layout, done, published = graded.layout, graded.batch, graded.published
-    say_published(layout, done.assignment, published)
-    if graded.copies is not None:
-        say_copy_report(graded.copies)
-    if graded.copies_error:
-        print(for_terminal(f"Copy report not written ({graded.copies_error}); the grades are all written. Run "
-                           f"`{coursedir.hint('copies ' + layout.name)}` to try again."))
     if timings is not None:
         timings.update(graded.timings())
-    shown = published.results
-    rate = f" ({len(done.graded) / done.seconds:.1f} per second)" if done.graded and done.seconds else ""
-    print(f"\n{layout.name}: graded {counted(len(done.graded), 'submission')} in {done.seconds:.1f} s{rate}; "
-          f"{len(done.unchanged)} unchanged since their last grading {'was' if len(done.unchanged) == 1 else 'were'} "
-          "not graded again"
-          + (f" (use `{coursedir.hint(f'grade {layout.name} --force')}` to regrade them)." if done.unchanged else "."))
-    for note in done.notes:
-        print(f"Note: {note}")
-    for student, why in sorted(done.kept.items()):
-        print(for_terminal(f"KEPT PREVIOUS RESULT for {student}: {why}"))
-    if done.misplaced:
-        print(f"\nNOT GRADED ({counted(len(done.misplaced), 'notebook or folder', 'notebooks or folders')} in "
-              "submitted/ that the grader does not read):")
-        for path, fix in done.misplaced:
-            print(for_terminal(f"  {path}: {fix}"))
+    done, published = graded.batch, graded.published
     if done.pending:
-        print(f"\nInterrupted: {counted(len(done.pending), 'submission')} "
-              f"{'was' if len(done.pending) == 1 else 'were'} not graded. Run the same command again "
-              "to grade them; the ones already graded are kept.", file=sys.stderr)
-        return INTERRUPTED
-    if done.pending or done.kept or done.misplaced or published.unwritten \
-            or any(reports.needs_attention(r) for r in shown.values()):
-        print("\nSome submissions need your attention: see the status column and the class report.")
-        return NEEDS_ATTENTION
-    return 0
+        code = INTERRUPTED
+    elif done.kept or done.misplaced or published.unwritten \
+            or any(reports.needs_attention(r) for r in published.results.values()):
+        code = NEEDS_ATTENTION
+    else:
+        code = 0
+    terminal.graded(graded, interrupted=code == INTERRUPTED, needs_attention=code == NEEDS_ATTENTION)
+    return code
 
 
-def publish_and_report(layout, assignment=None):
+def publish_and_report(layout: Layout, spec: AssignmentSpec | None = None) -> Published:
     """Write the assignment's CSV, class report and feedback pages, and the course's CSV, from the gradebook;
-    print the table. Returns what was published."""
+    print the table. Returns what was published. `spec`: the assignment as loaded (None: loaded here)."""
     from grader.app import workflows
     from grader.grade import batch
     from grader.report import reports
 
-    assignment = assignment or batch.load_assignment(layout)
-    done = workflows.publish_from_gradebook(layout, assignment, progress=reports.Progress)
-    say_published(layout, assignment, done)
+    spec = spec or batch.load_assignment(layout)
+    done = workflows.publish_from_gradebook(layout, spec, progress=reports.Progress)
+    terminal.published(layout, spec, done)
     return done
 
 
-def say_published(layout, assignment, done):
-    """The score table and where everything published went, with what to do next."""
-    from grader.course import gradebook
-    from grader.report import publish, reports
-
-    shown, csv_path, report = done.results, done.csv, done.report
-    print()
-    print(reports.score_table({s: shown[s] for s in sorted(shown)}, assignment))
-    if done.late_changed:
-        print(for_terminal(f"\nLate penalties now follow the course's due date and late policy: changed for "
-                           f"{plain_text.counted(len(done.late_changed), 'student')} "
-                           f"({', '.join(done.late_changed[:10])}{', ...' if len(done.late_changed) > 10 else ''})."))
-    for student, why in sorted(done.unwritten.items()):
-        print(for_terminal(f"FEEDBACK PAGE NOT WRITTEN for {student}: {why}. Run "
-                           f"`{coursedir.hint('publish ' + layout.name)}` again once it is fixed; everything else is "
-                           "published."))
-    api = coursedir.nbgrader_api(layout.course_dir)
-    exchange = publish.uses_exchange(layout)
-    print(f"\nScores are the gradebook's ({api.coursedir.db_url}): manual grades, "
-          "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
-          f"Grades CSV:     {csv_path}\nClass report:   {report}\nCourse CSV:     {done.course_csv} "
-          "(every assignment, as `nbgrader export` writes it)\n"
-          f"Canvas CSV:     {done.canvas_csv} "
-          + ("(no student has a Canvas user ID: `collect` records them from a Canvas download)\n"
-             if len(done.no_lms_id) == len(shown) else "(in Canvas: Grades, Import)\n") +
-          f"Feedback pages: {layout.course_dir.resolve() / 'feedback'}/<student>/{layout.name}/"
-          f"<notebook>.html ("
-          + (f"hand them out with `nbgrader release_feedback {layout.name}`, or through your LMS)"
-             if exchange else "hand them out through your LMS: these students did not hand in through nbgrader's "
-                              "exchange, which release_feedback uses)"))
-    if done.no_lms_id and len(done.no_lms_id) < len(shown):
-        print(for_terminal(f"The Canvas CSV leaves out {plain_text.counted(len(done.no_lms_id), 'student')} with no "
-                           f"Canvas user ID ({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
-                           "`collect` records it from a Canvas download's file names; grade them by hand in Canvas."))
-    setup = publish.exchange_setup(api) if exchange else None
-    if setup and _once("exchange"):
-        print(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "
-              f"Create it once, for you and your students:\n    {setup}\nor set c.Exchange.root in "
-              "nbgrader_config.py to a folder they all can write.")
-    students, others = gradebook.strangers(api, layout.course_dir)
-    if (students or others) and _once("strangers"):
-        print(for_terminal(
-            "\nNote: the gradebook holds " + " and ".join(
-                ([f"{plain_text.counted(len(students), 'student')} ({', '.join(students[:10])}"
-                  f"{', ...' if len(students) > 10 else ''})"] if students else [])
-                + ([f"{plain_text.counted(len(others), 'assignment')} ({', '.join(others[:10])})"] if others else []))
-            + " with no folder anywhere in this course: another tool run in this folder put them there "
-              "(`nbgrader quickstart` run here does). They show in the course CSV as nbgrader export shows them."
-            + (f" Take the students out with `{coursedir.hint('remove-students ' + ' '.join(students[:10]))}`."
-               if students else "")
-            + (" Take an assignment out with `nbgrader db assignment remove NAME`." if others else "")))
-    return done
-
-
-_SAID = set()
-
-
-def _once(what):
-    """True the first time in this run: a notice about the course, not the assignment, is printed once."""
-    if what in _SAID:
-        return False
-    _SAID.add(what)
-    return True
-
-
-def cmd_publish(args):
+def cmd_publish(args: argparse.Namespace) -> int:
     from grader.course import assignments
     from grader.report import reports
     code = 0
@@ -198,7 +124,7 @@ def cmd_publish(args):
     return code
 
 
-def cmd_grade(args):
+def cmd_grade(args: argparse.Namespace) -> int:
     from grader.course import assignments
     from grader.grade import batch
     limits = _limits(args)
@@ -210,7 +136,7 @@ def cmd_grade(args):
     codes = []
     for name in names:
         if len(names) > 1:
-            print(f"\n=== {name} ===")
+            terminal.say(f"\n=== {name} ===")
         students = args.student
         if students and name in handed and len(names) > 1:
             students = [s for s in students if s in handed[name]]
@@ -221,136 +147,84 @@ def cmd_grade(args):
             if len(names) == 1:
                 raise
             # One assignment that cannot be graded (not released, say) does not hold up the others.
-            print(f"error: {name}: {error}", file=sys.stderr)
+            terminal.error(f"{name}: {error}")
             codes.append(USAGE)
         if codes[-1] == INTERRUPTED:
             return INTERRUPTED
     return max(codes)
 
 
-def cmd_collect(args):
+def cmd_collect(args: argparse.Namespace) -> int:
     from grader.collect import intake
     from grader.course import assignments
     layout = assignments.find(args.course_dir, args.assignment)
     found = intake.collect(args.source, layout, pattern=args.pattern)
-    print(for_terminal(intake.describe(found, layout)))
+    terminal.say(intake.describe(found, layout), student_text=True)
     return NEEDS_ATTENTION if found.unmatched else 0
 
 
-def copy_report(layout, assignment=None, known=None):
+def copy_report(layout: Layout, spec: AssignmentSpec | None = None, known: Path | str | None = None
+                ) -> CopyReport:
     """Write the assignment's copy report (CSV and page) and say where."""
     from grader.app import workflows
     from grader.report.reports import Progress
-    done = workflows.copy_report(layout, assignment, known, progress=Progress)
-    say_copy_report(done)
+    done = workflows.copy_report(layout, spec, known, progress=Progress)
+    terminal.copy_report(done)
     return done
 
 
-def say_copy_report(done):
-    from grader.core.plain_text import counted
-    for note in done.notes:
-        print(for_terminal(f"Copy report: {note}"))
-    print(f"Copy report:    {done.page} (for you only; CSV: {done.csv.name}; "
-          f"{counted(done.pairs, 'pair')} reported"
-          + (f", {counted(done.groups, 'group')} of three or more" if done.groups else "")
-          + ("; nothing changed since it was written" if done.comparison is None else "")
-          + ")")
-
-
-RESTART = ("\nA Jupyter server that is already running (formgrader's) keeps the settings it started with: restart it "
-           "(on a JupyterHub, stop and start your server) for its buttons to follow.")
-
-
-def cmd_nbgrader_config(args):
+def cmd_nbgrader_config(args: argparse.Namespace) -> int:
     """Write, remove or show the kit's lines in the course's nbgrader_config.py (see nbgrader_engine.py)."""
     from grader import nbgrader_engine as engine
 
     path = Path(args.course_dir) / "nbgrader_config.py"
-    buttons = ("`nbgrader autograde`, `nbgrader generate_feedback` and formgrader's Autograde and Generate "
-               "Feedback buttons")
     if args.action == "show":
         used, on = engine.in_use(coursedir.nbgrader_api(args.course_dir).config)
-        there = engine.is_enabled(path.read_text())
-        state = ("grade with the kit (sandboxed, hidden tests judged outside) and write its feedback pages" if on
-                 else "are stock nbgrader's (student code unconfined in a Jupyter kernel; its feedback shows the "
-                      "hidden tests)")
-        undone = "" if on or not there else "; something after the kit's lines sets them back: " + ", ".join(
-            f"{name}.exporter_class = {value}" for name, value in used.items())
-        print(f"{path}: the kit's lines are {'there' if there else 'not there'}.\n{buttons} {state}{undone}.")
+        terminal.config_shown(path, engine.is_enabled(path.read_text()), on, used)
         return 0
     try:
         done = engine.switch(path, on=args.action == "enable")
     except ValueError as error:
         raise KitError(f"{path}: {error}.") from None
-    if done == "unchanged":
-        print(f"{path} already has the kit's lines: nothing changed." if args.action == "enable" else
-              f"{path} has none of the kit's lines: nothing changed ({buttons} are stock nbgrader's).")
-    elif done in ("added", "updated"):
-        print(f"{path}: the kit's lines {'were added at its end' if done == 'added' else 'were updated'}; the rest "
-              f"of the file is as it was. {buttons} now grade each submission with the kit (sandboxed, hidden tests "
-              f"judged outside, flagged in formgrader when it needs a look) and write the kit's feedback pages. "
-              f"Students notice nothing. To go back: `{coursedir.hint('nbgrader-config disable')}`.{RESTART}")
-    else:
-        print(f"{path}: the kit's lines were taken out; the rest of the file is as it was. {buttons} are stock "
-              f"nbgrader's again: student code runs unconfined in a Jupyter kernel, and generate_feedback's pages "
-              f"show the hidden tests. `{coursedir.hint('grade')}` still grades with the kit.{RESTART}")
+    terminal.config_switched(path, args.action == "enable", done)
     return 0
 
 
-def cmd_copies(args):
+def cmd_copies(args: argparse.Namespace) -> int:
     from grader.course import assignments
     for name in _chosen(args, every="submitted"):
         copy_report(assignments.Layout(Path(args.course_dir), name), known=args.known)
     return 0
 
 
-def cmd_remove_students(args):
+def cmd_remove_students(args: argparse.Namespace) -> int:
     from grader.app import removal
-    from grader.core.plain_text import counted
     removal.check_names(args.student)
-    held = removal.holdings(args.course_dir, args.student)
-    for student, count in held.items():
-        print(for_terminal(f"  {student}: " + ("not in the gradebook" if count is None else
-                                               f"{counted(count, 'submission')} in the gradebook")))
+    terminal.removal_planned(removal.holdings(args.course_dir, args.student))
     if not args.yes:
         if not sys.stdin.isatty():
             raise KitError("removing students deletes their grades: run it in a terminal to confirm, or add --yes.")
         if input("Remove these students, their grades and their folders? Type yes: ").strip() != "yes":
-            print("Nothing was removed.")
+            terminal.say("Nothing was removed.")
             return NEEDS_ATTENTION
-    report_removal(removal.remove_students(args.course_dir, args.student))
+    terminal.removed(removal.remove_students(args.course_dir, args.student))
     return 0
 
 
-def cmd_manual_grades(args):
+def cmd_manual_grades(args: argparse.Namespace) -> int:
     """Out: what waits for a hand grade, as a CSV to fill in. In: the filled CSV, written as formgrader writes."""
     from grader.collect import manual
-    from grader.core.plain_text import counted
     from grader.course import assignments
     layout = assignments.find(args.course_dir, args.assignment)
     name = layout.name
     api = coursedir.nbgrader_api(args.course_dir)
     if args.action == "export":
-        count = manual.export(api, layout, args.file, every=args.all)
-        what, whats = (("answer graded by hand", "answers graded by hand") if args.all else
-                       ("cell waiting for a hand grade", "cells waiting for a hand grade"))
-        if not count:
-            print(f"Wrote {args.file} with its header only: no {what} in {name}"
-                  + ("." if args.all else " (`--all` lists every answer graded by hand, to change a score)."))
-            return 0
-        print(f"Wrote {args.file}: {counted(count, what, whats)} of {name}, with what each student wrote. Fill in `score` (and `comment` if you like), then "
-              f"`{coursedir.hint(f'manual-grades import {args.file} --assignment {name}')}`.")
+        terminal.manual_exported(args.file, name, manual.export(api, layout, args.file, every=args.all), args.all)
         return 0
     done = manual.import_grades(api, args.course_dir, name, args.file)
+    terminal.manual_imported(args.file, done)
     if done.problems:
-        for problem in done.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(f"Nothing was written: fix {counted(len(done.problems), 'line')} of {args.file} and import it again.",
-              file=sys.stderr)
         return USAGE
-    print(f"Gradebook backed up first to {done.backup}")
-    print(f"Wrote {counted(done.scores, 'score')} and {counted(done.comments, 'comment')} into the gradebook, as "
-          "formgrader writes them.")
     publish_and_report(layout)
     return 0
 
@@ -362,21 +236,6 @@ def _manual_arguments(p):
     p.add_argument("--assignment", help="the assignment (default: the course's only one)")
     p.add_argument("--all", action="store_true", help="export: every answer graded by hand, with its score as it "
                                                       "stands, not only those still waiting")
-
-
-def report_removal(done):
-    """What `removal.remove_students` did, for the instructor."""
-    from grader.core.plain_text import counted
-    if done.backup:
-        print(f"Gradebook backed up first to {done.backup}")
-    print(for_terminal(f"Removed from the gradebook: {', '.join(done.students) or 'nobody'}; "
-                       f"{counted(len(done.folders), 'folder')} deleted"))
-    for name in done.republished:
-        print(f"Published {name} again without them (grades CSVs, class report).")
-    if done.copy_reports:
-        print(f"The copy report{'s' if len(done.copy_reports) > 2 else ''} that named them "
-              f"{'were' if len(done.copy_reports) > 2 else 'was'} deleted: the next `grade` (or "
-              f"`{coursedir.hint('copies')}`) writes it again for the students who are left.")
 
 
 def _add_limits(p):
@@ -434,7 +293,7 @@ def _one_assignment(help_text):
     return lambda p: p.add_argument("assignment", nargs="?", help=help_text)
 
 
-COMMANDS = [
+COMMANDS: list[Command] = [
     ("collect", cmd_collect, "lay out submissions from a folder or an LMS zip as submitted/<student>/<assignment>/",
      "collect ~/Downloads/submissions.zip --assignment ps1", _collect_arguments),
     ("grade", cmd_grade, "grade new and changed submissions in parallel, then publish",
@@ -463,7 +322,9 @@ COURSE_DIR_HELP = ("course directory holding nbgrader_config.py, source/ and rel
                    "holds the current folder); before or after the command")
 
 
-def build_parser(prog=None, description=None, commands=(), course_title="this course's own commands", tools=()):
+def build_parser(prog: str | None = None, description: str | None = None, commands: Sequence[Command] = (),
+                 course_title: str = "this course's own commands", tools: Sequence[Command] = ()
+                 ) -> argparse.ArgumentParser:
     """The command line: `commands` (same form as COMMANDS) come first, then the engine's own and `tools` (the
     measuring tools' commands, grader_eval.commands). --help lists the engine's commands and the tools' (any
     assignment), then the course's own under `course_title`."""
@@ -498,7 +359,8 @@ def build_parser(prog=None, description=None, commands=(), course_title="this co
         # The same option after the command: it sets the value only when given there.
         p.add_argument("--course-dir", default=argparse.SUPPRESS, help=COURSE_DIR_HELP)
         arguments(p)
-    parser.commands = sub.choices  # for mistakes answered with the command's own usage (see main)
+    # For mistakes answered with the command's own usage (see main): an attribute of the kit's, not argparse's.
+    parser.commands = sub.choices  # type: ignore[attr-defined]
     return parser
 
 
@@ -540,8 +402,9 @@ def _check_args(args, home=None, prog=None):
         gradebook.check(folder)
 
 
-def main(argv=None, prog=None, description=None, commands=(), home=None, course_title="this course's own commands",
-         tools=()):
+def main(argv: Sequence[str] | None = None, prog: str | None = None, description: str | None = None,
+         commands: Sequence[Command] = (), home: Path | str | None = None,
+         course_title: str = "this course's own commands", tools: Sequence[Command] = ()) -> int:
     """Run the command line; returns the exit code. The arguments after `argv` let a course add its own
     commands (see build_parser); `home` is the course its commands marked `uses_home` fall back to, and the only
     course they run in (or a copy of it)."""
@@ -559,7 +422,8 @@ def main(argv=None, prog=None, description=None, commands=(), home=None, course_
     parser = build_parser(prog, description, commands, course_title, tools)
     args, extra = parser.parse_known_args(argv)
     if extra:  # a mistyped option of a command: answered with that command's usage, not the top level's
-        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        command = parser.commands[args.command]  # type: ignore[attr-defined]  # set by build_parser
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         _check_args(args, home, prog)
         code = args.func(args) or 0
@@ -569,7 +433,7 @@ def main(argv=None, prog=None, description=None, commands=(), home=None, course_
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # see below
         return code
     except (KitError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        terminal.error(str(error))
         return USAGE
     except DatabaseError as error:  # a damaged file, or not a gradebook: nothing was written to it
         database = Path(args.course_dir) / "gradebook.db"
@@ -580,16 +444,15 @@ def main(argv=None, prog=None, description=None, commands=(), home=None, course_
             pass  # the config itself cannot be read: name the usual file
         if "locked" in str(error.orig):  # held by another program past the wait, in the middle of a batch
             from grader.course import gradebook
-            print(f"error: {gradebook.locked_message(database)}", file=sys.stderr)
+            terminal.error(gradebook.locked_message(database))
             return USAGE
-        print(f"error: the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "
-              "an nbgrader gradebook; it was left as it is. Restore a copy of it, or move it aside and run "
-              f"`{coursedir.hint('release')}` to start a new one (then grade again).", file=sys.stderr)
+        terminal.error(f"the gradebook {database} cannot be read ({str(error.orig)[:120]}). It is damaged or is not "
+                       "an nbgrader gradebook; it was left as it is. Restore a copy of it, or move it aside and run "
+                       f"`{coursedir.hint('release')}` to start a new one (then grade again).")
         return USAGE
     except KeyboardInterrupt:
         # Handled: a second SIGINT still pending (held back while a process started, or delivered to
         # another thread) must not turn exit 130 into a death by signal during shutdown.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("\nInterrupted. Nothing graded so far is lost: run the same command again to finish.",
-              file=sys.stderr)
+        terminal.interrupted()
         return INTERRUPTED

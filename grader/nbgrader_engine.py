@@ -16,13 +16,26 @@ nbgrader_config.py (`enable`, written by `nbgrader-config enable`) name these tw
 What stays stock: nbgrader's own steps around them (finding submissions, the student and submission rows,
 copying the source folder's files, permissions), and every other command.
 """
+from __future__ import annotations
+
 import json
 import subprocess
 import sys
 import textwrap
 import time
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from nbconvert.exporters import Exporter, NotebookExporter
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from traitlets.config import Config
+
+    from grader.core.model import AssignmentSpec, Result
+    from grader.course.assignments import Layout
 
 BEGIN = "# >>> course kit: trusted grading for nbgrader's own commands and formgrader's buttons >>>"
 END = "# <<< course kit: trusted grading <<<"
@@ -63,7 +76,7 @@ else:
 '''
 
 
-def enable(c):
+def enable(c: Config) -> None:
     """Point nbgrader's autograde and generate_feedback at the kit (called from nbgrader_config.py)."""
     # By name, not as classes: formgrader shows the configuration, and serializes it to do so.
     c.Autograde.exporter_class = AUTOGRADE
@@ -71,12 +84,12 @@ def enable(c):
     c.CourseDirectory.ignore.extend(NOT_FOR_FEEDBACK)
 
 
-def dotted(value):
+def dotted(value: type | str) -> str:
     """A class, or the name of one, as its dotted name."""
     return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
 
 
-def _refuse(log, message):
+def _refuse(log: logging.Logger, message: str) -> NoReturn:
     from nbgrader.converters.base import NbGraderException
 
     log.error(message)
@@ -90,12 +103,16 @@ class KitAutograde(NotebookExporter):
     notebook, which is what nbgrader then writes to autograded/.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._graded = {}  # (assignment, student) -> notebook name -> graded notebook (JSON text), this run's
-        self._engines = {}  # assignment -> its grading process (`main`), kept for this run's students
+        # (assignment name, student) -> notebook name -> graded notebook (JSON text), this run's
+        self._graded: dict[tuple[str, str], dict[str, str]] = {}
+        # assignment name -> its grading process (`main`, its output in `.log`), kept for this run's students
+        self._engines: dict[str, subprocess.Popen[str]] = {}
 
-    def from_filename(self, filename, resources=None, **kw):
+    def from_filename(self, filename: str, resources: dict[str, Any] | None = None,  # type: ignore[override]
+                      **kw: Any) -> tuple[str, dict[str, Any]]:  # the graded text (as nbconvert's text exporters)
+        resources = cast("dict[str, Any]", resources)  # nbgrader passes them, with the notebook's ids
         ids = resources["nbgrader"]
         key = (ids["assignment"], ids["student"])
         if key not in self._graded:
@@ -108,8 +125,8 @@ class KitAutograde(NotebookExporter):
         resources["output_extension"] = self.file_extension
         return graded, resources
 
-    def _grade(self, assignment, student):
-        engine = self._engines.get(assignment) or self._start(assignment)
+    def _grade(self, name, student):
+        engine = self._engines.get(name) or self._start(name)
         started = time.monotonic()
         try:
             engine.stdin.write(json.dumps(student) + "\n")
@@ -118,15 +135,15 @@ class KitAutograde(NotebookExporter):
         except OSError:
             line = ""
         if not line:  # it ended: say why, and start a new one for the next student
-            del self._engines[assignment]
+            del self._engines[name]
             _stop(engine)
             engine.log.seek(0)
             said = engine.log.read().decode(errors="replace").strip()[-2000:]
-            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: "
+            _refuse(self.log, f"the course kit could not grade {student}'s {name}: "
                               f"{said or f'it stopped with exit code {engine.returncode}'}")
         summary = json.loads(line)
         if "error" in summary:
-            _refuse(self.log, f"the course kit could not grade {student}'s {assignment}: {summary['error']}")
+            _refuse(self.log, f"the course kit could not grade {student}'s {name}: {summary['error']}")
         self.log.info("Graded by the course kit in %.1f s (sandboxed, hidden tests judged outside): %s, %s",
                       time.monotonic() - started, summary["status"], summary["score"])
         if summary["status"] != "graded":
@@ -134,27 +151,27 @@ class KitAutograde(NotebookExporter):
                              student, summary["reason"])
         return summary["notebooks"]
 
-    def _start(self, assignment):
-        """The kit's grading process for `assignment` (see `main`): the course's cell timeout, or this command
+    def _start(self, name):
+        """The kit's grading process for the assignment `name` (see `main`): the course's cell timeout, or this command
         line's; what it says goes to a file, read when it fails."""
         import tempfile
         import weakref
 
         from grader.course import coursedir
 
-        command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, assignment]
+        command = [sys.executable, "-m", "grader.nbgrader_engine", self.parent.coursedir.root, name]
         timeout = coursedir.cell_timeout(self.config)
         if timeout:
             command += ["--cell-timeout", str(timeout)]
         from grader.core.limits import Limits
 
-        self.log.info("The course kit grades %s with a cell timeout of %s", assignment,
+        self.log.info("The course kit grades %s with a cell timeout of %s", name,
                       f"{timeout:g} s" if timeout else f"{Limits.cell_timeout:g} s (its default)")
         log = tempfile.TemporaryFile()
         engine = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         engine.log = log
         weakref.finalize(self, _stop, engine)  # when nbgrader is done with this exporter, or exits
-        self._engines[assignment] = engine
+        self._engines[name] = engine
         return engine
 
 
@@ -176,22 +193,25 @@ class KitFeedback(Exporter):
     file_extension = ".html"
     output_mimetype = "text/html"
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._loaded = {}  # assignment -> (layout, assignment, student -> final result), read once a run
+        # assignment name -> (layout, spec, student -> final result), read once a run
+        self._loaded: dict[str, tuple[Layout, AssignmentSpec, dict[str, Result | None]]] = {}
 
-    def from_filename(self, filename, resources=None, **kw):
+    def from_filename(self, filename: str, resources: dict[str, Any] | None = None,  # type: ignore[override]
+                      **kw: Any) -> tuple[str, dict[str, Any]]:  # the page's text (as nbconvert's text exporters)
         from grader.report import pages, publish
 
+        resources = cast("dict[str, Any]", resources)  # nbgrader passes them, with the notebook's ids
         ids = resources["nbgrader"]
-        layout, assignment, final = self._load(ids["assignment"])
+        layout, spec, final = self._load(ids["assignment"])
         result = final.get(ids["student"])
         if result is None:
             _refuse(self.log, f"{ids['student']} has no grade for {ids['assignment']} yet: autograde the submission "
                               "first, then generate the feedback.")
-        publish.write_feedback(layout, result, assignment)
+        publish.write_feedback(layout, result, spec)
         resources["output_extension"] = self.file_extension
-        return pages.feedback_page(result, assignment, ids["notebook"]), resources
+        return pages.feedback_page(result, spec, ids["notebook"]), resources
 
     def _load(self, name):
         if name not in self._loaded:
@@ -201,26 +221,25 @@ class KitFeedback(Exporter):
 
             root = self.parent.coursedir.root
             layout = assignments.find(root, name)
-            assignment = batch.load_assignment(layout)
-            self._loaded[name] = layout, assignment, publish.final_results(layout, coursedir.nbgrader_api(root),
-                                                                           assignment)
+            spec = batch.load_assignment(layout)
+            self._loaded[name] = layout, spec, publish.final_results(layout, coursedir.nbgrader_api(root), spec)
         return self._loaded[name]
 
 
 # ---------------------------------------------------------------- the course's nbgrader_config.py
 
-def is_enabled(text):
+def is_enabled(text: str) -> bool:
     return BEGIN in text
 
 
-def with_block(text):
+def with_block(text: str) -> str:
     """`text` (an nbgrader_config.py) with the kit's lines at its end, where nothing after them can undo them;
     lines written by an older kit are replaced."""
     text = without_block(text) if is_enabled(text) else text
     return text.rstrip("\n") + "\n\n" + BLOCK if text.strip() else BLOCK
 
 
-def without_block(text):
+def without_block(text: str) -> str:
     """`text` without the kit's lines (and the blank line `with_block` put before them); the rest as it was."""
     lines = text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == BEGIN]
@@ -234,7 +253,7 @@ def without_block(text):
     return "".join(lines[:start] + lines[end + 1:])
 
 
-def in_use(config):
+def in_use(config: Config) -> tuple[dict[str, str | None], bool]:
     """{"Autograde": ..., "GenerateFeedback": ...}: the exporter each of nbgrader's converters will use under
     `config` (dotted names; None: stock's own), and whether both are the kit's."""
     used = {name: dotted(config[name].exporter_class) if "exporter_class" in config[name] else None
@@ -242,7 +261,7 @@ def in_use(config):
     return used, used == {"Autograde": AUTOGRADE, "GenerateFeedback": FEEDBACK}
 
 
-def switch(path, on):
+def switch(path: Path, on: bool) -> str:
     """Write the kit's lines into the nbgrader_config.py at `path` (`on`), or take them out; the rest of the file
     stays as it was. Returns what happened: "added", "updated", "removed" or "unchanged". ValueError: the lines
     are damaged."""
@@ -263,7 +282,7 @@ def switch(path, on):
 
 # ---------------------------------------------------------------- the grading process
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """`python -m grader.nbgrader_engine COURSE ASSIGNMENT`: grade the students named on standard input (a JSON
     string a line), one at a time, each as `grade --student ID --force` does, and answer each with a line of
     JSON: the status, the score and the graded notebooks, or {"error": why}. The master's recording and the

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from grader import cli as engine
+from grader import terminal
 from grader.course import coursedir
 from grader_eval import commands as tools
 
@@ -65,7 +66,7 @@ def cmd_forget_demo(args):
         print(f"No demo students to forget: {record} lists none (`demo` writes it).")
         return 0
     print(f"Taking out the demo's sample students: {', '.join(students)}")
-    engine.report_removal(removal.remove_students(args.course_dir, students))
+    terminal.removed(removal.remove_students(args.course_dir, students))
     record.unlink()
     print(f"The course is ready for a real class: `{coursedir.hint('collect <download>')}`, then "
           f"`{coursedir.hint('grade')}`.")

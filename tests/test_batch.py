@@ -307,7 +307,7 @@ def test_a_syntax_error_reaches_the_student_as_itself_not_as_a_name_error(tmp_pa
     answers["rnn_forward"] = answers["rnn_forward"].replace("for t in range(T_x):", "for t in range(T_x)", 1)
     samples.write(samples.fill(answers), course_dir, "forgot_a_colon")
     done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
-    assignment = done.assignment
+    assignment = done.spec
     result = done.results["forgot_a_colon"]
     scores = {t.grade_id: t.score for t in result.tests}
     assert scores["test_rnn_forward"] == 0 and scores["test_rnn_cell_forward"] == 25

@@ -168,7 +168,7 @@ def hostile(tmp_path_factory):
     before = {p: p.read_bytes() for p in watched}
     started = time.monotonic()
     done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
-    assignment = done.assignment
+    assignment = done.spec
     published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     seconds = time.monotonic() - started
@@ -378,7 +378,7 @@ def test_any_failure_on_one_students_data_stays_with_that_student(tmp_path, monk
     monkeypatch.setattr(batch, "_write_outputs", outputs)
     monkeypatch.setattr(publish, "write_feedback", page)
     done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
-    assignment = done.assignment
+    assignment = done.spec
     published = publish.publish(rnn(course_dir), assignment)
 
     results = done.results

@@ -68,7 +68,7 @@ def hoarders(tmp_path_factory):
     for student in ("hostile_text", "hostile_text_too"):  # two: among the most common failures of the report
         samples.write(samples.fill(hostile), course_dir, student)
     done = batch.grade_batch(rnn(course_dir), limits=SMALL)
-    assignment = done.assignment
+    assignment = done.spec
     published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     return dict(course_dir=course_dir, done=done, results=results, report=report,

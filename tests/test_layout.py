@@ -5,6 +5,8 @@ points up a stage, or closes a cycle, fails here before anyone meets it at run t
 """
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -112,3 +114,29 @@ def test_the_engine_never_imports_its_measuring_tools():
     into_eval = [a for a, bs in graph().items() if package_of(a) != "grader_eval"
                  and any(package_of(b) == "grader_eval" for b in bs)]
     assert not into_eval, into_eval
+
+
+def unhinted(path):
+    """'module:line name' of each public function or public class's method in `path` (at the module's top level)
+    missing a parameter's or the return's hint."""
+    found = []
+    module = ast.parse(path.read_text())
+    public_classes = [c for c in module.body if isinstance(c, ast.ClassDef) and not c.name.startswith("_")]
+    for node in [module, *public_classes]:
+        for f in node.body:
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and not f.name.startswith("_"):
+                params = [a for a in [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs] if a.arg not in ("self", "cls")]
+                if f.returns is None or any(a.annotation is None for a in params):
+                    found.append(f"{path.relative_to(ROOT)}:{f.lineno} {f.name}")
+    return found
+
+
+def test_every_public_function_of_the_engine_says_what_it_takes_and_gives():
+    missing = [line for path in sorted((ROOT / "grader").rglob("*.py")) for line in unhinted(path)]
+    assert not missing, "public functions without type hints:\n" + "\n".join(missing)
+
+
+def test_the_type_hints_agree_with_the_code_that_calls_them():
+    # mypy as configured in pyproject.toml ([tool.mypy]: the engine, third-party packages without stubs as Any).
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr

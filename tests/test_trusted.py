@@ -249,7 +249,7 @@ def attacked(tmp_path_factory):
     old_handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         done = batch.grade_batch(rnn(course_dir), limits=DEMO_LIMITS)
-        assignment = done.assignment
+        assignment = done.spec
         publish.publish(rnn(course_dir), assignment)  # the CSV, the report and the feedback pages, as `grade` does
     finally:
         signal.signal(signal.SIGTERM, old_handler)

@@ -4,7 +4,10 @@ For leaving a demo behind (the sample students) and for a student who left the c
 students named are touched; the gradebook is backed up first (see gradebook.backup), and every
 assignment's outputs are then published again without them.
 """
+from __future__ import annotations
+
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,14 +22,14 @@ STUDENT_FOLDERS = ("submitted", "autograded", "feedback")  # nbgrader's, each wi
 
 @dataclass
 class Removed:
-    backup: Path = None
-    students: list = field(default_factory=list)   # taken out of the gradebook
-    folders: list = field(default_factory=list)    # deleted
-    republished: list = field(default_factory=list)  # assignments whose outputs were written again
-    copy_reports: list = field(default_factory=list)  # copy reports deleted (they named the students)
+    backup: Path | None = None
+    students: list[str] = field(default_factory=list)   # taken out of the gradebook
+    folders: list[Path] = field(default_factory=list)    # deleted
+    republished: list[str] = field(default_factory=list)  # assignments whose outputs were written again
+    copy_reports: list[Path] = field(default_factory=list)  # copy reports deleted (they named the students)
 
 
-def check_names(students):
+def check_names(students: Iterable[str]) -> None:
     """Refuse anything that is not a plain student id: a name must never reach beyond its own folder."""
     bad = [s for s in students if not s or s in (".", "..") or "/" in s or "\\" in s or "\0" in s]
     if bad:
@@ -34,7 +37,7 @@ def check_names(students):
                        "such as `sample_correct`)")
 
 
-def holdings(course_dir, students):
+def holdings(course_dir: Path | str, students: Sequence[str]) -> dict[str, int | None]:
     """student -> how many graded submissions the gradebook holds for them (None: not in the gradebook)."""
     api = coursedir.nbgrader_api(course_dir)
     with gradebook.open_gradebook(api) as gb:
@@ -42,7 +45,7 @@ def holdings(course_dir, students):
     return {s: known.get(s) for s in students}
 
 
-def remove_students(course_dir, students):
+def remove_students(course_dir: Path | str, students: Sequence[str]) -> Removed:
     """Take `students` out of the gradebook and delete their folders; publish every assignment again."""
     check_names(students)
     course_dir = Path(course_dir)

@@ -1,8 +1,12 @@
 """The use cases behind `grade`, `publish` and `copies`: each runs the stages it needs, in order, and returns what
 happened. They print nothing but the progress they are handed; the command line (grader/cli.py) says the rest."""
+from __future__ import annotations
+
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
 from grader.core import scratch
 from grader.core.limits import Limits
@@ -13,6 +17,11 @@ from grader.report import publish
 from grader.run import memory
 from grader.similarity import copy_report as copies
 
+if TYPE_CHECKING:
+    from grader.core.model import AssignmentSpec
+    from grader.report.reports import Progress
+    from grader.similarity.copy_report import CopyReport
+
 
 @dataclass
 class Graded:
@@ -20,10 +29,10 @@ class Graded:
     layout: assignments.Layout
     batch: batch.Batch             # the grading run: results, what it kept, skipped and noted, its stages' time
     published: publish.Published   # what was written from the gradebook
-    copies: object = None          # the copy report written (similarity.copy_report.build), or None
+    copies: CopyReport | None = None  # the copy report written (similarity.copy_report.build), or None
     copies_error: str = ""         # why the copy report was not written (the grades all were)
 
-    def timings(self):
+    def timings(self) -> dict[str, Any]:
         """Where the time went (stage -> seconds, "submissions", "peaks" in MB, "workers"), for the benchmark."""
         done = self.batch
         peaks = {**done.peaks, **{k: v for k, v in memory.peaks().items() if k.startswith("grader")}}
@@ -33,20 +42,22 @@ class Graded:
         return {**done.stages, "submissions": len(done.graded), "peaks": peaks, "workers": done.workers}
 
 
-def grade_and_publish(course_dir, name=None, students=None, force=False, jobs=None, scheduler=None, limits=None,
-                      confine=True, progress=None) -> Graded:
+def grade_and_publish(course_dir: Path | str, name: str | None = None, students: list[str] | None = None,
+                      force: bool = False, jobs: int | None = None, scheduler: str | None = None,
+                      limits: Limits | None = None, confine: bool = True,
+                      progress: type[Progress] | None = None) -> Graded:
     """Grade assignment `name` (None: the course's only one), publish its outputs from the gradebook, and write
     its copy report when anyone was graded (or it is missing). A copy report that fails costs no grade."""
     layout = assignments.find(course_dir, name)
     done = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(), progress=progress,
                              confine=confine)
     clock = time.perf_counter()
-    graded = Graded(layout, done, publish_from_gradebook(layout, done.assignment, progress))
+    graded = Graded(layout, done, publish_from_gradebook(layout, done.spec, progress))
     clock = lap(done.stages, "pages", clock)
     report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
     if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
         try:
-            graded.copies = copy_report(layout, done.assignment, progress=progress)
+            graded.copies = copy_report(layout, done.spec, progress=progress)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
@@ -55,20 +66,23 @@ def grade_and_publish(course_dir, name=None, students=None, force=False, jobs=No
     return graded
 
 
-def publish_from_gradebook(layout, assignment=None, progress=None) -> publish.Published:
-    """The assignment's CSVs, class report and feedback pages, and the course's CSV, written from the gradebook."""
-    assignment = assignment or batch.load_assignment(layout)
+def publish_from_gradebook(layout: assignments.Layout, spec: AssignmentSpec | None = None,
+                           progress: type[Progress] | None = None) -> publish.Published:
+    """The assignment's CSVs, class report and feedback pages, and the course's CSV, written from the gradebook
+    (`spec`: the assignment as loaded, read again from `layout` when not given)."""
+    spec = spec or batch.load_assignment(layout)
     if progress:
         progress.phase(f"{layout.name}: publishing from the gradebook (CSVs, class report, feedback pages)")
-    return publish.publish(layout, assignment)
+    return publish.publish(layout, spec)
 
 
-def copy_report(layout, assignment=None, known=None, progress=None):
-    """Write the assignment's copy report (CSV and page); the outside verdict is recorded when the assignment was
+def copy_report(layout: assignments.Layout, spec: AssignmentSpec | None = None, known: Path | str | None = None,
+                progress: type[Progress] | None = None) -> CopyReport:
+    """Write the assignment's copy report (CSV and page); the outside verdict is recorded when `spec` was
     loaded without it (it gives the master's outputs)."""
-    assignment = assignment or batch.load_assignment(layout)
+    spec = spec or batch.load_assignment(layout)
     if progress:
         progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
-        return copies.build(layout, assignment, known, progress=progress,
-                            recorded=lambda: batch.with_verdict(layout, assignment, helpers)[0])
+        return copies.build(layout, spec, known, progress=progress,
+                            recorded=lambda: batch.with_verdict(layout, spec, helpers)[0])

@@ -7,6 +7,8 @@ chunks with a cap on its size; the whole collect has a cap on what it may write 
 how many members it may read, and archives inside archives are opened only so deep. A
 member that breaks a rule is skipped with a note naming it; the rest is unpacked.
 """
+from __future__ import annotations
+
 import lzma
 import os
 import stat
@@ -15,9 +17,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.core.plain_text import unusable_name
 from grader.core.student_files import shown, size_in_words
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
 
 # Names that say "an archive": such a file is unpacked, and refused if it is not one.
 SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".gz", ".bz2", ".xz")
@@ -37,20 +43,21 @@ class Caps:
 class Budget:
     """What is left of the caps during one collect, and the notes about what was skipped."""
     caps: Caps = Caps()
-    bytes_left: int = None
-    members_left: int = None
-    notes: list = field(default_factory=list)  # (where, why)
+    # None: the caps' own (__post_init__), so an int from then on; hence the ignores.
+    bytes_left: int = None  # type: ignore[assignment]
+    members_left: int = None  # type: ignore[assignment]
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.bytes_left = self.caps.total_bytes if self.bytes_left is None else self.bytes_left
         self.members_left = self.caps.members if self.members_left is None else self.members_left
 
 
-def named_like_one(name):
+def named_like_one(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
-def kind(path):
+def kind(path: str | Path) -> str | None:
     """"zip" or "tar" from what the file holds (not its name), or None when it is neither."""
     try:
         with open(path, "rb") as f:
@@ -69,7 +76,7 @@ def kind(path):
     return None
 
 
-def member_path(name):
+def member_path(name: str) -> tuple[str | None, str | None]:
     """The member's relative path, or (None, why) when it cannot be written as it is named."""
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
@@ -83,7 +90,7 @@ def member_path(name):
     return "/".join(parts), None
 
 
-def unpack(path, into, budget, where):
+def unpack(path: str | Path, into: str | Path, budget: Budget, where: str) -> bool:
     """Write the regular files of the archive at `path` under the folder `into`.
 
     `where` names the archive in notes (say "jdoe: homework.zip"). Returns False when `path`
@@ -191,7 +198,7 @@ def _write_member(source, name, into, budget, label):
     write_member(source, target, budget, label)
 
 
-def write_member(source, target, budget, label):
+def write_member(source: SupportsRead[bytes], target: str | Path, budget: Budget, label: str) -> bool:
     """Stream the open file `source` to the path `target`, within the caps; a file over them is removed
     and noted. Returns True when written whole."""
     try:
@@ -222,7 +229,7 @@ def write_member(source, target, budget, label):
     return True
 
 
-def inner_root(folder):
+def inner_root(folder: str | Path) -> str | Path:
     """The folder an archive's files are relative to: `folder`, or its one subfolder when that is all
     it holds (an upload of a zipped folder, or an LMS download wrapped in a folder of its name)."""
     entries = [e for e in os.scandir(folder) if not e.name.startswith(("__MACOSX", ".DS_Store"))]
@@ -231,7 +238,7 @@ def inner_root(folder):
     return folder
 
 
-def strip_suffix(name):
+def strip_suffix(name: str) -> str:
     """`name` without the archive suffix it ends in (homework.tar.gz -> homework)."""
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):

@@ -19,6 +19,8 @@ Whatever cannot be matched to a student, or to this assignment, or breaks a rule
 (a link, a damaged archive, a file over a cap), is listed with the reason; nothing
 is guessed, and everyone else is collected.
 """
+from __future__ import annotations
+
 import os
 import re
 import shutil
@@ -32,7 +34,7 @@ from grader.core import scratch, student_files
 from grader.core.errors import KitError
 from grader.core.plain_text import counted, student_id_problem
 from grader.course import coursedir, gradebook
-from grader.course.assignments import LATE_FILE, RECORDS
+from grader.course.assignments import LATE_FILE, Layout, RECORDS
 
 CANVAS = (r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?P<late>LATE_|late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_"
           r"(?P<file_id>.+)$")
@@ -45,13 +47,13 @@ _SKIP = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
 
 @dataclass
 class Intake:
-    files: dict = field(default_factory=dict)      # student -> {file name in the assignment: source path}
-    lms_ids: dict = field(default_factory=dict)    # student -> LMS user id
-    unmatched: list = field(default_factory=list)  # (file, why)
-    notes: list = field(default_factory=list)      # what was decided, e.g. the newest resubmission kept
-    late: set = field(default_factory=set)         # students whose kept notebook the LMS marked late
-    timestamps: dict = field(default_factory=dict)  # student -> submission time, where the file name has one
-    labels: dict = field(default_factory=dict)     # path of a kept file -> where it was in the download
+    files: dict[str, dict[str, Path]] = field(default_factory=dict)  # student -> {file name in the assignment: path}
+    lms_ids: dict[str, str] = field(default_factory=dict)    # student -> LMS user id
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    notes: list[str] = field(default_factory=list)  # what was decided, e.g. the newest resubmission kept
+    late: set[str] = field(default_factory=set)     # students whose kept notebook the LMS marked late
+    timestamps: dict[str, str] = field(default_factory=dict)  # student -> submission time, where the file name has one
+    labels: dict[Path, str] = field(default_factory=dict)  # path of a kept file -> where it was in the download
 
 
 def _unpack(source, into, budget):
@@ -97,7 +99,8 @@ def _resubmission(name, notebooks):
     return name, 0
 
 
-def match_files(root, layout, pattern=None, scratch=None, budget=None):
+def match_files(root: str | Path, layout: Layout, pattern: str | None = None, scratch: str | Path | None = None,
+                budget: archives.Budget | None = None) -> Intake:
     """An Intake describing where each file under `root` belongs; nothing is copied to the course.
 
     An upload that is an archive (a student's zip) is unpacked into `scratch`, and its files are
@@ -107,7 +110,7 @@ def match_files(root, layout, pattern=None, scratch=None, budget=None):
     budget = budget or archives.Budget()
     notebooks = [f"{name}.ipynb" for name in layout.notebooks]
     found = Intake()
-    version = {}
+    version: dict[tuple[str, str], tuple[int, Path, bool, str | None, str]] = {}  # (number, path, late, time, label)
     uploads = iter(range(1, 1 << 30))
     for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):  # the kit's own copy: no links in it
         relative = path.relative_to(root)
@@ -119,8 +122,9 @@ def match_files(root, layout, pattern=None, scratch=None, budget=None):
             continue
         student, name, lms_id, late, timestamp = owner
         if archives.named_like_one(name):
-            files = _unpack_upload(path, Path(scratch) / f"upload-{next(uploads)}", f"{relative}", budget, found,
-                                   layout)
+            # An upload that is an archive needs `scratch` (collect always gives one): hence the ignore.
+            files = _unpack_upload(path, Path(scratch) / f"upload-{next(uploads)}",  # type: ignore[arg-type]
+                                   f"{relative}", budget, found, layout)
         else:
             files = [(name, path, str(relative))]
         for name, path, label in files:
@@ -215,7 +219,8 @@ def _unpack_upload(path, into, label, budget, found, layout, depth=2):
     return files
 
 
-def collect(source, layout, pattern=None, caps=archives.Caps()):
+def collect(source: str | Path, layout: Layout, pattern: str | None = None, caps: archives.Caps = archives.Caps()
+            ) -> Intake:
     """Match the files of `source` and copy them to submitted/<student>/<assignment>/, within `caps`."""
     if pattern:
         try:
@@ -316,7 +321,7 @@ def _put_aside(path, target):
     shutil.move(str(path), str(target))
 
 
-def describe(found, layout):
+def describe(found: Intake, layout: Layout) -> str:
     lines = [f"Collected {counted(len(found.files), 'submission')} of {layout.name} into "
              f"{layout.course_dir / 'submitted'}/<student>/{layout.name}/"]
     lines += [f"  note: {n}" for n in found.notes]

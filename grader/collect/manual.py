@@ -9,20 +9,29 @@ and comment through nbgrader's own API, as formgrader's grade and comment boxes 
 or cell, a score that is not a number or lies outside 0 to the cell's points, each gets one line, and then
 nothing at all is written. The gradebook is backed up before anything is.
 """
+from __future__ import annotations
+
 import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.core.errors import KitError
 from grader.core.notebook import nbgrader_meta
 from grader.core.plain_text import for_terminal, SpreadsheetWriter
 from grader.course import gradebook
 
+if TYPE_CHECKING:
+    from nbgrader.apps import NbGraderAPI
+
+    from grader.course.assignments import Layout
+
 COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
 ANSWER_CHARS = 2000  # of each answer, in the export
 
 
-def waiting(api, layout, every=False):
+def waiting(api: NbGraderAPI, layout: Layout, every: bool = False) -> list[list[str]]:
     """Rows of every cell of the assignment still waiting for a hand grade (`every`: every answer graded by hand,
     scored or not), by student, notebook and cell, with the student's answer."""
     rows = []
@@ -67,7 +76,7 @@ def _answers(layout, student, notebook):
     return found
 
 
-def export(api, layout, path, every=False):
+def export(api: NbGraderAPI, layout: Layout, path: str | Path, every: bool = False) -> int:
     """Write what waits for a hand grade (`every`: every answer graded by hand) to `path`; returns how many."""
     rows = waiting(api, layout, every)
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -82,18 +91,19 @@ def export(api, layout, path, every=False):
 class Imported:
     scores: int = 0                                   # cells given a score
     comments: int = 0                                 # cells given a comment
-    problems: list = field(default_factory=list)      # one line per row that cannot be taken (then nothing is)
-    backup: object = None
+    problems: list[str] = field(default_factory=list)  # one line per row that cannot be taken (then nothing is)
+    backup: Path | None = None                        # the gradebook's copy made before the grades were written
 
 
-def import_grades(api, course_dir, assignment, path):
-    """Check every row of `path`, then write them all, or none when any row cannot be taken."""
+def import_grades(api: NbGraderAPI, course_dir: str | Path, name: str, path: str | Path) -> Imported:
+    """Check every row of `path`, then write them all into the grades of the assignment called `name`, or none
+    when any row cannot be taken."""
     rows = _read(path)
     done = Imported()
     with gradebook.open_gradebook(api) as gb:
         changes = []
         for line, row in rows:
-            change = _checked(gb, assignment, line, row, done.problems)
+            change = _checked(gb, name, line, row, done.problems)
             if change is not None:
                 changes.append(change)
         if done.problems:
@@ -123,7 +133,7 @@ def _text(cell):
     return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@") else cell
 
 
-def _checked(gb, assignment, line, row, problems):
+def _checked(gb, name, line, row, problems):
     """(grade, comment, score or None, comment text or None) for one row, or None with a line in `problems`."""
     from nbgrader.api import MissingEntry
 
@@ -132,7 +142,7 @@ def _checked(gb, assignment, line, row, problems):
     where = f"line {line} ({for_terminal(student, one_line=True)[:40]}, {for_terminal(notebook, one_line=True)[:40]}, " \
             f"{for_terminal(cell, one_line=True)[:40]})"
     try:
-        submitted = gb.find_submission_notebook(notebook, assignment, student)
+        submitted = gb.find_submission_notebook(notebook, name, student)
     except MissingEntry:
         problems.append(f"{where}: no submission of {notebook} by {student} in the gradebook")
         return None

@@ -1,5 +1,7 @@
 """Digests that stay the same from run to run: of a text, and of one output of a student's function (how the
 grader tells two students' functions apart by what they return, for the copy report and the results)."""
+from __future__ import annotations
+
 import hashlib
 
 import numpy as np
@@ -7,11 +9,11 @@ import numpy as np
 from grader.core import wire
 
 
-def stable_hash(text):
+def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
-def output_digest(node, inputs=None):
+def output_digest(node: object, inputs: object = None) -> int | None:
     """A digest of one wire-encoded output (see wire.py) of a call on wire-encoded `inputs`: numbers rounded
     to 7 significant digits and a list read as a tuple, so that the same result gives the same digest
     however it is held; None for code that was never written (its stub raised)."""

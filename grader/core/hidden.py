@@ -13,19 +13,26 @@ A hidden block may say, for the student, what kind of input it checks: a comment
 that starts with `# hint for students:` (the rest of that line is shown when the block fails;
 nothing else of a hidden block ever is).
 """
+from __future__ import annotations
+
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 # nbgrader's own defaults (ClearHiddenTests.begin_test_delimeter and end_test_delimeter; a test keeps them equal),
 # written out: importing nbgrader takes over a second, and the processes that run or replay notebooks (the fork
 # servers, the master's recording) need only these two strings.
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
-DEFAULT = (BEGIN, END)
+DEFAULT: tuple[str, str] = (BEGIN, END)
 HINT = "# hint for students:"
 
 
-def markers_of(config):
+def markers_of(config: Config) -> tuple[str, str]:
     """(begin, end): the hidden-test delimiters a course's nbgrader configuration sets, nbgrader's own otherwise."""
     from nbgrader.preprocessors import ClearHiddenTests
 
@@ -33,11 +40,12 @@ def markers_of(config):
     return clear.begin_test_delimeter, clear.end_test_delimeter
 
 
-def spans(lines, markers=DEFAULT):
+def spans(lines: Sequence[str], markers: tuple[str, str] = DEFAULT) -> list[tuple[int, int]]:
     """(first, last) line index of each hidden block in `lines`: a BEGIN line up to the next END line
     (to the last line when none follows, where generate_assignment would have refused the cell)."""
     begin, end = markers
-    found, start = [], None
+    found: list[tuple[int, int]] = []
+    start: int | None = None
     for index, line in enumerate(lines):
         if start is None and begin in line:
             start = index
@@ -49,22 +57,23 @@ def spans(lines, markers=DEFAULT):
     return found
 
 
-def strip(source, markers=DEFAULT):
+def strip(source: str, markers: tuple[str, str] = DEFAULT) -> str:
     """`source` without its hidden blocks, as students got it: each block, from its BEGIN line to its END line,
     becomes one empty line. Line by line, so that it takes linear time on anything."""
     lines = source.split("\n")
-    kept, start = [], 0
+    kept: list[str] = []
+    start = 0
     for first, last in spans(lines, markers):
         kept += lines[start:first] + [""]
         start = last + 1
     return "\n".join(kept + lines[start:])
 
 
-def has_hidden(source, markers=DEFAULT):
+def has_hidden(source: str, markers: tuple[str, str] = DEFAULT) -> bool:
     return bool(spans(source.split("\n"), markers))
 
 
-def hidden_text(source, markers=DEFAULT):
+def hidden_text(source: str, markers: tuple[str, str] = DEFAULT) -> set[str]:
     """The stripped text of every hidden line of 8 characters or more (the feedback filter drops lines holding one)."""
     lines = source.split("\n")
     return {line.strip() for first, last in spans(lines, markers) for line in lines[first:last + 1]
@@ -75,19 +84,19 @@ def hidden_text(source, markers=DEFAULT):
 class Layout:
     """Where a test cell's hidden code is: its line numbers (1-based, as Python's tracebacks count them),
     the first top-level statement that holds any of them, and the hints its blocks give students."""
-    lines: frozenset = frozenset()
-    first_statement: int = None  # index in the cell's top-level statements; None when the cell has no hidden code
-    hints: tuple = ()
-    statement_of_line: tuple = ()  # (first line, last line) of each top-level statement, in order
+    lines: frozenset[int] = frozenset()
+    first_statement: int | None = None  # index in the cell's top-level statements; None: no hidden code in the cell
+    hints: tuple[str, ...] = ()
+    statement_of_line: tuple[tuple[int, int], ...] = ()  # (first line, last line) of each top-level statement
 
-    def statement(self, line):
+    def statement(self, line: int) -> int | None:
         """The index of the top-level statement holding `line`, or None."""
         for index, (first, last) in enumerate(self.statement_of_line):
             if first <= line <= last:
                 return index
         return None
 
-    def before_hidden(self, line):
+    def before_hidden(self, line: int) -> bool:
         """True when a failure at top-level `line` happened before any hidden code could have run."""
         if self.first_statement is None:
             return True
@@ -95,7 +104,7 @@ class Layout:
         return index is not None and index < self.first_statement
 
 
-def layout(source, markers=DEFAULT):
+def layout(source: str, markers: tuple[str, str] = DEFAULT) -> Layout:
     """The hidden Layout of a test cell's source (the master's, with its hidden blocks)."""
     lines = source.split("\n")
     found = spans(lines, markers)
@@ -106,7 +115,7 @@ def layout(source, markers=DEFAULT):
         body = ast.parse(source).body
     except SyntaxError:
         body = []
-    ranges = tuple((node.lineno, node.end_lineno) for node in body)
+    ranges = tuple((node.lineno, cast(int, node.end_lineno)) for node in body)  # ast.parse sets every end_lineno
     # A block of comments only lies in no statement: nothing of it runs.
     first = next((index for index, (a, b) in enumerate(ranges) if any(a <= n <= b for n in numbers)), None)
     return Layout(numbers, first, tuple(h for h in hints if h), ranges)

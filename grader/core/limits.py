@@ -1,4 +1,6 @@
 """What one notebook may use while it is graded (a light module: the CLI reads its defaults)."""
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 
@@ -12,6 +14,6 @@ class Limits:
     processes: int = 4            # processes and threads the sandbox may run at once (memory_mb each, at most)
 
 
-def budget_for(cell_timeout):
+def budget_for(cell_timeout: float) -> float:
     """The notebook's budget that goes with a cell timeout: at least twice it, and never under the default."""
     return max(Limits.notebook_budget, 2 * cell_timeout)

@@ -8,8 +8,12 @@ is a formula; in a Markdown cell that formgrader renders, HTML is live. Each fun
 here makes such text inert for one destination. The kit's own HTML pages are Jinja2
 templates with autoescaping (pages.py): every value is escaped there.
 """
+from __future__ import annotations
+
 import csv
 import re
+from collections.abc import Iterable
+from typing import TextIO
 
 # C0 and C1 control characters (but newline and tab), and the bidirectional overrides that make
 # text read in another order than it is stored.
@@ -21,7 +25,7 @@ def _escape(match):
     return f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}"
 
 
-def valid_text(text):
+def valid_text(text: str) -> str:
     """`text` as valid Unicode: JSON can carry lone surrogates (half of a character), which no file, page
     or database takes; each becomes U+FFFD. For every string that arrives from a student's process."""
     try:
@@ -31,7 +35,7 @@ def valid_text(text):
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
-def for_terminal(text, one_line=False):
+def for_terminal(text: object, one_line: bool = False) -> str:
     """`text` with control characters shown as escapes (\\x1b), so that printing it does nothing but print.
     `one_line`: newlines and tabs too (a table cell, a progress line)."""
     text = str(text)
@@ -42,7 +46,7 @@ def for_terminal(text, one_line=False):
     return (_CONTROL_LINE if one_line else _CONTROL).sub(_escape, text)
 
 
-def for_chart(text):
+def for_chart(text: object) -> str:
     """`text` for a matplotlib label: one line. Charts are also built with math parsing off
     (charts.CHART_STYLE), so a `$` is a dollar sign."""
     return for_terminal(text, one_line=True)
@@ -56,14 +60,14 @@ _PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _FORMULA_AFTER_SEPARATOR = re.compile("([;,\t][ ]*)([=+\\-@\uff1d\uff0b\uff0d\uff20])")
 
 
-def for_spreadsheet(text):
+def for_spreadsheet(text: object) -> str:
     """`text` for a CSV cell that a spreadsheet opens: never read as a formula, nor where a spreadsheet that
     splits cells at `;` (as many set to a European locale do) would start a cell."""
     text = _FORMULA_AFTER_SEPARATOR.sub(r"\1'\2", for_terminal(text))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def spreadsheet_row(values):
+def spreadsheet_row(values: Iterable[object]) -> list[str]:
     """A CSV row of which no cell is read as a formula: plain numbers (a negative one too) stay numbers, any other
     cell goes through `for_spreadsheet`. Every CSV the kit writes is written through it."""
     return [text if _PLAIN_NUMBER.fullmatch(text := str(value)) else for_spreadsheet(text)
@@ -73,14 +77,14 @@ def spreadsheet_row(values):
 class SpreadsheetWriter:
     """csv.writer for a file people open in a spreadsheet: each row through `spreadsheet_row`."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: TextIO) -> None:
         self._out = csv.writer(stream)
 
-    def writerow(self, values):
+    def writerow(self, values: Iterable[object]) -> None:
         self._out.writerow(spreadsheet_row(values))
 
 
-def for_markdown(text):
+def for_markdown(text: object) -> str:
     """A student's Markdown that renders as Markdown but never as live HTML or a link: raw HTML and
     entities show as text, and square brackets are written as character references, so no link or image
     (whose address could run a script, however it is spelt) can form. Formgrader renders Markdown cells without cleaning them."""
@@ -88,12 +92,12 @@ def for_markdown(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace("[", "&#91;").replace("]", "&#93;")
 
 
-def has_control(text):
+def has_control(text: str) -> bool:
     """True when `text` holds a control character other than newline and tab."""
     return bool(_CONTROL.search(text))
 
 
-def unusable_name(name):
+def unusable_name(name: str) -> str | None:
     """Why a file or folder name from a student cannot be used, or None when it can.
 
     Names arrive from file systems and archives as Python strings; bytes that are not
@@ -116,7 +120,7 @@ def unusable_name(name):
 _STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-@]{0,99}")
 
 
-def student_id_problem(name):
+def student_id_problem(name: str | None) -> str | None:
     """Why `name` cannot be a student id, or None. One rule wherever an id enters the kit (a download that
     `collect` reads, a submitted/ folder made by hand or by nbgrader's exchange): letters, digits and `. _ - @`,
     starting with a letter or digit, so that an id is never a path, markup or a spreadsheet formula."""
@@ -125,10 +129,10 @@ def student_id_problem(name):
     return f"{for_terminal(repr(name), one_line=True)[:80]} cannot be a student id (letters, digits, . _ - @)"
 
 
-def counted(n, noun, plural=None):
+def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 submission', '2 submissions'."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def verb(n, one, many):
+def verb(n: int, one: str, many: str) -> str:
     return one if n == 1 else many

@@ -1,5 +1,7 @@
 """The kit's scratch folders in the temporary folder: one prefix for all, the kind and the owner's pid after it,
 so that a run killed with SIGKILL has its folders removed by the next one."""
+from __future__ import annotations
+
 import os
 import shutil
 import tempfile
@@ -8,12 +10,12 @@ from pathlib import Path
 SCRATCH = "trusted-grader-"  # every scratch folder's prefix, followed by its kind and its owner's pid
 
 
-def prefix(kind):
+def prefix(kind: str) -> str:
     """The name's start for a scratch folder of this process (tempfile's `prefix`): swept once the process is gone."""
     return f"{SCRATCH}{kind}-{os.getpid()}-"
 
 
-def scratch_owner(path):
+def scratch_owner(path: str | Path) -> int:
     """The pid of the process that made the scratch folder `path` (0 if it is not named by this kit)."""
     try:
         return int(Path(path).name.removeprefix(SCRATCH).split("-")[1])
@@ -21,7 +23,7 @@ def scratch_owner(path):
         return 0
 
 
-def sweep_scratch(folder=None):
+def sweep_scratch(folder: str | Path | None = None) -> None:
     """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
     folder = Path(folder or tempfile.gettempdir())
     for path in folder.glob(f"{SCRATCH}*-*-*"):

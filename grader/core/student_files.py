@@ -14,11 +14,16 @@ grader reads. The rules, for every file read from a submission:
 - anything that breaks a rule is left out and named with the reason (`Refused`),
   never raised: one student's folder cannot stop the grading of anyone else.
 """
+from __future__ import annotations
+
 import errno
 import os
 import stat
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
 
 from grader.core.plain_text import for_terminal, has_control, unusable_name
 
@@ -38,11 +43,11 @@ _OPEN_FOLDER = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 @dataclass
 class Folder:
     """What could be read of a folder: its files, and what was left out and why."""
-    files: list = field(default_factory=list)    # (relative path, bytes), sorted by path
-    refused: list = field(default_factory=list)  # (relative path, shown safely; why it was left out)
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (relative path, bytes), sorted by path
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (relative path, shown safely; why left out)
 
 
-def kind_of(mode):
+def kind_of(mode: int) -> str:
     """A file type in words, for the reason a file is refused."""
     for test, name in ((stat.S_ISLNK, "a link"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
@@ -51,17 +56,17 @@ def kind_of(mode):
     return "not a regular file"
 
 
-def shown(path):
+def shown(path: object) -> str:
     """A path that may hold anything, as text that prints safely."""
     return for_terminal(path, one_line=True)
 
 
-def open_folder(path):
+def open_folder(path: str | Path) -> int:
     """A descriptor for the folder `path`, itself not a link; raises OSError."""
     return os.open(path, _OPEN_FOLDER)
 
 
-def open_regular(name, dir_fd):
+def open_regular(name: str, dir_fd: int) -> tuple[int | None, str | None]:
     """(descriptor, None) for the regular file `name` in the folder `dir_fd`, or (None, why not).
 
     Never follows a link and never blocks on a pipe or a device: what was opened is checked.
@@ -85,7 +90,7 @@ def open_regular(name, dir_fd):
     return fd, None
 
 
-def read_file(name, dir_fd, limit):
+def read_file(name: str, dir_fd: int, limit: int) -> tuple[bytes | None, str | None]:
     """(bytes, None) for the regular file `name` in the folder `dir_fd`, or (None, why not); never reads
     past `limit`."""
     fd, why = open_regular(name, dir_fd)
@@ -108,7 +113,8 @@ def read_file(name, dir_fd, limit):
         os.close(fd)
 
 
-def read_notebook_file(name, dir_fd, limit=MAX_NOTEBOOK_STREAM_BYTES):
+def read_notebook_file(name: str, dir_fd: int,
+                       limit: int = MAX_NOTEBOOK_STREAM_BYTES) -> tuple[bytes | None, str | None]:
     """(bytes, None) for a notebook over MAX_FILE_BYTES, read as a stream with its saved outputs and attachments
     left out (the grader clears them before it runs anything), or (None, why not). What is left must fit in
     MAX_FILE_BYTES: only the code and text a notebook would make the grader hold count against it."""
@@ -123,6 +129,7 @@ def read_notebook_file(name, dir_fd, limit=MAX_NOTEBOOK_STREAM_BYTES):
         if size > limit:
             return None, f"it is over {size_in_words(limit)}"
         # basic_parse, not parse: parse builds each event's whole path as text, which nesting makes quadratic.
+        stack: list[list[Any]]  # [event, key or "item"] of each open map and array
         builder, stack, skipping, kept = ijson.ObjectBuilder(), [], 0, 0
         try:
             # Large reads: a saved output is often one string of many MB, which small reads would copy over and over.
@@ -170,7 +177,8 @@ class _Capped:
         return chunk
 
 
-def read_record(folder, name, limit=MAX_RECORD_BYTES):
+def read_record(folder: str | Path, name: str,
+                limit: int = MAX_RECORD_BYTES) -> tuple[str | None, str | None]:
     """(text, None) for a small UTF-8 text file the grader keeps beside a submission, (None, None) when
     there is none, or (None, why not) when what is there breaks a rule."""
     try:
@@ -198,7 +206,7 @@ def read_record(folder, name, limit=MAX_RECORD_BYTES):
         os.close(dir_fd)
 
 
-def is_regular_file(folder, name):
+def is_regular_file(folder: str | Path, name: str) -> bool:
     """True when `folder/name` is a regular file (not a link to one)."""
     try:
         return stat.S_ISREG(os.stat(os.path.join(folder, name), follow_symlinks=False).st_mode)
@@ -206,7 +214,7 @@ def is_regular_file(folder, name):
         return False
 
 
-def read_folder(path, skip=(), first=()):
+def read_folder(path: str | Path, skip: Collection[str] = (), first: Collection[str] = ()) -> Folder:
     """A Folder with every regular file under `path` that keeps to the rules, and the rest refused.
 
     `skip` holds glob patterns of names that are passed over silently (caches, checkpoints);
@@ -215,6 +223,12 @@ def read_folder(path, skip=(), first=()):
     """
     found = Folder()
     room = MAX_TOTAL_BYTES
+    # A value and the reason it is missing come in pairs (walk's folder and name, or why; read_file's data, or
+    # why), which mypy cannot follow: these are not checked here.
+    dir_fd: Any
+    name: Any
+    data: Any
+    why: Any
     for relative, dir_fd, name, why in walk(path, skip, first):
         if why is None:
             data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, room))
@@ -232,7 +246,8 @@ def read_folder(path, skip=(), first=()):
     return found
 
 
-def walk(path, skip=(), first=(), max_entries=MAX_ENTRIES, max_depth=MAX_DEPTH):
+def walk(path: str | Path, skip: Collection[str] = (), first: Collection[str] = (), max_entries: int = MAX_ENTRIES,
+         max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, int | None, str | None, str | None]]:
     """Walk the folder `path` without following links. Yields, in name order:
     (relative path, folder descriptor, name, None) for each regular file, to be opened with
     `open_regular` before the next step, and (relative path shown safely, None, None, why) for what
@@ -300,5 +315,5 @@ def _walk(dir_fd, prefix, depth, skip, first, entries_left, max_depth):
                                          + (" (links are never followed)" if stat.S_ISLNK(mode) else ""))
 
 
-def size_in_words(n):
+def size_in_words(n: int) -> str:
     return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"

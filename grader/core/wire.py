@@ -18,10 +18,13 @@ depth are capped, and anything malformed raises WireError. A reference to an ear
 part may only name an array, and every reference counts the full size of what it
 names: shared parts cannot make a small message decode into a huge value.
 """
+from __future__ import annotations
+
 import base64
 import decimal
 import fractions
 import json
+from typing import Any
 
 import numpy as np
 
@@ -44,10 +47,10 @@ class WireError(ValueError):
 class Unsupported:
     """Stands in for a value of a type the format does not carry."""
 
-    def __init__(self, type_name):
+    def __init__(self, type_name: str) -> None:
         self.type_name = type_name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<unsupported {self.type_name}>"
 
 
@@ -63,9 +66,9 @@ def _array(value):
             "data": base64.b64encode(array.tobytes()).decode("ascii")}
 
 
-def encode(value, inputs=()):
+def encode(value: object, inputs: object = ()) -> dict[str, Any]:
     """`value` as JSON-ready data; parts that are (by identity) one of `inputs` become references."""
-    known = {}
+    known: dict[int, list[Any]] = {}  # id of a part -> its path
     _index(inputs, ["in"], known)
     return _encode(value, ["out"], known, 0)
 
@@ -162,7 +165,7 @@ def _parts(node, limit=MAX_NODES):
             stack.extend(item)
 
 
-def unsupported(node):
+def unsupported(node: object) -> str | None:
     """The type name of the first part of `node` that did not travel (an `Unsupported` marker), or None."""
     return next((valid_text(str(part.get("type", "?"))[:100]) for part in _parts(node)
                  if part is not None and part.get("k") == "unsupported"), None)
@@ -171,20 +174,20 @@ def unsupported(node):
 _INEXACT = ("unsupported", "set", "frozenset")  # sets: their order may differ between processes
 
 
-def exact(node):
+def exact(node: object) -> bool:
     """True when `node` (a student's output, untrusted) decodes into exactly what the student's function
     returned: nothing unsupported, no subclass sent as its plain type, no set (whose order of iteration can
     differ between two processes). Only then can a check that fails on it here contradict the notebook."""
     return not any(part is None or part.get("k") in _INEXACT or "was" in part for part in _parts(node))
 
 
-def dumps(message):
+def dumps(message: object) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
 
 
 # ---------------------------------------------------------------- decoding (the grader's side)
 
-def loads(data, max_bytes):
+def loads(data: bytes, max_bytes: int) -> dict[str, Any]:
     """A JSON message from untrusted bytes: an object, at most `max_bytes` long, no NaN tokens."""
     if len(data) > max_bytes:
         raise WireError(f"message of {len(data)} bytes, over the cap of {max_bytes}")
@@ -201,7 +204,7 @@ def _no_constant(name):
     raise ValueError(f"{name} is not allowed")
 
 
-def decode(node, inputs=()):
+def decode(node: object, inputs: object = ()) -> Any:
     """The value `node` describes; references to "in" resolve into `inputs` (the caller's own objects)."""
     state = {"nodes": 0, "out": {}, "weight": 0}
     return _decode(node, ["out"], inputs, state, 0)

@@ -8,12 +8,18 @@ A test cell counts towards the "optional" part when the master gives it the cell
 `optional` (View > Cell Toolbar > Tags in Jupyter); every other test cell is "graded".
 The summary, the CSV and the reports keep the two parts apart.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.core import notebook
 from grader.core.errors import KitError
 from grader.course import coursedir
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 # The records nbgrader and the kit keep beside a student's files in submitted/<student>/<assignment>/: never the
 # student's own, never graded, never overwritten by a student's file of the same name.
@@ -30,35 +36,37 @@ class Layout:
     name: str
 
     @property
-    def source_dir(self):
+    def source_dir(self) -> Path:
         return self.course_dir / "source" / self.name
 
     @property
-    def release_dir(self):
+    def release_dir(self) -> Path:
         return self.course_dir / "release" / self.name
 
     @property
-    def notebooks(self):
+    def notebooks(self) -> tuple[str, ...]:
         """The master notebooks' names without .ipynb, sorted (as nbgrader orders them)."""
         return tuple(sorted(p.stem for p in self.source_dir.glob("*.ipynb") if p.is_file()))
 
-    def master(self, name):
-        return self.source_dir / f"{name}.ipynb"
+    def master(self, notebook: str) -> Path:
+        """The master notebook `notebook` (its name without .ipynb)."""
+        return self.source_dir / f"{notebook}.ipynb"
 
-    def release(self, name):
-        return self.release_dir / f"{name}.ipynb"
+    def release(self, notebook: str) -> Path:
+        """The released notebook `notebook` (its name without .ipynb)."""
+        return self.release_dir / f"{notebook}.ipynb"
 
-    def submitted(self, student):
+    def submitted(self, student: str) -> Path:
         return self.course_dir / "submitted" / student / self.name
 
-    def autograded(self, student):
+    def autograded(self, student: str) -> Path:
         return self.course_dir / "autograded" / student / self.name
 
-    def feedback(self, student):
+    def feedback(self, student: str) -> Path:
         return self.course_dir / "feedback" / student / self.name
 
 
-def names(course_dir):
+def names(course_dir: str | Path) -> list[str]:
     """The assignments under source/: every folder that holds a notebook, sorted."""
     source = Path(course_dir) / "source"
     if not source.is_dir():
@@ -67,7 +75,7 @@ def names(course_dir):
                   if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb")))
 
 
-def find(course_dir, name=None):
+def find(course_dir: str | Path, name: str | None = None) -> Layout:
     """The Layout of assignment `name`; without a name, the course's only assignment. KitError names the choices."""
     course_dir = Path(course_dir)
     known = names(course_dir)
@@ -86,7 +94,7 @@ def find(course_dir, name=None):
     return Layout(course_dir, name)
 
 
-def parts(master_nb):
+def parts(master_nb: NotebookNode) -> dict[str, str]:
     """grade_id -> "graded" or "optional", for every cell of the master notebook with a grade_id."""
     found = {}
     for cell in master_nb.cells:

@@ -1,4 +1,6 @@
 """The course directory: nbgrader's configuration and API for it, and command lines that work from where the user is."""
+from __future__ import annotations
+
 import functools
 import logging
 import os
@@ -6,9 +8,14 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
 
 
-def nbgrader_api(root):
+def nbgrader_api(root: str | Path) -> NbGraderAPI:
     """nbgrader's Python API for the course directory `root`, configured by its nbgrader_config.py."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -59,7 +66,7 @@ def _alembic_head_in_process():
     nbgrader.api.get_alembic_version = in_process
 
 
-def cell_timeout(config):
+def cell_timeout(config: Config) -> float | None:
     """nbgrader's per-cell timeout in `config` (c.ExecutePreprocessor.timeout, as stock autograde reads it), or
     None when it sets none that can be used."""
     if "ExecutePreprocessor" in config and "timeout" in config.ExecutePreprocessor:
@@ -72,7 +79,7 @@ def cell_timeout(config):
     return None
 
 
-def find_course(start=None):
+def find_course(start: str | Path | None = None) -> Path | None:
     """The course directory holding `start` (default: the current folder), or None.
 
     A course directory is one with an nbgrader_config.py, as nbgrader itself looks for it.
@@ -87,11 +94,11 @@ def find_course(start=None):
 # The user's PATH, as the command was started: nbgrader_api adds this environment's scripts to the process's own,
 # and a hint must work in the user's shell, not in this process.
 USER_PATH = os.environ.get("PATH", "")
-_chosen_course = None  # the --course-dir of this command, for the hints it prints
-_command = None  # how this command was started: "python -m <package>" or an installed command (rnn-grader)
+_chosen_course: Path | None = None  # the --course-dir of this command, for the hints it prints
+_command: str | None = None  # how this command was started: "python -m <package>" or an installed command (rnn-grader)
 
 
-def choose(course_dir, command=None):
+def choose(course_dir: str | Path, command: str | None = None) -> None:
     global _chosen_course, _command
     _chosen_course = Path(course_dir).resolve()
     _command = command
@@ -104,7 +111,7 @@ def _shortest(path):
     return os.path.relpath(path, here) if path.startswith(here + os.sep) else path
 
 
-def hint(subcommand):
+def hint(subcommand: str) -> str:
     """`subcommand` as a command line that works as printed, from the folder the user is in."""
     script = sys.argv[0] or ""
     # Under make, PATH is the Makefile's (it puts .venv/bin first), not the user's shell's: spell paths out.

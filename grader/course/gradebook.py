@@ -7,11 +7,15 @@ SaveAutoGrades writes them: only `auto_score` changes, and a cell that already h
 a manual grade is flagged for review instead of overwritten. A submission whose status is
 not plain "graded" gets formgrader's flag on each of its notebooks (the reason heads its graded notebook).
 """
+from __future__ import annotations
+
 import sqlite3
 import time
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SAWarning
 
@@ -19,29 +23,35 @@ from grader.core.errors import KitError
 from grader.core.model import ERROR, GRADED, MasterCell, Result
 from grader.course import coursedir
 
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.apps import NbGraderAPI
+
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
 warnings.filterwarnings("ignore", category=SAWarning)
 
 
-def open_gradebook(api):
+def open_gradebook(api: NbGraderAPI) -> Gradebook:
     from nbgrader.api import Gradebook
     return Gradebook(api.coursedir.db_url, api.coursedir.course_id)
 
 
-def master_cells(api, assignment, notebook, order, released):
-    """The master's cells as nbgrader stored them at generate_assignment, in the notebook's order.
+def master_cells(api: NbGraderAPI, name: str, notebook: str, order: Sequence[str | None],
+                 released: Mapping[str | None, str]) -> tuple[MasterCell, ...]:
+    """The master's cells of `notebook` in the assignment called `name`, as nbgrader stored them at
+    generate_assignment, in the notebook's order.
 
-    `order` is the list of grade_ids in the order of the source notebook; `released`
+    `order` is the list of grade_ids in the order of the source notebook (None for a cell without one); `released`
     maps grade_id to the cell's source in the student version.
     """
     from nbgrader.api import MissingEntry
 
     with open_gradebook(api) as gb:
         try:
-            nb = gb.find_notebook(notebook, assignment)
+            nb = gb.find_notebook(notebook, name)
         except MissingEntry:
             raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
-                           f"{assignment!r}. Run `{coursedir.hint('release ' + assignment)}` (nbgrader "
+                           f"{name!r}. Run `{coursedir.hint('release ' + name)}` (nbgrader "
                            "generate_assignment) "
                            "first; it records the master's test cells in the gradebook.") from None
         points = {c.name: float(c.max_score) for c in nb.grade_cells}
@@ -53,7 +63,7 @@ def master_cells(api, assignment, notebook, order, released):
     return tuple(sorted(cells.values(), key=lambda c: position.get(c.grade_id, len(position))))
 
 
-def database_file(course_dir):
+def database_file(course_dir: str | Path) -> Path | None:
     """The gradebook's file, as the config's `c.CourseDirectory.db_url` names it (None: not an SQLite file)."""
     from sqlalchemy.engine import make_url
 
@@ -63,7 +73,7 @@ def database_file(course_dir):
     return Path(course_dir, url.database)  # a relative path is nbgrader's, from the course directory
 
 
-def check(course_dir):
+def check(course_dir: str | Path) -> None:
     """Refuse, with the fix, a gradebook that is damaged, foreign or locked, before anything is written."""
     database = database_file(course_dir)
     if database is None or not database.exists():
@@ -96,7 +106,7 @@ def check(course_dir):
                        f"(see the README), or move it aside and run `{coursedir.hint('release')}`.") from None
 
 
-def locked_message(database):
+def locked_message(database: str | Path) -> str:
     return (f"the gradebook {database} is in use: another program holds its write lock (another grading run, "
             "or nbgrader saving). Nothing was lost: what was graded before is in it. Wait for the other program "
             "to finish (or stop it), then run the same command again.")
@@ -106,7 +116,7 @@ BACKUPS = "gradebook-backups"  # in the course directory, beside gradebook.db
 KEEP_BACKUPS = 5
 
 
-def backup(course_dir, keep=KEEP_BACKUPS):
+def backup(course_dir: str | Path, keep: int = KEEP_BACKUPS) -> Path | None:
     """Copy the gradebook with SQLite's backup API (consistent even while in use); keep the last `keep`."""
     database = database_file(course_dir)
     if database is None or not database.exists():
@@ -130,29 +140,29 @@ def backup(course_dir, keep=KEEP_BACKUPS):
     return target
 
 
-def graded_students(api, assignment):
-    """Students that have a submission of `assignment` in the gradebook."""
+def graded_students(api: NbGraderAPI, name: str) -> set[str]:
+    """Students that have a submission of the assignment called `name` in the gradebook."""
     with open_gradebook(api) as gb:
-        return {s.student_id for s in gb.find_assignment(assignment).submissions} \
-            if _has_assignment(gb, assignment) else set()
+        return {s.student_id for s in gb.find_assignment(name).submissions} \
+            if _has_assignment(gb, name) else set()
 
 
-def _has_assignment(gb, assignment):
+def _has_assignment(gb, name):
     from nbgrader.api import MissingEntry
     try:
-        gb.find_assignment(assignment)
+        gb.find_assignment(name)
         return True
     except MissingEntry:
         return False
 
 
-def roster(api):
+def roster(api: NbGraderAPI) -> set[str]:
     """Every student id in the gradebook."""
     with open_gradebook(api) as gb:
         return {s.id for s in gb.students}
 
 
-def strangers(api, course_dir):
+def strangers(api: NbGraderAPI, course_dir: str | Path) -> tuple[list[str], list[str]]:
     """(students, assignments) the gradebook holds that have no folder anywhere in the course: a student with no
     submitted/, autograded/ or feedback/ folder, an assignment with no source/ or release/ folder. Another tool
     run in this folder put them there (`nbgrader quickstart` run here adds its example's students)."""
@@ -166,7 +176,7 @@ def strangers(api, course_dir):
     return students, names
 
 
-def record_lms_ids(api, lms_ids):
+def record_lms_ids(api: NbGraderAPI, lms_ids: Mapping[str, str]) -> None:
     """Each student's LMS user id ({student: id}), as formgrader's roster keeps it; students new to the gradebook
     are added."""
     with open_gradebook(api) as gb:
@@ -174,7 +184,7 @@ def record_lms_ids(api, lms_ids):
             gb.update_or_create_student(student, lms_user_id=lms_id)
 
 
-def remove_students(api, students):
+def remove_students(api: NbGraderAPI, students: Iterable[str]) -> list[str]:
     """Take `students` out of the gradebook, with their submissions, grades and comments; returns those it held."""
     from nbgrader.api import MissingEntry
 
@@ -189,7 +199,8 @@ def remove_students(api, students):
     return removed
 
 
-def write_manual_grades(gb, changes):
+def write_manual_grades(gb: Gradebook, changes: Iterable[tuple[Any, Any, float | None, str | None]]
+                        ) -> tuple[int, int]:
     """Hand grades and comments, as formgrader's grade and comment boxes write them, in one commit: `changes`
     holds (grade, comment, score or None, comment text or None), read in the open gradebook `gb`. Returns (scores
     written, comments written)."""
@@ -206,7 +217,7 @@ def write_manual_grades(gb, changes):
     return scores, comments
 
 
-def lms_ids(api):
+def lms_ids(api: NbGraderAPI) -> dict[str, str]:
     """student id -> LMS user id, for the students that have one."""
     with open_gradebook(api) as gb:
         return {s.id: s.lms_user_id for s in gb.students if s.lms_user_id}
@@ -215,24 +226,25 @@ def lms_ids(api):
 class Writer:
     """Writes results into the gradebook; one instance, in the process that collects results."""
 
-    def __init__(self, api, assignment, notebooks):
+    def __init__(self, api: NbGraderAPI, name: str, notebooks: Iterable[str]) -> None:
+        """A writer of results of the assignment called `name`, with these notebooks."""
         self.gb = open_gradebook(api)
-        self.assignment, self.notebooks = assignment, list(notebooks)
+        self.name, self.notebooks = name, list(notebooks)
         self.late_plugin = late_plugin(api)
-        self._names = {}
+        self._names: dict[str, dict[Any, str]] = {}
         self._written = 0
 
-    def close(self):
+    def close(self) -> None:
         self.gb.close()
 
-    def rollback(self):
+    def rollback(self) -> None:
         """Forget a write that failed halfway, so that the next student's starts clean."""
         try:
             self.gb.db.rollback()
         except Exception:
             pass  # the session is gone with the error; the next write opens a new transaction
 
-    def write(self, result: Result):
+    def write(self, result: Result) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)
             self._write(result)
@@ -251,10 +263,10 @@ class Writer:
         except MissingEntry:
             gb.add_student(result.student)  # as stock autograde's create_student
         extra = {"timestamp": result.timestamp} if result.timestamp else {}
-        gb.update_or_create_submission(self.assignment, result.student, **extra)
+        gb.update_or_create_submission(self.name, result.student, **extra)
         tests = {f"{t.notebook}/{t.grade_id}": t for t in result.tests}
         for notebook in self.notebooks:
-            submitted = gb.find_submission_notebook(notebook, self.assignment, result.student)
+            submitted = gb.find_submission_notebook(notebook, self.name, result.student)
             names = self._cell_names(notebook)
             for grade in submitted.grades:
                 name = f"{notebook}/{names.get(grade.cell_id) or grade.name}"
@@ -278,13 +290,13 @@ class Writer:
         """cell id -> name of the notebook's graded, solution and task cells, read once: the same for every
         student, and asking each grade row for its cell's name costs a query per cell."""
         if notebook not in self._names:
-            found = self.gb.find_notebook(notebook, self.assignment)
+            found = self.gb.find_notebook(notebook, self.name)
             self._names[notebook] = {c.id: c.name for c in
                                      [*found.grade_cells, *found.solution_cells, *found.task_cells]}
         return self._names[notebook]
 
     def _late_penalty(self, student, submitted):
-        submission = self.gb.find_submission(self.assignment, student)
+        submission = self.gb.find_submission(self.name, student)
         if submission.total_seconds_late <= 0 and submitted.late_submission_penalty is None:
             return  # on time, as recorded: nothing to write
         self.gb.db.refresh(submitted)
@@ -292,7 +304,7 @@ class Writer:
         self.gb.db.commit()
 
 
-def late_plugin(api):
+def late_plugin(api: NbGraderAPI) -> Any:
     """The course's late-penalty plugin (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...)."""
     from nbgrader.preprocessors import AssignLatePenalties
 
@@ -301,7 +313,7 @@ def late_plugin(api):
     return late.plugin_inst
 
 
-def late_penalty(plugin, submission, submitted):
+def late_penalty(plugin: Any, submission: SubmittedAssignment, submitted: SubmittedNotebook) -> float | None:
     """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped;
     None when the submission is on time (or has no time, or the assignment no due date)."""
     late = submission.total_seconds_late
@@ -311,7 +323,7 @@ def late_penalty(plugin, submission, submitted):
     return None if penalty is None else min(max(penalty, 0.0), submitted.score)
 
 
-def reapply_late_penalties(api, assignment):
+def reapply_late_penalties(api: NbGraderAPI, name: str) -> list[str]:
     """Every submission's late penalty as the course's settings give it now: the due date (and any
     extension) and the late policy may have changed since it was graded, and manual grades may have
     changed the score it is taken from. Written to the gradebook, so that `nbgrader export` agrees.
@@ -319,9 +331,9 @@ def reapply_late_penalties(api, assignment):
     plugin = late_plugin(api)
     changed = set()
     with open_gradebook(api) as gb:
-        if not _has_assignment(gb, assignment):
+        if not _has_assignment(gb, name):
             return []
-        for submission in gb.find_assignment(assignment).submissions:
+        for submission in gb.find_assignment(name).submissions:
             for submitted in submission.notebooks:
                 penalty = late_penalty(plugin, submission, submitted)
                 if penalty != submitted.late_submission_penalty:
@@ -348,8 +360,8 @@ class CellGrade:
 class Standing:
     """A student's grades for the assignment, read back from the gradebook: the one source of scores."""
     student: str
-    cells: dict          # "<notebook>/<grade_id>" -> CellGrade
-    comments: dict       # "<notebook>/<grade_id>" -> the instructor's comment from formgrader
+    cells: dict[str, CellGrade]  # "<notebook>/<grade_id>" -> its grade
+    comments: dict[str, str]  # "<notebook>/<grade_id>" -> the instructor's comment from formgrader
     raw_score: float     # nbgrader's submission score (sum of the cells, extra credit included)
     late_penalty: float
     max_score: float
@@ -357,13 +369,14 @@ class Standing:
     needs_manual_grade: bool = False
 
     @property
-    def score(self):
+    def score(self) -> float:
         """The final score, as `nbgrader export` computes it."""
         return max(0.0, self.raw_score - self.late_penalty)
 
 
-def standings(api, assignment):
-    """student -> Standing, for every submission of `assignment` in the gradebook, all its notebooks.
+def standings(api: NbGraderAPI, assignment_name: str) -> dict[str, Standing]:
+    """student -> Standing, for every submission of the assignment called `assignment_name` in the gradebook, all
+    its notebooks.
 
     Three queries over nbgrader's own mapped tables (walking the ORM objects instead costs a query per
     grade: seconds for a class). Scores follow nbgrader's `Grade.score`: the manual score if there is
@@ -378,9 +391,9 @@ def standings(api, assignment):
                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                     .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
                     .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
-                    .filter(Assignment.name == assignment))
+                    .filter(Assignment.name == assignment_name))
 
-        found = {}
+        found: dict[str, Standing] = {}
         for student, penalty, stamp in query(SubmittedAssignment.student_id, SubmittedNotebook.late_submission_penalty,
                                              SubmittedAssignment.timestamp):
             mine = found.setdefault(student, Standing(student, {}, {}, 0.0, 0.0, 0.0, str(stamp or "")))

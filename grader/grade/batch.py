@@ -12,6 +12,8 @@ The flow of `grade_batch`:
    last). A batch killed midway has written whole results only, and the next
    run grades the rest. publish.py then writes what people read, from the gradebook.
 """
+from __future__ import annotations
+
 import dataclasses
 import glob
 import html
@@ -25,6 +27,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import nbformat
 
@@ -42,28 +45,55 @@ from grader.judge.grading import grade_submission, lap, not_graded, submission_w
 from grader.run import memory, sandbox, warm
 from grader.run.sandbox import write_files
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from nbformat import NotebookNode
+
 RESULT_FILE = ".kit_result.json"
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
+# What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
+_PRELOAD = (grade_submission.__module__,)
+
+
+class Bar(Protocol):
+    """A progress bar over the submissions graded (a reports.Progress)."""
+
+    def update(self, student: str, status: str, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Progress(Protocol):
+    """What says how a batch goes (the class reports.Progress, which this stage may not import): a Bar for `total`
+    submissions, and each step before the grading itself in a line (`phase`)."""
+
+    def __call__(self, total: int, /) -> Bar: ...
+
+    def phase(self, text: str, /) -> None: ...
 
 
 @dataclass
 class Batch:
     """What a run did, for the summary and the exit code."""
-    results: dict = field(default_factory=dict)   # student -> Result (this run's, or the kept one)
-    graded: list = field(default_factory=list)    # students graded in this run
-    unchanged: list = field(default_factory=list)  # students whose stored result was still current
-    kept: dict = field(default_factory=dict)      # student -> why a failed regrade kept the old result
-    pending: list = field(default_factory=list)   # students left ungraded (interrupted run)
-    misplaced: list = field(default_factory=list)  # (path, what to do): notebooks and folders that were not graded
-    notes: list = field(default_factory=list)      # what the instructor should know about the run itself
+    results: dict[str, Result] = field(default_factory=dict)  # student -> Result (this run's, or the kept one)
+    graded: list[str] = field(default_factory=list)     # students graded in this run
+    unchanged: list[str] = field(default_factory=list)  # students whose stored result was still current
+    kept: dict[str, str] = field(default_factory=dict)  # student -> why a failed regrade kept the old result
+    pending: list[str] = field(default_factory=list)    # students left ungraded (interrupted run)
+    # (path, what to do): notebooks and folders that were not graded
+    misplaced: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)      # what the instructor should know about the run itself
     seconds: float = 0.0
-    stages: dict = field(default_factory=dict)     # stage -> seconds, this run's submissions together (see lap)
-    peaks: dict = field(default_factory=dict)      # "<role> <pid>" -> MB, the most each process held (memory.peaks)
+    # stage -> seconds, this run's submissions together (see lap)
+    stages: dict[str, float] = field(default_factory=dict)
+    # "<role> <pid>" -> MB, the most each process held (memory.peaks)
+    peaks: dict[str, float] = field(default_factory=dict)
     workers: str = ""                              # how many sandboxes ran at once, and why (memory.Plan.how)
-    assignment: object = None                      # the AssignmentSpec graded (with its recorded verdict)
+    spec: AssignmentSpec | None = None             # the assignment graded (with its recorded verdict)
 
     @property
-    def needs_attention(self):
+    def needs_attention(self) -> bool:
         return bool(self.pending or self.kept or self.misplaced
                     or any(r.status != GRADED or r.refused for r in self.results.values()))
 
@@ -103,41 +133,43 @@ def load_assignment(layout: assignments.Layout, limits: Limits = Limits(), confi
 def _check_kernel(nb, path):
     """The kit runs cells in Python (an IPython shell of its own environment): another kernel's notebook is
     refused, with stock autograde named for it."""
-    spec = nb.metadata.get("kernelspec", {})
-    language = (spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python").lower()
+    kernelspec = nb.metadata.get("kernelspec", {})
+    language = (kernelspec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python").lower()
     if language != "python":
-        raise KitError(f"{path} is written for the {spec.get('name') or language} kernel ({language}); the kit grades "
-                       f"Python notebooks only. Grade this assignment with "
+        raise KitError(f"{path} is written for the {kernelspec.get('name') or language} kernel ({language}); the kit "
+                       f"grades Python notebooks only. Grade this assignment with "
                        f"`nbgrader autograde {shlex.quote(path.parent.name)}`.")
 
 
-def with_verdict(layout: assignments.Layout, assignment: AssignmentSpec, helpers: str) -> tuple:
-    """(assignment, problems): `assignment` with the outside verdict recorded from the master's solution
+def with_verdict(layout: assignments.Layout, spec: AssignmentSpec, helpers: str) -> tuple[AssignmentSpec, list[str]]:
+    """(spec, problems): the assignment `spec` with the outside verdict recorded from the master's solution
     (verdict.py), its trusted helper files kept in `helpers`, and what failed in the master's own cells, in
     lines for the instructor (the tests that needed it are judged inside the sandbox)."""
     recorded = verdict.record_apart(
         [(task.cells, notebook.read(layout.master(task.notebook)).cells, task.files, task.hidden_markers)
-         for task in assignment.notebooks], helpers, assignment.notebooks[0].limits.cell_timeout)
-    tasks, problems = [], []
-    for task, (plans, inside, failed) in zip(assignment.notebooks, recorded):
+         for task in spec.notebooks], helpers, spec.notebooks[0].limits.cell_timeout)
+    tasks: list[NotebookTask] = []
+    problems: list[str] = []
+    for task, (plans, inside, failed) in zip(spec.notebooks, recorded):
         tasks.append(dataclasses.replace(task, plans=plans, inside=inside, helpers=helpers))
-        problems += [f"{task.notebook}.ipynb: {line}" if assignment.several else line for line in failed]
+        problems += [f"{task.notebook}.ipynb: {line}" if spec.several else line for line in failed]
     return AssignmentSpec(tuple(tasks)), problems
 
 
-def inside_note(assignment):
-    """The instructor's line on the test cells judged inside the sandbox only, or None."""
-    inside = [(t.notebook, grade_id, why) for t in assignment.notebooks for grade_id, why in sorted(t.inside.items())]
+def inside_note(spec: AssignmentSpec) -> str | None:
+    """The instructor's line on the test cells of `spec` judged inside the sandbox only, or None."""
+    inside = [(task.notebook, grade_id, why) for task in spec.notebooks
+              for grade_id, why in sorted(task.inside.items())]
     if not inside:
         return None
-    return (f"{len(inside)} test cell(s) of {assignment.name} cannot be replayed outside the student's process, so "
+    return (f"{len(inside)} test cell(s) of {spec.name} cannot be replayed outside the student's process, so "
             "they are judged inside the sandbox only, as stock nbgrader judges them (a determined student could "
             "forge their result): "
-            + "; ".join(f"{nb + ': ' if assignment.several else ''}{grade_id}: {why}" for nb, grade_id, why in inside))
+            + "; ".join(f"{nb + ': ' if spec.several else ''}{grade_id}: {why}" for nb, grade_id, why in inside))
 
 
-def run_canary(layout: assignments.Layout, assignment: AssignmentSpec) -> tuple:
-    """(assignment, notes): grade the master's own answers and the unchanged release under the same
+def run_canary(layout: assignments.Layout, spec: AssignmentSpec) -> tuple[AssignmentSpec, list[str]]:
+    """(spec, notes): grade the master's own answers and the unchanged release under the same
     confinement, before any student.
 
     A sandbox that cannot start, or that makes the master's answers lose every point they score outside it,
@@ -154,25 +186,25 @@ def run_canary(layout: assignments.Layout, assignment: AssignmentSpec) -> tuple:
         for name in layout.notebooks))
     unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
                                                           for name in layout.notebooks))
-    result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+    result, blank = _canary_grade(spec, master), _canary_grade(spec, unchanged)
     unfollowed = {**blank.replay_failed, **result.replay_failed}
     if unfollowed:
-        assignment = assignment.judged_inside({key: f"the grader's replay of it fails on the master's own answers or "
-                                                    f"on the release ({why})" for key, why in unfollowed.items()})
-        result, blank = _canary_grade(assignment, master), _canary_grade(assignment, unchanged)
+        spec = spec.judged_inside({key: f"the grader's replay of it fails on the master's own answers or "
+                                        f"on the release ({why})" for key, why in unfollowed.items()})
+        result, blank = _canary_grade(spec, master), _canary_grade(spec, unchanged)
     for graded, who in ((result, "master's own answers"), (blank, "unchanged release")):
         if graded.status == model.ERROR or graded.status == model.TAMPERING:
             raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
                            f"'{graded.status}', so no submission was graded: {graded.reason}; "
                            + "; ".join(graded.flags))
-    notes = _lost_points(layout, assignment, result, master)
+    notes = _lost_points(layout, spec, result, master)
     if unfollowed:
         notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
                      "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
-    return assignment, notes
+    return spec, notes
 
 
-def _lost_points(layout, assignment, result, master):
+def _lost_points(layout, spec, result, master):
     """Notes on the test cells the master's answers (`result`, of the submission `master`) lose, saying where
     they lose them; KitError when the set-up, not the master, makes them score nothing."""
     lost = [t for t in result.tests if t.scored and not t.passed]
@@ -180,8 +212,8 @@ def _lost_points(layout, assignment, result, master):
         return []
     # The sandbox, or the master itself? The same answers outside the sandbox tell them apart.
     notes = []
-    loose = {(t.notebook, t.grade_id) for t in _canary_grade(assignment.replace(confine=False), master).tests
-             if t.scored and not t.passed} if assignment.confine else {(t.notebook, t.grade_id) for t in lost}
+    loose = {(t.notebook, t.grade_id) for t in _canary_grade(spec.replace(confine=False), master).tests
+             if t.scored and not t.passed} if spec.confine else {(t.notebook, t.grade_id) for t in lost}
     sandbox_only = [t for t in lost if (t.notebook, t.grade_id) not in loose]
     stopped = result.status in (model.TIMED_OUT, model.CRASHED)  # the limits, or the machine
     if (sandbox_only or stopped) and sum(t.score for t in result.tests) == 0:
@@ -189,10 +221,10 @@ def _lost_points(layout, assignment, result, master):
                   model.CRASHED: "if the notebook ran out of memory, give it more (--memory-mb); if the reason "
                                    "above names the grader itself, please report it with the master notebook."}
         raise KitError(f"{layout.name}: the master's own answers scored nothing"
-                       + (" in the sandbox" if assignment.confine else "")
+                       + (" in the sandbox" if spec.confine else "")
                        + (f" ({result.status}: {result.reason})" if stopped else ", and more outside it")
                        + ", so no submission was graded (a set-up that breaks the notebook must not zero a "
-                       "class).\n  " + "\n  ".join(f"{_where(assignment, t)}: {t.detail or t.message}"
+                       "class).\n  " + "\n  ".join(f"{_where(spec, t)}: {t.detail or t.message}"
                                                    for t in (sandbox_only or lost)[:10])
                        + f"\n  What to do: {advice[result.status] if stopped else sandbox.advice('run')}")
     for chosen, how in ((sandbox_only, "in the sandbox only (they pass outside it: something the sandbox "
@@ -202,22 +234,22 @@ def _lost_points(layout, assignment, result, master):
                                                                      "nbgrader would)")):
         if chosen:
             notes.append(f"{layout.name}: the master's own answers lose {len(chosen)} test cell(s) {how}: "
-                         + "; ".join(f"{_where(assignment, t)}: {(t.detail or t.message)[:160]}"
+                         + "; ".join(f"{_where(spec, t)}: {(t.detail or t.message)[:160]}"
                                      for t in chosen[:5])
                          + (f"; and {len(chosen) - 5} more" if len(chosen) > 5 else ""))
     return notes
 
 
-def _canary_grade(assignment, submission):
+def _canary_grade(spec, submission):
     try:
-        return grade_submission(assignment, submission)
+        return grade_submission(spec, submission)
     except SandboxFailure as error:
         raise KitError(f"the sandbox cannot be set up on this machine, so no submission was graded.\n"
                        f"  What failed: {error}\n  What to do: {sandbox.advice(error.step)}") from None
 
 
-def _where(assignment, test):
-    return f"{test.notebook}/{test.grade_id}" if assignment.several else test.grade_id
+def _where(spec, test):
+    return f"{test.notebook}/{test.grade_id}" if spec.several else test.grade_id
 
 
 def _files(folder, ignore):
@@ -225,7 +257,7 @@ def _files(folder, ignore):
     return sorted(find_all_files(str(folder), ignore))
 
 
-def misplaced_files(layout):
+def misplaced_files(layout: assignments.Layout) -> list[tuple[str, str]]:
     """(path, what to do) for notebooks in submitted/ that the grader will not grade as part of `layout`'s
     assignment: loose ones, and ones in its folders that are not among its notebooks."""
     folder = layout.course_dir / "submitted"
@@ -243,9 +275,9 @@ def misplaced_files(layout):
             continue
         where = shown(path.relative_to(folder.parent))
         if len(expected) == 1:
-            only = next(iter(expected))
-            found.append((where, f"a second notebook: only {only} is graded; if this is the one to grade, rename it "
-                                 f"to {only}"))
+            wanted = next(iter(expected))
+            found.append((where, f"a second notebook: only {wanted} is graded; if this is the one to grade, rename it "
+                                 f"to {wanted}"))
         else:
             found.append((where, f"not a notebook of {layout.name}, whose notebooks are {', '.join(sorted(expected))}: "
                                  "if it is one of them, rename it"))
@@ -257,7 +289,7 @@ def _notebook_for(layout, name):
     return name if name in notebooks or len(notebooks) != 1 else notebooks[0]
 
 
-def submitted_students(layout: assignments.Layout, refused: list = None) -> list:
+def submitted_students(layout: assignments.Layout, refused: list[tuple[str, str]] | None = None) -> list[str]:
     """The students with a submitted/<student>/<assignment>/ folder. A student or assignment folder that is
     a link, or whose name cannot be used, is left out; `refused`, a list, gets (path, why) for each."""
     folder = layout.course_dir / "submitted"
@@ -305,7 +337,7 @@ def read_submission(layout: assignments.Layout, student: str) -> Submission:
     return Submission(student, tuple(found.files), timestamp, late=late, refused=tuple(refused))
 
 
-def valid_timestamp(text):
+def valid_timestamp(text: str) -> bool:
     """True when nbgrader can read `text` as a submission time (as the gradebook will)."""
     from nbgrader.utils import parse_utc
     try:
@@ -329,12 +361,12 @@ def stored_result(layout: assignments.Layout, student: str) -> Result | None:
 
 # ---------------------------------------------------------------- running
 
-def _local_results(assignment, submissions, jobs, peaks, pools=None, key=None):
+def _local_results(spec, submissions, jobs, peaks, pools=None, key=None):
     """Yield (submission, result) from a pool of `jobs` warm worker processes, `submissions` (an iterable, read
     as it goes) sent a few at a time so that a class's files are not all held at once; fill `peaks` with the
     memory each process held (memory.peaks), read once every result is in. `pools` (a dict): the pool is taken
     from it under `key`, and left there for the next call once every result is in."""
-    context = warm.context()
+    context = warm.context(preload=_PRELOAD)
     pool = pools.pop(key, None) if pools is not None else None
     if pool is not None and pool._broken:  # a worker of the kept pool died
         _end_pool(pool)
@@ -351,14 +383,14 @@ def _local_results(assignment, submissions, jobs, peaks, pools=None, key=None):
     try:
         if pool is None:
             with warm.interrupts_held():
-                pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(assignment,))
+                pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(spec,))
         send(IN_FLIGHT_PER_WORKER * jobs)
         while futures:
             finished_now, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in finished_now:
                 submission = futures.pop(future)
                 send(1)
-                yield submission, _result_of(future, submission, assignment)
+                yield submission, _result_of(future, submission, spec)
         peaks.update(memory.peaks())
         finished = True
     finally:
@@ -379,22 +411,22 @@ def _end_pool(pool):
 _installed = None
 
 
-def _install(assignment):
+def _install(spec):
     global _installed
-    _installed = assignment
+    _installed = spec
     # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
     # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
     try:
-        modules = warm.modules_imported(_released_code(assignment))
+        modules = warm.modules_imported(_released_code(spec))
     except Exception:  # noqa: BLE001
         modules = ()
-    warm.context(quiet=True, modules=modules)
+    warm.context(quiet=True, modules=modules, preload=_PRELOAD)
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
-def _released_code(assignment):
+def _released_code(spec):
     """The code cells of every notebook of the assignment as handed out (read when the assignment was loaded)."""
-    return [cell.source for task in assignment.notebooks if task.release
+    return [cell.source for task in spec.notebooks if task.release
             for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells if cell.cell_type == "code"]
 
 
@@ -402,7 +434,7 @@ def _grade_installed(submission):
     return grade_submission(_installed, submission)
 
 
-def _dask_results(assignment, submissions, address):
+def _dask_results(spec, submissions, address):
     """Yield (submission, result) from the Dask cluster whose scheduler is at `address`."""
     try:
         from distributed import Client, as_completed as dask_completed
@@ -417,30 +449,30 @@ def _dask_results(assignment, submissions, address):
                        "`dask scheduler` and `dask worker <address>`, or leave out --scheduler "
                        "to grade on this machine.") from None
     with client:
-        shared = client.scatter(assignment, broadcast=True)
+        shared = client.scatter(spec, broadcast=True)
         futures = {client.submit(grade_submission, shared, s, pure=False): s for s in submissions}
         for future in dask_completed(futures):
-            yield futures[future], _result_of(future, futures[future], assignment)
+            yield futures[future], _result_of(future, futures[future], spec)
 
 
-def _result_of(future, submission, assignment):
+def _result_of(future, submission, spec):
     try:
         return future.result()
     except Exception as error:  # the worker itself died: report it, keep going
-        return not_graded(assignment, submission, f"the grading worker failed: {type(error).__name__}: {error}")
+        return not_graded(spec, submission, f"the grading worker failed: {type(error).__name__}: {error}")
 
 
 # ---------------------------------------------------------------- writing
 
-def _write_outputs(layout, assignment, submission, result):
+def _write_outputs(layout, spec, submission, result):
     """autograded/<student>/<assignment>/, replaced whole; the result record is written last."""
     final = layout.autograded(submission.student)
     staging = final.parent / f".{layout.name}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # As stock autograde: the submission's files, the master's files over them, the graded notebooks.
-    files = submission_with_master_files(submission, assignment.notebooks[0])
-    for task in assignment.notebooks:
+    files = submission_with_master_files(submission, spec.notebooks[0])
+    for task in spec.notebooks:
         name = f"{task.notebook}.ipynb"
         if task.notebook in result.notebooks:
             files[name] = with_banner(result.notebooks[task.notebook], result).encode()
@@ -462,7 +494,7 @@ def _write_outputs(layout, assignment, submission, result):
     write_atomically(final / RESULT_FILE, json.dumps(result.to_dict(), indent=1))
 
 
-def with_banner(graded, result):
+def with_banner(graded: str, result: Result) -> str:
     """The graded notebook `graded` (JSON text), headed by what needs the instructor's look when the status is not
     plain "graded": formgrader shows it above the student's cells. The reason can quote the student's text, so it
     goes in as an indented block, which Markdown shows verbatim whatever it holds."""
@@ -480,7 +512,7 @@ def with_banner(graded, result):
 AS_SUBMITTED = ".as-submitted"  # suffix of a notebook kept as the student sent it (see placeholder)
 
 
-def placeholder(task, result):
+def placeholder(task: NotebookTask, result: Result) -> NotebookNode:
     """A notebook for manual grading in formgrader when the student's could not be graded: every cell
     the gradebook knows (tests as autograde leaves them, answers as released), after a note on what
     was wrong and where the student's file is."""
@@ -518,19 +550,21 @@ class Setups:
     before the first: the backups kept are not all of this run) and, with `keep_workers`, the grading workers
     (each sandbox is still a new process). `close` ends the workers and removes the rest."""
 
-    def __init__(self, keep_workers=False):
+    def __init__(self, keep_workers: bool = False) -> None:
         self.helpers = tempfile.mkdtemp(prefix=scratch.prefix("helpers"))
-        self.kept = {}  # (assignment fingerprint, limits, confine) -> (assignment, notes)
-        self.plans = {}  # (jobs, limits) -> memory.Plan
-        self.backed_up = set()  # course folders
-        self.pools = {} if keep_workers else None  # (assignment fingerprint, limits, confine, jobs) -> pool
+        # (assignment fingerprint, limits, confine) -> (spec, notes)
+        self.kept: dict[tuple[str, Limits, bool], tuple[AssignmentSpec, list[str]]] = {}
+        self.plans: dict[tuple[int, Limits], memory.Plan] = {}  # (jobs, limits) -> memory.Plan
+        self.backed_up: set[Path] = set()  # course folders
+        # (assignment fingerprint, limits, confine, jobs) -> pool
+        self.pools: dict[tuple[str, Limits, bool, int], ProcessPoolExecutor] | None = {} if keep_workers else None
 
-    def plan(self, jobs, limits):
+    def plan(self, jobs: int, limits: Limits) -> memory.Plan:
         if (jobs, limits) not in self.plans:
             self.plans[jobs, limits] = memory.plan(jobs, limits)
         return self.plans[jobs, limits]
 
-    def close(self):
+    def close(self) -> None:
         for pool in (self.pools or {}).values():
             _end_pool(pool)
         for plan in self.plans.values():
@@ -542,20 +576,20 @@ class Setups:
 class BatchRequest:
     """What to grade and how: the assignment's files (an assignments.Layout), the students (None: everyone with a
     submission), and the run's settings."""
-    layout: object
-    students: tuple = None
+    layout: assignments.Layout
+    students: tuple[str, ...] | None = None
     force: bool = False          # grade again even when unchanged
-    jobs: int = None             # parallel workers (None: one per core, as memory allows)
-    scheduler: str = None        # a Dask scheduler's address, instead of this machine's workers
+    jobs: int | None = None      # parallel workers (None: one per core, as memory allows)
+    scheduler: str | None = None  # a Dask scheduler's address, instead of this machine's workers
     limits: Limits = Limits()
-    progress: object = None      # reports.Progress, or None for silence
+    progress: Progress | None = None  # reports.Progress, or None for silence
     confine: bool = True
 
 
-def grade_batch(layout: assignments.Layout, students: list = None, force: bool = False, jobs: int = None,
-                scheduler: str = None, limits: Limits = Limits(), progress=None, confine: bool = True,
-                setups: "Setups" = None) -> Batch:
-    """Grade what needs grading; return a Batch (its `assignment`: the AssignmentSpec graded). See the module
+def grade_batch(layout: assignments.Layout, students: Sequence[str] | None = None, force: bool = False,
+                jobs: int | None = None, scheduler: str | None = None, limits: Limits = Limits(),
+                progress: Progress | None = None, confine: bool = True, setups: Setups | None = None) -> Batch:
+    """Grade what needs grading; return a Batch (its `spec`: the AssignmentSpec graded). See the module
     docstring. `setups` (a Setups, which the caller closes): what it keeps is taken from it, and kept there;
     without one, everything is taken down at the end."""
     sweep_scratch()
@@ -570,15 +604,15 @@ def grade_batch(layout: assignments.Layout, students: list = None, force: bool =
             setups.close()
 
 
-def _set_up(layout, assignment, helpers, cgroup, say):
-    """(assignment, notes): `assignment` with the outside verdict recorded from the master and checked by the
+def _set_up(layout, spec, helpers, cgroup, say):
+    """(spec, notes): the assignment `spec` with the outside verdict recorded from the master and checked by the
     canaries, and what the instructor should know about it."""
     say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
-    assignment, problems = with_verdict(layout, assignment, helpers)
+    spec, problems = with_verdict(layout, spec, helpers)
     notes = [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox" for line in problems]
     say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
-    assignment, canary_notes = run_canary(layout, assignment.replace(memory_cgroup=cgroup))
-    return assignment, notes + canary_notes + ([inside_note(assignment)] if inside_note(assignment) else [])
+    spec, canary_notes = run_canary(layout, spec.replace(memory_cgroup=cgroup))
+    return spec, notes + canary_notes + ([inside_note(spec)] if inside_note(spec) else [])
 
 
 # The collecting process's own stages, beside the workers' (grading.STAGES, summed over the submissions).
@@ -593,7 +627,7 @@ def _grade_batch(request, setups):
     batch = Batch()
     students = _chosen_students(request, batch)
     # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
-    batch.assignment = load_assignment(layout, request.limits, request.confine)
+    batch.spec = load_assignment(layout, request.limits, request.confine)
     api = coursedir.nbgrader_api(layout.course_dir)
     say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
     previous_of = _to_grade(request, students, gradebook.graded_students(api, layout.name), batch)
@@ -604,10 +638,10 @@ def _grade_batch(request, setups):
     jobs, key = _ready(request, setups, len(submissions), batch, say)
     say(f"{layout.name}: grading {counted(len(submissions), 'submission')} with {counted(jobs, 'worker')}")
     if request.scheduler:
-        results = _dask_results(batch.assignment, list(_read_each(layout, submissions, batch.stages)),
+        results = _dask_results(batch.spec, list(_read_each(layout, submissions, batch.stages)),
                                 request.scheduler)
     else:
-        results = _local_results(batch.assignment, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
+        results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
                                  setups.pools, key + (jobs,))
     _record_all(layout, api, results, previous_of, progress, batch)
     batch.seconds = time.monotonic() - started
@@ -640,7 +674,7 @@ def _to_grade(request, students, in_gradebook, batch):
     """{student: their previous result or None}, in order, for the students whose submission must be graded: new,
     changed, graded against another version of the assignment, or all with `force`. The others keep their stored
     result (batch.unchanged)."""
-    layout, fingerprint = request.layout, batch.assignment.fingerprint
+    layout, fingerprint = request.layout, batch.spec.fingerprint
     todo = {}
     clock = time.perf_counter()
     for student in students:
@@ -661,25 +695,25 @@ def _to_grade(request, students, in_gradebook, batch):
 
 def _ready(request, setups, count, batch, say):
     """(jobs, key): everything set up before the first submission is graded, kept in `setups` — the memory plan
-    (how many sandboxes at once), the master's recorded answers and the canaries (batch.assignment gets them),
+    (how many sandboxes at once), the master's recorded answers and the canaries (batch.spec gets them),
     the gradebook's backup."""
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
     jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
-    warm.context()  # the sandboxes start from it; it warms up while the verdict is recorded
+    warm.context(preload=_PRELOAD)  # the sandboxes start from it; it warms up while the verdict is recorded
     try:
         held = setups.plan(jobs, limits)
     except MemoryError as error:
         raise KitError(f"no submission was graded: {error}") from None
     batch.notes += [held.note] if held.note else []
     batch.workers = held.how
-    key = (batch.assignment.fingerprint, limits, request.confine)
+    key = (batch.spec.fingerprint, limits, request.confine)
     if key not in setups.kept:
         helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
         os.mkdir(helpers)
-        setups.kept[key] = _set_up(layout, batch.assignment, helpers, held.cgroup, say)
-    assignment, notes = setups.kept[key]
-    batch.assignment = assignment.replace(memory_cgroup=held.cgroup)
+        setups.kept[key] = _set_up(layout, batch.spec, helpers, held.cgroup, say)
+    spec, notes = setups.kept[key]
+    batch.spec = spec.replace(memory_cgroup=held.cgroup)
     batch.notes += notes
     if layout.course_dir not in setups.backed_up:
         say(f"{layout.name}: backing up the gradebook")
@@ -694,7 +728,7 @@ def _record_all(layout, api, results, previous_of, progress, batch):
     regrade must not replace it; on Ctrl-C, what was not graded is listed in batch.pending."""
     submissions = list(previous_of)
     bar = progress(len(submissions)) if progress else None
-    writer = gradebook.Writer(api, layout.name, [t.notebook for t in batch.assignment.notebooks])
+    writer = gradebook.Writer(api, layout.name, [task.notebook for task in batch.spec.notebooks])
     done = set()
     try:
         for submission, result in results:
@@ -704,7 +738,7 @@ def _record_all(layout, api, results, previous_of, progress, batch):
                                                  f"of {previous.graded_at}"
                 batch.results[submission.student] = previous
             else:
-                batch.results[submission.student] = _record(layout, batch.assignment, writer, submission, result,
+                batch.results[submission.student] = _record(layout, batch.spec, writer, submission, result,
                                                             batch.stages)
             for stage, seconds in result.stages.items():
                 batch.stages[stage] = batch.stages.get(stage, 0.0) + seconds
@@ -743,7 +777,7 @@ def _read_or_refuse(layout, student):
                                                       f"{shown(str(error)[:200])})"),))
 
 
-def _record(layout, assignment, writer, submission, result, stages):
+def _record(layout, spec, writer, submission, result, stages):
     """Write one result to the gradebook and autograded/; returns the result that stands.
 
     If writing fails, the student gets a grader error with the reason (written the same way, which asks
@@ -754,24 +788,24 @@ def _record(layout, assignment, writer, submission, result, stages):
         clock = time.perf_counter()
         writer.write(result)
         clock = lap(stages, "gradebook write", clock)
-        _write_outputs(layout, assignment, submission, result)
+        _write_outputs(layout, spec, submission, result)
         lap(stages, "autograded folder", clock)
         result.notebooks = {}  # on disk now: a class of 1,000 need not hold every graded notebook in memory
         return result
     except Exception as error:
         writer.rollback()
-        failed = not_graded(assignment, submission, f"the grader could not record this result "
-                                                    f"({type(error).__name__}: {shown(str(error)[:200])})")
+        failed = not_graded(spec, submission, f"the grader could not record this result "
+                                              f"({type(error).__name__}: {shown(str(error)[:200])})")
     try:
         writer.write(failed)
-        _write_outputs(layout, assignment, submission, failed)
+        _write_outputs(layout, spec, submission, failed)
     except Exception as error:
         writer.rollback()
         failed.reason += f"; nor the grader error itself ({type(error).__name__})"
     return failed
 
 
-def all_results(layout: assignments.Layout) -> dict:
+def all_results(layout: assignments.Layout) -> dict[str, Result | None]:
     """student -> stored Result for every submission of the assignment in submitted/ (None: not graded yet)."""
     return {s: stored_result(layout, s) for s in submitted_students(layout)}
 

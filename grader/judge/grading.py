@@ -1,4 +1,5 @@
-"""The grading unit: a pure function of (assignment, submission) -> result.
+"""The grading unit: a pure function of (spec, submission) -> result, `spec` the assignment as workers grade it
+(an AssignmentSpec).
 
 `grade_submission` reads nothing but its arguments and writes nothing at all: the
 student's code runs in a sandbox that holds its working copy (execute.py,
@@ -17,6 +18,8 @@ in the README:
 - limits: per-cell timeout, per-notebook budget, memory, processes, disk, output;
 - cells run in a sandboxed IPython shell instead of a Jupyter kernel.
 """
+from __future__ import annotations
+
 import builtins
 import copy
 import dataclasses
@@ -28,6 +31,7 @@ import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
@@ -43,10 +47,16 @@ from grader.core.plain_text import for_markdown, for_terminal
 from grader.judge import review, verdict
 from grader.run import calls
 
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+    from grader.core.model import MasterCell
+
+
 # ---------------------------------------------------------------- the pure function
 
 def grade_submission(spec: AssignmentSpec, submission: Submission) -> Result:
-    """Grade one submission of `assignment`, every notebook of it; never raises for anything the student did.
+    """Grade one submission of `spec`, the assignment, every notebook of it; never raises for anything the student did.
 
     A notebook missing beside others that were handed in is graded as released, as stock autograde does
     (its tests fail, its answers are unanswered), and flagged; with none handed in, the submission is missing.
@@ -135,7 +145,7 @@ STAGES = ("reading and sanitising", "sandbox start", "cells run", "the wire", "o
           "scoring and the graded notebook")
 
 
-def lap(stages, stage, since):
+def lap(stages: dict[str, float], stage: str, since: float) -> float:
     """Add the time since `since` (time.perf_counter()) to `stages[stage]`; returns now, the start of the next
     stage. A grading's stages are STAGES; a batch adds its own (batch.BATCH_STAGES) and the command its pages
     and copy report."""
@@ -322,7 +332,7 @@ _PLAIN_NAMES = {name for name in dir(builtins) if isinstance(getattr(builtins, n
                 and issubclass(getattr(builtins, name), BaseException)}
 
 
-def plain_name(ename):
+def plain_name(ename: str) -> str:
     return ename if ename in _PLAIN_NAMES else "an error"
 
 
@@ -331,7 +341,7 @@ WITHHELD = ("it failed; its message is not shown: your notebook ran a test with 
             "the message)")
 
 
-def withheld(ename):
+def withheld(ename: str) -> str:
     """A student's message when the text of the failure cannot be trusted to be free of hidden tests: the same
     words whatever failed (even the kind of error would carry a few bits of what the student's code read)."""
     if ename in ("CellTimeout", "TimedOutBefore"):
@@ -339,7 +349,7 @@ def withheld(ename):
     return WITHHELD
 
 
-def untravelled(kind):
+def untravelled(kind: str) -> str:
     """A student's message when their function returned what cannot be checked outside their notebook."""
     shown = kind if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ ]{0,60}", kind) else "value of its own kind"
     return (f"your function returned a {shown}, which the grader cannot check outside your notebook; return "
@@ -351,7 +361,7 @@ HIDDEN_ADVICE = ("The visible checks passed, a hidden one did not: try your func
                  "work out by hand.")
 
 
-def hidden_failure(judged, plan, exposed=False):
+def hidden_failure(judged: verdict.Verdict, plan: verdict.TestPlan, exposed: bool = False) -> str:
     """The student's message when a hidden check failed in the grader's own run: that it did, on which kind of
     input if the master's hidden block says so (hidden.HINT), and what to try. Nothing of its message (nor,
     after hidden code ran in the student's process, the kind of error their function raised)."""
@@ -449,7 +459,8 @@ def _behaviour(nb, task, run):
     return digests
 
 
-_master_digests = {}  # id(call) -> (call, the digest of its master output): the call is kept, so the id stays its
+# id(call) -> (call, the digest of its master output): the call is kept, so the id stays its
+_master_digests: dict[int, tuple[calls.Call, Any]] = {}
 
 
 def _master_digest(call):
@@ -477,7 +488,7 @@ MAX_CELLS = 2000  # cells that run code: far more than any assignment (see `runs
 MAX_ALL_CELLS = 100_000  # every cell is read and checked here, even one with nothing to run
 
 
-def runs_code(source):
+def runs_code(source: str) -> bool:
     """False for a code cell that runs nothing: blank, comments, `pass`. Such cells are not sent to the sandbox
     and not counted against MAX_CELLS (an honest notebook may hold thousands of them)."""
     lines = [line.strip() for line in source.splitlines()]
@@ -534,7 +545,7 @@ def _clean_cell(cell):
     return clean
 
 
-def text_digest(source):
+def text_digest(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -629,7 +640,7 @@ def _retyped(cell, cell_type):
     return make(source=cell.source, metadata=cell.metadata)
 
 
-def master_metadata(cell):
+def master_metadata(cell: MasterCell) -> dict[str, Any]:
     meta = {"grade": cell.points is not None, "grade_id": cell.grade_id, "locked": cell.locked,
             "schema_version": 3, "solution": cell.solution, "task": False, "checksum": cell.checksum}
     if cell.points is not None:
@@ -650,7 +661,7 @@ def _insert_position(cells, task, grade_id):
 MAX_EXTRA_FILES_MB = 16  # files handed in beside the notebook, in all; more is left out (and said)
 
 
-def submission_with_master_files(submission: Submission, task: NotebookTask) -> dict:
+def submission_with_master_files(submission: Submission, task: NotebookTask) -> dict[str, bytes]:
     """(path, bytes): the submission's own files, then the master's over them, as stock autograde lays out.
 
     A student file that would clash with a master file or folder (`helpers.py/x`, a file named
@@ -849,7 +860,7 @@ def _cell_name(cell, index):
     return grade_id or f"cell {index + 1}"
 
 
-def student_cell_name(cell):
+def student_cell_name(cell: NotebookNode) -> str:
     """The cell as the student sees it: a test by its name (as their page lists it), another cell by the function it
     defines, else by its first line of code."""
     meta = nbgrader_meta(cell)

@@ -4,9 +4,15 @@ Each finding is a short phrase for the instructor ("patches numpy: np.allclose =
 shown in the CSV, the summary table and the class report. An honest notebook has
 none; a finding is a reason to read the code, not proof of anything.
 """
+from __future__ import annotations
+
 import ast
 import functools
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Modules whose patching is worth a look; the assignment's own helper modules are added (see `scan`).
 PROVIDED_MODULES = {"np", "numpy", "builtins", "__builtins__", "math", "IPython"}
@@ -53,11 +59,11 @@ MODULES = {"ctypes": "ctypes or native code", "cffi": "ctypes or native code", "
            "importlib": "patching the provided modules"}
 
 
-def scan(sources, helpers=()):
+def scan(sources: Iterable[str], helpers: Iterable[str] = ()) -> list[str]:
     """Findings for a list of code cell sources; each finding is a short phrase, at most one per kind.
     `helpers`: the module names of the Python files the assignment ships, which are patched like numpy."""
     provided = frozenset(PROVIDED_MODULES | set(helpers))
-    found = {}
+    found: dict[str, str] = {}
     for source in sources:
         # Cached by the cell's text: most cells of a class are the ones handed out, unchanged, and the findings
         # depend on nothing else. A very long cell is not worth keeping.

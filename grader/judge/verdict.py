@@ -35,6 +35,8 @@ differ, and the replay says so and fails), and it reads nothing else of the note
 than those functions and values. `record` says which cells do not qualify and why;
 they are judged inside the sandbox only. The canary proves the rest for every cell.
 """
+from __future__ import annotations
+
 import ast
 import builtins
 import contextlib
@@ -49,6 +51,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from grader.core import hidden, wire
 from grader.core.files import write_atomically
@@ -56,6 +59,18 @@ from grader.core.notebook import is_solution_cell, nbgrader_meta
 from grader.core.plain_text import valid_text
 from grader.run import sandbox, warm
 from grader.run.calls import Call, without
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    from nbformat import NotebookNode
+
+    from grader.core.model import MasterCell
+
+    # What `record_apart` records for one notebook: (test cells, master cells, files, hidden markers).
+    MasterNotebook = tuple[Sequence[MasterCell], Sequence[NotebookNode], Iterable[tuple[str, bytes]], tuple[str, str]]
+    # What `record` gives for one notebook: (plans, inside, problems).
+    Recorded = tuple[dict[str, "TestPlan"], dict[str, str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -71,12 +86,12 @@ class TestPlan:
     markers: tuple = hidden.DEFAULT  # the course's hidden-test delimiters
 
     @functools.cached_property
-    def hidden(self):
+    def hidden(self) -> hidden.Layout:
         """Where the cell's hidden code is (hidden.Layout)."""
         return hidden.layout(self.source, self.markers)
 
 
-def notebook_imports(master_cells):
+def notebook_imports(master_cells: Iterable[NotebookNode]) -> str:
     """The import statements at the top level of the master's cells that are not tests, as code."""
     lines = []
     for cell in master_cells:
@@ -91,7 +106,7 @@ def notebook_imports(master_cells):
     return "\n".join(dict.fromkeys(lines))
 
 
-def as_python(source):
+def as_python(source: str) -> str:
     """A cell's source as the Python IPython runs: magics (`%matplotlib inline`) and shell escapes (`!ls`)
     become calls on `get_ipython()`, so the Python around them still runs."""
     from IPython.core.inputtransformer2 import TransformerManager
@@ -136,7 +151,7 @@ def _master_shell_class():
     return MasterShell
 
 
-def ends_in_expression(source):
+def ends_in_expression(source: str) -> bool:
     """True when the cell's last statement is an expression, which nbgrader reads as partial credit."""
     try:
         body = ast.parse(source).body
@@ -156,7 +171,7 @@ class ReplayTimeout(BaseException):
 class StudentRaised(Exception):
     """Stands for the exception the student's function raised when the sandbox called it."""
 
-    def __init__(self, ename, evalue):
+    def __init__(self, ename: str, evalue: str) -> None:
         super().__init__(f"{ename}: {evalue}" if evalue else ename)
         self.ename, self.evalue = ename, evalue
 
@@ -165,7 +180,7 @@ class StudentRaisedBase(BaseException):
     """Stands for a BaseException the student's function raised (a timeout, SystemExit...): like the
     original, it passes through a test's `except Exception`, so the replay fails where the notebook did."""
 
-    def __init__(self, ename, evalue):
+    def __init__(self, ename: str, evalue: str) -> None:
         super().__init__(f"{ename}: {evalue}" if evalue else ename)
         self.ename, self.evalue = ename, evalue
 
@@ -181,14 +196,14 @@ class NotReplayable(Exception):
     travel. The test is judged inside."""
 
 
-def raised(ename, evalue):
+def raised(ename: str, evalue: str) -> BaseException:
     """The stand-in for what a student's function raised, on the same side of `except Exception`; for one of
     Python's own exceptions, an instance of it too, so that a test's `except ValueError` catches it as it did."""
     if ename in BASE_EXCEPTIONS:
         return StudentRaisedBase(ename, evalue)
     builtin = getattr(builtins, ename, None)
     if isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception:
-        made = _student_kind(builtin)(ename, evalue)
+        made = _student_kind(builtin)(ename, evalue)  # type: ignore[arg-type]  # a class is hashable
         if type(made) is not StudentRaised:
             made.args = (evalue,)
         return made
@@ -216,7 +231,7 @@ def _student_kind(builtin):
     return StudentRaised
 
 
-def defined_functions(source):
+def defined_functions(source: str) -> list[str]:
     """Names of the functions a solution cell defines at its top level."""
     try:
         tree = ast.parse(source)
@@ -228,7 +243,7 @@ def defined_functions(source):
 # ---------------------------------------------------------------- the trusted helper files
 
 @contextlib.contextmanager
-def trusted_files(files, folder):
+def trusted_files(files: Iterable[tuple[str, bytes]], folder: str) -> Iterator[None]:
     """The assignment's own helper files (from source/), importable first, from `folder`, the current folder.
 
     They are written once and imported once per process; a module of the same name
@@ -273,7 +288,7 @@ class Failure:
     before_hidden: bool = True  # it failed before any hidden code of the cell could have run
 
 
-def _run(code, namespace, layout=None, value=None):
+def _run(code, namespace, hidden_layout=None, value=None):
     """Run a test cell's code in `namespace`; None, or the Failure it raised. With a list as `value`, the
     cell's last statement, an expression, is evaluated and its value appended (a partial credit)."""
     quiet = io.StringIO()
@@ -286,18 +301,18 @@ def _run(code, namespace, layout=None, value=None):
             if last is not None:
                 value.append(eval(compile(last, CELL_FILE, "eval"), namespace))
     except (StudentRaised, StudentRaisedBase) as error:
-        return _failure(error, error.ename, error.evalue, "raised", layout)
+        return _failure(error, error.ename, error.evalue, "raised", hidden_layout)
     except ReplayMismatch as error:
-        return _failure(error, "ReplayMismatch", str(error), "mismatch", layout)
+        return _failure(error, "ReplayMismatch", str(error), "mismatch", hidden_layout)
     except wire.WireError as error:
         return _failure(error, "ProtocolError", f"the student's process sent malformed data: {error}", "protocol",
-                        layout)
+                        hidden_layout)
     except Exception as error:
-        return _failure(error, type(error).__name__, str(error), "checks", layout)
+        return _failure(error, type(error).__name__, str(error), "checks", hidden_layout)
     return None
 
 
-def _failure(error, ename, evalue, kind, layout):
+def _failure(error, ename, evalue, kind, hidden_layout):
     """The Failure, placed in the cell by the test cell's frames in its traceback."""
     lines = []
     trace = error.__traceback__
@@ -307,17 +322,19 @@ def _failure(error, ename, evalue, kind, layout):
         trace = trace.tb_next
     if isinstance(error, SyntaxError) and error.filename == CELL_FILE and error.lineno:
         lines.append(error.lineno)
-    if layout is None:
+    if hidden_layout is None:
         return Failure(ename, evalue, kind)
     if not lines:  # nowhere in the cell: as careful as if in hidden code, when it has any
-        return Failure(ename, evalue, kind, in_hidden=bool(layout.lines), before_hidden=not layout.lines)
-    return Failure(ename, evalue, kind, in_hidden=any(line in layout.lines for line in lines),
-                   before_hidden=not any(line in layout.lines for line in lines) and layout.before_hidden(lines[0]))
+        return Failure(ename, evalue, kind, in_hidden=bool(hidden_layout.lines), before_hidden=not hidden_layout.lines)
+    return Failure(ename, evalue, kind, in_hidden=any(line in hidden_layout.lines for line in lines),
+                   before_hidden=not any(line in hidden_layout.lines for line in lines)
+                   and hidden_layout.before_hidden(lines[0]))
 
 
 # ---------------------------------------------------------------- 1. record, with the master's solution
 
-def master_namespace(master_cells, seconds=30.0, problems=None):
+def master_namespace(master_cells: Iterable[NotebookNode], seconds: float = 30.0,
+                     problems: list[str] | None = None) -> dict[str, Any]:
     """What the master notebook defines, its test cells left out, run in a namespace of its own (trusted code).
 
     `master_cells` are the master notebook's cells (the gradebook keeps solution cells only as students got
@@ -351,7 +368,8 @@ def master_namespace(master_cells, seconds=30.0, problems=None):
     return shell.user_ns
 
 
-def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=30.0):
+def record(cells: Sequence[MasterCell], master_cells: Sequence[NotebookNode], files: Iterable[tuple[str, bytes]],
+           folder: str, markers: tuple[str, str] = hidden.DEFAULT, seconds: float = 30.0) -> Recorded:
     """(plans, inside, problems): TestPlan per test grade_id that the grader can replay, {grade_id: why} for the
     test cells it cannot, which are judged inside the sandbox only, and what failed in the master's own cells.
     The master's test cells (`cells`, from the gradebook) run on the functions of the master notebook
@@ -361,7 +379,9 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
                  if is_solution_cell(cell) and cell.get("cell_type") == "code"]
     functions = [name for source in solutions for name in defined_functions(source)]
     values = {name for source in solutions for name in defined_names(source)} - set(functions)
-    plans, inside, problems = {}, {}, []
+    plans: dict[str, TestPlan] = {}
+    inside: dict[str, str] = {}
+    problems: list[str] = []
     with trusted_files(files, folder):
         imports = _working_imports(notebook_imports(master_cells), problems)
         imported = defined_names(imports)
@@ -410,7 +430,7 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
                     why = f"it reads {name}, which cannot travel as plain data ({type(error).__name__})"
                     break
                 calls.append(Call(name, None, encoded))
-            value = [] if ends_in_expression(cell.source) else None
+            value: list[Any] | None = [] if ends_in_expression(cell.source) else None
             try:
                 with _time_limit(seconds):
                     failed = _run(cell.source, namespace, value=value) if why is None else None
@@ -423,7 +443,7 @@ def record(cells, master_cells, files, folder, markers=hidden.DEFAULT, seconds=3
             if why:
                 inside[cell.grade_id] = why
             else:  # a partial credit where the master's answers give a number, as nbgrader would read one
-                scored = bool(value) and not _is_bool(value[0]) and credit_of(value[0])[1] is None
+                scored = bool(value and not _is_bool(value[0]) and credit_of(value[0])[1] is None)
                 plans[cell.grade_id] = TestPlan(cell.grade_id, cell.source, tuple(calls), scored, imports,
                                                 tuple(functions), markers)
     _run_whole_for_later_tests(cells, plans, inside, markers)
@@ -460,7 +480,7 @@ def _names_read(source):
         return set()
 
 
-def record_apart(notebooks, folder, seconds=30.0):
+def record_apart(notebooks: Sequence[MasterNotebook], folder: str, seconds: float = 30.0) -> list[Recorded]:
     """`record` for each notebook of an assignment, in a process of its own: the master's code may loop, exit,
     change the folder or patch a library, and none of that reaches the grader. `notebooks` holds
     (test cells, master cells, files, hidden markers) per notebook; returns (plans, inside, problems) for each.
@@ -537,7 +557,7 @@ def _random_states():
     return state[0], state[1].tobytes(), state[2:], random.getstate()
 
 
-def credit_of(value):
+def credit_of(value: object) -> tuple[float | None, str | None]:
     """(number, None) when a partial-credit value is one finite real number, else (None, why it counts nothing).
 
     Python's and numpy's numbers (a 0-d array, a Decimal too) count as the numbers they are; a bool as 0 or 1. NaN, an
@@ -552,7 +572,7 @@ def credit_of(value):
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float: finite, and beyond any cell's points
-        return (math.inf if value > 0 else -math.inf), None
+        return (math.inf if value > 0 else -math.inf), None  # type: ignore[operator]  # only an int overflows float()
     if math.isnan(number):
         return None, "the test's value is NaN, not a number"
     if math.isinf(number):
@@ -572,7 +592,7 @@ def _kind(value):
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"[:60]
 
 
-def defined_names(source):
+def defined_names(source: str) -> set[str]:
     """Names a cell binds at its top level (assignments, imports, definitions)."""
     try:
         tree = ast.parse(source)
@@ -591,7 +611,7 @@ def defined_names(source):
     return found
 
 
-def read_names(source):
+def read_names(source: str) -> set[str]:
     """Names a cell reads that it does not bind itself."""
     tree = ast.parse(source)
     nodes = list(ast.walk(tree))
@@ -633,26 +653,27 @@ class Verdict:
     kind: str = ""                 # see Failure; "missing" when no outputs came back
     in_hidden: bool = False        # hidden code was running when it failed
     before_hidden: bool = True     # it failed before any hidden code of the cell could have run
-    value: float = None            # a partial-credit cell's value, computed here, when it is a number
+    value: float | None = None     # a partial-credit cell's value, computed here, when it is a number
     value_problem: str = ""        # why a partial-credit cell's value is not a score (see credit_of)
     exact: bool = True             # the outputs are here exactly as the student's functions gave them (wire.exact)
     untravelled: str = ""          # the type of an output that could not travel at all, if any
 
     @property
-    def contradicts_the_notebook(self):
+    def contradicts_the_notebook(self) -> bool:
         """The checks the notebook ran (and passed) fail here on the very outputs the student's code gave, before
         any hidden code ran (the student's process ran the same visible code, on the same state, on the same
         values: not a value that did not travel exactly)."""
         return (self.kind == "checks" and self.before_hidden and self.exact) or self.kind == "protocol"
 
     @property
-    def message_may_show(self):
+    def message_may_show(self) -> bool:
         """Nothing of the hidden code (its text, its values, what it made the student's function do) is in the
         failure's message: it failed in visible code, before any hidden code ran."""
         return self.passed or (self.before_hidden and not self.in_hidden)
 
 
-def replay(plan, outputs, files, folder, seconds=30.0):
+def replay(plan: TestPlan, outputs: Sequence[Any] | None, files: Iterable[tuple[str, bytes]], folder: str,
+           seconds: float = 30.0) -> Verdict:
     """Judge one test cell on the student's `outputs` (wire nodes, one per recorded call).
 
     The outputs are bounded in size (wire.py), so honest checks finish in a fraction of a
@@ -699,7 +720,7 @@ def replay(plan, outputs, files, folder, seconds=30.0):
         except wire.WireError as error:
             return Verdict(plan.grade_id, False, "ProtocolError", f"the student's process sent malformed data: "
                            f"{error}", "protocol")
-    value = [] if plan.partial_credit else None
+    value: list[Any] | None = [] if plan.partial_credit else None
     with trusted_files(files, folder), _time_limit(seconds):
         try:
             _run(plan.imports, namespace)  # as recorded: it ran there

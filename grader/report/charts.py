@@ -3,13 +3,20 @@
 Chart text is plain text (CHART_STYLE): a `$` in a student's error message is a dollar sign,
 not the start of a formula, and every label passes through `plain_text.for_chart`.
 """
+from __future__ import annotations
+
 import io
 import textwrap
+from collections.abc import Iterable, Sequence
+from typing import Any, TYPE_CHECKING
 
 from grader.core.plain_text import for_chart
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 LABEL_PT = 11  # chart text size in points: 14-15 px on screen at the page's width (tests/test_browser.py)
-CHART_STYLE = {"text.parse_math": False, "text.usetex": False}
+CHART_STYLE: dict[RcKeyType, Any] = {"text.parse_math": False, "text.usetex": False}
 GRADED_COLOUR, OPTIONAL_COLOUR, FAILURE_COLOUR = "#3b6ea5", "#8a63b3", "#b3261e"
 
 
@@ -34,7 +41,9 @@ def _figure(width, height):
     return fig
 
 
-def class_charts(parts, maxima, rates, common):
+def class_charts(parts: Sequence[tuple[float, float]], maxima: tuple[float, float],
+                 rates: Sequence[tuple[str, float, bool]], common: Sequence[tuple[tuple[str, str], int]]
+                 ) -> dict[str, str]:
     """{distribution, pass_rate, failures} as SVG text.
 
     parts: (graded points, optional points) per scored student; maxima: (graded max, optional max);
@@ -76,7 +85,7 @@ def _distribution(parts, maxima):
     return _svg(fig)
 
 
-def bin_width(maximum):
+def bin_width(maximum: float) -> float:
     """About a tenth of `maximum`, as 1, 2 or 5 times a power of ten (0.5 for 3 points, 10 for 100)."""
     import math
 
@@ -113,7 +122,7 @@ def _failures(common):
     return _svg(fig)
 
 
-def highest_similarity(best):
+def highest_similarity(best: Iterable[float]) -> str:
     """A histogram of each student's highest score with another student, as SVG."""
     from matplotlib import rc_context
 

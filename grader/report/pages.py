@@ -8,10 +8,14 @@ Feedback pages show each test's result and the student's message (`TestResult.me
 test code, a traceback or anything a hidden check produced; the class report reads the instructor's
 (`TestResult.detail`), which keeps the whole failure.
 """
+from __future__ import annotations
+
 import re
 from collections import Counter
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
 from grader.core.model import (CRASHED, ERROR, GRADED, INVALID, MISSING, NOT_RUN, RESTORED, STATUSES, TAMPERING,
                                TIMED_OUT)
@@ -19,6 +23,11 @@ from grader.core.plain_text import counted, verb
 from grader.report import charts
 from grader.report.reports import (attention_line, graded_by_hand, inside_labels, label_of, needs_attention, parts,
                                    PENDING, test_labels, unconfined, UNCONFINED_WARNING)
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
+
+    from grader.core.model import AssignmentSpec, Result
 
 LISTED = 10  # students in each of the report's short lists (lowest scores, slowest)
 TEMPLATES = Path(__file__).with_name("templates")
@@ -32,7 +41,7 @@ def _templates():
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render(template, **values):
+def render(template: str, **values: Any) -> str:
     return _templates().get_template(template).render(**values)
 
 
@@ -62,43 +71,43 @@ _STUDENT_STATUS = {
 }
 
 
-def student_status(result, assignment):
+def student_status(result: Result, spec: AssignmentSpec) -> str | None:
     """Why `result` is not plainly graded, for the student; None when it is."""
     if graded_by_hand(result):
         return "Your instructor graded this submission by hand: the scores below are theirs."
     if result.status == GRADED:
         return None
     return _STUDENT_STATUS[result.status].format(reason=result.reason,
-                                                 notebook=" or ".join(t.notebook for t in assignment.notebooks))
+                                                 notebook=" or ".join(t.notebook for t in spec.notebooks))
 
 
-def feedback_page(result, assignment, notebook=None):
+def feedback_page(result: Result, spec: AssignmentSpec, notebook: str | None = None) -> str:
     """The student's page: scores as the gradebook has them, what to look at, the instructor's comments.
     With `notebook`, the tests of that notebook only (the scores stay the assignment's)."""
-    graded_max, optional_max = parts(assignment)
+    graded_max, optional_max = parts(spec)
     tests, answers = [], []
     for test in result.tests:
-        if notebook and assignment.several and test.notebook != notebook:
+        if notebook and spec.several and test.notebook != notebook:
             continue
         if test.by_hand:  # an answer your instructor grades: its points, or that it waits
-            answers.append({"label": label_of(assignment, test), "optional": test.part == "optional",
+            answers.append({"label": label_of(spec, test), "optional": test.part == "optional",
                             "points": (f"{test.score:g}" if test.scored else "waiting") + f" / {test.max_score:g}"})
             continue
         outcome = "waiting" if not test.scored else "passed" if test.passed else "failed"
         shown = outcome == "failed" and result.status not in NOT_RUN
-        tests.append({"label": label_of(assignment, test), "optional": test.part == "optional", "outcome": outcome,
+        tests.append({"label": label_of(spec, test), "optional": test.part == "optional", "outcome": outcome,
                       "manual": test.scored and test.manual, "message": test.message if shown else "",
                       "points": (f"{test.score:g}" if test.scored else "-") + f" / {test.max_score:g}"})
-    why = student_status(result, assignment)
+    why = student_status(result, spec)
     notes = ([why] if why else []) + (result.notes if result.status != TAMPERING else [])
-    several = assignment.several
+    several = spec.several
     # A comment is shown on its own notebook's page only.
     comments = [(name.split("/", 1)[-1], text) for name, text in sorted(result.instructor_comments.items())
                 if not (several and notebook) or name.split("/", 1)[0] == notebook]
     page_of = notebook if several and notebook else None
     return render(
-        "feedback.html.j2", title=f"Feedback: {assignment.name}" + (f", {page_of}.ipynb" if page_of else ""),
-        student=result.student, assignment=assignment.name, notebook=page_of,
+        "feedback.html.j2", title=f"Feedback: {spec.name}" + (f", {page_of}.ipynb" if page_of else ""),
+        student=result.student, assignment=spec.name, notebook=page_of,
         graded_at=result.graded_at, late=result.late or bool(result.late_penalty), timestamp=result.timestamp,
         late_penalty=_number(result.late_penalty) if result.late_penalty else "", notes=notes,
         graded=_part_score(result, "graded", graded_max),
@@ -147,22 +156,22 @@ def _student_row(student, result):
             "; ".join(result.flags + result.review), f"{result.seconds:.1f}" if result.seconds else ""]
 
 
-def write_class_report(page, results, assignment):
+def write_class_report(page: Path | str, results: Mapping[str, Result | None], spec: AssignmentSpec) -> Path:
     """The class report at `page`, its charts inline; returns its path.
 
     Counts use one vocabulary: every submission has one status; "scored" are those with a score
     (automatic, or manual where the grader could not run them); the rest await a manual grade.
     """
     page = Path(page)
-    graded_max, optional_max = parts(assignment)
+    graded_max, optional_max = parts(spec)
     known = {s: r for s, r in results.items() if r is not None}
     scored = {s: r for s, r in known.items() if not r.awaiting_manual_grade}
-    failures = Counter((label_of(assignment, t), _normalise(t.detail or t.message)) for r in scored.values()
+    failures = Counter((label_of(spec, t), _normalise(t.detail or t.message)) for r in scored.values()
                        for t in r.tests if t.scored and not t.passed and not t.manual and not t.by_hand)
     common = failures.most_common(10)
-    rates = [(name, 100 * sum(t.passed for r in scored.values() for t in r.tests if label_of(assignment, t) == name)
-              / max(len(scored), 1), assignment.part_of(cell.grade_id) == "optional")
-             for name, cell in test_labels(assignment)]
+    rates = [(name, 100 * sum(t.passed for r in scored.values() for t in r.tests if label_of(spec, t) == name)
+              / max(len(scored), 1), spec.part_of(cell.grade_id) == "optional")
+             for name, cell in test_labels(spec)]
     figures = charts.class_charts([(r.part("graded"), r.part("optional")) for r in scored.values()],
                                   (graded_max, optional_max), rates, common)
 
@@ -172,7 +181,7 @@ def write_class_report(page, results, assignment):
     lowest = sorted(scored.items(), key=lambda item: (item[1].part("graded"), item[0]))[:LISTED]
     slowest = sorted(((s, r) for s, r in known.items() if r.seconds), key=lambda item: (-item[1].seconds, item[0]))
     values = {
-        "title": f"Class report: {assignment.name}",
+        "title": f"Class report: {spec.name}",
         "unconfined": {"warning": UNCONFINED_WARNING.format(n=len(loose)), "students": loose} if loose else None,
         "summary": _summary(results, known, scored, graded_max),
         "statuses": [(s, statuses[s]) for s in STATUSES + [PENDING] if statuses[s]],
@@ -187,7 +196,7 @@ def write_class_report(page, results, assignment):
         "students": [[v for i, v in enumerate(_student_row(s, r)) if optional_max or i != OPTIONAL_COLUMN]
                      for s, r in sorted(results.items())],
         "flagged": [(s, r.review) for s, r in sorted(known.items()) if r.review],
-        "inside": sorted({label for r in known.values() for label in inside_labels(assignment, r)}),
+        "inside": sorted({label for r in known.values() for label in inside_labels(spec, r)}),
     }
     page.write_text(render("class_report.html.j2", **values), encoding="utf-8", errors="backslashreplace")
     return page
@@ -205,7 +214,7 @@ def _summary(results, known, scored, graded_max):
             f"{mean:.1f} / {graded_max:g}.")
 
 
-def chart_markup(svg):
+def chart_markup(svg: str) -> Markup:
     """matplotlib's SVG (it escapes its own text), the one piece of markup a page takes as it is."""
     import markupsafe  # Jinja2's own
     return markupsafe.Markup(svg)

@@ -2,43 +2,53 @@
 every output shows (the gradebook's scores), the grades CSV, the summary table, and the progress
 bar while it runs.
 """
+from __future__ import annotations
+
 import dataclasses
 import sys
 import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TextIO, TYPE_CHECKING
 
 from grader.core.model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TestResult, TIMED_OUT
 from grader.core.plain_text import for_terminal, SpreadsheetWriter
 from grader.course import coursedir
 
+if TYPE_CHECKING:
+    from grader.core.model import AssignmentSpec, MasterCell, Result
+    from grader.course.gradebook import Standing
+
 COURSE_CSV = "course_grades.csv"  # every assignment, in `nbgrader export`'s columns
 
 
-def grades_csv(assignment):
-    return f"{assignment}_grades.csv"
+def grades_csv(name: str) -> str:
+    return f"{name}_grades.csv"
 
 
-def report_html(assignment):
-    return f"{assignment}_report.html"
+def report_html(name: str) -> str:
+    return f"{name}_report.html"
 
 
-def canvas_csv(assignment):
-    return f"{assignment}_canvas.csv"
+def canvas_csv(name: str) -> str:
+    return f"{name}_canvas.csv"
 
 
 PENDING = "not graded yet"
 
 
-def parts(assignment):
+def parts(spec: AssignmentSpec) -> tuple[float, float]:
     """(graded max, optional max): every cell with points, tests and answers graded by hand, as the gradebook
     counts them."""
-    cells = [c for t in assignment.notebooks for c in t.cells if c.points is not None]
-    graded = sum(c.points for c in cells if assignment.part_of(c.grade_id) == "graded")
-    return graded, sum(c.points for c in cells) - graded
+    points = [(c.grade_id, c.points) for t in spec.notebooks for c in t.cells if c.points is not None]
+    graded = sum(p for grade_id, p in points if spec.part_of(grade_id) == "graded")
+    return graded, sum(p for _, p in points) - graded
 
 
 # ---------------------------------------------------------------- the final view
 
-def final(result, standing, part_of=lambda grade_id: "graded"):
+def final(result: Result, standing: Standing | None,
+          part_of: Callable[[str], str] = lambda grade_id: "graded") -> Result:
     """`result` with the gradebook's scores, late penalty and comments: what every output shows.
 
     The gradebook is the one source of scores: a manual grade or extra credit given in
@@ -66,12 +76,12 @@ def final(result, standing, part_of=lambda grade_id: "graded"):
 
 # ---------------------------------------------------------------- who needs the instructor
 
-def graded_by_hand(result):
+def graded_by_hand(result: Result) -> bool:
     """An instructor has scored every test of a submission the grader did not grade normally: done."""
     return result.status != GRADED and bool(result.tests) and all(t.manual for t in result.tests)
 
 
-def needs_attention(result):
+def needs_attention(result: Result | None) -> bool:
     """Whether a submission, as published, still needs the instructor."""
     return (result is None or result.awaiting_manual_grade or bool(result.refused) or bool(result.forgeable)
             or (result.status != GRADED and not graded_by_hand(result)))
@@ -79,34 +89,35 @@ def needs_attention(result):
 
 # ---------------------------------------------------------------- grades CSV
 
-def labels(assignment):
+def labels(spec: AssignmentSpec) -> list[str]:
     """A name per cell with points (tests, and answers graded by hand), for columns: its grade_id without a
     `test_` prefix, after its notebook's name when the assignment has several."""
-    return [_label(assignment, notebook, c.grade_id) for notebook, c in assignment.graded_cells()]
+    return [_label(spec, notebook, c.grade_id) for notebook, c in spec.graded_cells()]
 
 
-def test_labels(assignment):
+def test_labels(spec: AssignmentSpec) -> list[tuple[str, MasterCell]]:
     """(label, MasterCell) of each test cell, for the charts of tests."""
-    return [(_label(assignment, notebook, c.grade_id), c) for notebook, c in assignment.tests()]
+    return [(_label(spec, notebook, c.grade_id), c) for notebook, c in spec.tests()]
 
 
-def _label(assignment, notebook, grade_id):
+def _label(spec: AssignmentSpec, notebook: str, grade_id: str) -> str:
     name = grade_id.removeprefix("test_")
-    return f"{notebook}:{name}" if assignment.several else name
+    return f"{notebook}:{name}" if spec.several else name
 
 
-def label_of(assignment, test):
-    return _label(assignment, test.notebook, test.grade_id)
+def label_of(spec: AssignmentSpec, test: TestResult) -> str:
+    return _label(spec, test.notebook, test.grade_id)
 
 
 CSV_NUMBERS = ["raw_score", "late_submission_penalty", "score", "max_score"]  # as `nbgrader export` names them
 
 
-def write_grades_csv(path, results, assignment, lms_ids):
+def write_grades_csv(path: Path, results: Mapping[str, Result | None], spec: AssignmentSpec,
+                     lms_ids: Mapping[str, str]) -> Path:
     """One row per student. Every number is the gradebook's (see `final`), so that this file and
     `nbgrader export` agree; a test waiting for a manual grade has no number of its own."""
-    names = labels(assignment)
-    max_score = sum(parts(assignment))
+    names = labels(spec)
+    max_score = sum(parts(spec))
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = SpreadsheetWriter(f)
         out.writerow(["student", "lms_id", "status", "late", "timestamp"] + CSV_NUMBERS + ["graded", "optional"]
@@ -115,10 +126,10 @@ def write_grades_csv(path, results, assignment, lms_ids):
             lms = lms_ids.get(student, "")
             if result is None:
                 out.writerow([student, lms, PENDING, "", "", "", "", "", f"{max_score:g}", "", ""]
-                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + assignment.name)}` to grade "
+                             + [""] * len(names) + ["", f"run `{coursedir.hint('grade ' + spec.name)}` to grade "
                                                         "it", "", "", "", ""])
                 continue
-            scores = {label_of(assignment, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
+            scores = {label_of(spec, t): (f"{t.score:g}" if t.scored else "") for t in result.tests}
             status = result.status + (f" (awaiting a manual grade: {result.points_waiting:g} points)"
                                       if result.awaiting_manual_grade else "")
             # Not scored yet: no number at all (nbgrader export writes 0), so that an LMS import records no
@@ -129,9 +140,9 @@ def write_grades_csv(path, results, assignment, lms_ids):
                           number(result.total), number(result.late_penalty), number(result.score), f"{max_score:g}",
                           number(result.part("graded")), number(result.part("optional"))]
                          + [scores.get(n, "") for n in names]
-                         + ["; ".join(label_of(assignment, t) for t in result.tests if t.manual),
+                         + ["; ".join(label_of(spec, t) for t in result.tests if t.manual),
                             result.reason, result.graded_at, "; ".join(result.review),
-                            confinement(result), "; ".join(inside_labels(assignment, result))])
+                            confinement(result), "; ".join(inside_labels(spec, result))])
     return path
 
 
@@ -140,15 +151,16 @@ def write_grades_csv(path, results, assignment, lms_ids):
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
-def write_canvas_csv(path, results, assignment, lms_ids):
+def write_canvas_csv(path: Path, results: Mapping[str, Result | None], spec: AssignmentSpec,
+                     lms_ids: Mapping[str, str]) -> Path:
     """The grades as Canvas's gradebook imports them, keyed by the Canvas user ID that `collect` recorded
     (a student without one is left out: Canvas could not tell who it is). Points possible are the graded part's; the
     score is nbgrader's (optional part included, as extra credit, late penalty taken off); blank while
     it awaits a manual grade, so that Canvas records nothing rather than a zero."""
-    graded_max, _ = parts(assignment)
+    graded_max, _ = parts(spec)
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = SpreadsheetWriter(f)
-        out.writerow(CANVAS_COLUMNS + [assignment.name])
+        out.writerow(CANVAS_COLUMNS + [spec.name])
         out.writerow(["Points Possible", "", "", "", "", f"{graded_max:g}"])
         for student, result in sorted(results.items()):
             if lms_ids.get(student):
@@ -157,12 +169,12 @@ def write_canvas_csv(path, results, assignment, lms_ids):
     return path
 
 
-def inside_labels(assignment, result):
+def inside_labels(spec: AssignmentSpec, result: Result) -> list[str]:
     """The tests of `result` that were judged inside the sandbox only (the outside verdict could not replay them)."""
-    return [_label(assignment, *key.split("/", 1)) for key in result.inside]
+    return [_label(spec, *key.split("/", 1)) for key in result.inside]
 
 
-def confinement(result):
+def confinement(result: Result) -> str:
     return "sandboxed" if result.confined else "UNCONFINED (--unconfined): student code ran with your rights"
 
 
@@ -171,16 +183,16 @@ UNCONFINED_WARNING = ("WARNING: {n} submission(s) were graded with --unconfined:
                       "Grade them again without --unconfined.")
 
 
-def unconfined(results):
+def unconfined(results: Mapping[str, Result | None]) -> list[str]:
     return sorted(s for s, r in results.items() if r is not None and not r.confined)
 
 
-def review_lines(results):
+def review_lines(results: Mapping[str, Result | None]) -> list[str]:
     """'student: flag; flag' for each submission whose code the scan flagged."""
     return [f"{s}: " + "; ".join(r.review) for s, r in sorted(results.items()) if r is not None and r.review]
 
 
-def attention_line(result):
+def attention_line(result: Result | None) -> str:
     """The instructor's line for a submission that was not graded normally: what happened, what to do."""
     if result is None:
         return f"not graded yet: run `{coursedir.hint('grade')}`"
@@ -207,11 +219,11 @@ WHAT_TO_DO = {
 
 # ---------------------------------------------------------------- terminal
 
-def score_table(results, assignment, limit=40):
+def score_table(results: Mapping[str, Result | None], spec: AssignmentSpec, limit: int = 40) -> str:
     """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
     Beyond `limit` rows only the ones needing attention."""
-    names = labels(assignment)
-    graded_max, optional_max = parts(assignment)
+    names = labels(spec)
+    graded_max, optional_max = parts(spec)
     optional = [f"optional/{optional_max:g}"] if optional_max else []  # no column for a part that does not exist
     header = ["student", f"graded/{graded_max:g}"] + optional + ["late", "score"] + names + ["status"]
     chosen = sorted(results.items())
@@ -224,7 +236,7 @@ def score_table(results, assignment, limit=40):
         if r is None:
             rows.append([student, "-"] + ["-"] * len(optional) + ["", "-"] + ["-"] * len(names) + [PENDING])
             continue
-        cells = {label_of(assignment, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
+        cells = {label_of(spec, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
                  for t in r.tests}
         status = r.status + (f": {r.reason}" if r.reason else "")
         if r.awaiting_manual_grade and all(t.by_hand for t in r.tests if not t.scored):
@@ -256,13 +268,14 @@ def score_table(results, assignment, limit=40):
 class Progress:
     """A one-line progress bar with rate and ETA; plain lines when the output is not a terminal."""
 
-    def __init__(self, total, label="grading", normal=GRADED, stream=sys.stderr, width=28):
+    def __init__(self, total: int, label: str = "grading", normal: str = GRADED, stream: TextIO = sys.stderr,
+                 width: int = 28) -> None:
         """`normal`: the status of an item that went as expected; others get a line of their own off a terminal."""
         self.total, self.label, self.normal, self.stream, self.width = total, label, normal, stream, width
         self.done, self.started, self.last_line = 0, time.monotonic(), 0.0
         self.tty = stream.isatty()
 
-    def update(self, student, status):
+    def update(self, student: str, status: str) -> None:
         self.done += 1
         elapsed = time.monotonic() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
@@ -279,12 +292,12 @@ class Progress:
         self.stream.flush()
 
     @staticmethod
-    def phase(text, stream=sys.stderr):
+    def phase(text: str, stream: TextIO = sys.stderr) -> None:
         """A step of a batch that has no bar of its own (reading, set-up, canary, publishing): its name."""
         stream.write(for_terminal(text, one_line=True) + " ...\n")
         stream.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()

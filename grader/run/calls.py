@@ -2,28 +2,34 @@
 the student's process, right after that test cell (execute.py): what the student's functions return there is
 judged outside, by the grader.
 """
+from __future__ import annotations
+
 import contextlib
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from grader.core import wire
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, MutableMapping
 
 
 @dataclass(frozen=True)
 class Call:
     function: str        # the student's function called, or the name read (see `reads`)
-    inputs: dict         # wire-encoded (args tuple); None for a name the test reads
-    master_output: dict  # wire-encoded, what the master's solution returned (or the master's value of the name)
+    inputs: dict | None  # wire-encoded (args tuple); None for a name the test reads
+    master_output: Any   # wire-encoded, what the master's solution returned (or the master's value of the name)
     absent: tuple = ()   # the student's functions the test had deleted when it made the call (`del squares`, to
     #                      see that another function needs it): the call is made again without them
 
     @property
-    def reads(self):
+    def reads(self) -> bool:
         return self.inputs is None
 
 
 @contextlib.contextmanager
-def without(namespace, names):
+def without(namespace: MutableMapping[str, Any], names: Iterable[str]) -> Iterator[None]:
     """`namespace` with `names` taken out for the time of a call, then put back."""
     kept = {n: namespace.pop(n) for n in names if n in namespace}
     try:
@@ -32,7 +38,7 @@ def without(namespace, names):
         namespace.update(kept)
 
 
-def run_calls(namespace, calls):
+def run_calls(namespace: MutableMapping[str, Any], calls: Iterable[Call]) -> list[Any]:
     """Call the student's functions on each recorded input; wire nodes of what they returned.
 
     Runs inside the student's process, so nothing here is trusted by the grader: it only

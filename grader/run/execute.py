@@ -20,6 +20,8 @@ Limits, each reported by name:
 - a memory cap (the runner's address space), and a cap on processes and on disk;
 - an output cap (characters of text kept for the whole notebook).
 """
+from __future__ import annotations
+
 import io
 import os
 import resource
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 # One BLAS thread per child: the parallelism comes from running several children.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -50,6 +53,12 @@ from grader.core.limits import Limits  # noqa: E402,F401  (part of this module's
 from grader.core.plain_text import valid_text  # noqa: E402
 from grader.run import memory, sandbox  # noqa: E402
 from grader.run.calls import run_calls  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import CodeType
+
+    from grader.run.calls import Call
 
 GRACE_SECONDS = 2.0  # how long past its budget a child may take to stop before it is killed
 
@@ -243,13 +252,13 @@ def _shell():
     return _Shell.instance()
 
 
-def warm_up():
+def warm_up() -> None:
     """Make the shell, and load what its first traceback and first figure load, in this process: a fork
     server calls it once (frozen.py), and every sandbox forked from it finds them ready."""
     _shell()
 
 
-_stuck = []  # (name, code) of the notebook function each timeout interrupted
+_stuck: list[tuple[str, CodeType]] = []  # (name, code) of the notebook function each timeout interrupted
 
 
 def _on_alarm(signum, frame):
@@ -566,7 +575,7 @@ def _json_size(value):
         return None
 
 
-def clean_outputs(outputs, room):
+def clean_outputs(outputs: Any, room: list[int]) -> list[dict[str, Any]]:
     """Outputs from the runner, as nbformat output dicts with checked types; raises ProtocolError.
 
     `room` is [characters of text, characters of display data] still allowed for the whole notebook.
@@ -602,7 +611,7 @@ def clean_outputs(outputs, room):
             for k, v in data.items():
                 text = v if isinstance(v, str) else "".join(v) if isinstance(v, list) and not _is_json_kind(k) else None
                 if k in INERT_DISPLAYS:
-                    kept[k] = valid_text(text)
+                    kept[k] = valid_text(text)  # type: ignore[arg-type]  # an inert kind's value is text, checked above
                 elif k in SANITIZED_DISPLAYS:
                     kept[k] = valid_text(_sanitized(text))
                 elif _is_json_kind(k):
@@ -631,7 +640,9 @@ def _stop(process):
         process.kill()
 
 
-def run_cells(cells, files, limits=Limits(), probes=None, confine=True, use_user_namespace=None, cgroup=""):
+def run_cells(cells: Sequence[tuple[int, str]], files: Mapping[str, bytes], limits: Limits = Limits(),
+              probes: Mapping[int, Sequence[Call]] | None = None, confine: bool = True,
+              use_user_namespace: bool | None = None, cgroup: str = "") -> Run:
     """Run `cells` (a list of (index, source)) in a fresh process whose working copy holds `files`.
 
     `probes` maps a cell index to the recorded calls (calls.Call) to make right after

@@ -23,11 +23,17 @@ Either way `plan` lets no more sandboxes run at once than the machine's memory h
 at their full limits: one student's use can never push another's sandbox, a worker
 or the grader out of memory.
 """
+from __future__ import annotations
+
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from grader.core.scratch import SCRATCH
+
+if TYPE_CHECKING:
+    from grader.core.limits import Limits
 
 PREFIX = SCRATCH  # the batch cgroup's name, followed by the grader's pid
 RESERVE = 0.8           # share of the available memory the sandboxes may claim in all
@@ -52,14 +58,14 @@ class Plan:
     asked: int = 0       # how many were asked for
 
     @property
-    def how(self):
+    def how(self) -> str:
         """The workers used and why, in a line (the benchmark writes it)."""
         charge = "its memory cgroup" if self.cgroup else f"a watch every {WATCH_SECONDS * 1000:g} ms (no cgroup)"
         why = f" ({self.asked} asked, the memory holds {self.jobs})" if self.jobs < self.asked else ""
         return f"{self.jobs} at a time{why}; a sandbox may hold {self.share_mb} MB, counted by {charge}"
 
 
-def share_mb(limits, charged):
+def share_mb(limits: Limits, charged: bool) -> int:
     """What one sandbox can hold at most, its two tmpfs included. Charged to a cgroup: its limit. Watched:
     its limit and what its processes can fault in between two counts."""
     if charged:
@@ -67,7 +73,7 @@ def share_mb(limits, charged):
     return limits.memory_mb + 2 * limits.disk_mb + min(OVERSHOOT_MB, (limits.processes - 1) * limits.memory_mb)
 
 
-def available_mb():
+def available_mb() -> int:
     """Memory this machine can give now: MemAvailable, within this process's own cgroup limit if any."""
     info = _meminfo()
     free = info.get("MemAvailable", info.get("MemFree", 0)) // 1024
@@ -80,7 +86,7 @@ def available_mb():
     return free
 
 
-def plan(jobs, limits, use_cgroup=True):
+def plan(jobs: int, limits: Limits, use_cgroup: bool = True) -> Plan:
     """A Plan for `jobs` sandboxes at once; fewer when their shares would not fit in memory.
     Raises MemoryError (with the fix) when not even one fits."""
     folder = make_batch_cgroup() if use_cgroup else ""
@@ -109,14 +115,14 @@ class Watch:
     never less than they really hold. `runner` is the sandbox's first process; its own processes are read from the
     /proc it mounts for them (the kernel's view of its PID namespace), until then the runner alone."""
 
-    def __init__(self, runner, limit_mb, baseline_bytes):
+    def __init__(self, runner: int, limit_mb: int, baseline_bytes: int) -> None:
         self.runner, self.limit = runner, limit_mb * 1024 * 1024 + baseline_bytes
         self.peak = 0
         # The machine's /proc, held open: the sandbox's pivot_root moves the root of every process in its mount
         # namespace, the watching one included, and "/proc" then names the sandbox's own.
         self.proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
 
-    def held(self):
+    def held(self) -> int:
         """Bytes held now by the sandbox's processes (resident, not backed by a file on disk)."""
         inside = self._sandbox_proc()
         if inside is None:
@@ -131,7 +137,7 @@ class Watch:
         self.peak = max(self.peak, total)
         return total
 
-    def over(self):
+    def over(self) -> bool:
         try:
             return self.held() > self.limit
         except _Unseen:  # alive, and none of its threads shows its files: nothing honest does that
@@ -193,7 +199,7 @@ def _process_bytes(pid, folder):
     return max((anonymous_bytes(f"{pid}/task/{tid}/status", folder) for tid in _threads(pid, folder)), default=0)
 
 
-def anonymous_bytes(status="/proc/self/status", folder=None):
+def anonymous_bytes(status: str = "/proc/self/status", folder: int | None = None) -> int:
     """What the process of the `status` file (in the open `folder`) holds resident that no file on disk backs:
     its anonymous memory and its shared memory (a shared anonymous mapping is the second kind, as Python's
     mmap.mmap(-1, n) makes one); 0 once it has ended."""
@@ -212,7 +218,7 @@ def anonymous_bytes(status="/proc/self/status", folder=None):
         return 0
 
 
-def cap_this_process(headroom_mb):
+def cap_this_process(headroom_mb: int) -> None:
     """Cap this process's address space at what it maps now plus `headroom_mb`."""
     import resource
     try:
@@ -224,7 +230,7 @@ def cap_this_process(headroom_mb):
         pass  # no /proc: the worker runs without the cap, as before
 
 
-def peaks(root=None):
+def peaks(root: int | None = None) -> dict[str, float]:
     """{"<role> <pid>": the most memory (MB resident) the process has held}, for this process and every process
     under it still alive: its fork server, the grading workers started from it, and each worker's own fork
     server and sandboxes. A process gone (or unreadable) is left out."""
@@ -249,7 +255,7 @@ def peaks(root=None):
     return found
 
 
-def reset_peaks(root=None):
+def reset_peaks(root: int | None = None) -> None:
     """Start the peak of every process `peaks` would report over from what it holds now (Linux's clear_refs), so
     that what it reports next is the peak of what they do from here, not of what this process did before (a
     test runner, a benchmark's earlier run). A process that refuses keeps its peak."""
@@ -330,7 +336,7 @@ def _mounts():
     return found
 
 
-def make_batch_cgroup():
+def make_batch_cgroup() -> str:
     """A new cgroup for this batch's sandboxes under this process's own, or "" where none can be made."""
     own = _own_folder()
     if not own or not os.access(own, os.W_OK):
@@ -350,7 +356,7 @@ def make_batch_cgroup():
         return ""
 
 
-def make_sandbox_cgroup(batch, limit_mb):
+def make_sandbox_cgroup(batch: str, limit_mb: int) -> str:
     """A child of the batch cgroup, limited to `limit_mb`, for one sandbox; "" if it cannot be made."""
     if not batch or not os.path.isdir(batch):
         return ""
@@ -369,12 +375,12 @@ def make_sandbox_cgroup(batch, limit_mb):
         return ""
 
 
-def join(folder):
+def join(folder: str) -> None:
     """Move this process (and so every process it starts) into the cgroup `folder`."""
     _write(folder, ("cgroup.procs",), os.getpid())
 
 
-def usage(folder):
+def usage(folder: str) -> tuple[int, int]:
     """(peak bytes, out-of-memory kills) of a sandbox's cgroup, read once its processes ended."""
     peak = _read_int(folder, "memory.max_usage_in_bytes", "memory.peak") or 0
     kills = 0
@@ -385,7 +391,7 @@ def usage(folder):
     return peak, kills
 
 
-def remove(folder, wait=2.0):
+def remove(folder: str, wait: float = 2.0) -> None:
     """Remove a cgroup folder (its processes are gone, or going: wait a little for them)."""
     if not folder:
         return
@@ -405,7 +411,7 @@ def remove(folder, wait=2.0):
             time.sleep(0.02)
 
 
-def sweep(own):
+def sweep(own: str) -> None:
     """Remove the batch cgroups of graders that are gone (killed with SIGKILL, which leaves no time)."""
     try:
         entries = list(os.scandir(own))

@@ -25,12 +25,18 @@ started.
 `preflight()` tries all of it once, so that a machine that cannot confine stops the
 batch before any student is graded, with the reason and what to do.
 """
+from __future__ import annotations
+
 import ctypes
 import errno
 import os
 import platform
 import struct
 import sys
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP = 0x10000000, 0x20000000, 0x40000000, 0x02000000
@@ -77,7 +83,7 @@ _ARCH = {
 class SandboxError(Exception):
     """Confinement could not be set up; `step` says which part, the message says why."""
 
-    def __init__(self, step, message):
+    def __init__(self, step: str, message: str) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
 
@@ -90,13 +96,13 @@ _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_u
 _libc.syscall.restype = ctypes.c_long
 
 
-def _check(result, step, what):
+def _check(result: int, step: str, what: str) -> None:
     if result != 0:
         number = ctypes.get_errno()
         raise SandboxError(step, f"{what} failed: {os.strerror(number)} ({errno.errorcode.get(number, number)})")
 
 
-def _arch():
+def _arch() -> dict[str, Any]:
     arch = _ARCH.get(platform.machine())
     if arch is None:
         raise SandboxError("seccomp", f"no system-call filter for the {platform.machine()} architecture "
@@ -104,14 +110,14 @@ def _arch():
     return arch
 
 
-def die_with_parent(signal_number=9):
+def die_with_parent(signal_number: int = 9) -> None:
     """Have the kernel send this process `signal_number` (SIGKILL by default) when its parent ends."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG")
 
 
 # ---------------------------------------------------------------- step 1, in the trusted parent
 
-def isolate(use_user_namespace=None):
+def isolate(use_user_namespace: bool | None = None) -> str:
     """New namespaces for this process's future children. Returns the mode used ("root" or "userns")."""
     if use_user_namespace is None:
         use_user_namespace = os.geteuid() != 0
@@ -131,13 +137,14 @@ def isolate(use_user_namespace=None):
 
 # ---------------------------------------------------------------- step 2, in the sandboxed child
 
-def readable_roots():
+def readable_roots() -> list[str]:
     """The folders the sandbox sees read-only: the system and this Python's environment."""
     roots = ["/usr", "/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs"]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
         roots.append(os.path.realpath(prefix))
         roots.append(os.path.abspath(prefix))
-    seen, kept = set(), []
+    seen: set[str] = set()
+    kept: list[str] = []
     for root in sorted(set(roots), key=len):
         if os.path.exists(root) and not any(root == s or root.startswith(s.rstrip("/") + "/") for s in seen):
             seen.add(root)
@@ -187,13 +194,15 @@ def _tmpfs(target, size_bytes, mode):
                        f"size={size_bytes},mode={mode:o}".encode()), "mount", f"tmpfs at {target}")
 
 
-def write_files(folder, files, uid=None, gid=None):
+def write_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], uid: int | None = None,
+                gid: int | None = None) -> None:
     """Write {relative path: bytes} under `folder` (owned by uid, gid if given).
 
     A path that leaves the folder, or that cannot be written (a file where a folder is, the disk
     cap reached), is skipped: what was handed in never stops the grading of the rest.
     """
     folder = os.path.abspath(folder)
+    group = cast(int, gid)  # given with uid, whenever uid is
     for path, data in files.items():
         target = os.path.normpath(os.path.join(folder, path))
         if not target.startswith(folder + os.sep):
@@ -206,15 +215,16 @@ def write_files(folder, files, uid=None, gid=None):
         except OSError:
             continue
         if uid is not None:
-            os.chown(target, uid, gid)
+            os.chown(target, uid, group)
             while parent != folder:
-                os.chown(parent, uid, gid)
+                os.chown(parent, uid, group)
                 parent = os.path.dirname(parent)
     if uid is not None:
-        os.chown(folder, uid, gid)
+        os.chown(folder, uid, group)
 
 
-def confine(files, disk_mb, max_processes, mode, sandbox_uid, charged=False):
+def confine(files: Mapping[str, bytes], disk_mb: int, max_processes: int, mode: str, sandbox_uid: int,
+            charged: bool = False) -> None:
     """Enter the sandbox (see the module docstring). Call in the child that `isolate` prepared, PID 1.
     `charged`: its memory is charged to a cgroup of its own; if not, memfd_create, shmget and msgget are
     refused."""
@@ -319,6 +329,6 @@ ADVICE = {
 }
 
 
-def advice(step):
+def advice(step: str) -> str:
     return ADVICE.get(step, "") + (" As a last resort, `--unconfined` grades without confinement (student code "
                                    "then runs with your rights; the summary, the CSV and the report say so).")

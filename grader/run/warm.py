@@ -9,9 +9,17 @@ a gradebook row or the instructor's environment variables, so neither can the
 student code that runs in its children.
 This module imports nothing heavy, so calling it first costs nothing.
 """
+from __future__ import annotations
+
 import multiprocessing
 import os
 import signal
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from multiprocessing.context import ForkServerContext
+    from types import FrameType
 
 # What the fork server may inherit of the environment: where things are, and the locale.
 _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
@@ -24,16 +32,18 @@ _NEVER_AHEAD = {"__future__", "this", "antigravity", "turtle", "tkinter", "idlel
                 "setuptools", "IPython", "ipykernel", "grader"}
 
 
-def context(quiet=False, modules=()):
+def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[str] = ()) -> ForkServerContext:
     """The fork server's context, started if need be. `quiet`: the server and its children write
     nothing to the terminal (for pool workers, whose sandboxes report through their own pipes, and
     which are killed mid-start when the run is interrupted). `modules`: more modules for a server started
-    here to import ahead (see modules_imported), so that each sandbox finds them loaded."""
+    here to import ahead (see modules_imported), so that each sandbox finds them loaded. `preload`: the engine's
+    own modules that the caller's children run (the grading unit, for a batch's pool), imported by the server
+    once, as the sandbox's runner is."""
     import threading
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["grader.run.execute", "grader.judge.grading", "grader.run.frozen"])
+    ctx.set_forkserver_preload(["grader.run.execute", *preload, "grader.run.frozen"])
     saved = dict(os.environ)
     # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
     # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
@@ -57,7 +67,7 @@ def context(quiet=False, modules=()):
     return ctx
 
 
-def modules_imported(sources):
+def modules_imported(sources: Iterable[str]) -> tuple[str, ...]:
     """The environment's modules that the module level of these code cells imports (pandas,
     sklearn.model_selection, ...), for a fork server to import ahead: the notebooks as handed out import them
     in every submission, and each sandbox would otherwise load them again. Only modules of the environment
@@ -93,7 +103,7 @@ def modules_imported(sources):
     return tuple(found)
 
 
-def _stdlib():
+def _stdlib() -> str:
     import sysconfig
     return sysconfig.get_paths()["stdlib"]
 
@@ -103,17 +113,17 @@ class interrupts_held:
     interrupted while its start-up data is sent prints a traceback), or stopping the workers.
     The interrupt arrives as soon as the block ends."""
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 interrupted = False  # set by on_interrupt: Ctrl-C was pressed during this command
 
 
-def on_interrupt(signum, frame):
+def on_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     """The command line's SIGINT handler. Python drops an exception raised while a weak reference's
     callback runs, so the flag keeps the interrupt for `check_interrupt` to raise again."""
     global interrupted
@@ -121,7 +131,7 @@ def on_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def check_interrupt():
+def check_interrupt() -> None:
     if interrupted:
         raise KeyboardInterrupt
 

@@ -24,8 +24,11 @@ nothing; half of the most one unit can give beyond that makes 1 - 1/e.
 All pairs are compared through sparse matrix products over an index of pieces (scipy), not pair by
 pair, so that a class of a thousand takes seconds.
 """
+from __future__ import annotations
+
 import ast
 import math
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,7 +64,7 @@ class Pair:
     known: bool = False    # b is a known solution
     shared: float = 0.0    # absolute: the mean likeness of the units both have (1 when identical), whatever the class
 
-    def ranked_units(self):
+    def ranked_units(self) -> list[tuple[str, float]]:
         """(unit, score), the most alike first, as shown (two decimals); equal ones by name, so that the order
         does not hang on the last bits of a float."""
         return sorted(self.units.items(), key=lambda item: (-round(item[1], 2), item[0]))
@@ -76,13 +79,14 @@ class Comparison:
     best: dict              # student -> their highest score with another student
     groups: list            # lists of three or more students joined by pairs at GROUP_AT or more
     documents: dict         # name -> Document, for the side-by-side views
-    matrix: np.ndarray = None  # every student pair's score, students in the order of `students`
+    matrix: np.ndarray | None = None  # every student pair's score, students in the order of `students`
     small: bool = False     # too few students to judge how rare a piece of code is: pairs ranked by `shared`
 
 
 # ---------------------------------------------------------------- documents
 
-def split_units(cells, unit_ids, function_units):
+def split_units(cells: Iterable[tuple[str | None, str]], unit_ids: Collection[str], function_units: Mapping[str, str]
+                ) -> tuple[dict[str, str], list[str]]:
     """(unit id -> code, helper code list) from `cells`, a list of (grade_id or None, source).
 
     A cell whose grade_id is a unit is that unit. A cell without one (a student's own cell, a known
@@ -92,7 +96,8 @@ def split_units(cells, unit_ids, function_units):
     answer); what it replaces becomes a helper. Test and other graded cells are the assignment's,
     not the author's: skipped.
     """
-    units, helpers = {}, []
+    units: dict[str, str] = {}
+    helpers: list[str] = []
 
     def take(unit, code):
         if unit in units:
@@ -126,7 +131,9 @@ def _top_level_functions(source):
     return found
 
 
-def document(name, units, helpers=(), forced=None, known=False, behaviour=None):
+def document(name: str, units: Mapping[str, str], helpers: Iterable[str] = (),
+             forced: Mapping[str, set[int]] | None = None, known: bool = False,
+             behaviour: Mapping[str, int | None] | None = None) -> Document:
     """A Document from code: `units` (unit id -> code), `helpers` (code of other functions), `forced`
     (unit id -> pieces every student has from the release, taken away)."""
     forced = forced or {}
@@ -149,7 +156,7 @@ def document(name, units, helpers=(), forced=None, known=False, behaviour=None):
     return Document(name, known, prints, dict(behaviour or {}))
 
 
-def forced_pieces(release_units):
+def forced_pieces(release_units: Mapping[str, str]) -> dict[str, set[int]]:
     """unit id -> the pieces of the unit as handed out (the release's cell)."""
     return {unit: set(fingerprints.unit_print(code).pieces) for unit, code in release_units.items()}
 
@@ -161,7 +168,8 @@ def forced_pieces(release_units):
 
 # ---------------------------------------------------------------- comparing
 
-def compare(documents, master=None, master_behaviour=None):
+def compare(documents: Collection[Document], master: Document | None = None,
+            master_behaviour: Mapping[str, int | None] | None = None) -> Comparison:
     """Every pair of student documents, and every student against every known solution.
 
     `master`: the master's Document (its pieces weigh less); `master_behaviour`: call key -> the
@@ -376,7 +384,7 @@ def _groups(pairs):
     return sorted((sorted(m) for m in members.values() if len(m) >= 3), key=lambda m: (-len(m), m))
 
 
-def shared_lines(one, other):
+def shared_lines(one: fingerprints.UnitPrint, other: fingerprints.UnitPrint) -> tuple[set[int], set[int]]:
     """(lines of `one`'s code, lines of `other`'s) covered by the pieces they share: the side-by-side view."""
     common = set(one.pieces) & set(other.pieces)
     left = set().union(*(one.pieces[h] for h in common)) if common else set()

@@ -8,19 +8,28 @@ Known solutions (earlier years' notebooks, solutions found online: `.ipynb` or `
 read once: its fingerprints are kept in `autograded/.copies/`, under the SHA-256 of its bytes, and
 reused while the file is unchanged.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.core import digest
 from grader.core.files import part_of, write_atomically
 from grader.core.plain_text import SpreadsheetWriter, valid_text
 from grader.report import charts, pages
 from grader.similarity import copies, fingerprints
+
+if TYPE_CHECKING:
+    from grader.core.model import AssignmentSpec
+    from grader.course.assignments import Layout
+    from grader.report.reports import Progress
 
 KNOWN_DIR = "known_solutions"
 CACHE_DIR = Path("autograded") / ".copies"
@@ -30,36 +39,36 @@ MAX_KNOWN_BYTES = 4 << 20  # a known solution file larger than this is skipped
 SIDE_BY_SIDE = 40          # pairs shown side by side in the page, most alike first
 
 
-def copies_csv(assignment):
-    return f"{assignment}_copies.csv"
+def copies_csv(name: str) -> str:
+    return f"{name}_copies.csv"
 
 
-def copies_html(assignment):
-    return f"{assignment}_copies.html"
+def copies_html(name: str) -> str:
+    return f"{name}_copies.html"
 
 
-def students_cache(course_dir, assignment):
+def students_cache(course_dir: Path | str, name: str) -> Path:
     """Where the students' fingerprints are kept between reports (see build)."""
-    return Path(course_dir) / CACHE_DIR / f"{assignment}_students.json"
+    return Path(course_dir) / CACHE_DIR / f"{name}_students.json"
 
 
 @dataclass
 class Units:
     """What a comparison needs from the assignment: its units and how to find them."""
-    ids: list                  # unit ids: "<notebook>/<solution grade_id>"
-    functions: dict            # function name -> unit id (for code without nbgrader's cell ids)
-    release: dict              # unit id -> the cell as handed out
-    master: dict               # unit id -> the master's cell
+    ids: list[str]             # unit ids: "<notebook>/<solution grade_id>"
+    functions: dict[str, str]  # function name -> unit id (for code without nbgrader's cell ids)
+    release: dict[str, str]    # unit id -> the cell as handed out
+    master: dict[str, str]     # unit id -> the master's cell
     several: bool = False      # several notebooks: unit names keep their notebook's
 
-    def label(self, unit):
+    def label(self, unit: str) -> str:
         return unit if self.several else unit.split("/", 1)[-1]
 
 
-def assignment_units(assignment):
+def assignment_units(spec: AssignmentSpec) -> Units:
     """The units of an assignment (model.AssignmentSpec): every code solution cell of its master."""
     ids, functions, release, master = [], {}, {}, {}
-    for task in assignment.notebooks:
+    for task in spec.notebooks:
         for cell in task.cells:
             if cell.solution and cell.cell_type == "code":
                 unit = f"{task.notebook}/{cell.grade_id}"
@@ -69,13 +78,13 @@ def assignment_units(assignment):
                 for name, _ in copies._top_level_functions(cell.source):
                     if name:
                         functions[name] = unit
-    return Units(ids, functions, release, master, assignment.several)
+    return Units(ids, functions, release, master, spec.several)
 
 
-def master_behaviour(assignment):
+def master_behaviour(spec: AssignmentSpec) -> dict[str, int | None]:
     """call key -> the master's digest, from the outside verdict's recording (an empty dict without one)."""
     found = {}
-    for task in assignment.notebooks:
+    for task in spec.notebooks:
         for grade_id, plan in (task.plans or {}).items():
             for k, call in enumerate(plan.calls):
                 if not call.reads:
@@ -108,7 +117,8 @@ def _cells_of(text, notebook_name, units):
     return cells
 
 
-def student_document(name, files, units, forced, behaviour):
+def student_document(name: str, files: Iterable[tuple[str, bytes]], units: Units, forced: Mapping[str, set[int]],
+                     behaviour: Mapping[str, int | None]) -> copies.Document | None:
     """A student's Document from their submission's files ((path, bytes)); None if no notebook reads."""
     cells = []
     for path, data in files:
@@ -125,7 +135,8 @@ def student_document(name, files, units, forced, behaviour):
     return copies.document(name, found, helpers, forced, behaviour=behaviour)
 
 
-def known_documents(folder, units, forced, course_dir):
+def known_documents(folder: Path | str, units: Units, forced: Mapping[str, set[int]], course_dir: Path | str
+                    ) -> tuple[list[copies.Document], list[str]]:
     """Documents of the known solutions in `folder` (.ipynb and .py, at any depth), from the cache when
     a file is unchanged. Returns (documents, notes)."""
     folder = Path(folder)
@@ -176,35 +187,37 @@ def known_documents(folder, units, forced, course_dir):
     return documents, notes
 
 
-def notebook_name_for(units):
+def notebook_name_for(units: Units) -> str:
     return units.ids[0].split("/", 1)[0] if units.ids else ""
 
 
 @dataclass
 class CopyReport:
-    comparison: copies.Comparison  # None when nothing changed since the last report, which stands
+    comparison: copies.Comparison | None  # None when nothing changed since the last report, which stands
     csv: Path
     page: Path
-    notes: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     pairs: int = 0                 # pairs reported
     groups: int = 0                # groups of three or more
 
 
-def build(layout, assignment, known=None, progress=None, recorded=None):
+def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
+          progress: type[Progress] | None = None,
+          recorded: Callable[[], AssignmentSpec] | None = None) -> CopyReport:
     """Compare every student of the assignment (and the known solutions); write the CSV and the page.
 
     Each student's fingerprints are kept (autograded/.copies/<assignment>_students.json) under a digest of
     what they were made from: the files handed in, the outputs the grader recorded for them, the assignment
     and the kit's way of fingerprinting. An unchanged student is not read again, and when nothing at all has
-    changed the report written last stands. `recorded()`: the assignment with its outside verdict recorded,
-    asked for only when the comparison runs and `assignment` has none (the master's outputs)."""
+    changed the report written last stands. `recorded()`: `spec` with its outside verdict recorded, asked for
+    only when the comparison runs and `spec` has none (the master's outputs)."""
     from grader.grade import batch
 
-    units = assignment_units(assignment)
+    units = assignment_units(spec)
     forced = copies.forced_pieces(units.release)
     students = batch.submitted_students(layout)
     cache_file = students_cache(layout.course_dir, layout.name)
-    basis = _digest(fingerprints.VERSION, assignment.fingerprint)
+    basis = _digest(fingerprints.VERSION, spec.fingerprint)
     cache = _load(cache_file)
     if cache.get("basis") != basis:
         cache = {}
@@ -214,10 +227,10 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     documents, keys = [], {}  # keys: student -> the digest their fingerprints are kept under
     bar = progress(len(students), "fingerprinting", "read") if progress and students else None
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
-    tasks = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
+    work = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
     with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(students) // 20)),
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        for student, (key, document) in zip(students, pool.map(_read_student, tasks, chunksize=16)):
+        for student, (key, document) in zip(students, pool.map(_read_student, work, chunksize=16)):
             if key is not None and document is None and kept.get(student, {}).get("key") == key:
                 document = _from_entry(student, kept.pop(student))  # unchanged: as fingerprinted before
             if key is not None:
@@ -229,7 +242,7 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     if bar:
         bar.close()
     folder = Path(known) if known else layout.course_dir / KNOWN_DIR / layout.name
-    notes = []
+    notes: list[str] = []
     if folder.is_dir():
         found, notes = known_documents(folder, units, forced, layout.course_dir)
         documents += found
@@ -243,10 +256,10 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     if last.get("key") == key and csv_path.is_file() and page_path.is_file():
         _save(cache_file, basis, keys, documents, last)
         return CopyReport(None, csv_path, page_path, notes, last.get("pairs", 0), last.get("groups", 0))
-    if recorded is not None and not any(task.plans for task in assignment.notebooks):
-        assignment = recorded()
+    if recorded is not None and not any(task.plans for task in spec.notebooks):
+        spec = recorded()
     master = copies.document("master", units.master, forced=forced)
-    comparison = copies.compare(documents, master, master_behaviour(assignment))
+    comparison = copies.compare(documents, master, master_behaviour(spec))
     out.mkdir(exist_ok=True)
     csv_path = write_csv(csv_path, comparison, units)
     page = write_copy_report(page_path, comparison, units, layout.name, notes)
@@ -255,12 +268,12 @@ def build(layout, assignment, known=None, progress=None, recorded=None):
     return CopyReport(comparison, csv_path, page, notes, summary["pairs"], summary["groups"])
 
 
-def _read_student(task):
+def _read_student(work):
     """(layout, student, units, forced, basis, the key kept for the student) -> (key, the student's Document):
     the Document None when the student's fingerprints are kept under that same key, or when nothing can be read
     (then the key is None too). In a worker process."""
     from grader.grade import batch
-    layout, student, units, forced, basis, kept_key = task
+    layout, student, units, forced, basis, kept_key = work
     try:
         result = batch.stored_result(layout, student)
         submission = batch.read_submission(layout, student)
@@ -322,7 +335,7 @@ def _save(path, basis, keys, documents, report):
     os.replace(partial, path)
 
 
-def write_csv(path, comparison, units):
+def write_csv(path: Path, comparison: copies.Comparison, units: Units) -> Path:
     """A row per pair reported, as the page orders them (most alike first; known solutions after the students):
     the two, the score (0 to 1), the evidence, and the share of code in common (absolute)."""
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
@@ -355,7 +368,8 @@ def _side_by_side(comparison, pair, units, at_least=copies.REPORTED):
     return views
 
 
-def write_copy_report(page, comparison, units, assignment, notes=()):
+def write_copy_report(page: Path | str, comparison: copies.Comparison, units: Units, name: str,
+                      notes: Iterable[str] = ()) -> Path:
     """The copy report's page: who is most alike, on what evidence, side by side."""
     page = Path(page)
 
@@ -370,7 +384,7 @@ def write_copy_report(page, comparison, units, assignment, notes=()):
              for i, p in enumerate(comparison.pairs[:SIDE_BY_SIDE])]
     known = [row(p, i) for i, p in enumerate(comparison.known_pairs, 1) if p.score >= copies.REPORTED]
     figure = pages.chart_markup(charts.highest_similarity(comparison.best.values())) if comparison.best else None
-    page.write_text(pages.render("copies.html.j2", title=f"Who copied? {assignment}", assignment=assignment,
+    page.write_text(pages.render("copies.html.j2", title=f"Who copied? {name}", assignment=name,
                            students=len(comparison.students), compared=len(comparison.students) * (
                                len(comparison.students) - 1) // 2, pairs=pairs, views=views, known=known,
                            groups=comparison.groups, figure=figure, notes=list(notes), shown=SIDE_BY_SIDE,

@@ -19,10 +19,14 @@ hashed (BLAKE2b: stable across runs and machines). A set has no order, so reorde
 match. A helper the unit calls adds its pieces to the unit's. What the release gives every student
 (the cell as handed out) is taken away.
 """
+from __future__ import annotations
+
 import ast
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from grader.core.digest import stable_hash
 
@@ -44,18 +48,18 @@ class UnitPrint:
     calls: frozenset = frozenset()  # names of functions it calls (to add a helper's pieces)
     defines: frozenset = frozenset()  # names of the functions it defines
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"pieces": {format(h, "x"): sorted(lines) for h, lines in self.pieces.items()}, "code": self.code,
                 "calls": sorted(self.calls), "defines": sorted(self.defines)}
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> UnitPrint:
         return cls({int(h, 16): set(lines) for h, lines in data["pieces"].items()}, data["code"],
                    frozenset(data["calls"]), frozenset(data["defines"]))
 
 
 @functools.lru_cache(maxsize=4096)
-def unit_print(code):
+def unit_print(code: str) -> UnitPrint:
     """The unit's pieces; a unit that does not parse is compared by its normalised lines instead. The same
     code (a function left as handed out, say) is fingerprinted once."""
     try:
@@ -66,7 +70,7 @@ def unit_print(code):
         return _line_print(code)  # far beyond any answer: the rewriting's cost is kept bounded on crafted code
     try:
         tree = _normalise(tree)
-        pieces = {}
+        pieces: dict[int, set[int]] = {}
         _hash_pieces(tree, pieces)
     except RecursionError:
         return _line_print(code)
@@ -107,7 +111,7 @@ def _hash_pieces(node, pieces):
     return digest, size, lines
 
 
-def source_lines(code):
+def source_lines(code: str) -> list[str]:
     """`code`'s lines as Python numbers them: only \\n, \\r\\n and \\r end a line (str.splitlines() also splits
     at form feeds and U+2028, which would shift every line number after them)."""
     return re.split(r"\r\n|\r|\n", code)
