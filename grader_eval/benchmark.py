@@ -23,7 +23,7 @@ from grader.core import scratch
 from grader.core.limits import Limits
 from grader.core.model import INVALID
 from grader.course import assignments, release, solutions
-from grader.grade import batch
+from grader.grade import batch, setup_cache
 from grader.judge.grading import STAGES
 from grader.run import memory
 from grader_eval import stock
@@ -171,6 +171,23 @@ def plot(measured, path):
     fig.savefig(path, dpi=100, metadata={"Software": None})
 
 
+@contextlib.contextmanager
+def cold_setup(workdir):
+    """A new, empty place for the set-ups that `grade` keeps between commands (grader.grade.setup_cache), for
+    the time of the block: each run the benchmark times sets up as a first run does, whatever ran before it."""
+    import os
+
+    before = os.environ.get(setup_cache.ENVIRONMENT)
+    os.environ[setup_cache.ENVIRONMENT] = tempfile.mkdtemp(prefix="setups-", dir=workdir)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[setup_cache.ENVIRONMENT]
+        else:
+            os.environ[setup_cache.ENVIRONMENT] = before
+
+
 def idle_seconds(course_dir, repeats=5):
     """How long `grade` takes when there is nothing to grade, as an instructor runs it (a new process each
     time, imports included): the median of `repeats` runs."""
@@ -235,8 +252,9 @@ def kit_only(course_dir, assignment=None, n=1000, jobs=None, make_class=None, do
             timings = {}
             memory.reset_peaks()  # this run's peaks, not the larger class's before it (nor a test runner's)
             started = time.monotonic()
-            cli.grade_and_report(course, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
-                                 timings=timings)
+            with cold_setup(workdir):
+                cli.grade_and_report(course, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
+                                     timings=timings)
             seconds = time.monotonic() - started
             started = time.monotonic()
             cli.copy_report(assignments.Layout(course, layout.name))
@@ -324,8 +342,9 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
         print(f"Kit: python -m grader grade (sandboxed), per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
         timings = {}
-        cli.grade_and_report(kit_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
-                             timings=timings)
+        with cold_setup(workdir):
+            cli.grade_and_report(kit_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
+                                 timings=timings)
         kit_seconds = time.monotonic() - started
         print(f"  {kit_seconds:.1f} s", flush=True)
 
@@ -334,7 +353,9 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
 
         print(f"Kit: python -m grader grade --unconfined, per-cell timeout {cell_timeout:g} s ...", flush=True)
         started = time.monotonic()
-        cli.grade_and_report(loose_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout), confine=False)
+        with cold_setup(workdir):
+            cli.grade_and_report(loose_dir, layout.name, jobs=jobs, limits=Limits(cell_timeout=cell_timeout),
+                                 confine=False)
         loose_seconds = time.monotonic() - started
         print(f"  {loose_seconds:.1f} s", flush=True)
 
@@ -344,8 +365,9 @@ def main(course_dir, assignment=None, n=200, workdir=None, cell_timeout=10.0, jo
                   "processes on this machine) ...", flush=True)
             with dask_cluster(dask_workers, workdir) as (address, _):
                 started = time.monotonic()
-                cli.grade_and_report(dask_dir, layout.name, limits=Limits(cell_timeout=cell_timeout),
-                                     scheduler=address)
+                with cold_setup(workdir):
+                    cli.grade_and_report(dask_dir, layout.name, limits=Limits(cell_timeout=cell_timeout),
+                                         scheduler=address)
                 dask_seconds = time.monotonic() - started
             print(f"  {dask_seconds:.1f} s", flush=True)
 

@@ -16,6 +16,7 @@ from grader import cli
 from grader.core import scratch
 from grader.core.limits import Limits  # noqa: E402
 from grader.course import assignments, release
+from grader.grade import setup_cache
 from grader_eval import stock  # noqa: E402
 from rnn_course import samples  # noqa: E402
 
@@ -157,6 +158,20 @@ def from_another_test_worker(pid):
             return pid != me
         pid = parent
     return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def setups_shared_by_the_run(tmp_path_factory):
+    """The set-ups `grade` keeps between commands (grader.grade.setup_cache), in one folder for this run's
+    workers together, never the user's: every test sees what this run made, nothing of an earlier one. A test of
+    the set-up itself points its command at an empty folder (fresh_setups)."""
+    shared = tmp_path_factory.getbasetemp().parent / "setups"  # pytest-N/, above each xdist worker's popen-gwK/
+    os.environ[setup_cache.ENVIRONMENT] = str(shared)
+
+
+def fresh_setups(folder):
+    """An environment for a command that sets up as on a machine that never graded: set-ups kept in `folder`."""
+    return dict(os.environ, **{setup_cache.ENVIRONMENT: str(folder)})
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -351,3 +351,62 @@ def test_the_benchmarks_breakdown_gives_each_stage_per_submission_and_the_run_on
     assert stages["once per run (s)"] == {batch.BATCH_STAGES[0]: 3.0, "pages": 1.5, "copy report": 0.5}
     lines = benchmark.breakdown_lines(stages)
     assert lines[0].startswith("Where the kit's time went") and any("cells run" in line for line in lines)
+
+
+class Phases:
+    """A progress that keeps the phases a batch announces (batch.Progress), and shows no bar."""
+
+    def __init__(self):
+        self.said = []
+
+    def __call__(self, total):
+        return self
+
+    def phase(self, text):
+        self.said.append(text)
+
+    def update(self, student, status):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_clean_set_up_is_kept_for_the_next_command_until_anything_it_depends_on_changes(tmp_path, monkeypatch):
+    """The master's recorded answers and the canary's verdict are made once; the next command reuses them, with
+    the same grades, until the master changes; a damaged kept file is made again, and a set-up that needed a
+    note is not kept."""
+    from grader.grade import setup_cache
+    kept = tmp_path / "setups"
+    monkeypatch.setenv(setup_cache.ENVIRONMENT, str(kept))
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    write_samples(course_dir, ["sample_correct", "sample_partial"])
+
+    def graded():
+        phases = Phases()
+        done = batch.grade_batch(rnn(course_dir), force=True, limits=DEMO_LIMITS, progress=phases)
+        recorded = any("setting up" in line for line in phases.said)
+        return recorded, {s: r.total for s, r in done.results.items()}, sorted(p.name for p in kept.iterdir())
+
+    recorded, first, files = graded()
+    assert recorded and len(files) == 1 and first == {"sample_correct": 120, "sample_partial": 50}
+    recorded, again, _ = graded()
+    assert not recorded and again == first
+
+    (kept / files[0]).write_bytes(b"not a set-up")
+    recorded, again, now = graded()
+    assert recorded and again == first and now == files  # made again, and replaced
+
+    master = rnn(course_dir).master(rnn_course.NOTEBOOK)
+    nb = json.loads(master.read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "One more line.", "id": "extra-line"})
+    master.write_text(json.dumps(nb))
+    recorded, again, now = graded()
+    assert recorded and again == first and len(now) == 2  # the master changed: set up again, beside the old
+
+    before = sorted(kept.iterdir())
+    monkeypatch.setattr(batch, "run_canary", lambda layout, spec: (spec, ["the master loses a point"]))
+    done = batch.grade_batch(rnn(course_dir), ["sample_correct"], force=True,
+                             limits=Limits(cell_timeout=7, notebook_budget=20))  # other limits: set up again
+    assert "the master loses a point" in done.notes and sorted(kept.iterdir()) == before  # with a note: not kept

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_course_copy, rnn
+from conftest import ROOT, fresh_setups, make_course_copy, rnn
 from grader import cli
 from grader.core import plain_text
 
@@ -15,16 +15,17 @@ from grader.core import plain_text
 PROGRESS = re.compile(r"^\w+ \[|^\S+: .* \.\.\.$")  # progress bars, and the lines naming each step
 
 
-def run(*args, cwd=ROOT, module="grader"):
+def run(*args, cwd=ROOT, module="grader", env=None):
     """The engine's command line (`python -m grader`), or with module="rnn_course" this course's."""
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
 
 
 def test_demo_grades_the_samples_and_reports_the_broken_one(tmp_path):
     """Does `python -m rnn_course demo` release, grade the samples and print the table and the outputs?"""
     course_dir = make_course_copy(tmp_path / "course")
-    result = run("--course-dir", str(course_dir), "demo", module="rnn_course")
+    # As on a machine that never graded: nothing set up by an earlier command (see the phases below).
+    result = run("--course-dir", str(course_dir), "demo", module="rnn_course", env=fresh_setups(tmp_path / "setups"))
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("sample_")}
     assert rows["sample_correct"][1:3] == ["100", "20"]
@@ -268,8 +269,10 @@ def test_ctrl_c_at_any_moment_gives_a_short_message_exit_130_and_leaves_nothing(
     scratch.mkdir()
     # As a terminal starts it: SIGINT at its default, even when this suite runs from a script in the background
     # (which starts everything with SIGINT ignored, and the grader then rightly leaves it ignored).
+    # Set up from nothing (no set-up kept by an earlier command), so that the delays land in every phase.
     process = subprocess.Popen([sys.executable, "-m", "grader", "--course-dir", str(busy_course), "grade",
-                                "--force"], env=dict(os.environ, TMPDIR=str(scratch)), stdout=subprocess.PIPE,
+                                "--force"], env=dict(fresh_setups(tmp_path / "setups"), TMPDIR=str(scratch)),
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)

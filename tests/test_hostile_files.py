@@ -6,6 +6,7 @@ are not UTF-8, records that are not what they claim, files and trees far too lar
 finish, the controls must score exactly what they score alone, each offender must get a clear
 status or note, and nothing of the master or the gradebook may reach any output.
 """
+import json
 import os
 import socket
 import stat
@@ -414,3 +415,20 @@ def test_a_notebook_over_the_file_cap_nested_without_end_is_refused_without_the_
     found = student_files.read_folder(folder)
     assert found.refused == [] and nbformat.reads(found.files[0][1].decode(), 4).cells[0].outputs == []
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300 * 1024, "kB: no quadratic paths"
+
+
+def test_a_streamed_notebook_whose_text_grows_when_written_back_is_refused_not_a_crash(tmp_path):
+    """The stream counts characters; written back as UTF-8 a character may take up to 4 bytes, and a control
+    character 6 (as JSON writes it). A notebook of 11 million such characters is 64 MB written back, over what
+    the grader holds for one file: refused with the reason, and the folder's other files still read."""
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    source = "\u0001" * (11 * 2 ** 20)
+    nb = {"cells": [{"id": "a1", "cell_type": "code", "source": source, "metadata": {}, "execution_count": None,
+                     "outputs": []}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (folder / "wide.ipynb").write_text(json.dumps(nb, ensure_ascii=False))
+    (folder / "helper.py").write_text("x = 1\n")
+    found = student_files.read_folder(folder, first=["wide.ipynb"])
+    assert found.refused == [("wide.ipynb", "its code and text, outputs left out, are over "
+                                            f"{student_files.size_in_words(student_files.MAX_FILE_BYTES)}")]
+    assert found.files == [("helper.py", b"x = 1\n")]

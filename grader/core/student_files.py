@@ -160,7 +160,10 @@ def read_notebook_file(name: str, dir_fd: int,
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, OSError, ValueError,
                 RecursionError) as error:  # RecursionError: nested past what Python's json writes
             return None, f"it cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]})"
-        return text.encode("utf-8", "surrogatepass"), None
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) > MAX_FILE_BYTES:  # counted in characters above: written back, one may take up to 6 bytes
+            return None, f"its code and text, outputs left out, are over {size_in_words(MAX_FILE_BYTES)}"
+        return data, None
 
 
 class _Capped:
@@ -233,8 +236,7 @@ def read_folder(path: str | Path, skip: Collection[str] = (), first: Collection[
         if why is None:
             data, why = read_file(name, dir_fd, min(MAX_FILE_BYTES, room))
             if data is None and name.endswith(".ipynb") and "over" in why and room >= MAX_FILE_BYTES:
-                data, why = read_notebook_file(name, dir_fd)  # saved outputs are not graded: left out
-                data = data if data is None or len(data) <= room else None
+                data, why = read_notebook_file(name, dir_fd)  # saved outputs are not graded: left out (fits room)
             if data is None and "over" in why and room < MAX_FILE_BYTES:
                 why = f"the submission's files are over {size_in_words(MAX_TOTAL_BYTES)} in all"
         if why:

@@ -40,6 +40,7 @@ from grader.core.plain_text import counted, student_id_problem, unusable_name
 from grader.core.scratch import sweep_scratch
 from grader.core.student_files import shown
 from grader.course import assignments, coursedir, gradebook, solutions
+from grader.grade import setup_cache
 from grader.judge import grading, verdict
 from grader.judge.grading import grade_submission, lap, not_graded, submission_with_master_files
 from grader.run import memory, sandbox, warm
@@ -606,13 +607,23 @@ def grade_batch(layout: assignments.Layout, students: Sequence[str] | None = Non
 
 def _set_up(layout, spec, helpers, cgroup, say):
     """(spec, notes): the assignment `spec` with the outside verdict recorded from the master and checked by the
-    canaries, and what the instructor should know about it."""
+    canaries, and what the instructor should know about it; kept from an earlier command when nothing it depends
+    on has changed (setup_cache)."""
+    kept_as = setup_cache.key(layout, spec, solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config))
+    kept = setup_cache.load(kept_as, helpers)
+    if kept is not None:
+        say(f"{layout.name}: set up as an earlier run did (the master's answers and the canary; nothing they "
+            "depend on has changed)")
+        return kept, []
     say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
     spec, problems = with_verdict(layout, spec, helpers)
     notes = [f"{layout.name}: {line}; the tests that need it are judged inside the sandbox" for line in problems]
     say(f"{layout.name}: canary (the master's answers and the release, graded in the sandbox)")
     spec, canary_notes = run_canary(layout, spec.replace(memory_cgroup=cgroup))
-    return spec, notes + canary_notes + ([inside_note(spec)] if inside_note(spec) else [])
+    notes += canary_notes + ([inside_note(spec)] if inside_note(spec) else [])
+    if not notes:  # only a clean set-up is kept (see setup_cache)
+        setup_cache.save(kept_as, spec)
+    return spec, notes
 
 
 # The collecting process's own stages, beside the workers' (grading.STAGES, summed over the submissions).
