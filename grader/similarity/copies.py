@@ -30,6 +30,7 @@ import ast
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,7 @@ def compare(documents: Collection[Document], master: Document | None = None,
 
     # Each unit, and the behaviour, is evidence in its own right: how unusual the pair's likeness is among all
     # the pairs of the class (its p-value, in nats). Independent pieces of evidence add up.
-    code_evidence = np.zeros((s, s), np.float32)  # single precision: a class of 1,000 holds several of these
+    code_evidence: Any = np.zeros((s, s), np.float32)  # single precision: a class of 1,000 holds several of these
     for matrix in unit_scores.values():
         code_evidence += _surprisal(matrix)
     behaviour, shared = _behaviour(students, by_name, master_behaviour or {})
