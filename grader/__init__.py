@@ -4,8 +4,8 @@ It grades a course directory's submissions in parallel, each in a sandbox, with 
 cannot forge, into nbgrader's own gradebook, and publishes grades, reports and feedback from it. It names no
 assignment: everything it grades comes from the course directory. `python -m grader --help` lists the commands.
 
-A package per stage, in the order a grade is made; each imports only those above it in this list
-(tests/test_layout.py keeps it so):
+A package per stage, in the order a grade is made; each imports only some of the packages before it in this
+list, and its own docstring names which (tests/test_layout.py, MAY_IMPORT, keeps it so):
 
     core        errors, limits, the data a grade is made of, notebooks, text, the wire; imports nothing else
     course      the course directory: nbgrader's config and API, assignments, release, gradebook
@@ -18,8 +18,8 @@ A package per stage, in the order a grade is made; each imports only those above
     app         use cases across the stages: grade then publish, the copy report, removing students
 
 On top: the command line (cli and __main__ parse and run; terminal says what happened, the one module that
-prints) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the
-kit). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.
+prints to the terminal) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the kit, in a
+process of its own that nbgrader starts: `python -m grader.nbgrader_engine`). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.
 """
 
 import sys as _sys

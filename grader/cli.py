@@ -85,7 +85,7 @@ def grade_and_report(course_dir: Path | str, name: str | None = None, students: 
     if not confine:
         terminal.unconfined_warning()
     graded = workflows.grade_and_publish(course_dir, name, students, force, jobs, scheduler, limits, confine,
-                                         progress=reports.Progress)
+                                         progress=terminal.Progress)
     if timings is not None:
         timings.update(graded.timings())
     done, published = graded.batch, graded.published
@@ -105,10 +105,9 @@ def publish_and_report(layout: Layout, spec: AssignmentSpec | None = None) -> Pu
     print the table. Returns what was published. `spec`: the assignment as loaded (None: loaded here)."""
     from grader.app import workflows
     from grader.grade import batch
-    from grader.report import reports
 
     spec = spec or batch.load_assignment(layout)
-    done = workflows.publish_from_gradebook(layout, spec, progress=reports.Progress)
+    done = workflows.publish_from_gradebook(layout, spec, progress=terminal.Progress)
     terminal.published(layout, spec, done)
     return done
 
@@ -167,8 +166,7 @@ def copy_report(layout: Layout, spec: AssignmentSpec | None = None, known: Path 
                 ) -> CopyReport:
     """Write the assignment's copy report (CSV and page) and say where."""
     from grader.app import workflows
-    from grader.report.reports import Progress
-    done = workflows.copy_report(layout, spec, known, progress=Progress)
+    done = workflows.copy_report(layout, spec, known, progress=terminal.Progress)
     terminal.copy_report(done)
     return done
 

@@ -4,7 +4,8 @@ nbgrader's converters read each notebook through an exporter that the configurat
 (`c.Autograde.exporter_class`, `c.GenerateFeedback.exporter_class`). The kit's lines in a course's
 nbgrader_config.py (`enable`, written by `nbgrader-config enable`) name these two:
 
-- `KitAutograde` grades the whole submission with the kit, exactly as `grade --student <id> --force` does (in
+- `KitAutograde` grades the whole submission with the kit, as `grade --student <id> --force` grades it, but
+  for publishing, which stays `publish`'s (in
   a process of its own, kept for all the students of one nbgrader command, which records the master and grades
   the canaries once: the sandbox and its limits, hidden tests judged outside, test cells put back; the
   gradebook and autograded/ written by the kit), then hands nbgrader each graded notebook as it was written.
@@ -44,7 +45,7 @@ END = "# <<< course kit: trusted grading <<<"
 NOT_FOR_FEEDBACK = [".kit_result.json", "*.ipynb.as-submitted"]
 MISSING = ("This course grades with the course kit's trusted grader (its lines at the end of nbgrader_config.py), "
            "and the kit is not installed in the Python that runs nbgrader. Install it there (pip install -e "
-           "<the kit's folder>), or take its lines out of nbgrader_config.py (rnn-grader nbgrader-config disable) to "
+           "<the kit's folder>), or delete its lines from nbgrader_config.py (between the two 'course kit' comments) to "
            "grade with stock nbgrader.")
 
 _MESSAGE = "\n".join(f"                {line!r}" for line in textwrap.wrap(MISSING, 84, drop_whitespace=False))
@@ -52,7 +53,7 @@ _MESSAGE = "\n".join(f"                {line!r}" for line in textwrap.wrap(MISSI
 # The lines `nbgrader-config enable` writes. Without the kit installed they refuse to grade, in one line:
 # grading unconfined behind the instructor's back would be worse than not grading.
 BLOCK = f'''{BEGIN}
-# Written by `rnn-grader nbgrader-config enable`; `rnn-grader nbgrader-config disable` takes it out again.
+# Written by `python -m grader nbgrader-config enable`; `... nbgrader-config disable` takes it out again.
 try:
     from grader import nbgrader_engine as _kit
 except ImportError:

@@ -1,5 +1,7 @@
 """What the command line says: every line it prints, made from the summaries the use cases return (app/, the
-stages' result objects). Nothing here grades, writes or decides an exit code; cli.py does, then calls one of these.
+stages' result objects), the score table, and the progress bar the stages report through (core/progress.py). Nothing
+here grades, writes or decides an exit code; cli.py does, then calls one of these. (Elsewhere only the answer to an
+early Ctrl-C, grader/__main__.py, and nbgrader's hook, which answers nbgrader, not the terminal.)
 
 Text a student could have written (a name, a file name, a reason quoting a file) goes through
 plain_text.for_terminal, which turns control characters into visible escapes.
@@ -7,20 +9,108 @@ plain_text.for_terminal, which turns control characters into visible escapes.
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TextIO, TYPE_CHECKING
 
+from grader.core import model
 from grader.core.plain_text import counted, for_terminal
 from grader.course import coursedir
+from grader.report import reports
 
 if TYPE_CHECKING:
     from grader.app.removal import Removed
     from grader.app.workflows import Graded
     from grader.collect.manual import Imported
-    from grader.core.model import AssignmentSpec
+    from grader.core.model import AssignmentSpec, Result
     from grader.course.assignments import Layout
     from grader.report.publish import Published
     from grader.similarity.copy_report import CopyReport
+
+
+def score_table(results: Mapping[str, Result | None], spec: AssignmentSpec, limit: int = 40) -> str:
+    """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
+    Beyond `limit` rows only the ones needing attention."""
+    names = reports.labels(spec)
+    graded_max, optional_max = reports.parts(spec)
+    optional = [f"optional/{optional_max:g}"] if optional_max else []  # no column for a part that does not exist
+    header = ["student", f"graded/{graded_max:g}"] + optional + ["late", "score"] + names + ["status"]
+    chosen = sorted(results.items())
+    hidden = 0
+    if len(chosen) > limit:
+        kept = [(s, r) for s, r in chosen if r is None or r.status != model.GRADED]
+        hidden, chosen = len(chosen) - len(kept), kept
+    rows = []
+    for student, r in chosen:
+        if r is None:
+            rows.append([student, "-"] + ["-"] * len(optional) + ["", "-"] + ["-"] * len(names) + [reports.PENDING])
+            continue
+        cells = {reports.label_of(spec, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
+                 for t in r.tests}
+        status = r.status + (f": {r.reason}" if r.reason else "")
+        if r.awaiting_manual_grade and all(t.by_hand for t in r.tests if not t.scored):
+            status += f"; answers worth {r.points_waiting:g} points await your hand grade"
+        elif r.awaiting_manual_grade:
+            status = "AWAITING MANUAL GRADE, " + status
+        late = (f"-{r.late_penalty:g}" if r.late_penalty else "late") if (r.late or r.late_penalty) else ""
+        rows.append([student, f"{r.part('graded'):g}"] + [f"{r.part('optional'):g}"] * len(optional)
+                    + [late, "-" if r.awaiting_manual_grade else f"{r.score:g}"]
+                    + [cells.get(n, "-") for n in names] + [status])
+    rows = [[for_terminal(cell, one_line=True) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in [header] + rows]
+    lines.insert(1, "-" * len(lines[0]))
+    if hidden:
+        lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
+    if any("*" in cell for row in rows for cell in row[:-1]):
+        lines.append("* a score given by hand (in formgrader, or with manual-grades)")
+    flags = reports.review_lines(dict(results))
+    if flags:
+        lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]
+        lines += [f"  {for_terminal(line, one_line=True)}" for line in flags]
+    loose = reports.unconfined(dict(results))
+    if loose:
+        lines += ["", "!" * 100, reports.UNCONFINED_WARNING.format(n=len(loose)), "!" * 100]
+    return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA; plain lines when the output is not a terminal."""
+
+    def __init__(self, total: int, label: str = "grading", normal: str = model.GRADED, stream: TextIO = sys.stderr,
+                 width: int = 28) -> None:
+        """`normal`: the status of an item that went as expected; others get a line of their own off a terminal."""
+        self.total, self.label, self.normal, self.stream, self.width = total, label, normal, stream, width
+        self.done, self.started, self.last_line = 0, time.monotonic(), 0.0
+        self.tty = stream.isatty()
+
+    def update(self, student: str, status: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate else 0.0
+        filled = int(self.width * self.done / self.total)
+        text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
+                f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  "
+                + for_terminal(f"{student}: {status}", one_line=True))
+        if self.tty:
+            self.stream.write("\r" + text[:150].ljust(150))
+        elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != self.normal:
+            self.stream.write(text + "\n")
+            self.last_line = time.monotonic()
+        self.stream.flush()
+
+    @staticmethod
+    def phase(text: str, stream: TextIO = sys.stderr) -> None:
+        """A step of a batch that has no bar of its own (reading, set-up, canary, publishing): its name."""
+        stream.write(for_terminal(text, one_line=True) + " ...\n")
+        stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def say(text: str = "", student_text: bool = False) -> None:
@@ -77,11 +167,11 @@ def graded(graded: Graded, interrupted: bool, needs_attention: bool) -> None:
 def published(layout: Layout, spec: AssignmentSpec, done: Published) -> None:
     """The score table and where everything published went, with what to do next."""
     from grader.course import gradebook
-    from grader.report import publish, reports
+    from grader.report import publish
 
     shown = done.results
     say()
-    say(reports.score_table({s: shown[s] for s in sorted(shown)}, spec))
+    say(score_table({s: shown[s] for s in sorted(shown)}, spec))
     if done.late_changed:
         say(f"\nLate penalties now follow the course's due date and late policy: changed for "
             f"{counted(len(done.late_changed), 'student')} "

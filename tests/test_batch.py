@@ -354,7 +354,7 @@ def test_the_benchmarks_breakdown_gives_each_stage_per_submission_and_the_run_on
 
 
 class Phases:
-    """A progress that keeps the phases a batch announces (batch.Progress), and shows no bar."""
+    """A progress that keeps the phases a batch announces (core.progress.Progress), and shows no bar."""
 
     def __init__(self):
         self.said = []

@@ -22,7 +22,8 @@ from grader.core import student_files
 from grader.course import release
 from grader.grade import batch
 from grader.judge import grading
-from grader.report import publish, reports
+from grader import terminal
+from grader.report import publish
 import rnn_course
 from rnn_course import samples
 from grader.core.model import GRADED, INVALID, MISSING
@@ -176,7 +177,7 @@ def hostile(tmp_path_factory):
     for server in held:
         server.close()
     return dict(course_dir=course_dir, done=done, results=results, seconds=seconds, before=before,
-                table=reports.score_table(results, assignment), report=report)
+                table=terminal.score_table(results, assignment), report=report)
 
 
 def _result(hostile, student):

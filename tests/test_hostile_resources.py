@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT, make_course_copy, rnn
 from grader.course import release
 from grader.grade import batch
-from grader.report import publish, reports
+from grader import terminal
+from grader.report import publish
 from grader.run import execute, memory
 import rnn_course
 from rnn_course import samples
@@ -72,7 +73,7 @@ def hoarders(tmp_path_factory):
     published = publish.publish(rnn(course_dir), assignment)
     results, report = published.results, published.report
     return dict(course_dir=course_dir, done=done, results=results, report=report,
-                table=reports.score_table(results, assignment))
+                table=terminal.score_table(results, assignment))
 
 
 # Reports of outputs for cells the grader never asked about: 60 MB in 4 MB messages, every index.

@@ -12,7 +12,8 @@ from pathlib import Path
 from conftest import ROOT
 
 STAGES = ["core", "course", "collect", "run", "judge", "grade", "report", "similarity", "app"]
-# Which packages each may import, besides itself: a stage only those below it (the README's Layout draws it).
+# Which packages each may import, besides itself: some of those before it in STAGES (each package's docstring
+# names them, and the README's Layout draws them).
 MAY_IMPORT = {
     "core": set(),
     "course": {"core"},
@@ -140,3 +141,29 @@ def test_the_type_hints_agree_with_the_code_that_calls_them():
     # mypy as configured in pyproject.toml ([tool.mypy]: the engine, third-party packages without stubs as Any).
     done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_layout_names_every_module_of_the_engine():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    unnamed = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "grader").rglob("*.py"))
+               if p.name != "__init__.py" and p.name not in layout]
+    assert not unnamed, f"README's Layout does not name: {unnamed}"
+
+
+def test_what_the_engines_docstrings_name_exists():
+    """A docstring that names a file (`verdict.py`) or a folder of the repository (`grader/report/templates/`)
+    names one that is there: a module moved or renamed leaves no stale pointer behind."""
+    import re
+    files = {p.name for p in ROOT.rglob("*.py") if ".venv" not in p.parts}
+    stale = []
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        docs = [ast.get_docstring(n) or "" for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+        for doc in docs:
+            stale += [f"{path.relative_to(ROOT)}: {name}" for name in re.findall(r"\b\w+\.py\b(?!/)", doc)
+                      if name not in files]
+            stale += [f"{path.relative_to(ROOT)}: {folder}" for folder in re.findall(r"\bgrader/[\w/]+/", doc)
+                      if not (ROOT / folder).is_dir()]
+    assert not stale, "docstrings naming what is not there:\n" + "\n".join(stale)

@@ -16,7 +16,7 @@ SHAPES = [(3, 5, 2, 10, 4), (2, 4, 3, 1, 1), (6, 1, 4, 3, 5)]  # (n_x, n_a, n_y,
 
 @pytest.fixture(scope="module")
 def master():
-    return notebook.load_functions(rnn_course.MASTER_NOTEBOOK)
+    return checks_data.load_functions(rnn_course.MASTER_NOTEBOOK)
 
 
 @pytest.mark.parametrize("n_x,n_a,n_y,m,T_x", SHAPES)
@@ -139,7 +139,7 @@ def test_stored_backward_steps_add_up_to_the_whole_backward_pass(name):
 def test_checks_data_is_up_to_date_with_the_master():
     """Would `python -m grader checks-data` write the same values from the master's solution?"""
     stored = json.loads(rnn_course.CHECKS_DATA.read_text())
-    fresh = json.loads(checks_data.to_json(checks_data.compute(notebook.load_functions(rnn_course.MASTER_NOTEBOOK))))
+    fresh = json.loads(checks_data.to_json(checks_data.compute(checks_data.load_functions(rnn_course.MASTER_NOTEBOOK))))
     for case in fresh:
         for name in fresh[case]:
             np.testing.assert_allclose(stored[case][name], fresh[case][name], rtol=1e-12, atol=1e-14)

@@ -1,5 +1,5 @@
 """The use cases behind `grade`, `publish` and `copies`: each runs the stages it needs, in order, and returns what
-happened. They print nothing but the progress they are handed; the command line (grader/cli.py) says the rest."""
+happened. They print nothing but the progress they are handed; the command line says the rest (grader/terminal.py)."""
 from __future__ import annotations
 
 import tempfile
@@ -15,11 +15,11 @@ from grader.grade import batch
 from grader.judge.grading import lap
 from grader.report import publish
 from grader.run import memory
-from grader.similarity import copy_report as copies
+from grader.similarity import copy_report as copy_report_module
 
 if TYPE_CHECKING:
     from grader.core.model import AssignmentSpec
-    from grader.report.reports import Progress
+    from grader.core.progress import Progress
     from grader.similarity.copy_report import CopyReport
 
 
@@ -45,7 +45,7 @@ class Graded:
 def grade_and_publish(course_dir: Path | str, name: str | None = None, students: list[str] | None = None,
                       force: bool = False, jobs: int | None = None, scheduler: str | None = None,
                       limits: Limits | None = None, confine: bool = True,
-                      progress: type[Progress] | None = None) -> Graded:
+                      progress: Progress | None = None) -> Graded:
     """Grade assignment `name` (None: the course's only one), publish its outputs from the gradebook, and write
     its copy report when anyone was graded (or it is missing). A copy report that fails costs no grade."""
     layout = assignments.find(course_dir, name)
@@ -54,7 +54,7 @@ def grade_and_publish(course_dir: Path | str, name: str | None = None, students:
     clock = time.perf_counter()
     graded = Graded(layout, done, publish_from_gradebook(layout, done.spec, progress))
     clock = lap(done.stages, "pages", clock)
-    report_missing = not (layout.course_dir / "autograded" / f"{layout.name}_copies.html").is_file()
+    report_missing = not (layout.course_dir / "autograded" / copy_report_module.copies_html(layout.name)).is_file()
     if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
         try:
             graded.copies = copy_report(layout, done.spec, progress=progress)
@@ -67,7 +67,7 @@ def grade_and_publish(course_dir: Path | str, name: str | None = None, students:
 
 
 def publish_from_gradebook(layout: assignments.Layout, spec: AssignmentSpec | None = None,
-                           progress: type[Progress] | None = None) -> publish.Published:
+                           progress: Progress | None = None) -> publish.Published:
     """The assignment's CSVs, class report and feedback pages, and the course's CSV, written from the gradebook
     (`spec`: the assignment as loaded, read again from `layout` when not given)."""
     spec = spec or batch.load_assignment(layout)
@@ -77,12 +77,12 @@ def publish_from_gradebook(layout: assignments.Layout, spec: AssignmentSpec | No
 
 
 def copy_report(layout: assignments.Layout, spec: AssignmentSpec | None = None, known: Path | str | None = None,
-                progress: type[Progress] | None = None) -> CopyReport:
+                progress: Progress | None = None) -> CopyReport:
     """Write the assignment's copy report (CSV and page); the outside verdict is recorded when `spec` was
     loaded without it (it gives the master's outputs)."""
     spec = spec or batch.load_assignment(layout)
     if progress:
         progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
-        return copies.build(layout, spec, known, progress=progress,
+        return copy_report_module.build(layout, spec, known, progress=progress,
                             recorded=lambda: batch.with_verdict(layout, spec, helpers)[0])

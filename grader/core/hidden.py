@@ -81,7 +81,7 @@ def hidden_text(source: str, markers: tuple[str, str] = DEFAULT) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Layout:
+class HiddenLines:
     """Where a test cell's hidden code is: its line numbers (1-based, as Python's tracebacks count them),
     the first top-level statement that holds any of them, and the hints its blocks give students."""
     lines: frozenset[int] = frozenset()
@@ -104,8 +104,8 @@ class Layout:
         return index is not None and index < self.first_statement
 
 
-def layout(source: str, markers: tuple[str, str] = DEFAULT) -> Layout:
-    """The hidden Layout of a test cell's source (the master's, with its hidden blocks)."""
+def hidden_lines(source: str, markers: tuple[str, str] = DEFAULT) -> HiddenLines:
+    """The HiddenLines of a test cell's source (the master's, with its hidden blocks)."""
     lines = source.split("\n")
     found = spans(lines, markers)
     numbers = frozenset(n + 1 for first, last in found for n in range(first, last + 1))
@@ -118,4 +118,4 @@ def layout(source: str, markers: tuple[str, str] = DEFAULT) -> Layout:
     ranges = tuple((node.lineno, cast(int, node.end_lineno)) for node in body)  # ast.parse sets every end_lineno
     # A block of comments only lies in no statement: nothing of it runs.
     first = next((index for index, (a, b) in enumerate(ranges) if any(a <= n <= b for n in numbers)), None)
-    return Layout(numbers, first, tuple(h for h in hints if h), ranges)
+    return HiddenLines(numbers, first, tuple(h for h in hints if h), ranges)

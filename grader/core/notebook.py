@@ -1,7 +1,6 @@
-"""Reading and rewriting the assignment notebook's nbgrader cells."""
+"""Reading a notebook, and nbgrader's metadata on its cells: one definition of each rule that reads it."""
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,24 +48,3 @@ def cell_by_id(nb: NotebookNode, grade_id: str) -> NotebookNode:
         if nbgrader_meta(cell).get("grade_id") == grade_id:
             return cell
     raise KeyError(f"the notebook has no cell with grade_id {grade_id!r}")
-
-
-def load_functions(path: str | Path) -> dict[str, Any]:
-    """Run a notebook's imports and solution cells in a fresh namespace and return it.
-
-    Only the 'imports' cell and the solution cells run, so this gives the
-    notebook's functions (the master's reference solution, or a student's
-    answers) without executing any test.
-    """
-    path = Path(path)
-    nb = read(path)
-    namespace = {"__name__": "notebook_functions"}
-    sys.path.insert(0, str(path.parent))
-    try:
-        for cell in nb.cells:
-            meta = nbgrader_meta(cell)
-            if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "imports"):
-                exec(compile(cell.source, f"{path.name}:{meta.get('grade_id')}", "exec"), namespace)
-    finally:
-        sys.path.remove(str(path.parent))
-    return namespace

@@ -11,7 +11,7 @@ grader reads. The rules, for every file read from a submission:
   O_NONBLOCK`), and what was opened is checked to be a regular file: a link swapped in
   after the folder was listed fails the open instead of being followed;
 - sizes, counts and depth are capped, and reading stops at the cap;
-- anything that breaks a rule is left out and named with the reason (`Refused`),
+- anything that breaks a rule is left out and named with the reason (`Folder.refused`),
   never raised: one student's folder cannot stop the grading of anyone else.
 """
 from __future__ import annotations

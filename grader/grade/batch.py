@@ -27,7 +27,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -35,6 +35,7 @@ from grader.core import hidden, model, notebook, scratch, student_files
 from grader.core.errors import KitError, SandboxFailure
 from grader.core.files import write_atomically
 from grader.core.limits import Limits
+from grader.core.progress import Progress
 from grader.core.model import AssignmentSpec, FAILURES, GRADED, NotebookTask, Result, Submission
 from grader.core.plain_text import counted, student_id_problem, unusable_name
 from grader.core.scratch import sweep_scratch
@@ -55,23 +56,6 @@ RESULT_FILE = ".kit_result.json"
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
 # What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
 _PRELOAD = (grade_submission.__module__,)
-
-
-class Bar(Protocol):
-    """A progress bar over the submissions graded (a reports.Progress)."""
-
-    def update(self, student: str, status: str, /) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Progress(Protocol):
-    """What says how a batch goes (the class reports.Progress, which this stage may not import): a Bar for `total`
-    submissions, and each step before the grading itself in a line (`phase`)."""
-
-    def __call__(self, total: int, /) -> Bar: ...
-
-    def phase(self, text: str, /) -> None: ...
 
 
 @dataclass
@@ -552,7 +536,7 @@ class Setups:
     (each sandbox is still a new process). `close` ends the workers and removes the rest."""
 
     def __init__(self, keep_workers: bool = False) -> None:
-        self.helpers = tempfile.mkdtemp(prefix=scratch.prefix("helpers"))
+        self._helpers: str | None = None
         # (assignment fingerprint, limits, confine) -> (spec, notes)
         self.kept: dict[tuple[str, Limits, bool], tuple[AssignmentSpec, list[str]]] = {}
         self.plans: dict[tuple[int, Limits], memory.Plan] = {}  # (jobs, limits) -> memory.Plan
@@ -565,12 +549,23 @@ class Setups:
             self.plans[jobs, limits] = memory.plan(jobs, limits)
         return self.plans[jobs, limits]
 
+    @property
+    def helpers(self) -> str:
+        """The scratch folder for the trusted copies of each assignment's helper files, made when first needed
+        (inside grade_batch's clean-up: a Ctrl-C cannot fall between its making and the code that removes it)."""
+        if self._helpers is None:
+            self._helpers = tempfile.mkdtemp(prefix=scratch.prefix("helpers"))
+        return self._helpers
+
     def close(self) -> None:
-        for pool in (self.pools or {}).values():
-            _end_pool(pool)
-        for plan in self.plans.values():
-            memory.remove(plan.cgroup)
-        shutil.rmtree(self.helpers, ignore_errors=True)
+        try:
+            for pool in (self.pools or {}).values():
+                _end_pool(pool)
+            for plan in self.plans.values():
+                memory.remove(plan.cgroup)
+        finally:  # a worker or a cgroup that fails to end (or a second Ctrl-C) leaves no folder behind
+            if self._helpers is not None:
+                shutil.rmtree(self._helpers, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -583,7 +578,7 @@ class BatchRequest:
     jobs: int | None = None      # parallel workers (None: one per core, as memory allows)
     scheduler: str | None = None  # a Dask scheduler's address, instead of this machine's workers
     limits: Limits = Limits()
-    progress: Progress | None = None  # reports.Progress, or None for silence
+    progress: Progress | None = None  # terminal.Progress, or None for silence
     confine: bool = True
 
 
@@ -609,7 +604,7 @@ def _set_up(layout, spec, helpers, cgroup, say):
     """(spec, notes): the assignment `spec` with the outside verdict recorded from the master and checked by the
     canaries, and what the instructor should know about it; kept from an earlier command when nothing it depends
     on has changed (setup_cache)."""
-    kept_as = setup_cache.key(layout, spec, solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config))
+    kept_as = setup_cache.key_of(layout, spec, solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config))
     kept = setup_cache.load(kept_as, helpers)
     if kept is not None:
         say(f"{layout.name}: set up as an earlier run did (the master's answers and the canary; nothing they "

@@ -40,7 +40,7 @@ def folder() -> Path:
     return Path(base) / "trusted-grader"
 
 
-def key(layout: Layout, spec: AssignmentSpec, delimiters: tuple[str, str]) -> str:
+def key_of(layout: Layout, spec: AssignmentSpec, delimiters: tuple[str, str]) -> str:
     """A digest of everything a set-up is made from: `spec` (the gradebook's cells, the source folder's files,
     the release, the hidden-test markers, the limits, the confinement), the master notebooks as they are on
     disk, the solution delimiters, the kit's code and the environment."""
@@ -54,10 +54,10 @@ def key(layout: Layout, spec: AssignmentSpec, delimiters: tuple[str, str]) -> st
     return digest.hexdigest()[:32]
 
 
-def load(name: str, helpers: str) -> AssignmentSpec | None:
-    """The set-up kept under `name`, its trusted helper files to be written in `helpers`; None when there is
+def load(key: str, helpers: str) -> AssignmentSpec | None:
+    """The set-up kept under `key`, its trusted helper files to be written in `helpers`; None when there is
     none (or it cannot be read)."""
-    path = folder() / f"{name}.pickle"
+    path = folder() / f"{key}.pickle"
     try:
         spec = pickle.loads(path.read_bytes())
     except FileNotFoundError:
@@ -69,12 +69,12 @@ def load(name: str, helpers: str) -> AssignmentSpec | None:
     return spec.replace(helpers=helpers, memory_cgroup="")
 
 
-def save(name: str, spec: AssignmentSpec) -> None:
-    """Keep a clean set-up under `name`; the oldest beyond KEEP go. A cache that cannot be written is skipped."""
+def save(key: str, spec: AssignmentSpec) -> None:
+    """Keep a clean set-up under `key`; the oldest beyond KEEP go. A cache that cannot be written is skipped."""
     try:
         where = folder()
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomically(where / f"{name}.pickle", pickle.dumps(spec.replace(helpers="", memory_cgroup="")))
+        write_atomically(where / f"{key}.pickle", pickle.dumps(spec.replace(helpers="", memory_cgroup="")))
         kept = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             old.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """The grading unit: a pure function of (spec, submission) -> result, `spec` the assignment as workers grade it
 (an AssignmentSpec).
 
-`grade_submission` reads nothing but its arguments and writes nothing at all: the
+`grade_submission` reads nothing but its arguments and writes nothing but the trusted copies of the helper
+files (in `spec`'s scratch folder, verdict.trusted_files): the
 student's code runs in a sandbox that holds its working copy (execute.py,
 sandbox.py), so it runs the same in a local process pool or on a Dask worker. The
 gradebook, the files in autograded/ and the reports are written by one writer,

@@ -86,9 +86,9 @@ class TestPlan:
     markers: tuple = hidden.DEFAULT  # the course's hidden-test delimiters
 
     @functools.cached_property
-    def hidden(self) -> hidden.Layout:
-        """Where the cell's hidden code is (hidden.Layout)."""
-        return hidden.layout(self.source, self.markers)
+    def hidden(self) -> hidden.HiddenLines:
+        """Where the cell's hidden code is."""
+        return hidden.hidden_lines(self.source, self.markers)
 
 
 def notebook_imports(master_cells: Iterable[NotebookNode]) -> str:
@@ -288,7 +288,7 @@ class Failure:
     before_hidden: bool = True  # it failed before any hidden code of the cell could have run
 
 
-def _run(code, namespace, hidden_layout=None, value=None):
+def _run(code, namespace, hidden_code=None, value=None):
     """Run a test cell's code in `namespace`; None, or the Failure it raised. With a list as `value`, the
     cell's last statement, an expression, is evaluated and its value appended (a partial credit)."""
     quiet = io.StringIO()
@@ -301,18 +301,18 @@ def _run(code, namespace, hidden_layout=None, value=None):
             if last is not None:
                 value.append(eval(compile(last, CELL_FILE, "eval"), namespace))
     except (StudentRaised, StudentRaisedBase) as error:
-        return _failure(error, error.ename, error.evalue, "raised", hidden_layout)
+        return _failure(error, error.ename, error.evalue, "raised", hidden_code)
     except ReplayMismatch as error:
-        return _failure(error, "ReplayMismatch", str(error), "mismatch", hidden_layout)
+        return _failure(error, "ReplayMismatch", str(error), "mismatch", hidden_code)
     except wire.WireError as error:
         return _failure(error, "ProtocolError", f"the student's process sent malformed data: {error}", "protocol",
-                        hidden_layout)
+                        hidden_code)
     except Exception as error:
-        return _failure(error, type(error).__name__, str(error), "checks", hidden_layout)
+        return _failure(error, type(error).__name__, str(error), "checks", hidden_code)
     return None
 
 
-def _failure(error, ename, evalue, kind, hidden_layout):
+def _failure(error, ename, evalue, kind, hidden_code):
     """The Failure, placed in the cell by the test cell's frames in its traceback."""
     lines = []
     trace = error.__traceback__
@@ -322,13 +322,13 @@ def _failure(error, ename, evalue, kind, hidden_layout):
         trace = trace.tb_next
     if isinstance(error, SyntaxError) and error.filename == CELL_FILE and error.lineno:
         lines.append(error.lineno)
-    if hidden_layout is None:
+    if hidden_code is None:
         return Failure(ename, evalue, kind)
     if not lines:  # nowhere in the cell: as careful as if in hidden code, when it has any
-        return Failure(ename, evalue, kind, in_hidden=bool(hidden_layout.lines), before_hidden=not hidden_layout.lines)
-    return Failure(ename, evalue, kind, in_hidden=any(line in hidden_layout.lines for line in lines),
-                   before_hidden=not any(line in hidden_layout.lines for line in lines)
-                   and hidden_layout.before_hidden(lines[0]))
+        return Failure(ename, evalue, kind, in_hidden=bool(hidden_code.lines), before_hidden=not hidden_code.lines)
+    return Failure(ename, evalue, kind, in_hidden=any(line in hidden_code.lines for line in lines),
+                   before_hidden=not any(line in hidden_code.lines for line in lines)
+                   and hidden_code.before_hidden(lines[0]))
 
 
 # ---------------------------------------------------------------- 1. record, with the master's solution

@@ -1,6 +1,6 @@
 """The HTML pages people read: each student's feedback page and the class report.
 
-Both are Jinja2 templates (grader/templates/) with autoescaping on: every value handed to a
+Both are Jinja2 templates (grader/report/templates/) with autoescaping on: every value handed to a
 template is escaped, so nothing a student wrote (a message, a name, a comment) can become markup.
 Only the report's charts are passed as markup: matplotlib writes them and escapes their text.
 

@@ -1,18 +1,16 @@
 """What a batch leaves behind for people, but its pages (pages.py): the view of a result that
-every output shows (the gradebook's scores), the grades CSV, the summary table, and the progress
-bar while it runs.
+every output shows (the gradebook's scores), the grades CSVs, and who needs the instructor (the terminal's
+table and progress bar are grader/terminal.py's, made from these).
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TextIO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from grader.core.model import CRASHED, GRADED, NOT_RUN, RESTORED, TAMPERING, TestResult, TIMED_OUT
-from grader.core.plain_text import for_terminal, SpreadsheetWriter
+from grader.core.plain_text import SpreadsheetWriter
 from grader.course import coursedir
 
 if TYPE_CHECKING:
@@ -215,89 +213,3 @@ WHAT_TO_DO = {
                "--cell-timeout",
     RESTORED: "Nothing to do: the original tests were run; the student's edits are in their submitted notebook",
 }
-
-
-# ---------------------------------------------------------------- terminal
-
-def score_table(results: Mapping[str, Result | None], spec: AssignmentSpec, limit: int = 40) -> str:
-    """A plain-text table, one row per student, with the gradebook's scores ("*" marks a manual grade).
-    Beyond `limit` rows only the ones needing attention."""
-    names = labels(spec)
-    graded_max, optional_max = parts(spec)
-    optional = [f"optional/{optional_max:g}"] if optional_max else []  # no column for a part that does not exist
-    header = ["student", f"graded/{graded_max:g}"] + optional + ["late", "score"] + names + ["status"]
-    chosen = sorted(results.items())
-    hidden = 0
-    if len(chosen) > limit:
-        kept = [(s, r) for s, r in chosen if r is None or r.status != GRADED]
-        hidden, chosen = len(chosen) - len(kept), kept
-    rows = []
-    for student, r in chosen:
-        if r is None:
-            rows.append([student, "-"] + ["-"] * len(optional) + ["", "-"] + ["-"] * len(names) + [PENDING])
-            continue
-        cells = {label_of(spec, t): (f"{t.score:g}" + ("*" if t.manual else "")) if t.scored else "-"
-                 for t in r.tests}
-        status = r.status + (f": {r.reason}" if r.reason else "")
-        if r.awaiting_manual_grade and all(t.by_hand for t in r.tests if not t.scored):
-            status += f"; answers worth {r.points_waiting:g} points await your hand grade"
-        elif r.awaiting_manual_grade:
-            status = "AWAITING MANUAL GRADE, " + status
-        late = (f"-{r.late_penalty:g}" if r.late_penalty else "late") if (r.late or r.late_penalty) else ""
-        rows.append([student, f"{r.part('graded'):g}"] + [f"{r.part('optional'):g}"] * len(optional)
-                    + [late, "-" if r.awaiting_manual_grade else f"{r.score:g}"]
-                    + [cells.get(n, "-") for n in names] + [status])
-    rows = [[for_terminal(cell, one_line=True) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in [header] + rows]
-    lines.insert(1, "-" * len(lines[0]))
-    if hidden:
-        lines.append(f"... and {hidden} more students graded normally (see the grades CSV)")
-    if any("*" in cell for row in rows for cell in row[:-1]):
-        lines.append("* a score given by hand (in formgrader, or with manual-grades)")
-    flags = review_lines(dict(results))
-    if flags:
-        lines += ["", "Review flags (what tampering uses, found in the code; they never change a score):"]
-        lines += [f"  {for_terminal(line, one_line=True)}" for line in flags]
-    loose = unconfined(dict(results))
-    if loose:
-        lines += ["", "!" * 100, UNCONFINED_WARNING.format(n=len(loose)), "!" * 100]
-    return "\n".join(lines)
-
-
-class Progress:
-    """A one-line progress bar with rate and ETA; plain lines when the output is not a terminal."""
-
-    def __init__(self, total: int, label: str = "grading", normal: str = GRADED, stream: TextIO = sys.stderr,
-                 width: int = 28) -> None:
-        """`normal`: the status of an item that went as expected; others get a line of their own off a terminal."""
-        self.total, self.label, self.normal, self.stream, self.width = total, label, normal, stream, width
-        self.done, self.started, self.last_line = 0, time.monotonic(), 0.0
-        self.tty = stream.isatty()
-
-    def update(self, student: str, status: str) -> None:
-        self.done += 1
-        elapsed = time.monotonic() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate else 0.0
-        filled = int(self.width * self.done / self.total)
-        text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  "
-                f"{rate:.1f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}  "
-                + for_terminal(f"{student}: {status}", one_line=True))
-        if self.tty:
-            self.stream.write("\r" + text[:150].ljust(150))
-        elif self.done == self.total or time.monotonic() - self.last_line >= 5 or status != self.normal:
-            self.stream.write(text + "\n")
-            self.last_line = time.monotonic()
-        self.stream.flush()
-
-    @staticmethod
-    def phase(text: str, stream: TextIO = sys.stderr) -> None:
-        """A step of a batch that has no bar of its own (reading, set-up, canary, publishing): its name."""
-        stream.write(for_terminal(text, one_line=True) + " ...\n")
-        stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -22,8 +22,9 @@ started.
 - rlimits on processes, open files and core dumps (memory is capped by the runner, and
   charged to a cgroup of its own where the machine gives one: memory.py).
 
-`preflight()` tries all of it once, so that a machine that cannot confine stops the
-batch before any student is graded, with the reason and what to do.
+The batch's canary (grade/batch.py, run_canary) grades the master's answers and the release
+in it before any student, so that a machine that cannot confine stops the batch first, with
+the reason and what to do (advice).
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from grader.similarity import copies, fingerprints
 if TYPE_CHECKING:
     from grader.core.model import AssignmentSpec
     from grader.course.assignments import Layout
-    from grader.report.reports import Progress
+    from grader.core.progress import Progress
 
 KNOWN_DIR = "known_solutions"
 CACHE_DIR = Path("autograded") / ".copies"
@@ -202,7 +202,7 @@ class CopyReport:
 
 
 def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
-          progress: type[Progress] | None = None,
+          progress: Progress | None = None,
           recorded: Callable[[], AssignmentSpec] | None = None) -> CopyReport:
     """Compare every student of the assignment (and the known solutions); write the CSV and the page.
 
