@@ -21,7 +21,7 @@ c.ExecutePreprocessor.timeout = 30
 c.HTMLExporter.sanitize_html = True
 
 # >>> course kit: trusted grading for nbgrader's own commands and formgrader's buttons >>>
-# Written by `rnn-grader nbgrader-config enable`; `rnn-grader nbgrader-config disable` takes it out again.
+# Written by the kit's `nbgrader-config enable`; its `nbgrader-config disable` takes it out again.
 try:
     from grader import nbgrader_engine as _kit
 except ImportError:
@@ -38,8 +38,8 @@ else:
             self.log.error(
                 "This course grades with the course kit's trusted grader (its lines at the end of "
                 'nbgrader_config.py), and the kit is not installed in the Python that runs nbgrader. '
-                "Install it there (pip install -e <the kit's folder>), or take its lines out of "
-                'nbgrader_config.py (rnn-grader nbgrader-config disable) to grade with stock '
+                "Install it there (pip install -e <the kit's folder>), or delete its lines from "
+                "nbgrader_config.py (between the two 'course kit' comments) to grade with stock "
                 'nbgrader.'
             )
             raise _Refused("the course kit is not installed")

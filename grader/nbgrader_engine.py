@@ -53,7 +53,7 @@ _MESSAGE = "\n".join(f"                {line!r}" for line in textwrap.wrap(MISSI
 # The lines `nbgrader-config enable` writes. Without the kit installed they refuse to grade, in one line:
 # grading unconfined behind the instructor's back would be worse than not grading.
 BLOCK = f'''{BEGIN}
-# Written by `python -m grader nbgrader-config enable`; `... nbgrader-config disable` takes it out again.
+# Written by the kit's `nbgrader-config enable`; its `nbgrader-config disable` takes it out again.
 try:
     from grader import nbgrader_engine as _kit
 except ImportError:

@@ -210,3 +210,9 @@ def test_a_multi_notebook_assignment_graded_partly_by_hand_gets_the_kits_scores(
     assert statuses(engine_dir, "ps1") == statuses(course_dir, "ps1")
     # dave handed in problem1 only: the kit grades problem2 as released, as stock does, in both
     assert theirs["dave"][("problem2", "part-a")] == 0
+
+
+def test_the_repositorys_config_carries_the_kits_lines_as_enable_writes_them_today():
+    """The course's own nbgrader_config.py is current: `nbgrader-config enable` (the README's formgrader block)
+    would change nothing in it."""
+    assert nbgrader_engine.BLOCK.strip() in (ROOT / "nbgrader_config.py").read_text()
