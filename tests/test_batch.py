@@ -410,3 +410,21 @@ def test_a_clean_set_up_is_kept_for_the_next_command_until_anything_it_depends_o
     done = batch.grade_batch(rnn(course_dir), ["sample_correct"], force=True,
                              limits=Limits(cell_timeout=7, notebook_budget=20))  # other limits: set up again
     assert "the master loses a point" in done.notes and sorted(kept.iterdir()) == before  # with a note: not kept
+
+
+def test_no_set_up_is_kept_where_a_sandbox_could_read_the_masters_answers(tmp_path, monkeypatch):
+    import shutil
+    from grader.grade import setup_cache
+    inside = Path(sys.prefix) / f"trusted-grader-setups-test-{os.getpid()}"  # the environment: sandboxes read it
+    monkeypatch.setenv(setup_cache.ENVIRONMENT, str(inside))
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    spec = batch.load_assignment(rnn(course_dir))
+    try:
+        setup_cache.save("k" * 32, spec)
+        assert not inside.exists() and setup_cache.load("k" * 32, str(tmp_path)) is None
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+    monkeypatch.setenv(setup_cache.ENVIRONMENT, str(tmp_path / "private"))
+    setup_cache.save("k" * 32, spec)
+    assert setup_cache.load("k" * 32, str(tmp_path)) == spec.replace(helpers=str(tmp_path))

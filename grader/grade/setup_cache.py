@@ -8,9 +8,10 @@ environment. All of them make the key; nothing a student hands in does. A set-up
 judged inside the sandbox, points the master loses, a recording that failed or ran out of time) is not kept:
 only a clean one is, so a passing hiccup (a slow machine) is never remembered.
 
-Kept per user, outside every course (a student's code, in its sandbox, cannot reach it), in
-$TRUSTED_GRADER_CACHE, else $XDG_CACHE_HOME/trusted-grader, else ~/.cache/trusted-grader; the newest
-KEEP entries stay. A file that cannot be read is a miss, never an error.
+Kept per user, outside every course, in $TRUSTED_GRADER_CACHE, else $XDG_CACHE_HOME/trusted-grader, else
+~/.cache/trusted-grader; the newest KEEP entries stay. A set-up holds the master's answers, so none is kept in
+a folder a sandbox can read (inside the Python environment, say: sandbox.readable_roots). A file that cannot be
+read is a miss, never an error.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.core.files import write_atomically
+from grader.run import sandbox
 
 if TYPE_CHECKING:
     from grader.core.model import AssignmentSpec
@@ -38,6 +40,12 @@ def folder() -> Path:
         return Path(os.environ[ENVIRONMENT])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "trusted-grader"
+
+
+def _private(where: Path) -> bool:
+    """Whether `where` is out of every sandbox's sight (no readable root holds it)."""
+    real = os.path.realpath(where)
+    return not any(real == root or real.startswith(root.rstrip("/") + "/") for root in sandbox.readable_roots())
 
 
 def key_of(layout: Layout, spec: AssignmentSpec, delimiters: tuple[str, str]) -> str:
@@ -58,6 +66,8 @@ def load(key: str, helpers: str) -> AssignmentSpec | None:
     """The set-up kept under `key`, its trusted helper files to be written in `helpers`; None when there is
     none (or it cannot be read)."""
     path = folder() / f"{key}.pickle"
+    if not _private(folder()):
+        return None
     try:
         spec = pickle.loads(path.read_bytes())
     except FileNotFoundError:
@@ -71,8 +81,10 @@ def load(key: str, helpers: str) -> AssignmentSpec | None:
 
 def save(key: str, spec: AssignmentSpec) -> None:
     """Keep a clean set-up under `key`; the oldest beyond KEEP go. A cache that cannot be written is skipped."""
+    where = folder()
+    if not _private(where):
+        return
     try:
-        where = folder()
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomically(where / f"{key}.pickle", pickle.dumps(spec.replace(helpers="", memory_cgroup="")))
         kept = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -40,7 +40,6 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
     here to import ahead (see modules_imported), so that each sandbox finds them loaded. `preload`: the engine's
     own modules that the caller's children run (the grading unit, for a batch's pool), imported by the server
     once, as the sandbox's runner is."""
-    import threading
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
