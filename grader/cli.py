@@ -400,6 +400,10 @@ def _check_args(args, home=None, prog=None):
         gradebook.check(folder)
 
 
+def _say_nothing(unraisable: Any) -> None:
+    """sys.unraisablehook once the command was interrupted (see main)."""
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None, description: str | None = None,
          commands: Sequence[Command] = (), home: Path | str | None = None,
          course_title: str = "this course's own commands", tools: Sequence[Command] = ()) -> int:
@@ -429,6 +433,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, description
             warm.check_interrupt()  # a Ctrl-C that Python dropped (see warm.on_interrupt) still counts
         else:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # see below
+            sys.unraisablehook = _say_nothing
         return code
     except (KitError, FileNotFoundError) as error:
         terminal.error(str(error))
@@ -452,5 +457,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, description
         # Handled: a second SIGINT still pending (held back while a process started, or delivered to
         # another thread) must not turn exit 130 into a death by signal during shutdown.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # An import that Ctrl-C cut short can leave half-made objects whose clean-up fails when Python exits:
+        # nothing of that is the instructor's to read.
+        sys.unraisablehook = _say_nothing
         terminal.interrupted()
         return INTERRUPTED

@@ -355,3 +355,23 @@ def test_a_hint_is_the_command_as_typed_when_the_environment_is_not_on_the_users
     assert "collect them with `" in result.stderr, result.stderr
     hint = result.stderr.split("collect them with `")[1].split("`")[0]
     assert hint.startswith(str(command) + " "), hint
+
+
+def test_what_a_ctrl_c_leaves_half_made_says_nothing_when_python_exits(tmp_path):
+    """Ctrl-C in the middle of an import can leave objects whose clean-up fails as Python exits (seen: the
+    vendored pyparsing of setuptools, while nbgrader loaded). After the one-line message, nothing more."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import sys\n"
+        "from grader import cli\n"
+        "class HalfMade:\n"
+        "    def __del__(self):\n"
+        "        self.never_set\n"
+        "def command(args):\n"
+        "    kept = HalfMade()\n"
+        "    kept.me = kept  # a cycle: collected only as Python exits\n"
+        "    raise KeyboardInterrupt\n"
+        "sys.exit(cli.main(['halfway'], commands=[('halfway', command, 'h', 'halfway', lambda p: None)]))\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "Interrupted. Nothing graded so far is lost: run the same command again to finish."
