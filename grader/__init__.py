@@ -19,7 +19,8 @@ list, and its own docstring names which (tests/test_layout.py, MAY_IMPORT, keeps
 
 On top: the command line (cli and __main__ parse and run; terminal says what happened, the one module that
 prints to the terminal) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the kit, in a
-process of its own that nbgrader starts: `python -m grader.nbgrader_engine`). The measuring tools (stock nbgrader, the benchmark, conformance) are the package grader_eval, outside.
+process of its own that nbgrader starts: `python -m grader.nbgrader_engine`). The measuring tools (stock
+nbgrader, the benchmark, conformance) are the package grader_eval, outside.
 """
 
 import sys as _sys

@@ -45,8 +45,8 @@ END = "# <<< course kit: trusted grading <<<"
 NOT_FOR_FEEDBACK = [".kit_result.json", "*.ipynb.as-submitted"]
 MISSING = ("This course grades with the course kit's trusted grader (its lines at the end of nbgrader_config.py), "
            "and the kit is not installed in the Python that runs nbgrader. Install it there (pip install -e "
-           "<the kit's folder>), or delete its lines from nbgrader_config.py (between the two 'course kit' comments) to "
-           "grade with stock nbgrader.")
+           "<the kit's folder>), or delete its lines from nbgrader_config.py (between the two 'course kit' "
+           "comments) to grade with stock nbgrader.")
 
 _MESSAGE = "\n".join(f"                {line!r}" for line in textwrap.wrap(MISSING, 84, drop_whitespace=False))
 

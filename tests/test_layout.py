@@ -126,7 +126,8 @@ def unhinted(path):
     for node in [module, *public_classes]:
         for f in node.body:
             if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and not f.name.startswith("_"):
-                params = [a for a in [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs] if a.arg not in ("self", "cls")]
+                params = [a for a in [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs]
+                          if a.arg not in ("self", "cls")]
                 if f.returns is None or any(a.annotation is None for a in params):
                     found.append(f"{path.relative_to(ROOT)}:{f.lineno} {f.name}")
     return found

@@ -604,7 +604,8 @@ def _set_up(layout, spec, helpers, cgroup, say):
     """(spec, notes): the assignment `spec` with the outside verdict recorded from the master and checked by the
     canaries, and what the instructor should know about it; kept from an earlier command when nothing it depends
     on has changed (setup_cache)."""
-    kept_as = setup_cache.key_of(layout, spec, solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config))
+    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
+    kept_as = setup_cache.key_of(layout, spec, delimiters)
     kept = setup_cache.load(kept_as, helpers)
     if kept is not None:
         say(f"{layout.name}: set up as an earlier run did (the master's answers and the canary; nothing they "

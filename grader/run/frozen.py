@@ -2,8 +2,8 @@
 
 First the sandbox's IPython shell is made (execute.warm_up); then the modules a worker's fork server was told
 to import ahead (the environment's modules the assignment's master imports: warm.modules_imported), each on its
-own, a failure left for the notebook to meet as it would anyway. Then every object made so far is moved out of the garbage collector's reach, for good: each process
-forked from the server (a pool worker, a sandbox) would otherwise have the collector walk those objects,
+own, a failure left for the notebook to meet as it would anyway. Then every object made so far is moved out of
+the garbage collector's reach, for good: each process forked from the server (a pool worker, a sandbox) would otherwise have the collector walk those objects,
 writing to every page that holds one, and so copy the server's memory page by page. Frozen, they are shared
 until the child itself writes to them.
 """
