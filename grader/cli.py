@@ -80,7 +80,6 @@ def grade_and_report(course_dir: Path | str, name: str | None = None, students: 
     summary; return the exit code. `timings`, a dict: filled with where the time went (stage -> seconds, and
     "submissions", the number graded), for the benchmark."""
     from grader.app import workflows
-    from grader.report import reports
 
     if not confine:
         terminal.unconfined_warning()
@@ -91,8 +90,7 @@ def grade_and_report(course_dir: Path | str, name: str | None = None, students: 
     done, published = graded.batch, graded.published
     if done.pending:
         code = INTERRUPTED
-    elif done.kept or done.misplaced or published.unwritten \
-            or any(reports.needs_attention(r) for r in published.results.values()):
+    elif done.kept or done.misplaced or published.needs_attention:
         code = NEEDS_ATTENTION
     else:
         code = 0
@@ -114,11 +112,10 @@ def publish_and_report(layout: Layout, spec: AssignmentSpec | None = None) -> Pu
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from grader.course import assignments
-    from grader.report import reports
     code = 0
     for name in _chosen(args, every="submitted"):
         done = publish_and_report(assignments.Layout(Path(args.course_dir), name))
-        if done.unwritten or any(reports.needs_attention(r) for r in done.results.values()):  # as `grade`
+        if done.needs_attention:  # as `grade`
             code = NEEDS_ATTENTION
     return code
 

@@ -129,6 +129,11 @@ class Published:
     unwritten: dict[str, str] = field(default_factory=dict)  # student -> why their feedback page could not be written
     late_changed: list[str] = field(default_factory=list)  # students whose late penalty changed with the settings
 
+    @property
+    def needs_attention(self) -> bool:
+        """A feedback page not written, or a submission that, as published, still needs the instructor."""
+        return bool(self.unwritten) or any(reports.needs_attention(r) for r in self.results.values())
+
 
 def publish(layout: Layout, spec: AssignmentSpec) -> Published:
     """Write the grades CSV, the class report and every feedback page from the gradebook; returns Published.
