@@ -366,6 +366,10 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
             continue
         time.sleep(memory.WATCH_SECONDS)
     signal.setitimer(signal.ITIMER_REAL, 0)
+    if over and not (os.WIFSIGNALED(exit_status) and os.WTERMSIG(exit_status) == signal.SIGKILL):
+        # It was already exiting when the watch looked (a process that exits drops its root, and the watch its
+        # view, before the kernel frees its last files): the kill changed nothing, and its own exit stands.
+        over = False
     if watch:
         try:  # this process's own word (the runner's copy of the pipe was closed before any student code)
             _send(status.fileno(), {"peak_mb": round(max(watch.peak - baseline, 0) / (1024 * 1024), 1)})
