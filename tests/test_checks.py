@@ -101,6 +101,29 @@ def test_gradient_checker_catches_a_wrong_gradient_and_prints_only_what_to_read(
     assert "FAIL" in out and "1 of 1 gradients disagree" in out and "fix the forward function first" in out
 
 
+def test_random_directions_catch_every_single_element_the_element_by_element_comparison_catches():
+    """The hidden tests compare each gradient with centred differences along two random directions, not
+    element by element. On an LSTM of the hidden tests' sizes, a gradient with any one element zeroed,
+    negated or off by a thousandth of its largest element fails, wherever the element is, whenever the
+    element-by-element comparison (rtol 1e-5) fails it; the right gradients pass."""
+    rng = np.random.RandomState(11)
+    x, a0, da = rng.randn(3, 2, 3), rng.randn(5, 2), rng.randn(5, 2, 3)
+    p = ref.random_lstm(rng, 3, 5, 2)
+    g = ref.lstm_backward(da, ref.lstm_forward(x, a0, p)[3])
+    forward = lambda: ref.lstm_forward(x, a0, p)[0]  # noqa: E731
+    caught = 0
+    for key, wrt in [("dx", x), ("da0", a0)] + [("d" + k, p[k]) for k in ("Wf", "Wi", "Wc", "Wo", "bf", "bo")]:
+        assert rnn_utils.gradient_agrees(forward, wrt, da, g[key], seed=11), key
+        for index in np.ndindex(wrt.shape):
+            for wrong in (0.0, -g[key][index], g[key][index] + 1e-3 * np.abs(g[key]).max()):
+                bad = g[key].copy()
+                bad[index] = wrong
+                if not np.allclose(bad, g[key], rtol=1e-5, atol=1e-7):
+                    assert not rnn_utils.gradient_agrees(forward, wrt, da, bad, seed=11), (key, index, wrong)
+                    caught += 1
+    assert caught > 400
+
+
 def test_gradient_checker_restores_its_input_when_the_function_raises():
     x = np.arange(4.0).reshape(2, 2)
     before = x.copy()
