@@ -401,11 +401,13 @@ def _install(spec):
     _installed = spec
     # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
     # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
+    # Its children are sandboxes only: it does not import the grading unit (and nbgrader with it), which the
+    # worker itself runs.
     try:
         modules = warm.modules_imported(_released_code(spec))
     except Exception:  # noqa: BLE001
         modules = ()
-    warm.context(quiet=True, modules=modules, preload=_PRELOAD)
+    warm.context(quiet=True, modules=modules)
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
