@@ -32,13 +32,14 @@ demo: $(BIN)/.installed
 forget-demo: $(BIN)/.installed
 	$(BIN)/python -m rnn_course forget-demo
 
-# On every core (pytest-xdist), a test module per worker at a time: a module's fixtures are built once.
+# On every core (pytest-xdist), a test module per worker at a time: a module's fixtures are built once. The
+# costliest modules first (tests/conftest.py lists them), in that order: not reordered by their number of tests.
 test: $(BIN)/.installed-dev browser
-	$(BIN)/python -m pytest tests -n auto --dist loadfile --durations=20
+	$(BIN)/python -m pytest tests -n auto --dist loadfile --no-loadscope-reorder --durations=20
 
 # The developer's quick loop: the tests that take under a few seconds each (tests/conftest.py lists the others).
 test-fast: $(BIN)/.installed-dev browser
-	$(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile --durations=10
+	$(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile --no-loadscope-reorder --durations=10
 
 # The browser check drives Debian's chromium through chromedriver; install both when missing,
 # waiting up to 10 minutes for another apt or dpkg to finish instead of failing at once.
