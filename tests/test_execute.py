@@ -87,9 +87,10 @@ def test_a_process_that_exits_is_reported_as_such():
 
 
 def test_a_notebook_that_exits_while_the_kernel_frees_its_files_is_reported_as_exiting_not_out_of_memory():
-    """A process that exits drops its root before the kernel closes its last files; freeing a large in-memory file
-    (shared memory, here) then takes tens of milliseconds, in which the watch (no cgroup) can see no thread with files. It exited on its
-    own, and the report says so (it said "out of memory" now and then, as CI once saw)."""
+    """A process that exits drops its root before the kernel closes its last files; freeing a large in-memory
+    file (shared memory, here) then takes tens of milliseconds, in which the watch (no cgroup) can see no thread
+    with files. It exited on its own, and the report says so (it said "out of memory" now and then, as CI once
+    saw)."""
     code = ("import mmap, os\nshared = mmap.mmap(-1, 500 << 20)\nblock = b'x' * (1 << 20)\n"
             "for _ in range(500):\n    shared.write(block)\nos._exit(3)")
     for _ in range(3):

@@ -43,7 +43,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import matplotlib  # noqa: E402
 import matplotlib.pyplot  # noqa: E402,F401  (imported once here instead of once per child)
 import numpy  # noqa: E402,F401
-import numpy.random  # noqa: E402,F401  (numpy loads it on first use: a notebook's np.random would load it again in each child)
+import numpy.random  # noqa: E402,F401  (loaded by numpy on first use: else once per child using np.random)
 from IPython.core.displayhook import DisplayHook  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402

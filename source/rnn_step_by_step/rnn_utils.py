@@ -116,8 +116,9 @@ def gradient_agrees(f, x, upstream, gradient, directions=2, seed=0, rtol=1e-6, a
     random unit directions (drawn from `seed`); see directional_derivative.
 
     Along a unit direction the centred difference of a correct gradient is off by far less than these
-    tolerances (under 1% of them on this assignment's sizes), so they can be tight: a gradient with a single element wrong by a thousandth of its largest
-    element is caught, not only one that is wrong everywhere."""
+    tolerances (under 1% of them on this assignment's sizes), so they can be tight: a gradient with a
+    single element wrong by a thousandth of its largest element is caught, not only one that is wrong
+    everywhere."""
     gradient = np.asarray(gradient, dtype=float)
     if gradient.shape != x.shape:
         return False
@@ -125,7 +126,8 @@ def gradient_agrees(f, x, upstream, gradient, directions=2, seed=0, rtol=1e-6, a
     for _ in range(directions):
         v = rng.randn(*x.shape)
         v /= np.linalg.norm(v) or 1.0
-        if not np.isclose(np.sum(gradient * v), directional_derivative(f, x, upstream, v, h), rtol=rtol, atol=atol):
+        along = directional_derivative(f, x, upstream, v, h)
+        if not np.isclose(np.sum(gradient * v), along, rtol=rtol, atol=atol):
             return False
     return True
 
