@@ -9,6 +9,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from conftest import DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, from_another_test_worker, make_course_copy, rnn, rnn_scores
+from conftest import (DEMO_LIMITS, INSTRUCTOR_SECRET, ROOT, fresh_setups, from_another_test_worker, make_course_copy, rnn,
+                      rnn_scores)
 from grader.course import release
 from grader.grade import batch
 from grader.report import publish
@@ -403,21 +406,43 @@ def test_the_students_data_is_checked_before_use():
         wire.loads(b'{"kind": "done", "x": NaN}', 1000)
 
 
+def _grade_where_namespaces_are_refused(course_dir, setups):
+    from grader.run import sandbox
+    return subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade", "--force"],
+                          cwd=ROOT, capture_output=True, text=True, preexec_fn=sandbox._install_seccomp,
+                          env=fresh_setups(setups), timeout=300)
+
+
 def test_a_machine_that_cannot_sandbox_stops_before_any_student_with_what_to_do(tmp_path):
     """The grader runs under a filter that refuses namespaces, as some containers do."""
-    import subprocess
-    import sys
-
-    from grader.run import sandbox
     course_dir = make_course_copy(tmp_path / "course")
     release.generate(course_dir, rnn_course.ASSIGNMENT)
     samples.write(samples.fill(samples.master_solutions()), course_dir, "student")
-    done = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade"], cwd=ROOT,
-                          capture_output=True, text=True, preexec_fn=sandbox._install_seccomp, timeout=300)
+    done = _grade_where_namespaces_are_refused(course_dir, tmp_path / "setups")
     assert done.returncode == 2, done.stderr
     assert "the sandbox cannot be set up" in done.stderr and "What to do" in done.stderr
     assert "--unconfined" in done.stderr
     assert not (course_dir / "autograded" / "student").exists()
+
+
+def test_a_set_up_kept_from_a_machine_that_could_sandbox_still_stops_where_this_one_cannot(tmp_path):
+    """Graded once where sandboxes start, the set-up is kept; the next command runs where namespaces are refused
+    (moved into a container, say). It stops before any student, as without the kept set-up, and the grade
+    already in the gradebook stays as it was, not replaced by a grader error."""
+    course_dir = make_course_copy(tmp_path / "course")
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+    samples.write(samples.fill(samples.master_solutions()), course_dir, "student")
+    first = subprocess.run([sys.executable, "-m", "grader", "--course-dir", str(course_dir), "grade"], cwd=ROOT,
+                           capture_output=True, text=True, env=fresh_setups(tmp_path / "setups"), timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert batch.stored_result(rnn(course_dir), "student").total == 120
+    scores = rnn_scores(course_dir)["student"]
+    done = _grade_where_namespaces_are_refused(course_dir, tmp_path / "setups")
+    assert "set up as an earlier run did" in done.stderr  # the kept set-up was used...
+    assert done.returncode == 2, done.stderr  # ...and the sandbox still checked before any student
+    assert "the sandbox cannot be set up" in done.stderr and "--unconfined" in done.stderr
+    assert batch.stored_result(rnn(course_dir), "student").total == 120
+    assert rnn_scores(course_dir)["student"] == scores and sum(scores.values()) == 120
 
 
 def test_grading_unconfined_takes_a_flag_and_every_report_says_so(tmp_path, capsys):

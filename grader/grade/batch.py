@@ -169,8 +169,7 @@ def run_canary(layout: assignments.Layout, spec: AssignmentSpec) -> tuple[Assign
         (f"{name}.ipynb", nbformat.writes(solutions.master_answers(layout.master(name), layout.release(name),
                                                                    delimiters)).encode())
         for name in layout.notebooks))
-    unchanged = Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
-                                                          for name in layout.notebooks))
+    unchanged = _release_canary(layout)
     result, blank = _canary_grade(spec, master), _canary_grade(spec, unchanged)
     unfollowed = {**blank.replay_failed, **result.replay_failed}
     if unfollowed:
@@ -187,6 +186,12 @@ def run_canary(layout: assignments.Layout, spec: AssignmentSpec) -> tuple[Assign
         notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
                      "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
     return spec, notes
+
+
+def _release_canary(layout):
+    """The assignment's notebooks as handed out, as a submission."""
+    return Submission("(canary: the release)", tuple((f"{name}.ipynb", layout.release(name).read_bytes())
+                                                     for name in layout.notebooks))
 
 
 def _lost_points(layout, spec, result, master):
@@ -612,6 +617,8 @@ def _set_up(layout, spec, helpers, cgroup, say):
     if kept is not None:
         say(f"{layout.name}: set up as an earlier run did (the master's answers and the canary; nothing they "
             "depend on has changed)")
+        if kept.confine:  # what the machine allows can change between commands (a container, a seccomp filter)
+            _canary_grade(kept.replace(memory_cgroup=cgroup), _release_canary(layout))
         return kept, []
     say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
     spec, problems = with_verdict(layout, spec, helpers)

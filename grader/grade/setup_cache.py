@@ -6,7 +6,8 @@ of formgrader's Autograde buttons) included. It depends only on the instructor's
 and release notebooks and files, its config, the limits, the confinement, the kit's own code and the Python
 environment. All of them make the key; nothing a student hands in does. A set-up that needed a note (a test
 judged inside the sandbox, points the master loses, a recording that failed or ran out of time) is not kept:
-only a clean one is, so a passing hiccup (a slow machine) is never remembered.
+only a clean one is, so a passing hiccup (a slow machine) is never remembered. What the machine allows is not
+kept: a command that reuses a set-up still grades the release in the sandbox before any student (batch._set_up).
 
 Kept per user, outside every course, in $TRUSTED_GRADER_CACHE, else $XDG_CACHE_HOME/trusted-grader, else
 ~/.cache/trusted-grader; the newest KEEP entries stay. A set-up holds the master's answers, so none is kept in
