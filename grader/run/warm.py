@@ -44,6 +44,7 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["grader.run.execute", *preload, "grader.run.frozen"])
+    _socket_folder_short_enough()
     saved = dict(os.environ)
     # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
     # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
@@ -65,6 +66,27 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
         if in_main:
             signal.signal(signal.SIGINT, handler)
     return ctx
+
+
+# A Unix socket's path holds at most 107 bytes. multiprocessing puts the fork server's socket, "listener-" and 8
+# characters, in a folder "pymp-" and 8 characters that it makes in the temporary folder.
+_SOCKET_PATH_MAX = 107 - len("/pymp-12345678/listener-12345678")
+
+
+def _socket_folder_short_enough() -> None:
+    """Under a long temporary folder ($TMPDIR) the fork server's socket path would be too long to bind
+    ("AF_UNIX path too long"): then multiprocessing's folder for this process goes in /tmp instead. It makes that
+    folder once per process, removes it at exit, and holds only its sockets there."""
+    import tempfile
+    from multiprocessing import util
+
+    if len(os.fsencode(tempfile.gettempdir())) <= _SOCKET_PATH_MAX or not os.access("/tmp", os.W_OK | os.X_OK):
+        return
+    saved, tempfile.tempdir = tempfile.tempdir, "/tmp"
+    try:
+        util.get_temp_dir()  # made now, under /tmp; the same folder for the rest of this process
+    finally:
+        tempfile.tempdir = saved
 
 
 def modules_imported(sources: Iterable[str]) -> tuple[str, ...]:
