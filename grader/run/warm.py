@@ -68,19 +68,20 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
     return ctx
 
 
-# A Unix socket's path holds at most 107 bytes. multiprocessing puts the fork server's socket, "listener-" and 8
-# characters, in a folder "pymp-" and 8 characters that it makes in the temporary folder.
-_SOCKET_PATH_MAX = 107 - len("/pymp-12345678/listener-12345678")
+# A Unix socket's path holds at most 107 bytes, and multiprocessing puts the fork server's socket ("listener-" and 8
+# characters) in a folder ("pymp-" and 8 characters) that it makes in the temporary folder, whose path may then be
+# this long at most:
+_TEMP_FOLDER_MAX = 107 - len("/pymp-12345678/listener-12345678")
 
 
 def _socket_folder_short_enough() -> None:
     """Under a long temporary folder ($TMPDIR) the fork server's socket path would be too long to bind
     ("AF_UNIX path too long"): then multiprocessing's folder for this process goes in /tmp instead. It makes that
-    folder once per process, removes it at exit, and holds only its sockets there."""
+    folder once per process and removes it at exit."""
     import tempfile
     from multiprocessing import util
 
-    if len(os.fsencode(tempfile.gettempdir())) <= _SOCKET_PATH_MAX or not os.access("/tmp", os.W_OK | os.X_OK):
+    if len(os.fsencode(tempfile.gettempdir())) <= _TEMP_FOLDER_MAX or not os.access("/tmp", os.W_OK | os.X_OK):
         return
     saved, tempfile.tempdir = tempfile.tempdir, "/tmp"
     try:
