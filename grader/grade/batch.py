@@ -177,15 +177,19 @@ def run_canary(layout: assignments.Layout, spec: AssignmentSpec) -> tuple[Assign
                                         f"on the release ({why})" for key, why in unfollowed.items()})
         result, blank = _canary_grade(spec, master), _canary_grade(spec, unchanged)
     for graded, who in ((result, "master's own answers"), (blank, "unchanged release")):
-        if graded.status == model.ERROR or graded.status == model.TAMPERING:
-            raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
-                           f"'{graded.status}', so no submission was graded: {graded.reason}; "
-                           + "; ".join(graded.flags))
+        _stop_unless_sound(layout, graded, who)
     notes = _lost_points(layout, spec, result, master)
     if unfollowed:
         notes.append(f"{layout.name}: judged inside the sandbox (the grader's replay does not follow them on honest "
                      "code): " + "; ".join(f"{key}: {why}" for key, why in sorted(unfollowed.items())))
     return spec, notes
+
+
+def _stop_unless_sound(layout, graded, who):
+    """KitError when a canary (`graded`, the `who`) came out as no honest notebook may: the set-up is at fault."""
+    if graded.status == model.ERROR or graded.status == model.TAMPERING:
+        raise KitError(f"{layout.name}: the {who}, graded under the same confinement as the students, came out "
+                       f"'{graded.status}', so no submission was graded: {graded.reason}; " + "; ".join(graded.flags))
 
 
 def _release_canary(layout):
@@ -618,7 +622,8 @@ def _set_up(layout, spec, helpers, cgroup, say):
         say(f"{layout.name}: set up as an earlier run did (the master's answers and the canary; nothing they "
             "depend on has changed)")
         if kept.confine:  # what the machine allows can change between commands (a container, a seccomp filter)
-            _canary_grade(kept.replace(memory_cgroup=cgroup), _release_canary(layout))
+            graded = _canary_grade(kept.replace(memory_cgroup=cgroup), _release_canary(layout))
+            _stop_unless_sound(layout, graded, "unchanged release")
         return kept, []
     say(f"{layout.name}: setting up (the master's answers to the tests, for the grader's own check)")
     spec, problems = with_verdict(layout, spec, helpers)
