@@ -23,10 +23,15 @@ def scratch_owner(path: str | Path) -> int:
         return 0
 
 
+# Where the kit also makes scratch folders, whatever the temporary folder: the fork servers' sockets go there when
+# the temporary folder's path is too long for a socket's (grader.run.warm).
+ALSO_SWEPT = "/tmp"
+
+
 def sweep_scratch(folder: str | Path | None = None) -> None:
     """Remove scratch folders whose grader is gone (killed with SIGKILL, which leaves no time to clean up)."""
-    folder = Path(folder or tempfile.gettempdir())
-    for path in folder.glob(f"{SCRATCH}*-*-*"):
+    folders = {Path(folder)} if folder else {Path(tempfile.gettempdir()), Path(ALSO_SWEPT)}
+    for path in (path for where in folders for path in where.glob(f"{SCRATCH}*-*-*")):
         owner = scratch_owner(path)
         if not owner:
             continue  # not named by this kit

@@ -357,6 +357,7 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     over, watching = False, watch is not None
     if watch:
         watch.runner = pid
+    exited = _exit_notice(pid) if watching else None
     while True:
         done, exit_status = os.waitpid(pid, os.WNOHANG if watching else 0)
         if done:
@@ -365,7 +366,12 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
             os.kill(pid, signal.SIGKILL)  # PID 1 of the sandbox's namespace: every process in it goes too
             over, watching = True, False
             continue
-        time.sleep(memory.WATCH_SECONDS)
+        if exited is None:
+            time.sleep(memory.WATCH_SECONDS)
+        else:  # wakes as soon as the runner ends, not up to a whole interval later (the worker waits on it)
+            select.select([exited], [], [], memory.WATCH_SECONDS)
+    if exited is not None:
+        os.close(exited)
     signal.setitimer(signal.ITIMER_REAL, 0)
     if over and not (os.WIFSIGNALED(exit_status) and os.WTERMSIG(exit_status) == signal.SIGKILL):
         # It was already exiting when the watch looked (a process that exits drops its root, and the watch its
@@ -384,6 +390,15 @@ def _sandbox_main(conn, status, cells, files, limits, probes, confine, use_user_
     elif code == memory.OUT_OF_MEMORY_EXIT:
         code = 1  # the student's own os._exit: the code means the watch alone
     os._exit(code)
+
+
+def _exit_notice(pid):
+    """A descriptor that becomes readable when child `pid` ends (a pidfd), or None where the kernel has none
+    (before Linux 5.3): the watch then just sleeps between counts."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _runner(fd, status_fd, cells, files, limits, probes, mode, workdir, sandbox_uid, charged):

@@ -17,6 +17,8 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+from grader.core import scratch
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from multiprocessing.context import ForkServerContext
@@ -44,7 +46,7 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["grader.run.execute", *preload, "grader.run.frozen"])
-    _socket_folder_short_enough()
+    _socket_folder()
     saved = dict(os.environ)
     # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
     # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
@@ -68,26 +70,43 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
     return ctx
 
 
-# A Unix socket's path holds at most 107 bytes, and multiprocessing puts the fork server's socket ("listener-" and 8
-# characters) in a folder ("pymp-" and 8 characters) that it makes in the temporary folder, whose path may then be
-# this long at most:
-_TEMP_FOLDER_MAX = 107 - len("/pymp-12345678/listener-12345678")
+# A Unix socket's path holds at most 107 bytes. multiprocessing binds each fork server's socket ("listener-" and 8
+# characters) in a folder of the process that starts it; the kit makes that folder (a scratch folder, holding
+# multiprocessing's own "pymp-" one) in the temporary folder when its path is at most this long, else in /tmp:
+SOCKET_FOLDER_FALLBACK = scratch.ALSO_SWEPT
+_TEMP_FOLDER_MAX = 107 - len("/trusted-grader-mp-4194304-12345678/pymp-12345678/listener-12345678")
 
 
-def _socket_folder_short_enough() -> None:
-    """Under a long temporary folder ($TMPDIR) the fork server's socket path would be too long to bind
-    ("AF_UNIX path too long"): then multiprocessing's folder for this process goes in /tmp instead. It makes that
-    folder once per process and removes it at exit."""
+_socket_folder_of = 0  # the process that made its socket folder (a forked child inherits the value, not the work)
+
+
+def _socket_folder() -> None:
+    """Where this process's fork server sockets go: inside a scratch folder of the kit's, so that a grader killed
+    with SIGKILL (which leaves multiprocessing no time to remove its folder) has it removed by the next run
+    (scratch.sweep_scratch), and in /tmp when the temporary folder's path is too long to bind a socket under it
+    ("AF_UNIX path too long"). A process forked from this one inherits the folder; made once per process."""
+    import shutil
     import tempfile
     from multiprocessing import util
 
-    if len(os.fsencode(tempfile.gettempdir())) <= _TEMP_FOLDER_MAX or not os.access("/tmp", os.W_OK | os.X_OK):
+    global _socket_folder_of
+    if _socket_folder_of == os.getpid():
         return
-    saved, tempfile.tempdir = tempfile.tempdir, "/tmp"
+    _socket_folder_of = os.getpid()
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > _TEMP_FOLDER_MAX and os.access(SOCKET_FOLDER_FALLBACK, os.W_OK | os.X_OK):
+        base = SOCKET_FOLDER_FALLBACK
+    own = tempfile.mkdtemp(prefix=scratch.prefix("mp"), dir=base)
+    saved, tempfile.tempdir = tempfile.tempdir, own
     try:
-        util.get_temp_dir()  # made now, under /tmp; the same folder for the rest of this process
+        made = util.get_temp_dir()  # multiprocessing's folder, made now inside ours unless it already had one
     finally:
         tempfile.tempdir = saved
+    if os.path.dirname(made) != own:
+        os.rmdir(own)
+        return
+    # Removed at exit after multiprocessing removes its own folder inside it (its finalizer has priority -100).
+    util.Finalize(None, shutil.rmtree, args=(own,), kwargs={"ignore_errors": True}, exitpriority=-101)
 
 
 def modules_imported(sources: Iterable[str]) -> tuple[str, ...]:
