@@ -116,6 +116,24 @@ def test_a_sandbox_that_has_just_ended_is_not_taken_for_one_that_hides_its_memor
         os.waitpid(child, 0)
 
 
+def test_the_assignments_modules_come_compiled_and_a_changed_one_runs_its_new_code():
+    """The grader hands each sandbox the assignment's own modules compiled (checked against the source's hash),
+    so that no sandbox compiles them again; a notebook that rewrites one imports what it wrote, as without."""
+    from grader.judge.grading import _bytecode
+    source = b"VALUE = 'as handed out'\n"
+    where, compiled = _bytecode("helper.py", source)
+    assert where == f"__pycache__/helper.{sys.implementation.cache_tag}.pyc"
+    check = ("import importlib.util, helper\n"
+             "data = open(importlib.util.cache_from_source(helper.__file__), 'rb').read()\n"
+             "print(helper.VALUE, data[8:16] == importlib.util.source_hash(open(helper.__file__, 'rb').read()))")
+    rewrite = ("import importlib\nopen('helper.py', 'w').write('VALUE = \"rewritten\"\\n')\n"
+               "print(importlib.reload(helper).VALUE)")
+    run = run_cells([(0, check), (1, rewrite)], {"helper.py": source, where: compiled}, QUICK)
+    assert run.outputs[0][0]["text"] == "as handed out True\n", run.outputs
+    assert run.outputs[1][0]["text"] == "rewritten\n", run.outputs
+    assert _bytecode("broken.py", b"def (:\n") is None  # left to the import to report, as without
+
+
 def test_each_submission_gets_a_fresh_process():
     first = run_cells([(0, "import os\nleft_over = 1\nos.getpid()")], {}, QUICK)
     second = run_cells([(0, "'left_over' in globals()")], {}, QUICK)

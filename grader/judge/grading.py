@@ -24,10 +24,14 @@ from __future__ import annotations
 import builtins
 import copy
 import dataclasses
+import functools
 import hashlib
+import importlib.util
+import marshal
 import math
 import os
 import re
+import sys
 import time
 import warnings
 from datetime import datetime, timezone
@@ -251,7 +255,27 @@ def _working_copy(nb, task, submission, result):
               "Some files you handed in beside the notebook were not used (they have the name of a file the "
               "assignment provides, or are too large): " + ", ".join(dropped[:5]))
     working_copy.pop(task.notebook + ".ipynb", None)  # the cells are sent to the process, not read from disk
+    for path, data in task.files:
+        bytecode = _bytecode(path, data) if path.endswith(".py") else None
+        if bytecode and os.path.dirname(bytecode[0]) not in working_copy:  # (a student's file where it goes)
+            working_copy[bytecode[0]] = bytecode[1]
     return working_copy
+
+
+@functools.lru_cache(maxsize=64)
+def _bytecode(path: str, source: bytes) -> tuple[str, bytes] | None:
+    """(where, bytes) of the compiled form of one of the assignment's Python files, as Python would cache it
+    beside the file (PEP 552, checked against the source's hash), or None if it does not compile. Each sandbox
+    would otherwise compile the assignment's modules again on import (about 12 ms a student for a 40 KB module); the
+    sandbox checks the hash, so a student's process that changes the file gets the file's new code, as without."""
+    try:
+        code = compile(source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    folder, name = os.path.split(path)
+    where = os.path.join(folder, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")
+    checked_hash = (0b11).to_bytes(4, "little")
+    return where, importlib.util.MAGIC_NUMBER + checked_hash + importlib.util.source_hash(source) + marshal.dumps(code)
 
 
 def _cells_to_run(nb, task):

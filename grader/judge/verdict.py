@@ -123,8 +123,11 @@ def _master_shell():
     import matplotlib
     from traitlets.config import Config
 
+    from IPython.core.interactiveshell import InteractiveShell
+
     shell_class = _master_shell_class()
     shell_class.clear_instance()  # each notebook starts from an empty namespace, as in a kernel of its own
+    InteractiveShell.clear_instance()  # and the fork server's own shell (execute.py), which IPython allows once
     matplotlib.use("agg")
     config = Config()
     config.HistoryManager.enabled = False
@@ -486,8 +489,10 @@ def record_apart(notebooks: Sequence[MasterNotebook], folder: str, seconds: floa
     (test cells, master cells, files, hidden markers) per notebook; returns (plans, inside, problems) for each.
     A recording that does not finish (the process dies, or runs past its time) judges every test of its
     notebooks inside the sandbox, and says why."""
-    import multiprocessing
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the grader's state shared
+    # A child of the warm fork server, which holds nothing of the grader's state (see warm.py) and has numpy,
+    # IPython and matplotlib imported already: a fresh interpreter (spawn) would import them again, about a second.
+    # The outside replay runs in children of the same server, with the same libraries and environment.
+    context = warm.context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_record_child, args=(sender, notebooks, folder, seconds), daemon=True)
     cells = sum(len(master) for _, master, _, _ in notebooks) + sum(len(tests) for tests, _, _, _ in notebooks)
