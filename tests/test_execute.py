@@ -134,6 +134,39 @@ def test_the_assignments_modules_come_compiled_and_a_changed_one_runs_its_new_co
     assert _bytecode("broken.py", b"def (:\n") is None  # left to the import to report, as without
 
 
+def test_a_fork_server_told_the_release_knows_its_transforms_and_a_notebooks_own_transform_still_applies(tmp_path):
+    """The release's cells have IPython's transforms worked out once, in the fork server (a sandbox looks them up);
+    a notebook that adds a transform of its own gets it applied to those cells too, as in IPython."""
+    script = tmp_path / "check_cells.py"  # a file: the process started from the fork server imports its function
+    script.write_text(
+        "import sys\n"
+        "from IPython.core.inputtransformer2 import TransformerManager\n"
+        "from grader.run import execute, warm\n"
+        "CELL = 'x = 1\\n%time y = 2\\n!true\\n'\n"
+        "def check(conn):\n"
+        "    shell = execute._shell()\n"
+        "    known = CELL in shell.input_transformer_manager.known\n"
+        "    same = shell.transform_cell(CELL) == TransformerManager().transform_cell(CELL)\n"
+        "    shell.input_transformers_cleanup.append(lambda lines: ['x = 99\\n'])\n"
+        "    conn.send([known, same, shell.transform_cell(CELL)])\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = warm.context(cells=[CELL])\n"
+        "    r, w = ctx.Pipe(duplex=False)\n"
+        "    p = ctx.Process(target=check, args=(w,))\n"
+        "    p.start(); print(r.recv()); p.join()\n")
+    root = Path(__file__).resolve().parent.parent
+    shown = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+    assert shown.stdout.strip() == "[True, True, 'x = 99\\n']", shown.stdout + shown.stderr
+
+
+def test_a_cell_that_awaits_at_its_top_level_runs_as_in_jupyter():
+    run = run_cells([(0, "import asyncio\nawait asyncio.sleep(0)\nprint('awaited')"),
+                     (1, "async def twice(x):\n    return 2 * x\nprint(await twice(21))")], {}, QUICK)
+    assert [o.get("text") for o in run.outputs[0]] == ["awaited\n"], run.outputs
+    assert [o.get("text") for o in run.outputs[1]] == ["42\n"], run.outputs
+
+
 def test_each_submission_gets_a_fresh_process():
     first = run_cells([(0, "import os\nleft_over = 1\nos.getpid()")], {}, QUICK)
     second = run_cells([(0, "'left_over' in globals()")], {}, QUICK)

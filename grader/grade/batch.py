@@ -395,6 +395,25 @@ def _local_results(spec, submissions, jobs, peaks, pools=None, key=None):
                 _end_pool(pool)
 
 
+def _alone(request, count):
+    """True for a batch of one submission graded on this machine (an Autograde press, `grade --student`)."""
+    return count == 1 and not request.scheduler
+
+
+def _graded_here(spec, submissions, peaks):
+    """Yield (submission, result) graded in this process, as the canaries are: for a single submission a pool
+    worker costs more than the grading (its start, and its own fork server's, about a second). The sandbox is
+    the same, started from this process's fork server; a failure of the grader's own code is that submission's
+    error, as a worker's would be."""
+    for submission in submissions:
+        try:
+            result = grade_submission(spec, submission)
+        except Exception as error:  # noqa: BLE001 -- reported as the student's status; the batch goes on
+            result = not_graded(spec, submission, f"the grader failed: {type(error).__name__}: {error}")
+        peaks.update(memory.peaks())
+        yield submission, result
+
+
 def _end_pool(pool):
     with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
         for process in list((pool._processes or {}).values()):
@@ -413,10 +432,11 @@ def _install(spec):
     # Its children are sandboxes only: it does not import the grading unit (and nbgrader with it), which the
     # worker itself runs.
     try:
-        modules = warm.modules_imported(_released_code(spec))
+        cells = _released_code(spec)
+        modules = warm.modules_imported(cells)
     except Exception:  # noqa: BLE001
-        modules = ()
-    warm.context(quiet=True, modules=modules)
+        cells, modules = [], ()
+    warm.context(quiet=True, modules=modules, cells=cells)
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
@@ -661,6 +681,8 @@ def _grade_batch(request, setups):
     if request.scheduler:
         results = _dask_results(batch.spec, list(_read_each(layout, submissions, batch.stages)),
                                 request.scheduler)
+    elif _alone(request, len(submissions)):
+        results = _graded_here(batch.spec, _read_each(layout, submissions, batch.stages), batch.peaks)
     else:
         results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
                                  setups.pools, key + (jobs,))
@@ -721,7 +743,9 @@ def _ready(request, setups, count, batch, say):
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
     jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
-    warm.context(preload=_PRELOAD)  # the sandboxes start from it; it warms up while the verdict is recorded
+    # The sandboxes start from it; it warms up while the verdict is recorded. Pool workers are forked from it too,
+    # ready to grade: a batch of one is graded here instead (_graded_here), so it need not import the grading.
+    warm.context(preload=_PRELOAD if not _alone(request, count) else ())
     try:
         held = setups.plan(jobs, limits)
     except MemoryError as error:

@@ -46,6 +46,7 @@ import numpy  # noqa: E402,F401
 import numpy.random  # noqa: E402,F401  (loaded by numpy on first use: else once per child using np.random)
 from IPython.core.displayhook import DisplayHook  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher  # noqa: E402
+from IPython.core.inputtransformer2 import TransformerManager  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
@@ -227,6 +228,50 @@ class _Shell(InteractiveShell):
     def enable_matplotlib(self, gui=None):
         return gui, "module://grader.run.plot_backend"  # `%matplotlib inline` and friends: figures are not drawn
 
+    def should_run_async(self, raw_cell, *, transformed_cell=None, preprocessing_exc_tuple=None):
+        # IPython compiles every cell once more to see whether it awaits at its top level: a cell without the
+        # words `await` and `async` cannot (keywords are ASCII; other text goes the long way), so its answer is no.
+        cell = transformed_cell
+        if isinstance(cell, str) and cell.isascii() and "await" not in cell and "async" not in cell:
+            return False
+        return super().should_run_async(raw_cell, transformed_cell=transformed_cell,
+                                        preprocessing_exc_tuple=preprocessing_exc_tuple)
+
+
+class _RememberingTransforms(TransformerManager):
+    """IPython's static transforms of a cell's text (magics, `!` commands, prompts), the same for the same text:
+    the fork server works them out for the cells the release hands out (remember_transforms), so that a sandbox
+    looks them up instead of tokenizing each of those cells again. A notebook that adds or removes a transform
+    (get_ipython().input_transformers_cleanup...) gets every cell transformed afresh, as in IPython."""
+
+    def __init__(self):
+        super().__init__()
+        self.known = {}
+        self.as_made = self._transforms()
+
+    def _transforms(self):
+        return (*self.cleanup_transforms, None, *self.line_transforms, None, *self.token_transformers)
+
+    def transform_cell(self, cell):
+        known = self.known.get(cell)
+        if known is not None and self._transforms() == self.as_made:
+            return known
+        return super().transform_cell(cell)
+
+    def remember(self, cells):
+        for cell in cells:
+            try:
+                self.known[cell] = super().transform_cell(cell)
+            except Exception:  # noqa: BLE001 -- a cell IPython cannot transform is left to the notebook's run
+                pass
+
+
+def remember_transforms(cells: Sequence[str]) -> None:
+    """Work out IPython's static transforms of these cells (the release's) once, here in the fork server."""
+    manager = _shell().input_transformer_manager
+    if isinstance(manager, _RememberingTransforms):
+        manager.remember(cells)
+
 
 def _shell():
     """The shell the children use, made once in the warm parent (without a history thread)."""
@@ -236,6 +281,7 @@ def _shell():
         config = Config()
         config.HistoryManager.enabled = False
         shell = _Shell.instance(config=config, colors="nocolor")
+        shell.input_transformer_manager = _RememberingTransforms()
         # Plain tracebacks (file, line, error) instead of Jupyter's default with context lines:
         # formatting those costs more than running a whole notebook. No score depends on them.
         shell.InteractiveTB.set_mode("Plain")
@@ -723,6 +769,9 @@ def run_cells(cells: Sequence[tuple[int, str]], files: Mapping[str, bytes], limi
                 run.killed = True
                 run.stopped = run.protocol_error = f"the notebook's process sent malformed data ({error})"
                 break
+    except BaseException:
+        _stop(process)  # interrupted (Ctrl-C): the sandbox ends now, not when its notebook next reports
+        raise
     finally:
         reader.close()
         process.join()

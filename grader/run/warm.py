@@ -11,6 +11,7 @@ This module imports nothing heavy, so calling it first costs nothing.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -30,18 +31,22 @@ _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XD
 
 
 WARM_MODULES = "TRUSTED_GRADER_WARM_MODULES"  # how a fork server is told the extra modules to import (frozen.py)
+WARM_CELLS = "TRUSTED_GRADER_WARM_CELLS"      # ... and the release's code cells, whose IPython transforms it keeps
+_WARM_CELLS_MAX = 100_000  # characters of JSON: an environment variable holds at most 128 KB
 # Never imported ahead: they do something when imported (open a browser, a window, print), or are no module.
 _NEVER_AHEAD = {"__future__", "this", "antigravity", "turtle", "tkinter", "idlelib", "webbrowser", "pip",
                 "setuptools", "IPython", "ipykernel", "grader"}
 
 
-def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[str] = ()) -> ForkServerContext:
+def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[str] = (),
+            cells: Sequence[str] = ()) -> ForkServerContext:
     """The fork server's context, started if need be. `quiet`: the server and its children write
     nothing to the terminal (for pool workers, whose sandboxes report through their own pipes, and
     which are killed mid-start when the run is interrupted). `modules`: more modules for a server started
     here to import ahead (see modules_imported), so that each sandbox finds them loaded. `preload`: the engine's
     own modules that the caller's children run (the grading unit, for a batch's pool), imported by the server
-    once, as the sandbox's runner is."""
+    once, as the sandbox's runner is. `cells`: the code cells the release hands out, for a server started here to
+    work out IPython's transforms of ahead (execute.remember_transforms); left out when there are too many."""
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
@@ -57,6 +62,8 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
         os.environ.update({k: v for k, v in saved.items() if k in _KEPT or k.startswith("LC_")})
         if modules:
             os.environ[WARM_MODULES] = ",".join(modules)
+        if cells and len(listed := json.dumps(list(cells))) <= _WARM_CELLS_MAX:
+            os.environ[WARM_CELLS] = listed
         if quiet:
             with _stderr_to_devnull():
                 forkserver.ensure_running()
