@@ -395,6 +395,13 @@ def _local_results(spec, submissions, jobs, peaks, pools=None, key=None):
                 _end_pool(pool)
 
 
+def _warm_fork_server(request, count):
+    """This process's fork server, started if need be: the sandboxes of the recording, the canaries and a batch of
+    one start from it. Pool workers are forked from it too, ready to grade; for a batch of one (_graded_here) it
+    need not import the grading unit."""
+    warm.context(preload=_PRELOAD if not _alone(request, count) else ())
+
+
 def _alone(request, count):
     """True for a batch of one submission graded on this machine (an Autograde press, `grade --student`)."""
     return count == 1 and not request.scheduler
@@ -743,9 +750,7 @@ def _ready(request, setups, count, batch, say):
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
     jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
-    # The sandboxes start from it; it warms up while the verdict is recorded. Pool workers are forked from it too,
-    # ready to grade: a batch of one is graded here instead (_graded_here), so it need not import the grading.
-    warm.context(preload=_PRELOAD if not _alone(request, count) else ())
+    _warm_fork_server(request, count)  # it warms up while the verdict is recorded
     try:
         held = setups.plan(jobs, limits)
     except MemoryError as error:
