@@ -155,6 +155,7 @@ def submission_row(driver, student, ready=lambda row: True):
 def press(driver, button, timeout=GRADING):
     """Click formgrader's `button` (an element) as a user does, wait for the dialog that says how it went (formgrader
     answers when the work is done), close it with its OK button; the dialog's (id, text)."""
+    from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
 
@@ -169,8 +170,21 @@ def press(driver, button, timeout=GRADING):
         return title && body && title.textContent.trim() && body.textContent.trim()
           && [dialog.id, title.textContent.trim() + '\\n' + body.textContent];"""), message="the dialog's words"))
     wait(driver, ready.element_to_be_clickable((By.CSS_SELECTOR, ".modal.in .modal-footer button"))).click()
-    wait(driver, script("return !document.querySelector('.modal, .modal-backdrop');"), message="the dialog to close")
-    return said
+    closed = script("return !document.querySelector('.modal, .modal-backdrop');")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            wait(driver, closed, timeout=5, message="the dialog to close")
+            return said
+        except TimeoutException:
+            if time.monotonic() > deadline:
+                raise
+        # A click that lands while the dialog still fades in can go unheeded: click OK again, as people do.
+        for button in driver.find_elements(By.CSS_SELECTOR, ".modal.in .modal-footer button"):
+            try:
+                button.click()
+            except WebDriverException:
+                pass
 
 
 @pytest.fixture(scope="module")

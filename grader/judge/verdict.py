@@ -121,9 +121,8 @@ def _master_shell():
     behave as in Jupyter (a display handle, `%%time`), except that nothing is drawn or shown, and shell escapes
     (`!pip ...`) do nothing: the master's plots and commands are no part of its answers."""
     import matplotlib
-    from traitlets.config import Config
-
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
     shell_class = _master_shell_class()
     shell_class.clear_instance()  # each notebook starts from an empty namespace, as in a kernel of its own
@@ -491,7 +490,7 @@ def record_apart(notebooks: Sequence[MasterNotebook], folder: str, seconds: floa
     notebooks inside the sandbox, and says why."""
     # A child of the warm fork server, which holds nothing of the grader's state (see warm.py) and has numpy,
     # IPython and matplotlib imported already: a fresh interpreter (spawn) would import them again, about a second.
-    # The outside replay runs in children of the same server, with the same libraries and environment.
+    # A batch's pool workers, which replay the tests, are children of the same server: the same libraries.
     context = warm.context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_record_child, args=(sender, notebooks, folder, seconds), daemon=True)

@@ -81,7 +81,7 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
 # characters) in a folder of the process that starts it; the kit makes that folder (a scratch folder, holding
 # multiprocessing's own "pymp-" one) in the temporary folder when its path is at most this long, else in /tmp:
 SOCKET_FOLDER_FALLBACK = scratch.ALSO_SWEPT
-_TEMP_FOLDER_MAX = 107 - len("/trusted-grader-mp-4194304-12345678/pymp-12345678/listener-12345678")
+_TEMP_FOLDER_MAX = 107 - len(f"/{scratch.SCRATCH}mp-4194304-12345678/pymp-12345678/listener-12345678")
 
 
 _socket_folder_of = 0  # the process that made its socket folder (a forked child inherits the value, not the work)
