@@ -20,17 +20,6 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 
-def deaf_if_spawned(name: str) -> None:
-    """Called first by a command's main module with its `__name__`. A process the command starts with
-    multiprocessing's spawn (the master's recording) runs that module first, as "__mp_main__": there, Ctrl-C
-    is ignored from then on. It is the command's to answer (it stops that process), not one more traceback."""
-    if name == "__mp_main__":
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-deaf_if_spawned(__name__)
-
-
 def run(cli: str = "grader.cli") -> int:
     try:
         main = importlib.import_module(cli).main

@@ -1,9 +1,7 @@
 """`python -m rnn_course` and the `rnn-grader` command (see pyproject.toml)."""
 import sys
 
-from grader.__main__ import deaf_if_spawned, run as _run
-
-deaf_if_spawned(__name__)
+from grader.__main__ import run as _run
 
 
 def run():
