@@ -29,3 +29,23 @@ import sys as _sys
 # which builds 38 parsers at import: over a second on every command. The notebook schema has no URI
 # fields to check, so the kit goes without it.
 _sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None blocks an import (documented)
+
+
+def _nbgrader_without_its_server_extensions():
+    """Register the nbgrader package without running its __init__.py, which imports the Jupyter server extensions
+    (jupyter_server, tornado's web handlers, nbconvert, SQLAlchemy) that no grading process serves: half a second
+    of CPU at the start of every grader command and every fork server. Its modules import as usual; a process
+    that imported nbgrader before the kit (nbgrader's own commands, Jupyter's server) keeps the whole package."""
+    import importlib.util
+
+    if "nbgrader" in _sys.modules:
+        return
+    spec = importlib.util.find_spec("nbgrader")
+    if spec is None or spec.submodule_search_locations is None:
+        return  # not installed: the first import of it says so
+    _sys.modules["nbgrader"] = package = importlib.util.module_from_spec(spec)
+    from nbgrader._version import __version__  # read by nbgrader's apps
+    package.__version__ = __version__
+
+
+_nbgrader_without_its_server_extensions()
