@@ -18,6 +18,8 @@ from grader.run import memory
 from grader.similarity import copy_report as copy_report_module
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from grader.core.model import AssignmentSpec
     from grader.core.progress import Progress
     from grader.similarity.copy_report import CopyReport
@@ -51,19 +53,34 @@ def grade_and_publish(course_dir: Path | str, name: str | None = None, students:
     layout = assignments.find(course_dir, name)
     done = batch.grade_batch(layout, students, force, jobs, scheduler, limits or Limits(), progress=progress,
                              confine=confine)
-    clock = time.perf_counter()
-    graded = Graded(layout, done, publish_from_gradebook(layout, done.spec, progress))
-    clock = lap(done.stages, "pages", clock)
-    report_missing = not (layout.course_dir / "autograded" / copy_report_module.copies_html(layout.name)).is_file()
-    if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
+    published: list[publish.Published] = []
+    failed: list[Exception] = []
+
+    def pages():
+        """The pages, published once; a failure is raised below, as publishing's own, not the copy report's."""
+        clock = time.perf_counter()
         try:
-            graded.copies = copy_report(layout, done.spec, progress=progress)
+            published.append(publish_from_gradebook(layout, done.spec, progress))
+        except Exception as error:  # noqa: BLE001
+            failed.append(error)
+        lap(done.stages, "pages", clock)
+
+    report_missing = not (layout.course_dir / "autograded" / copy_report_module.copies_html(layout.name)).is_file()
+    copies, copies_error = None, ""
+    if not done.pending and (done.graded or report_missing):  # after a Ctrl-C, nothing more
+        clock = time.perf_counter()
+        try:  # the pages are published while the copy report's workers read the students' notebooks
+            copies = copy_report(layout, done.spec, progress=progress, meanwhile=pages)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 -- the grades are written; the report can be made again
-            graded.copies_error = f"{type(error).__name__}: {error}"
-        lap(done.stages, "copy report", clock)
-    return graded
+            copies_error = f"{type(error).__name__}: {error}"
+        done.stages["copy report"] = time.perf_counter() - clock - done.stages.get("pages", 0.0)
+    if not published and not failed:
+        pages()
+    if failed:
+        raise failed[0]
+    return Graded(layout, done, published[0], copies, copies_error)
 
 
 def publish_from_gradebook(layout: assignments.Layout, spec: AssignmentSpec | None = None,
@@ -77,12 +94,13 @@ def publish_from_gradebook(layout: assignments.Layout, spec: AssignmentSpec | No
 
 
 def copy_report(layout: assignments.Layout, spec: AssignmentSpec | None = None, known: Path | str | None = None,
-                progress: Progress | None = None) -> CopyReport:
+                progress: Progress | None = None, meanwhile: Callable[[], object] | None = None) -> CopyReport:
     """Write the assignment's copy report (CSV and page); the outside verdict is recorded when `spec` was
-    loaded without it (it gives the master's outputs)."""
+    loaded without it (it gives the master's outputs). `meanwhile`: see copy_report.build."""
     spec = spec or batch.load_assignment(layout)
     if progress:
         progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
     with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
         return copy_report_module.build(layout, spec, known, progress=progress,
-                            recorded=lambda: batch.with_verdict(layout, spec, helpers)[0])
+                                        recorded=lambda: batch.with_verdict(layout, spec, helpers)[0],
+                                        meanwhile=meanwhile)

@@ -203,14 +203,16 @@ class CopyReport:
 
 def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
           progress: Progress | None = None,
-          recorded: Callable[[], AssignmentSpec] | None = None) -> CopyReport:
+          recorded: Callable[[], AssignmentSpec] | None = None,
+          meanwhile: Callable[[], object] | None = None) -> CopyReport:
     """Compare every student of the assignment (and the known solutions); write the CSV and the page.
 
     Each student's fingerprints are kept (autograded/.copies/<assignment>_students.json) under a digest of
     what they were made from: the files handed in, the outputs the grader recorded for them, the assignment
     and the kit's way of fingerprinting. An unchanged student is not read again, and when nothing at all has
     changed the report written last stands. `recorded()`: `spec` with its outside verdict recorded, asked for
-    only when the comparison runs and `spec` has none (the master's outputs)."""
+    only when the comparison runs and `spec` has none (the master's outputs). `meanwhile`: work of the caller's,
+    called once, here, while the students are fingerprinted in other processes (grade publishes its pages)."""
     from grader.grade import batch
 
     units = assignment_units(spec)
@@ -225,12 +227,15 @@ def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
     kept = {s: e for s, e in kept.items() if _well_formed(e)}
     last = cache.get("report") if isinstance(cache.get("report"), dict) else {}
     documents, keys = [], {}  # keys: student -> the digest their fingerprints are kept under
-    bar = progress(len(students), "fingerprinting", "read") if progress and students else None
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
     work = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
     with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(students) // 20)),
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        for student, (key, document) in zip(students, pool.map(_read_student, work, chunksize=16)):
+        read = pool.map(_read_student, work, chunksize=16)  # under way from here on
+        if meanwhile is not None:
+            meanwhile()
+        bar = progress(len(students), "fingerprinting", "read") if progress and students else None
+        for student, (key, document) in zip(students, read):
             if key is not None and document is None and kept.get(student, {}).get("key") == key:
                 document = _from_entry(student, kept.pop(student))  # unchanged: as fingerprinted before
             if key is not None:
