@@ -674,6 +674,10 @@ def _grade_batch(request, setups):
     say = progress.phase if progress else (lambda text: None)  # each step before the grading itself
     batch = Batch()
     students = _chosen_students(request, batch)
+    if request.force or not all((layout.autograded(s) / RESULT_FILE).is_file() for s in students):
+        # Something will surely be graded: the fork server warms up (a second of imports) while the assignment is
+        # read, instead of after. When every student was graded before, nothing may change: it waits until then.
+        _warm_fork_server(request, len(students))
     # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
     batch.spec = load_assignment(layout, request.limits, request.confine)
     api = coursedir.nbgrader_api(layout.course_dir)
@@ -750,7 +754,7 @@ def _ready(request, setups, count, batch, say):
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
     jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
-    _warm_fork_server(request, count)  # it warms up while the verdict is recorded
+    _warm_fork_server(request, count)  # here, unless _grade_batch started it already
     try:
         held = setups.plan(jobs, limits)
     except MemoryError as error:
