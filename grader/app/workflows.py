@@ -98,18 +98,7 @@ def copy_report(layout: assignments.Layout, spec: AssignmentSpec | None = None, 
     """Write the assignment's copy report (CSV and page); the outside verdict is recorded when `spec` was
     loaded without it (it gives the master's outputs). `meanwhile`: see copy_report.build."""
     spec = spec or batch.load_assignment(layout)
-
-    def say():
-        if progress:
-            progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
-
-    def meanwhile_then_say():  # what is done meanwhile says so first
-        meanwhile()
-        say()
-
-    if meanwhile is None:
-        say()
     with tempfile.TemporaryDirectory(prefix=scratch.prefix("copies")) as helpers:
         return copy_report_module.build(layout, spec, known, progress=progress,
                                         recorded=lambda: batch.with_verdict(layout, spec, helpers)[0],
-                                        meanwhile=meanwhile_then_say if meanwhile else None)
+                                        meanwhile=meanwhile)

@@ -233,7 +233,9 @@ def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
                              mp_context=multiprocessing.get_context("fork")) as pool:
         read = pool.map(_read_student, work, chunksize=16)  # under way from here on
         if meanwhile is not None:
-            meanwhile()
+            meanwhile()  # what it does says so first: this report's own progress follows
+        if progress:
+            progress.phase(f"{layout.name}: comparing every pair of students for the copy report")
         bar = progress(len(students), "fingerprinting", "read") if progress and students else None
         for student, (key, document) in zip(students, read):
             if key is not None and document is None and kept.get(student, {}).get("key") == key:
