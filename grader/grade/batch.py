@@ -20,6 +20,7 @@ import html
 import itertools
 import json
 import os
+import pickle
 import shlex
 import shutil
 import tempfile
@@ -355,30 +356,30 @@ def stored_result(layout: assignments.Layout, student: str) -> Result | None:
 
 # ---------------------------------------------------------------- running
 
-def _local_results(spec, submissions, jobs, peaks, pools=None, key=None):
-    """Yield (submission, result) from a pool of `jobs` warm worker processes, `submissions` (an iterable, read
-    as it goes) sent a few at a time so that a class's files are not all held at once; fill `peaks` with the
-    memory each process held (memory.peaks), read once every result is in. `pools` (a dict): the pool is taken
-    from it under `key`, and left there for the next call once every result is in."""
-    context = warm.context(preload=_PRELOAD)
-    pool = pools.pop(key, None) if pools is not None else None
-    if pool is not None and pool._broken:  # a worker of the kept pool died
-        _end_pool(pool)
-        pool = None
+def _local_results(spec, submissions, peaks, setups, key):
+    """Yield (submission, result) from the pool of warm worker processes kept in `setups` under `key` (the
+    fingerprint, limits and confinement of `spec`, and the number of workers), started now if _ready did not
+    start it; `submissions` (an iterable, read as it goes) are sent a few at a time so that a class's files are
+    not all held at once. Fill `peaks` with the memory each process held (memory.peaks), read once every result
+    is in. The pool is left in `setups` for the next call when it keeps workers, else ended."""
+    workers = setups.pools.pop(key, None)
+    if workers is not None and workers.pool._broken:  # a worker of the kept pool died
+        _end_pool(workers.pool)
+        workers = None
     waiting = iter(submissions)
     futures = {}
     finished = False
 
     def send(count):
         for submission in itertools.islice(waiting, count):
-            with warm.interrupts_held():  # the pool starts its workers as the work is submitted
-                futures[pool.submit(_grade_installed, submission)] = submission
+            with warm.interrupts_held():  # a pool may start a worker as work is submitted
+                futures[workers.pool.submit(_grade_installed, submission, workers.spec_file)] = submission
 
     try:
-        if pool is None:
-            with warm.interrupts_held():
-                pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_install, initargs=(spec,))
-        send(IN_FLIGHT_PER_WORKER * jobs)
+        if workers is None:
+            workers = _start_workers(setups, spec, key[-1])
+        workers.hand_over(spec)
+        send(IN_FLIGHT_PER_WORKER * key[-1])
         while futures:
             finished_now, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in finished_now:
@@ -388,11 +389,42 @@ def _local_results(spec, submissions, jobs, peaks, pools=None, key=None):
         peaks.update(memory.peaks())
         finished = True
     finally:
-        if pool is not None:
-            if finished and pools is not None:
-                pools[key] = pool
+        if workers is not None:
+            if finished and setups.keep_workers:
+                setups.pools[key] = workers
             else:
-                _end_pool(pool)
+                _end_pool(workers.pool)
+
+
+@dataclass
+class Workers:
+    """A pool of warm grading workers, and the file (in the grader's private scratch folder, which no sandbox
+    sees) from which each reads the assignment it grades, the master's recorded answers included, at its first
+    submission: the pool can start before the set-up that records them, and warm up meanwhile."""
+    pool: ProcessPoolExecutor
+    spec_file: str
+    handed: bool = False
+
+    def hand_over(self, spec: AssignmentSpec) -> None:
+        """Write the assignment the workers grade, once, before the first submission is sent."""
+        if not self.handed:
+            write_atomically(Path(self.spec_file), pickle.dumps(spec))
+            self.handed = True
+
+
+def _start_workers(setups, spec, jobs):
+    """A pool of `jobs` workers, forked from this process's fork server and started now (each warms up its own
+    fork server from the notebooks of `spec` as handed out, which any spec of the assignment has)."""
+    spec_file = os.path.join(setups.helpers, f"spec-{next(_numbers)}.pickle")
+    with warm.interrupts_held():
+        pool = ProcessPoolExecutor(jobs, mp_context=warm.context(preload=_PRELOAD), initializer=_install,
+                                   initargs=(spec,))
+        for _ in range(jobs):  # a pool starts a worker at each submission while none is idle: all of them, now
+            pool.submit(int)
+    return Workers(pool, spec_file)
+
+
+_numbers = itertools.count()
 
 
 def _warm_fork_server(request, count):
@@ -428,13 +460,11 @@ def _end_pool(pool):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-_installed = None
+_installed: tuple[str, AssignmentSpec] | None = None  # in a worker: (the file it was read from, the spec)
 
 
 def _install(spec):
-    global _installed
-    _installed = spec
-    # This worker's own fork server for the sandboxes, warming up while the canary runs, with what the
+    # This worker's own fork server for the sandboxes, warming up while the set-up runs, with what the
     # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
     # Its children are sandboxes only: it does not import the grading unit (and nbgrader with it), which the
     # worker itself runs.
@@ -453,8 +483,12 @@ def _released_code(spec):
             for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells if cell.cell_type == "code"]
 
 
-def _grade_installed(submission):
-    return grade_submission(_installed, submission)
+def _grade_installed(submission, spec_file):
+    global _installed
+    if _installed is None or _installed[0] != spec_file:
+        with open(spec_file, "rb") as f:
+            _installed = spec_file, pickle.load(f)  # the grader's own file (Workers.hand_over)
+    return grade_submission(_installed[1], submission)
 
 
 def _dask_results(spec, submissions, address):
@@ -579,8 +613,10 @@ class Setups:
         self.kept: dict[tuple[str, Limits, bool], tuple[AssignmentSpec, list[str]]] = {}
         self.plans: dict[tuple[int, Limits], memory.Plan] = {}  # (jobs, limits) -> memory.Plan
         self.backed_up: set[Path] = set()  # course folders
-        # (assignment fingerprint, limits, confine, jobs) -> pool
-        self.pools: dict[tuple[str, Limits, bool, int], ProcessPoolExecutor] | None = {} if keep_workers else None
+        self.keep_workers = keep_workers
+        # (assignment fingerprint, limits, confine, jobs) -> Workers: started by _ready before the set-up, ended
+        # after the batch unless kept
+        self.pools: dict[tuple[str, Limits, bool, int], Workers] = {}
 
     def plan(self, jobs: int, limits: Limits) -> memory.Plan:
         if (jobs, limits) not in self.plans:
@@ -597,8 +633,8 @@ class Setups:
 
     def close(self) -> None:
         try:
-            for pool in (self.pools or {}).values():
-                _end_pool(pool)
+            for workers in self.pools.values():
+                _end_pool(workers.pool)
             for plan in self.plans.values():
                 memory.remove(plan.cgroup)
         finally:  # a worker or a cgroup that fails to end (or a second Ctrl-C) leaves no folder behind
@@ -695,8 +731,8 @@ def _grade_batch(request, setups):
     elif _alone(request, len(submissions)):
         results = _graded_here(batch.spec, _read_each(layout, submissions, batch.stages), batch.peaks)
     else:
-        results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
-                                 setups.pools, key + (jobs,))
+        results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), batch.peaks, setups,
+                                 key + (jobs,))
     _record_all(layout, api, results, previous_of, progress, batch)
     batch.seconds = time.monotonic() - started
     return batch
@@ -762,6 +798,10 @@ def _ready(request, setups, count, batch, say):
     batch.notes += [held.note] if held.note else []
     batch.workers = held.how
     key = (batch.spec.fingerprint, limits, request.confine)
+    if not request.scheduler and not _alone(request, count) and key + (held.jobs,) not in setups.pools:
+        # The workers start now: their imports and their fork servers' run on the other cores while this one
+        # records the master's answers and grades the canaries.
+        setups.pools[key + (held.jobs,)] = _start_workers(setups, batch.spec, held.jobs)
     if key not in setups.kept:
         helpers = os.path.join(setups.helpers, str(len(setups.kept)))  # each its own: helper modules differ
         os.mkdir(helpers)
