@@ -256,7 +256,8 @@ def _grade_arguments(p):
                    help="grade only this student; repeat it for more (default: everyone in submitted/)")
     p.add_argument("--force", action="store_true",
                    help="grade again even if unchanged (a regrade that fails keeps the old result)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: one per core)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel workers (default: one per core, each with 4 submissions at least)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on a Dask cluster, e.g. tcp://10.0.0.5:8786 (default: this machine)")
     p.add_argument("--unconfined", action="store_true",
@@ -384,7 +385,7 @@ def _check_args(args, home=None, prog=None):
                            f"source/{'/, source/'.join(theirs)}/), and {args.course_dir} is another: run it in {home}.")
     coursedir.choose(args.course_dir, prog or "python -m grader")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
-        raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for one worker per core).")
+        raise KitError(f"--jobs must be at least 1, not {args.jobs} (leave it out for the default).")
     folder = Path(args.course_dir)
     if not folder.is_dir():
         raise KitError(f"no course directory at {folder}: --course-dir must name the folder that holds "

@@ -54,6 +54,9 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 RESULT_FILE = ".kit_result.json"
+# A worker costs about 0.7 s of CPU before its first submission (its own fork server's imports): by default each
+# one is given at least this many, so that a regrade of a few students does not start a worker for each.
+SUBMISSIONS_PER_WORKER = 4
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
 # What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
 _PRELOAD = (grade_submission.__module__,)
@@ -649,7 +652,7 @@ class BatchRequest:
     layout: assignments.Layout
     students: tuple[str, ...] | None = None
     force: bool = False          # grade again even when unchanged
-    jobs: int | None = None      # parallel workers (None: one per core, as memory allows)
+    jobs: int | None = None      # parallel workers (None: one per core and per 4 submissions, as memory allows)
     scheduler: str | None = None  # a Dask scheduler's address, instead of this machine's workers
     limits: Limits = Limits()
     progress: Progress | None = None  # terminal.Progress, or None for silence
@@ -789,7 +792,8 @@ def _ready(request, setups, count, batch, say):
     the gradebook's backup."""
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
-    jobs = max(1, min(request.jobs or os.cpu_count() or 1, count))
+    default = min(os.cpu_count() or 1, -(-count // SUBMISSIONS_PER_WORKER))  # one per core, each given a few
+    jobs = max(1, min(request.jobs or default, count))
     _warm_fork_server(request, count)  # here, unless _grade_batch started it already
     try:
         held = setups.plan(jobs, limits)
