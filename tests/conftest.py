@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 import subprocess
@@ -62,23 +63,50 @@ def make_course_copy(target):
     return target
 
 
+def run_folder(tmp_path_factory):
+    """This test run's own folder, shared by its pytest-xdist workers (pytest-N/, above each worker's popen-gwK/);
+    without xdist, the run's base folder itself."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+def built_once(tmp_path_factory, name, build):
+    """A copy, this worker's own (the tests change it), of the course folder that `build(folder)` makes once per
+    test run: the first worker to need it builds it while the others wait for it."""
+    shared = run_folder(tmp_path_factory) / f"built-{name}"
+    with open(shared.with_name(shared.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / ".built").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            build(shared)
+            (shared / ".built").touch()
+    own = tmp_path_factory.mktemp(name)
+    shutil.copytree(shared, own, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(".built"))
+    return own
+
+
+def _released(course_dir):
+    make_course_copy(course_dir)
+    release.generate(course_dir, rnn_course.ASSIGNMENT)
+
+
+def _samples_graded(course_dir):
+    _released(course_dir)
+    write_samples(course_dir)
+    code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
+    assert code == cli.NEEDS_ATTENTION  # the broken samples need attention
+
+
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory):
     """A course copy whose release was regenerated there (so its gradebook knows the assignment)."""
-    course_dir = make_course_copy(tmp_path_factory.mktemp("course"))
-    release.generate(course_dir, rnn_course.ASSIGNMENT)
-    return course_dir
+    return built_once(tmp_path_factory, "course", _released)
 
 
 @pytest.fixture(scope="session")
 def samples_course(tmp_path_factory):
-    """The demo's samples graded once by the kit (in-process, so the fixture is quick to reuse)."""
-    course_dir = make_course_copy(tmp_path_factory.mktemp("samples"))
-    release.generate(course_dir, rnn_course.ASSIGNMENT)
-    write_samples(course_dir)
-    code = cli.grade_and_report(course_dir, limits=DEMO_LIMITS)
-    assert code == cli.NEEDS_ATTENTION  # the broken samples need attention
-    return course_dir
+    """The demo's samples graded by the kit, once per test run (in-process, so the fixture is quick to reuse)."""
+    return built_once(tmp_path_factory, "samples", _samples_graded)
 
 
 # `make test-fast` (pytest -m "not slow") leaves these out: each takes seconds (measured on a 2-core machine, the
@@ -176,7 +204,7 @@ def setups_shared_by_the_run(tmp_path_factory):
     """The set-ups `grade` keeps between commands (grader.grade.setup_cache), in one folder for this run's
     workers together, never the user's: every test sees what this run made, nothing of an earlier one. A test of
     the set-up itself points its command at an empty folder (fresh_setups)."""
-    shared = tmp_path_factory.getbasetemp().parent / "setups"  # pytest-N/, above each xdist worker's popen-gwK/
+    shared = run_folder(tmp_path_factory) / "setups"
     os.environ[setup_cache.ENVIRONMENT] = str(shared)
 
 
