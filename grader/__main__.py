@@ -2,6 +2,7 @@
 course's own command starts the same way. The one module of the engine that imports grader_eval."""
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import signal
@@ -20,14 +21,30 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 
+def _end_as_interrupted(outcome: list[int]) -> None:
+    # CPython ends a process whose Ctrl-C landed in code that a C extension ran while it was imported (a
+    # PyRun_* call) by SIGINT, after its clean-up, even though the command caught the KeyboardInterrupt and
+    # said so: seen as exit -2 instead of 130 about once in ten interrupts during the imports, on a busy
+    # machine. Registered first, this runs after every other clean-up registered with atexit (multiprocessing's
+    # included): the process then ends with the status the command returned.
+    if outcome == [130]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
 def run(cli: str = "grader.cli") -> int:
+    outcome: list[int] = []
+    atexit.register(_end_as_interrupted, outcome)
     try:
         main = importlib.import_module(cli).main
         tools = importlib.import_module("grader_eval.commands").COMMANDS if cli == "grader.cli" else ()
     except KeyboardInterrupt:  # Ctrl-C while the kit is still loading: nothing has started yet
         print("\nInterrupted before anything started.", file=sys.stderr)
+        outcome.append(130)
         return 130
-    return main(tools=tools) if tools else main()
+    outcome.append(main(tools=tools) if tools else main())
+    return outcome[0]
 
 
 if __name__ == "__main__":

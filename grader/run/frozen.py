@@ -12,11 +12,15 @@ import gc
 import importlib
 import json
 import os
+import signal
 import warnings
 
 from grader.run import execute
 from grader.run.warm import WARM_CELLS, WARM_MODULES
 
+# The grader blocks Ctrl-C while it starts a server (warm.context): lifted here, where it stays ignored, so that no
+# process forked from the server starts with it blocked.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 execute.warm_up()
 execute.remember_transforms(json.loads(os.environ.pop(WARM_CELLS, "[]")))
 for _name in filter(None, os.environ.pop(WARM_MODULES, "").split(",")):

@@ -55,8 +55,13 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
     saved = dict(os.environ)
     # Started with Ctrl-C ignored, which it and every process forked from it inherit: an interrupt is the
     # grader's to handle (it stops the workers and says so in one line), not theirs to print tracebacks for.
+    # Blocked meanwhile in this thread: Linux keeps a blocked signal pending even while it is ignored, so a Ctrl-C
+    # pressed as the server starts reaches the grader's handler once it is back, instead of being dropped (the
+    # server inherits the blocked mask too, and lifts it: frozen.py).
     in_main = threading.current_thread() is threading.main_thread()
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    if in_main:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.environ.clear()
         os.environ.update({k: v for k, v in saved.items() if k in _KEPT or k.startswith("LC_")})
@@ -74,6 +79,7 @@ def context(quiet: bool = False, modules: Sequence[str] = (), preload: Sequence[
         os.environ.update(saved)
         if in_main:
             signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return ctx
 
 
