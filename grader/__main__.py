@@ -34,6 +34,8 @@ def _end_as_interrupted(outcome: list[int]) -> None:
 
 
 def run(cli: str = "grader.cli") -> int:
+    """The program's entry point (`python -m grader`, `rnn-grader`): the command's exit status. An interrupted
+    command ends the process with 130 at exit (_end_as_interrupted), so call it only as a program's main."""
     outcome: list[int] = []
     atexit.register(_end_as_interrupted, outcome)
     try:

@@ -359,11 +359,11 @@ def stored_result(layout: assignments.Layout, student: str) -> Result | None:
 
 # ---------------------------------------------------------------- running
 
-def _local_results(spec, submissions, peaks, setups, key):
-    """Yield (submission, result) from the pool of warm worker processes kept in `setups` under `key` (the
-    fingerprint, limits and confinement of `spec`, and the number of workers), started now if _ready did not
-    start it; `submissions` (an iterable, read as it goes) are sent a few at a time so that a class's files are
-    not all held at once. Fill `peaks` with the memory each process held (memory.peaks), read once every result
+def _local_results(spec, submissions, jobs, peaks, setups, key):
+    """Yield (submission, result) from the pool of `jobs` warm worker processes kept in `setups` under `key` (the
+    fingerprint, limits and confinement of `spec`, and `jobs`), started now if _ready did not start it;
+    `submissions` (an iterable, read as it goes) are sent a few at a time so that a class's files are not all
+    held at once. Fill `peaks` with the memory each process held (memory.peaks), read once every result
     is in. The pool is left in `setups` for the next call when it keeps workers, else ended."""
     workers = setups.pools.pop(key, None)
     if workers is not None and workers.pool._broken:  # a worker of the kept pool died
@@ -380,9 +380,9 @@ def _local_results(spec, submissions, peaks, setups, key):
 
     try:
         if workers is None:
-            workers = _start_workers(setups, spec, key[-1])
+            workers = _start_workers(setups, spec, jobs)
         workers.hand_over(spec)
-        send(IN_FLIGHT_PER_WORKER * key[-1])
+        send(IN_FLIGHT_PER_WORKER * jobs)
         while futures:
             finished_now, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in finished_now:
@@ -734,8 +734,8 @@ def _grade_batch(request, setups):
     elif _alone(request, len(submissions)):
         results = _graded_here(batch.spec, _read_each(layout, submissions, batch.stages), batch.peaks)
     else:
-        results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), batch.peaks, setups,
-                                 key + (jobs,))
+        results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
+                                 setups, key + (jobs,))
     _record_all(layout, api, results, previous_of, progress, batch)
     batch.seconds = time.monotonic() - started
     return batch
@@ -788,8 +788,8 @@ def _to_grade(request, students, in_gradebook, batch):
 
 def _ready(request, setups, count, batch, say):
     """(jobs, key): everything set up before the first submission is graded, kept in `setups` — the memory plan
-    (how many sandboxes at once), the master's recorded answers and the canaries (batch.spec gets them),
-    the gradebook's backup."""
+    (how many sandboxes at once), the grading workers (started first, to warm up during the rest), the master's
+    recorded answers and the canaries (batch.spec gets them), the gradebook's backup."""
     layout, limits = request.layout, request.limits
     clock = time.perf_counter()
     default = min(os.cpu_count() or 1, -(-count // SUBMISSIONS_PER_WORKER))  # one per core, each given a few
