@@ -18,8 +18,9 @@ list, and its own docstring names which (tests/test_layout.py, MAY_IMPORT, keeps
     app         use cases across the stages: grade then publish, the copy report, removing students
 
 On top: the command line (cli and __main__ parse and run; terminal says what happened, the one module that
-prints to the terminal) and nbgrader's hook (nbgrader_engine: `nbgrader autograde` through the kit, in a
-process of its own that nbgrader starts: `python -m grader.nbgrader_engine`). The measuring tools (stock
+prints to the terminal) and nbgrader's hook (nbgrader_engine: the lines of the course's config that name the
+kit's exporters; nbgrader_exporters: `nbgrader autograde` through the kit, in a process of its own that nbgrader
+starts: `python -m grader.nbgrader_exporters`). The measuring tools (stock
 nbgrader, the benchmark, conformance) are the package grader_eval, outside.
 """
 

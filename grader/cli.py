@@ -67,7 +67,7 @@ def _limits(args):
     for name in ("cell_timeout", "budget", "memory_mb", "output_chars"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise KitError(f"--{name.replace('_', '-')} must be positive, not {getattr(args, name)}")
-    cell_timeout = (args.cell_timeout or coursedir.cell_timeout(coursedir.nbgrader_api(args.course_dir).config)
+    cell_timeout = (args.cell_timeout or coursedir.cell_timeout(coursedir.course_directory(args.course_dir).config)
                     or Limits.cell_timeout)
     budget = args.budget or budget_for(cell_timeout)
     return Limits(cell_timeout, budget, args.memory_mb, args.output_chars)
@@ -174,7 +174,7 @@ def cmd_nbgrader_config(args: argparse.Namespace) -> int:
 
     path = Path(args.course_dir) / "nbgrader_config.py"
     if args.action == "show":
-        used, on = engine.in_use(coursedir.nbgrader_api(args.course_dir).config)
+        used, on = engine.in_use(coursedir.course_directory(args.course_dir).config)
         terminal.config_shown(path, engine.is_enabled(path.read_text()), on, used)
         return 0
     try:
@@ -212,11 +212,11 @@ def cmd_manual_grades(args: argparse.Namespace) -> int:
     from grader.course import assignments
     layout = assignments.find(args.course_dir, args.assignment)
     name = layout.name
-    api = coursedir.nbgrader_api(args.course_dir)
+    course = coursedir.course_directory(args.course_dir)
     if args.action == "export":
-        terminal.manual_exported(args.file, name, manual.export(api, layout, args.file, every=args.all), args.all)
+        terminal.manual_exported(args.file, name, manual.export(course, layout, args.file, every=args.all), args.all)
         return 0
-    done = manual.import_grades(api, args.course_dir, name, args.file)
+    done = manual.import_grades(course, args.course_dir, name, args.file)
     terminal.manual_imported(args.file, done)
     if done.problems:
         return USAGE

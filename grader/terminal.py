@@ -180,9 +180,9 @@ def published(layout: Layout, spec: AssignmentSpec, done: Published) -> None:
     for student, why in sorted(done.unwritten.items()):
         say(f"FEEDBACK PAGE NOT WRITTEN for {student}: {why}. Run `{coursedir.hint('publish ' + layout.name)}` "
             "again once it is fixed; everything else is published.", student_text=True)
-    api = coursedir.nbgrader_api(layout.course_dir)
+    course = coursedir.course_directory(layout.course_dir)
     exchange = publish.uses_exchange(layout)
-    say(f"\nScores are the gradebook's ({api.coursedir.db_url}): manual grades, "
+    say(f"\nScores are the gradebook's ({course.db_url}): manual grades, "
         "extra credit and comments from formgrader included, as `nbgrader export` shows them.\n"
         f"Grades CSV:     {done.csv}\nClass report:   {done.report}\nCourse CSV:     {done.course_csv} "
         "(every assignment, as `nbgrader export` writes it)\n"
@@ -199,12 +199,12 @@ def published(layout: Layout, spec: AssignmentSpec, done: Published) -> None:
             f"({', '.join(done.no_lms_id[:10])}{', ...' if len(done.no_lms_id) > 10 else ''}): "
             "`collect` records it from a Canvas download's file names; grade them by hand in Canvas.",
             student_text=True)
-    setup = publish.exchange_setup(api) if exchange else None
+    setup = publish.exchange_setup(course) if exchange else None
     if setup and _once("exchange"):
         say(f"nbgrader's exchange, where release_feedback puts them, does not exist yet (or is not writable). "
             f"Create it once, for you and your students:\n    {setup}\nor set c.Exchange.root in "
             "nbgrader_config.py to a folder they all can write.")
-    students, others = gradebook.strangers(api, layout.course_dir)
+    students, others = gradebook.strangers(course, layout.course_dir)
     if (students or others) and _once("strangers"):
         say("\nNote: the gradebook holds " + " and ".join(
                 ([f"{counted(len(students), 'student')} ({', '.join(students[:10])}"

@@ -63,7 +63,7 @@ class Row:
 def add_students(course_dir, name):
     """Put the `master` and `release` students of assignment `name` in submitted/ (the release must exist)."""
     layout = assignments.Layout(Path(course_dir), name)
-    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(course_dir).config)
+    delimiters = solutions.delimiters_of(coursedir.course_directory(course_dir).config)
     for student in (MASTER, RELEASE):
         folder = layout.submitted(student)
         folder.mkdir(parents=True, exist_ok=True)

@@ -44,9 +44,9 @@ def scores(course_dir, assignment):
     from nbgrader.api import Gradebook
 
     warnings.filterwarnings("ignore", category=SAWarning)
-    api = coursedir.nbgrader_api(course_dir)
+    course = coursedir.course_directory(course_dir)
     found = {}
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+    with Gradebook(course.db_url, course.course_id) as gb:
         for submission in gb.find_assignment(assignment).submissions:
             found[submission.student_id] = {(nb.name, g.name): g.auto_score
                                             for nb in submission.notebooks for g in nb.grades}

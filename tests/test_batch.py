@@ -97,8 +97,8 @@ def test_feedback_pages_never_show_hidden_tests(samples_course):
 
 def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
     from nbgrader.api import Gradebook
-    api = coursedir.nbgrader_api(samples_course)
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+    course = coursedir.course_directory(samples_course)
+    with Gradebook(course.db_url, course.course_id) as gb:
         nb = gb.find_submission_notebook(rnn_course.NOTEBOOK, rnn_course.ASSIGNMENT, "sample_partial")
         grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
         grade.manual_score = 10
@@ -107,7 +107,7 @@ def test_manual_grades_and_comments_survive_a_forced_regrade(samples_course):
         gb.db.commit()
     done = batch.grade_batch(rnn(samples_course), ["sample_partial"], force=True, limits=DEMO_LIMITS)
     assert done.graded == ["sample_partial"]
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+    with Gradebook(course.db_url, course.course_id) as gb:
         nb = gb.find_submission_notebook(rnn_course.NOTEBOOK, rnn_course.ASSIGNMENT, "sample_partial")
         grade = next(g for g in nb.grades if g.name == "test_lstm_forward")
         assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (10, 0, True)

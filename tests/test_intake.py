@@ -123,8 +123,8 @@ def test_late_marks_are_kept_and_rejected_only_students_stay_out_of_the_gradeboo
     assert found.late == {"doejane"} and "roebob" not in found.lms_ids
     assert "marked late by the LMS: doejane" in intake.describe(found, rnn(course_dir))
     assert cli.grade_and_report(course_dir) == 0
-    api = coursedir.nbgrader_api(course_dir)
-    assert gradebook.roster(api) == {"doejane", "smithal"}, "a rejected-only student was added to the gradebook"
+    course = coursedir.course_directory(course_dir)
+    assert gradebook.roster(course) == {"doejane", "smithal"}, "a rejected-only student was added to the gradebook"
     rows = _csv(course_dir)
     assert rows["doejane"]["late"] == "late" and rows["smithal"]["late"] == ""
     page = (course_dir / "feedback" / "doejane" / rnn_course.ASSIGNMENT / f"{rnn_course.NOTEBOOK}.html").read_text()

@@ -12,8 +12,8 @@ from small_assignments import SECOND, add_warmup
 def hand_scores(course_dir):
     """student -> {(notebook, cell): (score, waiting?)} as the gradebook holds them (formgrader's view)."""
     from nbgrader.api import Gradebook
-    api = coursedir.nbgrader_api(course_dir)
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+    course = coursedir.course_directory(course_dir)
+    with Gradebook(course.db_url, course.course_id) as gb:
         return {s.student_id: {(nb.name, g.name): (g.score, g.needs_manual_grade) for nb in s.notebooks
                                for g in nb.grades} for s in gb.find_assignment("warmup").submissions}
 

@@ -1,4 +1,5 @@
-"""nbgrader's own commands with the kit's lines in nbgrader_config.py (grader/nbgrader_engine.py).
+"""nbgrader's own commands with the kit's lines in nbgrader_config.py (grader/nbgrader_engine.py and the exporters
+they name, grader/nbgrader_exporters.py).
 
 `nbgrader autograde` and `nbgrader generate_feedback`, run as an instructor runs them, must give every
 submission the scores `grade` gives it, flag what needs a look where formgrader shows it, and write the kit's
@@ -174,6 +175,18 @@ def test_nbgrader_config_switches_on_and_off_leaving_the_rest_of_the_file(tmp_pa
 def test_this_kits_course_ships_with_the_kit_switched_on():
     shown = kit(ROOT, "nbgrader-config", "show")
     assert shown.returncode == 0 and "grade with the kit" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_the_config_names_the_exporters_without_importing_them():
+    """Every nbgrader command, and every one of the kit's, loads the course's config: the module its lines import
+    leaves nbconvert (half a second) to the commands that convert a notebook; the names it gives are the
+    exporters' own."""
+    checked = subprocess.run([sys.executable, "-c", (
+        "import sys\nfrom grader import nbgrader_engine as e\nassert 'nbconvert' not in sys.modules, 'nbconvert'\n"
+        "from grader import nbgrader_exporters as x\n"
+        "assert (e.AUTOGRADE, e.FEEDBACK) == (e.dotted(x.KitAutograde), e.dotted(x.KitFeedback))\n")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.fixture(scope="module")

@@ -39,8 +39,8 @@ def check_names(students: Iterable[str]) -> None:
 
 def holdings(course_dir: Path | str, students: Sequence[str]) -> dict[str, int | None]:
     """student -> how many graded submissions the gradebook holds for them (None: not in the gradebook)."""
-    api = coursedir.nbgrader_api(course_dir)
-    with gradebook.open_gradebook(api) as gb:
+    course = coursedir.course_directory(course_dir)
+    with gradebook.open_gradebook(course) as gb:
         known = {s.id: len(s.submissions) for s in gb.students if s.id in set(students)}
     return {s: known.get(s) for s in students}
 
@@ -50,8 +50,8 @@ def remove_students(course_dir: Path | str, students: Sequence[str]) -> Removed:
     check_names(students)
     course_dir = Path(course_dir)
     done = Removed(backup=gradebook.backup(course_dir))
-    api = coursedir.nbgrader_api(course_dir)
-    done.students += gradebook.remove_students(api, students)
+    course = coursedir.course_directory(course_dir)
+    done.students += gradebook.remove_students(course, students)
     for top in STUDENT_FOLDERS:
         for student in students:
             folder = course_dir / top / student

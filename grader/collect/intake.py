@@ -286,7 +286,7 @@ def collect(source: str | Path, layout: Layout, pattern: str | None = None, caps
             if student in found.timestamps:
                 (folder / "timestamp.txt").write_text(found.timestamps[student])
     if found.lms_ids:
-        gradebook.record_lms_ids(coursedir.nbgrader_api(layout.course_dir), found.lms_ids)
+        gradebook.record_lms_ids(coursedir.course_directory(layout.course_dir), found.lms_ids)
     return found
 
 

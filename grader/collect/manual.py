@@ -23,7 +23,7 @@ from grader.core.plain_text import for_terminal, SpreadsheetWriter
 from grader.course import gradebook
 
 if TYPE_CHECKING:
-    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
 
     from grader.course.assignments import Layout
 
@@ -31,11 +31,11 @@ COLUMNS = ["student", "notebook", "cell", "score", "max_score", "comment"]
 ANSWER_CHARS = 2000  # of each answer, in the export
 
 
-def waiting(api: NbGraderAPI, layout: Layout, every: bool = False) -> list[list[str]]:
+def waiting(course: CourseDirectory, layout: Layout, every: bool = False) -> list[list[str]]:
     """Rows of every cell of the assignment still waiting for a hand grade (`every`: every answer graded by hand,
     scored or not), by student, notebook and cell, with the student's answer."""
     rows = []
-    with gradebook.open_gradebook(api) as gb:
+    with gradebook.open_gradebook(course) as gb:
         for submission in gb.assignment_submissions(layout.name):
             student = submission.student.id
             for notebook in submission.notebooks:
@@ -76,9 +76,9 @@ def _answers(layout, student, notebook):
     return found
 
 
-def export(api: NbGraderAPI, layout: Layout, path: str | Path, every: bool = False) -> int:
+def export(course: CourseDirectory, layout: Layout, path: str | Path, every: bool = False) -> int:
     """Write what waits for a hand grade (`every`: every answer graded by hand) to `path`; returns how many."""
-    rows = waiting(api, layout, every)
+    rows = waiting(course, layout, every)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = SpreadsheetWriter(f)
         out.writerow(COLUMNS + ["answer"])
@@ -95,12 +95,12 @@ class Imported:
     backup: Path | None = None                        # the gradebook's copy made before the grades were written
 
 
-def import_grades(api: NbGraderAPI, course_dir: str | Path, name: str, path: str | Path) -> Imported:
+def import_grades(course: CourseDirectory, course_dir: str | Path, name: str, path: str | Path) -> Imported:
     """Check every row of `path`, then write them all into the grades of the assignment called `name`, or none
     when any row cannot be taken."""
     rows = _read(path)
     done = Imported()
-    with gradebook.open_gradebook(api) as gb:
+    with gradebook.open_gradebook(course) as gb:
         changes = []
         for line, row in rows:
             change = _checked(gb, name, line, row, done.problems)

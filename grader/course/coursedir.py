@@ -12,15 +12,19 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
 
-def nbgrader_api(root: str | Path) -> NbGraderAPI:
-    """nbgrader's Python API for the course directory `root`, configured by its nbgrader_config.py."""
-    from nbgrader.apps import NbGraderAPI
+def course_directory(root: str | Path) -> CourseDirectory:
+    """nbgrader's view of the course directory `root` (its folders, gradebook URL and course id), configured by
+    its nbgrader_config.py, whose whole configuration is its `.config`.
+
+    What the kit reads of a course needs no more: nbgrader's full API (`nbgrader_api`) imports every command and
+    the exchange, a second of CPU in each of the kit's commands that has no use for them.
+    """
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
-    from traitlets.log import get_logger
 
     _alembic_head_in_process()
     # nbgrader runs the `alembic` command it installs; make sure this Python's scripts are found.
@@ -34,13 +38,21 @@ def nbgrader_api(root: str | Path) -> NbGraderAPI:
                                 f"(copy the one at the top of this repository).")
     config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
-    coursedir = CourseDirectory(config=config)
+    return CourseDirectory(config=config)
+
+
+def nbgrader_api(root: str | Path) -> NbGraderAPI:
+    """nbgrader's Python API for the course directory `root`, for its commands (generate_assignment)."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.log import get_logger
+
+    course = course_directory(root)
     # While it is made, nbgrader's API checks the course's exchange and logs a CRITICAL line when there is none:
     # most courses graded from a download have none, and the kit says so itself where it matters. That check logs
     # to no one; the API's own commands log as before.
     quiet = logging.getLogger("trusted-grader.exchange-check")
     quiet.disabled = True
-    api = NbGraderAPI(coursedir=coursedir, config=config, log=quiet)
+    api = NbGraderAPI(coursedir=course, config=course.config, log=quiet)
     api.log = get_logger()
     return api
 
@@ -91,7 +103,7 @@ def find_course(start: str | Path | None = None) -> Path | None:
     return None
 
 
-# The user's PATH, as the command was started: nbgrader_api adds this environment's scripts to the process's own,
+# The user's PATH, as the command was started: course_directory adds this environment's scripts to the process's own,
 # and a hint must work in the user's shell, not in this process.
 USER_PATH = os.environ.get("PATH", "")
 _chosen_course: Path | None = None  # the --course-dir of this command, for the hints it prints

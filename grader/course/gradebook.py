@@ -25,18 +25,18 @@ from grader.course import coursedir
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook, SubmittedAssignment, SubmittedNotebook
-    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
 
 # nbgrader's gradebook code triggers SQLAlchemy warnings that say nothing about the grades.
 warnings.filterwarnings("ignore", category=SAWarning)
 
 
-def open_gradebook(api: NbGraderAPI) -> Gradebook:
+def open_gradebook(course: CourseDirectory) -> Gradebook:
     from nbgrader.api import Gradebook
-    return Gradebook(api.coursedir.db_url, api.coursedir.course_id)
+    return Gradebook(course.db_url, course.course_id)
 
 
-def master_cells(api: NbGraderAPI, name: str, notebook: str, order: Sequence[str | None],
+def master_cells(course: CourseDirectory, name: str, notebook: str, order: Sequence[str | None],
                  released: Mapping[str | None, str]) -> tuple[MasterCell, ...]:
     """The master's cells of `notebook` in the assignment called `name`, as nbgrader stored them at
     generate_assignment, in the notebook's order.
@@ -46,11 +46,11 @@ def master_cells(api: NbGraderAPI, name: str, notebook: str, order: Sequence[str
     """
     from nbgrader.api import MissingEntry
 
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         try:
             nb = gb.find_notebook(notebook, name)
         except MissingEntry:
-            raise KitError(f"the gradebook {api.coursedir.db_url} knows no notebook {notebook!r} in assignment "
+            raise KitError(f"the gradebook {course.db_url} knows no notebook {notebook!r} in assignment "
                            f"{name!r}. Run `{coursedir.hint('release ' + name)}` (nbgrader "
                            "generate_assignment) "
                            "first; it records the master's test cells in the gradebook.") from None
@@ -67,7 +67,7 @@ def database_file(course_dir: str | Path) -> Path | None:
     """The gradebook's file, as the config's `c.CourseDirectory.db_url` names it (None: not an SQLite file)."""
     from sqlalchemy.engine import make_url
 
-    url = make_url(coursedir.nbgrader_api(course_dir).coursedir.db_url)
+    url = make_url(coursedir.course_directory(course_dir).db_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(course_dir, url.database)  # a relative path is nbgrader's, from the course directory
@@ -140,9 +140,9 @@ def backup(course_dir: str | Path, keep: int = KEEP_BACKUPS) -> Path | None:
     return target
 
 
-def graded_students(api: NbGraderAPI, name: str) -> set[str]:
+def graded_students(course: CourseDirectory, name: str) -> set[str]:
     """Students that have a submission of the assignment called `name` in the gradebook."""
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         return {s.student_id for s in gb.find_assignment(name).submissions} \
             if _has_assignment(gb, name) else set()
 
@@ -156,18 +156,18 @@ def _has_assignment(gb, name):
         return False
 
 
-def roster(api: NbGraderAPI) -> set[str]:
+def roster(course: CourseDirectory) -> set[str]:
     """Every student id in the gradebook."""
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         return {s.id for s in gb.students}
 
 
-def strangers(api: NbGraderAPI, course_dir: str | Path) -> tuple[list[str], list[str]]:
+def strangers(course: CourseDirectory, course_dir: str | Path) -> tuple[list[str], list[str]]:
     """(students, assignments) the gradebook holds that have no folder anywhere in the course: a student with no
     submitted/, autograded/ or feedback/ folder, an assignment with no source/ or release/ folder. Another tool
     run in this folder put them there (`nbgrader quickstart` run here adds its example's students)."""
     course_dir = Path(course_dir)
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         students = sorted(s.id for s in gb.students
                           if not any((course_dir / top / s.id).exists() for top in ("submitted", "autograded",
                                                                                      "feedback")))
@@ -176,20 +176,20 @@ def strangers(api: NbGraderAPI, course_dir: str | Path) -> tuple[list[str], list
     return students, names
 
 
-def record_lms_ids(api: NbGraderAPI, lms_ids: Mapping[str, str]) -> None:
+def record_lms_ids(course: CourseDirectory, lms_ids: Mapping[str, str]) -> None:
     """Each student's LMS user id ({student: id}), as formgrader's roster keeps it; students new to the gradebook
     are added."""
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         for student, lms_id in lms_ids.items():
             gb.update_or_create_student(student, lms_user_id=lms_id)
 
 
-def remove_students(api: NbGraderAPI, students: Iterable[str]) -> list[str]:
+def remove_students(course: CourseDirectory, students: Iterable[str]) -> list[str]:
     """Take `students` out of the gradebook, with their submissions, grades and comments; returns those it held."""
     from nbgrader.api import MissingEntry
 
     removed = []
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         for student in students:
             try:
                 gb.remove_student(student)
@@ -217,20 +217,20 @@ def write_manual_grades(gb: Gradebook, changes: Iterable[tuple[Any, Any, float |
     return scores, comments
 
 
-def lms_ids(api: NbGraderAPI) -> dict[str, str]:
+def lms_ids(course: CourseDirectory) -> dict[str, str]:
     """student id -> LMS user id, for the students that have one."""
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         return {s.id: s.lms_user_id for s in gb.students if s.lms_user_id}
 
 
 class Writer:
     """Writes results into the gradebook; one instance, in the process that collects results."""
 
-    def __init__(self, api: NbGraderAPI, name: str, notebooks: Iterable[str]) -> None:
+    def __init__(self, course: CourseDirectory, name: str, notebooks: Iterable[str]) -> None:
         """A writer of results of the assignment called `name`, with these notebooks."""
-        self.gb = open_gradebook(api)
+        self.gb = open_gradebook(course)
         self.name, self.notebooks = name, list(notebooks)
-        self.late_plugin = late_plugin(api)
+        self.late = LatePolicy(course)
         self._names: dict[str, dict[Any, str]] = {}
         self._written = 0
 
@@ -300,42 +300,48 @@ class Writer:
         if submission.total_seconds_late <= 0 and submitted.late_submission_penalty is None:
             return  # on time, as recorded: nothing to write
         self.gb.db.refresh(submitted)
-        submitted.late_submission_penalty = late_penalty(self.late_plugin, submission, submitted)
+        submitted.late_submission_penalty = self.late.penalty(submission, submitted)
         self.gb.db.commit()
 
 
-def late_plugin(api: NbGraderAPI) -> Any:
-    """The course's late-penalty plugin (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...)."""
-    from nbgrader.preprocessors import AssignLatePenalties
+class LatePolicy:
+    """The course's late-penalty plugin (c.AssignLatePenalties.plugin_class, c.LateSubmissionPlugin...), made at
+    the first late submission: it comes with nbgrader's preprocessors, half a second of imports that a class
+    handed in on time never needs."""
 
-    late = AssignLatePenalties(config=api.config)
-    late.init_plugin()
-    return late.plugin_inst
+    def __init__(self, course: CourseDirectory) -> None:
+        self.course = course
+        self._plugin: Any = None
+
+    def penalty(self, submission: SubmittedAssignment, submitted: SubmittedNotebook) -> float | None:
+        """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped;
+        None when the submission is on time (or has no time, or the assignment no due date)."""
+        late = submission.total_seconds_late
+        if late <= 0:
+            return None
+        if self._plugin is None:
+            from nbgrader.preprocessors import AssignLatePenalties
+
+            made = AssignLatePenalties(config=self.course.config)
+            made.init_plugin()
+            self._plugin = made.plugin_inst
+        penalty = self._plugin.late_submission_penalty(submission.student_id, submitted.score, late)
+        return None if penalty is None else min(max(penalty, 0.0), submitted.score)
 
 
-def late_penalty(plugin: Any, submission: SubmittedAssignment, submitted: SubmittedNotebook) -> float | None:
-    """As stock autograde's AssignLatePenalties: the plugin's penalty on the notebook's score, clamped;
-    None when the submission is on time (or has no time, or the assignment no due date)."""
-    late = submission.total_seconds_late
-    if late <= 0:
-        return None
-    penalty = plugin.late_submission_penalty(submission.student_id, submitted.score, late)
-    return None if penalty is None else min(max(penalty, 0.0), submitted.score)
-
-
-def reapply_late_penalties(api: NbGraderAPI, name: str) -> list[str]:
+def reapply_late_penalties(course: CourseDirectory, name: str) -> list[str]:
     """Every submission's late penalty as the course's settings give it now: the due date (and any
     extension) and the late policy may have changed since it was graded, and manual grades may have
     changed the score it is taken from. Written to the gradebook, so that `nbgrader export` agrees.
     Returns the students whose penalty changed."""
-    plugin = late_plugin(api)
+    late = LatePolicy(course)
     changed = set()
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         if not _has_assignment(gb, name):
             return []
         for submission in gb.find_assignment(name).submissions:
             for submitted in submission.notebooks:
-                penalty = late_penalty(plugin, submission, submitted)
+                penalty = late.penalty(submission, submitted)
                 if penalty != submitted.late_submission_penalty:
                     submitted.late_submission_penalty = penalty
                     changed.add(submission.student_id)
@@ -374,7 +380,7 @@ class Standing:
         return max(0.0, self.raw_score - self.late_penalty)
 
 
-def standings(api: NbGraderAPI, assignment_name: str) -> dict[str, Standing]:
+def standings(course: CourseDirectory, assignment_name: str) -> dict[str, Standing]:
     """student -> Standing, for every submission of the assignment called `assignment_name` in the gradebook, all
     its notebooks.
 
@@ -385,7 +391,7 @@ def standings(api: NbGraderAPI, assignment_name: str) -> dict[str, Standing]:
     from nbgrader.api import (Assignment, BaseCell, Comment, Grade, GradeCell, Notebook, SubmittedAssignment,
                               SubmittedNotebook)
 
-    with open_gradebook(api) as gb:
+    with open_gradebook(course) as gb:
         def query(*columns):
             return (gb.db.query(*columns).select_from(SubmittedNotebook)
                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)

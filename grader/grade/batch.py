@@ -58,8 +58,9 @@ RESULT_FILE = ".kit_result.json"
 # one is given at least this many, so that a regrade of a few students does not start a worker for each.
 SUBMISSIONS_PER_WORKER = 4
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
-# What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
-_PRELOAD = (grade_submission.__module__,)
+# What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit, and
+# nbgrader's preprocessors (half a second of nbconvert), which it uses and the kit's other commands need not load.
+_PRELOAD = (grade_submission.__module__, "nbgrader.preprocessors")
 
 
 @dataclass
@@ -92,13 +93,13 @@ class Batch:
 def load_assignment(layout: assignments.Layout, limits: Limits = Limits(), confine: bool = True) -> AssignmentSpec:
     """The assignment as plain data, every notebook of it, without the outside verdict's recording (see
     `with_verdict`)."""
-    api = coursedir.nbgrader_api(layout.course_dir)
+    course = coursedir.course_directory(layout.course_dir)
     if not layout.notebooks:
         raise KitError(f"{layout.source_dir} holds no notebook: the assignment's master notebooks go there.")
     source_dir = layout.source_dir
     files = tuple((os.path.relpath(p, source_dir), Path(p).read_bytes())
-                  for p in _files(source_dir, api.coursedir.ignore + ["*.ipynb"]))
-    markers = hidden.markers_of(api.config)
+                  for p in _files(source_dir, course.ignore + ["*.ipynb"]))
+    markers = hidden.markers_of(course.config)
     tasks = []
     for name in layout.notebooks:
         release = layout.release(name)
@@ -112,7 +113,7 @@ def load_assignment(layout: assignments.Layout, limits: Limits = Limits(), confi
         released = {notebook.nbgrader_meta(c).get("grade_id"): c.source for c in release_cells}
         # The assignment's own text, which a student's notebook may show unchanged (see grading._sanitize).
         text = frozenset(grading.text_digest(c.source) for c in release_cells if c.cell_type != "code")
-        cells = gradebook.master_cells(api, layout.name, name, order, released)
+        cells = gradebook.master_cells(course, layout.name, name, order, released)
         parts = tuple(assignments.parts(master_nb).items())
         tasks.append(NotebookTask(layout.name, name, cells, files, parts, limits, confine=confine,
                                   released_text=text, release=release.read_bytes(), hidden_markers=markers))
@@ -168,7 +169,7 @@ def run_canary(layout: assignments.Layout, spec: AssignmentSpec) -> tuple[Assign
     with where they are lost (in the sandbox only, or outside it too: the master's own doing, as stock would
     grade it).
     """
-    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
+    delimiters = solutions.delimiters_of(coursedir.course_directory(layout.course_dir).config)
     master = Submission("(canary: the master's solution)", tuple(
         (f"{name}.ipynb", nbformat.writes(solutions.master_answers(layout.master(name), layout.release(name),
                                                                    delimiters)).encode())
@@ -604,7 +605,7 @@ def _keep_previous(previous, result, submission):
 
 class Setups:
     """What one process keeps between the grade_batch calls that grade a class one student at a time (nbgrader's
-    autograde through the kit: nbgrader_engine.py), made again when the assignment, the limits or the
+    autograde through the kit: nbgrader_exporters.py), made again when the assignment, the limits or the
     confinement change: each assignment's set-up (the master's recorded answers and the canaries' verdict, made
     from the course's own files only, nothing a student sends), the memory plan, the gradebook's backup (once,
     before the first: the backups kept are not all of this run) and, with `keep_workers`, the grading workers
@@ -681,7 +682,7 @@ def _set_up(layout, spec, helpers, cgroup, say):
     """(spec, notes): the assignment `spec` with the outside verdict recorded from the master and checked by the
     canaries, and what the instructor should know about it; kept from an earlier command when nothing it depends
     on has changed (setup_cache)."""
-    delimiters = solutions.delimiters_of(coursedir.nbgrader_api(layout.course_dir).config)
+    delimiters = solutions.delimiters_of(coursedir.course_directory(layout.course_dir).config)
     kept_as = setup_cache.key_of(layout, spec, delimiters)
     kept = setup_cache.load(kept_as, helpers)
     if kept is not None:
@@ -719,9 +720,9 @@ def _grade_batch(request, setups):
         _warm_fork_server(request, len(students))
     # The outside verdict is recorded only once there is something to grade: the plan needs only the fingerprint.
     batch.spec = load_assignment(layout, request.limits, request.confine)
-    api = coursedir.nbgrader_api(layout.course_dir)
+    course = coursedir.course_directory(layout.course_dir)
     say(f"{layout.name}: reading {counted(len(students), 'submission')} and checking which changed")
-    previous_of = _to_grade(request, students, gradebook.graded_students(api, layout.name), batch)
+    previous_of = _to_grade(request, students, gradebook.graded_students(course, layout.name), batch)
     submissions = list(previous_of)  # the students to grade, in order
     if not submissions:
         batch.seconds = time.monotonic() - started
@@ -736,7 +737,7 @@ def _grade_batch(request, setups):
     else:
         results = _local_results(batch.spec, _read_each(layout, submissions, batch.stages), jobs, batch.peaks,
                                  setups, key + (jobs,))
-    _record_all(layout, api, results, previous_of, progress, batch)
+    _record_all(layout, course, results, previous_of, progress, batch)
     batch.seconds = time.monotonic() - started
     return batch
 
@@ -821,12 +822,12 @@ def _ready(request, setups, count, batch, say):
     return held.jobs, key
 
 
-def _record_all(layout, api, results, previous_of, progress, batch):
+def _record_all(layout, course, results, previous_of, progress, batch):
     """Record each result as it comes (the gradebook, autograded/), or keep the previous one where a failed
     regrade must not replace it; on Ctrl-C, what was not graded is listed in batch.pending."""
     submissions = list(previous_of)
     bar = progress(len(submissions)) if progress else None
-    writer = gradebook.Writer(api, layout.name, [task.notebook for task in batch.spec.notebooks])
+    writer = gradebook.Writer(course, layout.name, [task.notebook for task in batch.spec.notebooks])
     done = set()
     try:
         for submission, result in results:

@@ -42,9 +42,6 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbformat.v4.nbbase import random_cell_id
 from nbgrader import utils as nbutils
-# Imported with the grading unit, so that the fork server that starts the pool's workers has it loaded (half a
-# second of nbconvert's modules), not each worker at its first submission.
-from nbgrader.preprocessors import LimitOutput
 
 from grader.core import hidden
 from grader.core.errors import SandboxFailure
@@ -922,6 +919,8 @@ def _follows_from(error, index, broken):
 
 def _limit_output(nb):
     """As stock autograde's LimitOutput: at most 1000 lines of stream text, 100 traceback lines a cell."""
+    from nbgrader.preprocessors import LimitOutput  # half a second of nbconvert: the workers' fork server has it
+
     limiter = LimitOutput()
     for cell in nb.cells:
         limiter.preprocess_cell(cell, {}, 0)

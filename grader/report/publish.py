@@ -34,7 +34,7 @@ from grader.report import charts, pages, reports
 if TYPE_CHECKING:
     from logging import Logger
 
-    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
 
     from grader.core.model import AssignmentSpec
     from grader.course.assignments import Layout
@@ -43,19 +43,19 @@ FEEDBACK_DIR = "feedback"
 NO_SUBMISSION = "no submission"  # the reason of a student the gradebook knows who handed nothing in
 
 
-def final_results(layout: Layout, api: NbGraderAPI, spec: AssignmentSpec) -> dict[str, Result | None]:
+def final_results(layout: Layout, course: CourseDirectory, spec: AssignmentSpec) -> dict[str, Result | None]:
     """student -> the result every output shows (None: in submitted/ but not graded yet).
 
     Covers everyone `nbgrader export` lists for the assignment: the kit's records, scores
     from the gradebook; a gradebook submission without a kit record (graded by stock
     autograde, say) still gets its row.
     """
-    standing = gradebook.standings(api, layout.name)
+    standing = gradebook.standings(course, layout.name)
     results = batch.all_results(layout)
     for student in standing.keys() - results.keys():
         results[student] = batch.stored_result(layout, student)
     final: dict[str, Result | None] = {student: _no_submission(student, spec)
-                                       for student in gradebook.roster(api) - results.keys()}
+                                       for student in gradebook.roster(course) - results.keys()}
     for student, result in results.items():
         mine = standing.get(student)
         if result is None and mine is not None:
@@ -140,11 +140,11 @@ def publish(layout: Layout, spec: AssignmentSpec) -> Published:
 
     A feedback page that cannot be written is named in `unwritten`; every other output is written.
     """
-    api = coursedir.nbgrader_api(layout.course_dir)
+    course = coursedir.course_directory(layout.course_dir)
     # A due date, extension or late policy set after grading applies now, as if graded under it.
-    late_changed = gradebook.reapply_late_penalties(api, layout.name)
-    results = final_results(layout, api, spec)
-    lms_ids = gradebook.lms_ids(api)
+    late_changed = gradebook.reapply_late_penalties(course, layout.name)
+    results = final_results(layout, course, spec)
+    lms_ids = gradebook.lms_ids(course)
     out = layout.course_dir / "autograded"
     out.mkdir(exist_ok=True)
     csv_path, report = out / reports.grades_csv(layout.name), out / reports.report_html(layout.name)
@@ -160,7 +160,7 @@ def publish(layout: Layout, spec: AssignmentSpec) -> Published:
     stamp.unlink(missing_ok=True)
     reports.write_grades_csv(csv_path, results, spec, lms_ids)
     reports.write_canvas_csv(done.canvas_csv, results, spec, lms_ids)
-    write_course_csv(api, done.course_csv)  # with this assignment's scores as they are now
+    write_course_csv(course, done.course_csv)  # with this assignment's scores as they are now
     pages.write_class_report(report, results, spec)
     for result in results.values():
         if result is not None and result.reason != NO_SUBMISSION:
@@ -173,13 +173,13 @@ def publish(layout: Layout, spec: AssignmentSpec) -> Published:
     return done
 
 
-def write_course_csv(api: NbGraderAPI, path: Path) -> Path:
+def write_course_csv(course: CourseDirectory, path: Path) -> Path:
     """Every assignment's scores in one file, written by nbgrader's own export plugin: the same columns and
     numbers as `nbgrader export`."""
     from nbgrader.plugins.export import CsvExportPlugin
 
     partial = part_of(path)
-    with gradebook.open_gradebook(api) as gb:
+    with gradebook.open_gradebook(course) as gb:
         CsvExportPlugin(to=str(partial), log=_quiet()).export(gb)
     with open(partial, newline="", encoding="utf-8") as f:  # its cells as written, none a formula
         rows = list(csv.reader(f))
@@ -205,11 +205,11 @@ def uses_exchange(layout: Layout) -> bool:
                for s in batch.submitted_students(layout))
 
 
-def exchange_setup(api: NbGraderAPI) -> str | None:
+def exchange_setup(course: CourseDirectory) -> str | None:
     """The shell command that creates nbgrader's exchange, where `nbgrader release_feedback` puts the pages,
     or None when it is there and writable. The folder is the config's `c.Exchange.root`."""
     from nbgrader.exchange.default.exchange import Exchange
-    root = Exchange(config=api.config, coursedir=api.coursedir).root
+    root = Exchange(config=course.config, coursedir=course).root
     if os.path.isdir(root) and os.access(root, os.W_OK):
         return None
     command = f"mkdir -p {shlex.quote(root)} && chmod 1777 {shlex.quote(root)}"
