@@ -68,6 +68,37 @@ def test_the_graded_notebook_keeps_every_kind_of_output_and_nothing_live(compare
     assert image.outputs[0]["data"]["image/png"].startswith("iVBOR"), "PNG bytes kept in base64, as a kernel sends them"
 
 
+def test_long_outputs_are_cut_as_stock_autograde_cuts_them():
+    """The kit's copy of LimitOutput's rule (grading._limit_output) against nbgrader's own, at and around its limits:
+    stream text over one output or many, stderr beside stdout, tracebacks of every length."""
+    import copy
+
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from nbgrader.preprocessors import LimitOutput
+
+    from grader.judge import grading
+
+    def stream(lines, name="stdout"):
+        return new_output("stream", name=name, text="\n".join(f"line {i}" for i in range(lines)))
+
+    def error(lines):
+        return new_output("error", ename="E", evalue="e", traceback=[f"frame {i}" for i in range(lines)])
+
+    cells = [new_code_cell(outputs=outputs) for outputs in (
+        [stream(10)], [stream(999)], [stream(1000)], [stream(1001)], [stream(5000)],
+        [stream(600), stream(400, "stderr"), stream(3)], [stream(600), stream(401), stream(2)],
+        [stream(1000), new_output("display_data", data={"text/plain": "kept"}), stream(5)],
+        [error(99)], [error(100)], [error(101)], [error(4000)], [stream(2000), error(300)])]
+    nb = new_notebook(cells=[*cells, new_markdown_cell("text")])
+    theirs, ours = copy.deepcopy(nb), copy.deepcopy(nb)
+    limiter = LimitOutput()
+    for cell in theirs.cells:
+        limiter.preprocess_cell(cell, {}, 0)
+    grading._limit_output(ours)
+    assert ours == theirs
+    assert (grading.OUTPUT_LINES, grading.TRACEBACK_LINES) == (limiter.max_lines, limiter.max_traceback)
+
+
 def test_the_table_is_written_as_markdown_and_json(compared):
     _, scratch = compared
     table = (scratch / "docs" / "conformance.md").read_text()

@@ -350,8 +350,13 @@ def test_the_kits_hidden_test_markers_are_nbgraders_defaults_and_running_a_noteb
     import subprocess
     import sys
     from nbgrader.preprocessors import ClearHiddenTests
+    from traitlets.config import Config
     assert hidden.DEFAULT == (ClearHiddenTests.begin_test_delimeter.default_value,
                               ClearHiddenTests.end_test_delimeter.default_value)
+    for config in (Config(), Config({"ClearHiddenTests": {"begin_test_delimeter": "VERBORGEN"}}),
+                   Config({"ClearHiddenTests": {"begin_test_delimeter": "B", "end_test_delimeter": "E"}})):
+        clear = ClearHiddenTests(config=config)
+        assert hidden.markers_of(config) == (clear.begin_test_delimeter, clear.end_test_delimeter)
     loaded = subprocess.run([sys.executable, "-c", "import sys, grader.run.execute, grader.judge.verdict; "
                              "print(sorted(m for m in sys.modules if m.startswith('nbgrader')))"],
                             capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)

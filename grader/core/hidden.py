@@ -33,11 +33,11 @@ HINT = "# hint for students:"
 
 
 def markers_of(config: Config) -> tuple[str, str]:
-    """(begin, end): the hidden-test delimiters a course's nbgrader configuration sets, nbgrader's own otherwise."""
-    from nbgrader.preprocessors import ClearHiddenTests
-
-    clear = ClearHiddenTests(config=config)
-    return clear.begin_test_delimeter, clear.end_test_delimeter
+    """(begin, end): the hidden-test delimiters a course's nbgrader configuration sets
+    (c.ClearHiddenTests.begin/end_test_delimeter), nbgrader's own otherwise. Read from the configuration itself:
+    nbgrader's ClearHiddenTests would read the same, after half a second of importing its preprocessors."""
+    clear = config.get("ClearHiddenTests", {})
+    return str(clear.get("begin_test_delimeter", BEGIN)), str(clear.get("end_test_delimeter", END))
 
 
 def spans(lines: Sequence[str], markers: tuple[str, str] = DEFAULT) -> list[tuple[int, int]]:

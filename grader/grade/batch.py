@@ -58,9 +58,8 @@ RESULT_FILE = ".kit_result.json"
 # one is given at least this many, so that a regrade of a few students does not start a worker for each.
 SUBMISSIONS_PER_WORKER = 4
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
-# What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit, and
-# nbgrader's preprocessors (half a second of nbconvert), which it uses and the kit's other commands need not load.
-_PRELOAD = (grade_submission.__module__, "nbgrader.preprocessors")
+# What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
+_PRELOAD = (grade_submission.__module__,)
 
 
 @dataclass
