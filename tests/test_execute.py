@@ -197,60 +197,6 @@ def test_the_modules_a_notebook_imports_are_found_for_the_fork_server_to_import_
     assert "rnn_checks" not in found and "sibling" not in found
 
 
-def test_a_pool_workers_fork_server_is_a_bare_copy_of_it_that_runs_sandboxes_and_ends_with_it(tmp_path):
-    """A pool worker (forked from the warm server, as the grader's are) makes a copy of itself its sandboxes'
-    server: no new Python (the worker's command line, as its child), holding none of the worker's descriptors
-    (its pool's pipes included), warmed with the modules it is told; a notebook runs from it, and finds them
-    imported; it ends when the worker does."""
-    script = tmp_path / "check_copy.py"  # a file: the pool's workers import its functions
-    script.write_text(
-        "import os, sys\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from multiprocessing import forkserver\n"
-        "from grader.run import warm\n"
-        "from grader.run.execute import Limits, run_cells, warm_up\n"
-        "def install():\n"
-        "    assert warm.serve_forks_from_here(lambda: warm_up(('mailbox',), ['x = 1']))\n"
-        "def look():\n"
-        "    server = forkserver._forkserver._forkserver_pid\n"
-        "    run = run_cells([(0, 'import sys\\nprint(\"mailbox\" in sys.modules)')], {},\n"
-        "                    Limits(cell_timeout=20, notebook_budget=40))\n"
-        "    stat = open(f'/proc/{server}/stat').read().rsplit(')', 1)[1].split()\n"
-        "    copy = open(f'/proc/{server}/cmdline').read() == open('/proc/self/cmdline').read()\n"
-        "    def held(pid):\n"
-        "        found = set()\n"
-        "        for fd in os.listdir(f'/proc/{pid}/fd'):\n"
-        "            try:\n"
-        "                found.add(os.readlink(f'/proc/{pid}/fd/{fd}'))\n"
-        "            except OSError:\n"
-        "                pass  # the listing's own\n"
-        "        return found\n"
-        "    alive = os.readlink(f'/proc/self/fd/{forkserver._forkserver._forkserver_alive_fd}')\n"
-        "    shared = held(server) & held(os.getpid()) - {alive, '/dev/null'}\n"
-        "    return (os.getpid(), server, int(stat[1]) == os.getpid(), copy, sorted(shared),\n"
-        "            [o.get('text') for o in run.outputs[0]])\n"
-        "if __name__ == '__main__':\n"
-        "    with ProcessPoolExecutor(1, mp_context=warm.context(), initializer=install) as pool:\n"
-        "        worker, server, child, copy, shared, out = pool.submit(look).result()\n"
-        "    print(child, copy, shared == [], out)\n"
-        "    import time\n"
-        "    for _ in range(100):\n"
-        "        if not os.path.exists(f'/proc/{server}'):\n"
-        "            break\n"
-        "        time.sleep(0.1)\n"
-        "    print('ended', not os.path.exists(f'/proc/{server}'))\n")
-    root = Path(__file__).resolve().parent.parent
-    shown = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "PYTHONPATH": str(root)})
-    lines = shown.stdout.splitlines()
-    assert len(lines) == 2, shown.stdout + shown.stderr
-    child, copy, nothing_shared, out = lines[0].split(" ", 3)
-    assert (child, copy) == ("True", "True"), lines[0]
-    assert nothing_shared == "True", "no file, pipe or socket of the worker's but the pipe that tells it lives"
-    assert out == "['True\\n']", "the sandbox starts with the modules its server was told to import"
-    assert lines[1] == "ended True", shown.stderr
-
-
 def test_a_fork_server_told_the_modules_imports_them_before_any_sandbox_starts(tmp_path):
     script = tmp_path / "check_warm.py"  # a file: the process started from the fork server imports its function
     script.write_text(

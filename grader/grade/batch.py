@@ -421,7 +421,7 @@ def _start_workers(setups, spec, jobs):
     spec_file = os.path.join(setups.helpers, f"spec-{next(_numbers)}.pickle")
     with warm.interrupts_held():
         pool = ProcessPoolExecutor(jobs, mp_context=warm.context(preload=_PRELOAD), initializer=_install,
-                                   initargs=(_released_code(spec),))  # no more of the assignment
+                                   initargs=(spec,))
         for _ in range(jobs):  # a pool starts a worker at each submission while none is idle: all of them, now
             pool.submit(int)
     return Workers(pool, spec_file)
@@ -466,36 +466,24 @@ def _end_pool(pool):
 _installed: tuple[str, AssignmentSpec] | None = None  # in a worker: (the file it was read from, the spec)
 
 
-def _install(cells):
-    """A pool worker's start: its own fork server for the sandboxes, warm, with what the notebooks as handed out
-    (their code `cells`) import already imported. The worker holds nothing of the assignment yet (it reads it at
-    its first submission), so the server is a copy of the worker made now (warm.serve_forks_from_here), or where
-    that cannot be, a new one warming up while the set-up runs. Its children are sandboxes only. A warm-up only:
-    nothing here may stop the worker."""
+def _install(spec):
+    # This worker's own fork server for the sandboxes, warming up while the set-up runs, with what the
+    # notebooks as handed out import already imported (a warm-up only: nothing here may stop the worker).
+    # Its children are sandboxes only: it does not import the grading unit (and nbgrader with it), which the
+    # worker itself runs.
     try:
+        cells = _released_code(spec)
         modules = warm.modules_imported(cells)
     except Exception:  # noqa: BLE001
-        modules = ()
-    try:
-        from grader.run import execute  # loaded already: the worker is forked from the server that preloads it
-
-        made = warm.serve_forks_from_here(lambda: execute.warm_up(modules, cells))
-    except Exception:  # noqa: BLE001
-        made = False
-    if not made:
-        warm.context(quiet=True, modules=modules, cells=cells)
+        cells, modules = [], ()
+    warm.context(quiet=True, modules=modules, cells=cells)
     memory.cap_this_process(memory.WORKER_MB)  # after: the fork server and the sandboxes have their own limits
 
 
 def _released_code(spec):
-    """The code cells of every notebook of the assignment as handed out (read when the assignment was loaded); none
-    when they cannot be read (for a warm-up only)."""
-    try:
-        return [cell.source for task in spec.notebooks if task.release
-                for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells
-                if cell.cell_type == "code"]
-    except Exception:  # noqa: BLE001
-        return []
+    """The code cells of every notebook of the assignment as handed out (read when the assignment was loaded)."""
+    return [cell.source for task in spec.notebooks if task.release
+            for cell in nbformat.reads(task.release.decode("utf-8"), as_version=4).cells if cell.cell_type == "code"]
 
 
 def _grade_installed(submission, spec_file):

@@ -299,24 +299,10 @@ def _shell():
     return _Shell.instance()
 
 
-def warm_up(modules: Sequence[str] = (), cells: Sequence[str] = ()) -> None:
-    """Make the shell, and load what its first traceback and first figure load, in this process; then work out
-    IPython's transforms of the release's code `cells` and import `modules` (warm.modules_imported), each on its
-    own, a failure left for the notebook to meet as it would anyway. A fork server does it once (frozen.py, or
-    a pool worker before it makes a copy of itself its server), and every sandbox forked from it finds them
-    ready."""
-    import importlib
-    import warnings
-
+def warm_up() -> None:
+    """Make the shell, and load what its first traceback and first figure load, in this process: a fork
+    server calls it once (frozen.py), and every sandbox forked from it finds them ready."""
     _shell()
-    remember_transforms(cells)
-    for name in modules:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                importlib.import_module(name)
-        except BaseException:  # noqa: BLE001 -- a module that cannot load here is the notebook's to meet
-            pass
 
 
 _stuck: list[tuple[str, CodeType]] = []  # (name, code) of the notebook function each timeout interrupted

@@ -9,9 +9,11 @@ writing to every page that holds one, and so copy the server's memory page by pa
 until the child itself writes to them.
 """
 import gc
+import importlib
 import json
 import os
 import signal
+import warnings
 
 from grader.run import execute
 from grader.run.warm import WARM_CELLS, WARM_MODULES
@@ -19,6 +21,14 @@ from grader.run.warm import WARM_CELLS, WARM_MODULES
 # The grader blocks Ctrl-C while it starts a server (warm.context): lifted here, where it stays ignored, so that no
 # process forked from the server starts with it blocked.
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-execute.warm_up(list(filter(None, os.environ.pop(WARM_MODULES, "").split(","))),
-                json.loads(os.environ.pop(WARM_CELLS, "[]")))
+execute.warm_up()
+execute.remember_transforms(json.loads(os.environ.pop(WARM_CELLS, "[]")))
+for _name in filter(None, os.environ.pop(WARM_MODULES, "").split(",")):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importlib.import_module(_name)
+    except BaseException:  # noqa: BLE001 -- a module that cannot load here is the notebook's to meet
+        pass
+
 gc.freeze()

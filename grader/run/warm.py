@@ -3,9 +3,8 @@
 Its server process imports numpy, IPython, matplotlib and nbgrader once, in the
 background while the command is still starting. Pool workers are forked from it,
 already warm; each submission's sandboxed process is forked from a fork server
-too (the main process's, or on a pool or Dask worker that worker's own: on a pool
-worker, a copy of the worker made as it starts, before it reads the assignment). A
-fork server only ever imports modules: it never sees a master notebook, a hidden test,
+too (the main process's, or on a pool or Dask worker that worker's own). A fork
+server only ever imports modules: it never sees a master notebook, a hidden test,
 a gradebook row or the instructor's environment variables, so neither can the
 student code that runs in its children.
 This module imports nothing heavy, so calling it first costs nothing.
@@ -17,12 +16,12 @@ import multiprocessing
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from grader.core import scratch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
     from multiprocessing.context import ForkServerContext
     from types import FrameType
 
@@ -121,67 +120,6 @@ def _socket_folder() -> None:
         return
     # Removed at exit after multiprocessing removes its own folder inside it (its finalizer has priority -100).
     util.Finalize(None, shutil.rmtree, args=(own,), kwargs={"ignore_errors": True}, exitpriority=-101)
-
-
-def serve_forks_from_here(warm_up: Callable[[], object]) -> bool:
-    """Make a copy of this process, made now, its fork server: for a pool worker, which is forked from a warm
-    server and holds nothing of the assignment yet (its initializer runs before it reads any), so that a copy of
-    it is all a server must be. A new server would be a new Python importing the runner again: 0.7 s of CPU for
-    each worker. The copy is made as multiprocessing makes its own server (ensure_running), with os.fork in place
-    of a new interpreter; it keeps no descriptor but the two the server listens on. `warm_up` first readies this
-    process as a new server readies itself (frozen.py), called only when the copy is to be made; then every
-    object made so far is frozen, as there.
-
-    The server writes nothing to the terminal (as `context(quiet=True)`'s): its children report through their
-    own pipes. Returns False, and leaves the server to be started as usual, where this Python's multiprocessing
-    is not the one this follows (3.10 to 3.13: its server's entry point and state as read here), where a server
-    runs already, or where another thread runs (a fork copies only the calling one).
-    """
-    import gc
-    import inspect
-    import socket
-    import sys
-    from multiprocessing import connection, forkserver, resource_tracker, util
-
-    server: Any = getattr(forkserver, "_forkserver", None)  # multiprocessing's own state, as ensure_running keeps it
-    known = ["listener_fd", "alive_r", "preload", "main_path", "sys_path"]
-    if (sys.version_info >= (3, 14) or list(inspect.signature(forkserver.main).parameters) != known
-            or getattr(server, "_forkserver_pid", 0) is not None or threading.active_count() > 1):
-        return False
-    warm_up()
-    gc.freeze()
-    _socket_folder()
-    with server._lock:
-        resource_tracker.ensure_running()
-        with socket.socket(socket.AF_UNIX) as listener:
-            address = getattr(connection, "arbitrary_address")("AF_UNIX")
-            listener.bind(address)
-            os.chmod(address, 0o600)
-            listener.listen()
-            alive_r, alive_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the server: quiet (as a pool worker's is), every other descriptor closed
-                code = 0
-                try:
-                    null = os.open(os.devnull, os.O_RDWR)
-                    for stdio in (0, 1, 2):
-                        os.dup2(null, stdio)
-                    os.close(null)
-                    keep = sorted({listener.fileno(), alive_r})
-                    os.closerange(3, keep[0])
-                    os.closerange(keep[0] + 1, keep[1])
-                    os.closerange(keep[1] + 1, 1 << 16)
-                    forkserver.main(listener.fileno(), alive_r, [])
-                except SystemExit:
-                    pass  # every client is gone: the server's normal end
-                except BaseException:  # noqa: BLE001
-                    code = 1
-                finally:
-                    os._exit(code)
-            os.close(alive_r)
-        server._forkserver_address, server._forkserver_alive_fd, server._forkserver_pid = address, alive_w, pid
-    util.debug("fork server %d forked from this process", pid)
-    return True
 
 
 def modules_imported(sources: Iterable[str]) -> tuple[str, ...]:
