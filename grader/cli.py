@@ -411,10 +411,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, description
     import signal
     from sqlalchemy.exc import DatabaseError
 
-    from grader.run import warm
+    from grader.core import interrupts
 
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, warm.on_interrupt)  # from here on, Ctrl-C is handled below
+        signal.signal(signal.SIGINT, interrupts.on_interrupt)  # from here on, Ctrl-C is handled below
     python_hook = sys.unraisablehook
     # ...and not also printed by Python when it lands in a garbage-collection callback.
     sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else python_hook(u)
@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, description
         _check_args(args, home, prog)
         code = args.func(args) or 0
         if code != INTERRUPTED:
-            warm.check_interrupt()  # a Ctrl-C that Python dropped (see warm.on_interrupt) still counts
+            interrupts.check()  # a Ctrl-C that Python dropped (see interrupts.on_interrupt) still counts
         else:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # see below
             sys.unraisablehook = _say_nothing

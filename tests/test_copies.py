@@ -5,6 +5,7 @@ authors, copies at three levels of disguise, partial copies. Here with a lower b
 benchmark's (tests/../README: the measured figures).
 """
 import json
+import os
 import random
 from html.parser import HTMLParser
 
@@ -312,6 +313,34 @@ def test_a_second_report_reads_only_what_changed_and_stands_when_nothing_did(cop
     assert done.comparison is not None and sorted(p.name for p in marks.iterdir()) == ["bob"]
     kept.write_text('{"students": [1, 2]')
     assert cli.copy_report(layout).comparison is not None
+
+
+def test_ctrl_c_that_reaches_the_copy_reports_workers_is_left_to_the_grader(copied_course, tmp_path):
+    """A terminal's Ctrl-C reaches every process of the command. The copy report's workers, forked from the
+    grader, leave it to the grader (which stops them): one interrupted while it sent a result left half a message
+    that the grader then waited for, for ever. Interrupted again and again while they read the class, the workers
+    still deliver the report the grader would write without it."""
+    import multiprocessing
+    import shutil
+    import signal
+    import time
+    from grader.similarity import copy_report
+    course = tmp_path / "course"
+    shutil.copytree(copied_course, course, symlinks=True)
+    copy_report.students_cache(course, rnn(course).name).unlink()  # every student read again
+    before = _report(course)
+    interrupted = []
+
+    def meanwhile():
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            for worker in multiprocessing.active_children():
+                os.kill(worker.pid, signal.SIGINT)
+                interrupted.append(worker.pid)
+            time.sleep(0.005)
+
+    done = copy_report.build(rnn(course), _assignment(course), meanwhile=meanwhile)
+    assert interrupted and done.comparison is not None and _report(course) == before
 
 
 def _assignment(course_dir):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import nbformat
 
-from grader.core import hidden, model, notebook, scratch, student_files
+from grader.core import hidden, interrupts, model, notebook, scratch, student_files
 from grader.core.errors import KitError, SandboxFailure
 from grader.core.files import write_atomically
 from grader.core.limits import Limits
@@ -367,7 +367,7 @@ def _local_results(spec, submissions, jobs, peaks, setups, key):
     is in. The pool is left in `setups` for the next call when it keeps workers, else ended."""
     workers = setups.pools.pop(key, None)
     if workers is not None and workers.pool._broken:  # a worker of the kept pool died
-        _end_pool(workers.pool)
+        interrupts.end_pool(workers.pool)
         workers = None
     waiting = iter(submissions)
     futures = {}
@@ -375,7 +375,7 @@ def _local_results(spec, submissions, jobs, peaks, setups, key):
 
     def send(count):
         for submission in itertools.islice(waiting, count):
-            with warm.interrupts_held():  # a pool may start a worker as work is submitted
+            with interrupts.held():  # a pool may start a worker as work is submitted
                 futures[workers.pool.submit(_grade_installed, submission, workers.spec_file)] = submission
 
     try:
@@ -396,7 +396,7 @@ def _local_results(spec, submissions, jobs, peaks, setups, key):
             if finished and setups.keep_workers:
                 setups.pools[key] = workers
             else:
-                _end_pool(workers.pool)
+                interrupts.end_pool(workers.pool)
 
 
 @dataclass
@@ -419,7 +419,7 @@ def _start_workers(setups, spec, jobs):
     """A pool of `jobs` workers, forked from this process's fork server and started now (each warms up its own
     fork server from the notebooks of `spec` as handed out, which any spec of the assignment has)."""
     spec_file = os.path.join(setups.helpers, f"spec-{next(_numbers)}.pickle")
-    with warm.interrupts_held():
+    with interrupts.held():
         pool = ProcessPoolExecutor(jobs, mp_context=warm.context(preload=_PRELOAD), initializer=_install,
                                    initargs=(spec,))
         for _ in range(jobs):  # a pool starts a worker at each submission while none is idle: all of them, now
@@ -454,13 +454,6 @@ def _graded_here(spec, submissions, peaks):
             result = not_graded(spec, submission, f"the grader failed: {type(error).__name__}: {error}")
         peaks.update(memory.peaks())
         yield submission, result
-
-
-def _end_pool(pool):
-    with warm.interrupts_held():  # a second Ctrl-C must not leave workers behind
-        for process in list((pool._processes or {}).values()):
-            process.kill()  # only matters when interrupted: finished workers are already idle
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _installed: tuple[str, AssignmentSpec] | None = None  # in a worker: (the file it was read from, the spec)
@@ -637,7 +630,7 @@ class Setups:
     def close(self) -> None:
         try:
             for workers in self.pools.values():
-                _end_pool(workers.pool)
+                interrupts.end_pool(workers.pool)
             for plan in self.plans.values():
                 memory.remove(plan.cgroup)
         finally:  # a worker or a cgroup that fails to end (or a second Ctrl-C) leaves no folder behind
@@ -844,7 +837,7 @@ def _record_all(layout, course, results, previous_of, progress, batch):
             done.add(submission.student)
             if bar:
                 bar.update(submission.student, result.status)
-            warm.check_interrupt()
+            interrupts.check()
     except KeyboardInterrupt:
         batch.pending = [s for s in submissions if s not in done]
         for student in batch.pending:

@@ -53,7 +53,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from grader.core import hidden, wire
+from grader.core import hidden, interrupts, wire
 from grader.core.files import write_atomically
 from grader.core.notebook import is_solution_cell, nbgrader_meta
 from grader.core.plain_text import valid_text
@@ -500,7 +500,7 @@ def record_apart(notebooks: Sequence[MasterNotebook], folder: str, seconds: floa
     try:
         # The child starts with Ctrl-C held back: the command answers it (see grader/__main__.py), and a Ctrl-C
         # held during the start lands here, inside the block that stops the child.
-        with warm.interrupts_held():
+        with interrupts.held():
             process.start()
         sender.close()
         if receiver.poll(deadline):

@@ -50,7 +50,7 @@ from IPython.core.inputtransformer2 import TransformerManager  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from grader.core import scratch, wire  # noqa: E402
+from grader.core import interrupts, scratch, wire  # noqa: E402
 from grader.core.limits import Limits  # noqa: E402,F401  (part of this module's interface)
 from grader.core.plain_text import valid_text  # noqa: E402
 from grader.run import memory, sandbox  # noqa: E402
@@ -734,7 +734,7 @@ def run_cells(cells: Sequence[tuple[int, str]], files: Mapping[str, bytes], limi
     process = context.Process(target=_sandbox_main, daemon=False,
                               args=(writer, status_writer, cells, files, limits, probes, confine,
                                     use_user_namespace, charged_to))
-    with warm.interrupts_held():
+    with interrupts.held():
         process.start()
     writer.close()
     status_writer.close()

@@ -23,7 +23,6 @@ from grader.core import scratch
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from multiprocessing.context import ForkServerContext
-    from types import FrameType
 
 # What the fork server may inherit of the environment: where things are, and the locale.
 _KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
@@ -161,55 +160,6 @@ def modules_imported(sources: Iterable[str]) -> tuple[str, ...]:
 def _stdlib() -> str:
     import sysconfig
     return sysconfig.get_paths()["stdlib"]
-
-
-class interrupts_held:
-    """Hold Ctrl-C back for a short critical step: starting a process (one interrupted while it starts is
-    neither running nor known to its parent, which then cannot stop it), or stopping the workers. The
-    interrupt arrives as soon as the block ends.
-
-    Blocking SIGINT in this thread is not enough: the kernel hands the signal to any thread that does not
-    block it, and Python then runs the handler in the main thread all the same. So in the main thread the
-    command line's handler (on_interrupt) is also told to keep the interrupt until the block ends."""
-
-    def __enter__(self) -> None:
-        global _holding
-        self.main = threading.current_thread() is threading.main_thread()
-        if self.main:
-            self.outer, _holding = _holding, True
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        global _holding, _held_back
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        if not self.main:
-            return
-        _holding = self.outer
-        if not _holding and _held_back:
-            _held_back = False
-            if kind is None:
-                raise KeyboardInterrupt
-
-
-interrupted = False  # set by on_interrupt: Ctrl-C was pressed during this command
-_holding = False     # the main thread is inside interrupts_held
-_held_back = False   # a Ctrl-C came while it was: raised when the block ends
-
-
-def on_interrupt(signum: int, frame: FrameType | None) -> None:
-    """The command line's SIGINT handler. Python drops an exception raised while a weak reference's
-    callback runs, so the flag keeps the interrupt for `check_interrupt` to raise again."""
-    global interrupted, _held_back
-    interrupted = True
-    if _holding:
-        _held_back = True
-        return
-    raise KeyboardInterrupt
-
-
-def check_interrupt() -> None:
-    if interrupted:
-        raise KeyboardInterrupt
 
 
 class _stderr_to_devnull:

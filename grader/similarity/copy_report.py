@@ -14,13 +14,14 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.core import digest
+from grader.core import digest, interrupts
 from grader.core.files import part_of, write_atomically
 from grader.core.plain_text import SpreadsheetWriter, valid_text
 from grader.report import charts, pages
@@ -229,9 +230,11 @@ def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
     documents, keys = [], {}  # keys: student -> the digest their fingerprints are kept under
     # Each notebook read and fingerprinted in a process of its own, one per core: the slow part of a big class.
     work = [(layout, s, units, forced, basis, kept.get(s, {}).get("key")) for s in students]
-    with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(students) // 20)),
-                             mp_context=multiprocessing.get_context("fork")) as pool:
-        read = pool.map(_read_student, work, chunksize=16)  # under way from here on
+    pool = ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(students) // 20)),
+                               mp_context=multiprocessing.get_context("fork"), initializer=_leave_ctrl_c_to_the_grader)
+    try:
+        with interrupts.held():  # the workers are forked here, with Ctrl-C blocked until they ignore it
+            read = pool.map(_read_student, work, chunksize=16)  # under way from here on
         if meanwhile is not None:
             meanwhile()  # what it does says so first: this report's own progress follows
         if progress:
@@ -246,6 +249,10 @@ def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
                 documents.append(document)
             if bar:
                 bar.update(student, "read" if document is not None else "no notebook to compare")
+    except BaseException:
+        interrupts.end_pool(pool)  # on Ctrl-C, at once: what is left of the class is not read
+        raise
+    pool.shutdown()
     if bar:
         bar.close()
     folder = Path(known) if known else layout.course_dir / KNOWN_DIR / layout.name
@@ -273,6 +280,14 @@ def build(layout: Layout, spec: AssignmentSpec, known: Path | str | None = None,
     summary = {"key": key, "pairs": len(comparison.pairs), "groups": len(comparison.groups)}
     _save(cache_file, basis, keys, documents, summary)
     return CopyReport(comparison, csv_path, page, notes, summary["pairs"], summary["groups"])
+
+
+def _leave_ctrl_c_to_the_grader():
+    """A worker of the copy report ignores Ctrl-C, which the grader handles by stopping the pool: a worker forked
+    from the grader would otherwise run its handler, and one interrupted while it sends a result leaves half a
+    message in the pipe, for which the pool then waits for ever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _read_student(work):
