@@ -112,6 +112,13 @@ def _build(course_dir):
     return held
 
 
+def _code_cells(sources):
+    """Code cells with these sources, as Jupyter saves them (nbformat's new_code_cell validates each one it makes:
+    seconds for thousands)."""
+    return [nbformat.from_dict({"cell_type": "code", "id": f"many-{k}", "metadata": {}, "source": source,
+                                "outputs": [], "execution_count": None}) for k, source in enumerate(sources)]
+
+
 # A report in the grader's own format for the cell that sends it, then a runner error whose text is half
 # a character: no page, file or database takes such text as it is.
 HALF_A_CHARACTER = (
@@ -134,17 +141,20 @@ def _notebook_tricks(course_dir):
         only_first.cells.append(copy)
     samples.write(only_first, course_dir, "duplicated_tests")
     flood = samples.fill(correct)
-    flood.cells += [new_code_cell("x = 1") for _ in range(grading.MAX_CELLS + 1)]
-    samples.write(flood, course_dir, "cell_flood")
+    flood.cells += _code_cells(["x = 1"] * (grading.MAX_CELLS + 1))
+    samples.write(json.dumps(flood), course_dir, "cell_flood")
     # Honest, however odd: thousands of cells with nothing to run, and hundreds of MB of saved outputs (the
     # grader clears outputs before it runs anything; stock gives both full marks).
     empty = samples.fill(correct)
-    empty.cells += [new_code_cell(["", "pass", "# a note", "   \n"][k % 4]) for k in range(10_000)]
-    samples.write(empty, course_dir, "honest_empty_cells")
+    empty.cells += _code_cells(["", "pass", "# a note", "   \n"][k % 4] for k in range(10_000))
+    samples.write(json.dumps(empty), course_dir, "honest_empty_cells")
     printed = samples.fill(correct)
     for cell in [c for c in printed.cells if c.cell_type == "code"][:4]:
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="saved output\n" * 4_000_000)]
-    samples.write(printed, course_dir, "honest_saved_outputs")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="")]
+        cell.outputs[0].text = ["saved output\n"] * 4_000_000  # as Jupyter saves a text: its lines
+    # Written as JSON without indentation, as are the floods of cells: nbformat's writer validates a notebook and
+    # indents it in Python, several seconds for these 16 million lines.
+    samples.write(json.dumps(printed), course_dir, "honest_saved_outputs")
     half = samples.fill(correct)
     position = len(half.cells) - 1
     half.cells.insert(position, new_code_cell(HALF_A_CHARACTER.format(index=position)))
