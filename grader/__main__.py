@@ -45,7 +45,14 @@ def run(cli: str = "grader.cli") -> int:
         print("\nInterrupted before anything started.", file=sys.stderr)
         outcome.append(130)
         return 130
-    outcome.append(main(tools=tools) if tools else main())
+    try:
+        outcome.append(main(tools=tools) if tools else main())
+    except KeyboardInterrupt:  # pressed as the command returned, after its own handling of Ctrl-C had ended
+        print("\nInterrupted.", file=sys.stderr)
+        outcome.append(130)
+    # The command is over, its outcome said: a Ctrl-C from here on changes nothing. Left to its handler, it would
+    # raise in Python's own clean-up, which then ends the process by SIGINT (exit -2) instead of with this status.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return outcome[0]
 
 
