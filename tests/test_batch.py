@@ -199,6 +199,28 @@ def dask_cluster(tmp_path):
         yield started
 
 
+def _hold(data):
+    time.sleep(60)
+
+
+def test_a_pool_stopped_while_it_sends_a_worker_a_large_submission_stops_at_once():
+    """Ctrl-C stops the grading workers (interrupts.end_pool) while the pool may be halfway through sending one of
+    them a submission larger than a pipe holds: the pool's end then waited for ever for a reader to take the rest
+    (on Debian 12's Python 3.11.2, the 6 s Ctrl-C test hung there)."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+    from grader.core import interrupts
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    for _ in range(3):  # the worker takes the first and holds it; the second fills the pipe and waits
+        pool.submit(_hold, b"x" * (4 << 20))
+    time.sleep(1)
+    ended = threading.Thread(target=interrupts.end_pool, args=(pool,), daemon=True)
+    ended.start()
+    ended.join(30)
+    assert not ended.is_alive(), "the pool's end waits for a reader that is gone"
+
+
 def test_grading_on_a_dask_cluster_gives_the_pools_results_and_survives_a_worker_dying(samples_course, tmp_path,
                                                                                         dask_cluster):
     """`grade --scheduler` on a cluster of separate processes grades the samples as the local pool does, each

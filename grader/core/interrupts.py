@@ -67,6 +67,12 @@ def check() -> None:
 def end_pool(pool: ProcessPoolExecutor) -> None:
     """Stop the workers of `pool` at once and wait for them: after an interrupt, nothing they still do counts."""
     with held():  # a second Ctrl-C must not leave workers behind
+        # First this process's end of the pipe the work goes out on (only the workers read it): a submission half
+        # written when the workers are killed then fails to send instead of waiting for a reader for ever, and the
+        # pool's shutdown with it (later Pythons close it themselves; Debian 12's 3.11.2 hung there).
+        queue = getattr(pool, "_call_queue", None)
+        if queue is not None:
+            queue._reader.close()
         for process in list((pool._processes or {}).values()):
             process.kill()  # only matters when interrupted: finished workers are already idle
         pool.shutdown(wait=True, cancel_futures=True)
