@@ -130,21 +130,19 @@ def read_notebook_file(name: str, dir_fd: int,
             return None, f"it is over {size_in_words(limit)}"
         # basic_parse, not parse: parse builds each event's whole path as text, which nesting makes quadratic.
         stack: list[list[Any]]  # [event, key or "item"] of each open map and array
-        builder, stack, skipping, kept = ijson.ObjectBuilder(), [], 0, 0
+        builder, stack, kept = ijson.ObjectBuilder(), [], 0
         try:
             # Large reads: a saved output is often one string of many MB, which small reads would copy over and over.
-            for event, value in ijson.basic_parse(_Capped(raw, limit), use_float=True, buf_size=1 << 24):
-                if skipping:  # inside saved outputs or attachments: only their depth is followed
-                    skipping += event in ("start_map", "start_array")
-                    skipping -= event in ("end_map", "end_array")
-                    continue
+            events = ijson.basic_parse(_Capped(raw, limit), use_float=True, buf_size=1 << 24)
+            for event, value in events:
                 if event == "map_key":
                     stack[-1][1] = value
                 elif event not in ("end_map", "end_array") and tuple(k for _, k in stack) in _SKIPPED:
                     empty = ("start_map", "end_map") if stack[-1][1] == "attachments" else ("start_array", "end_array")
                     builder.event(empty[0], None)  # an empty list (outputs) or map (attachments) stands in
                     builder.event(empty[1], None)
-                    skipping = int(event in ("start_map", "start_array"))
+                    if event in ("start_map", "start_array"):
+                        _skip_rest_of(events)
                     continue
                 if event in ("start_map", "start_array"):
                     if len(stack) >= MAX_NOTEBOOK_DEPTH:
@@ -164,6 +162,19 @@ def read_notebook_file(name: str, dir_fd: int,
         if len(data) > MAX_FILE_BYTES:  # counted in characters above: written back, one may take up to 6 bytes
             return None, f"its code and text, outputs left out, are over {size_in_words(MAX_FILE_BYTES)}"
         return data, None
+
+
+def _skip_rest_of(events):
+    """Read `events` past the end of the map or array whose start was the last one read (saved outputs, often
+    millions of lines: the loop does no more than follow the depth)."""
+    depth = 1
+    for event, _ in events:
+        if event == "start_map" or event == "start_array":
+            depth += 1
+        elif event == "end_map" or event == "end_array":
+            depth -= 1
+            if not depth:
+                return
 
 
 class _Capped:
