@@ -287,12 +287,12 @@ def test_the_kit_alone_on_two_class_sizes_reports_time_memory_and_the_copy_repor
     """`benchmark --kit-only`: a class of `base`, then of n; per submission, every process's peak, the stages."""
     import json
     from grader_eval import benchmark
-    code = benchmark.kit_only(ROOT, rnn_course.ASSIGNMENT, n=4, base=2, make_class=samples.benchmark_class,
+    code = benchmark.kit_only(ROOT, rnn_course.ASSIGNMENT, n=8, base=5, make_class=samples.benchmark_class,
                               docs=tmp_path, cell_timeout=2)
     out = capsys.readouterr().out
     assert code == 0, out
     measured = json.loads((tmp_path / f"benchmark_{rnn_course.ASSIGNMENT}_kit_only.json").read_text())
-    assert [run["n"] for run in measured["runs"]] == [2, 4] and measured["per_submission_ratio"] > 0
+    assert [run["n"] for run in measured["runs"]] == [5, 8] and measured["per_submission_ratio"] > 0
     for run in measured["runs"]:
         roles = {name.rsplit(" ", 1)[0] for name in run["peaks_mb"]}
         assert {"grader", "fork server", "worker", "worker's fork server"} <= roles, run["peaks_mb"]

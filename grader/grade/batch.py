@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 RESULT_FILE = ".kit_result.json"
-# A worker costs about 0.7 s of CPU before its first submission (its own fork server's imports): by default each
-# one is given at least this many, so that a regrade of a few students does not start a worker for each.
+# A worker costs about a second of CPU before its first submission (its start, its own fork server's imports): by
+# default each one is given at least this many, and a batch of no more is graded by the grader itself (_alone).
 SUBMISSIONS_PER_WORKER = 4
 IN_FLIGHT_PER_WORKER = 4  # submissions sent ahead to each worker: enough to keep it busy, few enough to hold
 # What the fork server imports for this stage's pool workers, beside the sandbox's runner: the grading unit.
@@ -438,15 +438,19 @@ def _warm_fork_server(request, count):
 
 
 def _alone(request, count):
-    """True for a batch of one submission graded on this machine (an Autograde press, `grade --student`)."""
-    return count == 1 and not request.scheduler
+    """True for a batch graded here, on this machine, one submission after another: one submission (an Autograde
+    press, `grade --student`), or no more than one worker's share (a regrade of a few) unless more workers were
+    asked for. One worker would grade them one after another too, after its start and its own fork server's."""
+    if request.scheduler:
+        return False
+    return count == 1 or (count <= SUBMISSIONS_PER_WORKER and (request.jobs or 1) == 1)
 
 
 def _graded_here(spec, submissions, peaks):
-    """Yield (submission, result) graded in this process, as the canaries are: for a single submission a pool
-    worker costs more than the grading (its start, and its own fork server's, about a second). The sandbox is
-    the same, started from this process's fork server; a failure of the grader's own code is that submission's
-    error, as a worker's would be."""
+    """Yield (submission, result) graded in this process, as the canaries are: for a batch of a few submissions a
+    pool worker costs more than the grading (its start, and its own fork server's, about a second of CPU). The
+    sandbox is the same, started from this process's fork server; a failure of the grader's own code is that
+    submission's error, as a worker's would be."""
     for submission in submissions:
         try:
             result = grade_submission(spec, submission)
