@@ -150,8 +150,8 @@ def _notebook_tricks(course_dir):
     samples.write(json.dumps(empty), course_dir, "honest_empty_cells")
     printed = samples.fill(correct)
     for cell in [c for c in printed.cells if c.cell_type == "code"][:4]:
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="")]
-        cell.outputs[0].text = ["saved output\n"] * 4_000_000  # as Jupyter saves a text: its lines
+        cell.outputs = [nbformat.from_dict({"output_type": "stream", "name": "stdout",
+                                            "text": ["saved output\n"] * 4_000_000})]  # as Jupyter saves it: lines
     # Written as JSON without indentation, as are the floods of cells: nbformat's writer validates a notebook and
     # indents it in Python, several seconds for these 16 million lines.
     samples.write(json.dumps(printed), course_dir, "honest_saved_outputs")
